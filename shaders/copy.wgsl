@@ -1,0 +1,47 @@
+// Dtype-agnostic kernels on 32-bit words: fill a buffer with one value, and gather a strided view
+// into a contiguous tensor (used by contiguous(), reshape of a non-contiguous view, toArray()).
+
+override WG: u32 = 256;
+
+struct Params {
+  n: u32,
+  rank: u32,
+  value: u32,    // fill: the 32-bit pattern to write
+  offset: u32,   // copy: element offset of the source view
+  shape: array<vec4u, 2>,
+  strides: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+@group(0) @binding(1) var<storage, read_write> f_out: array<u32>;
+
+@group(0) @binding(1) var<storage, read> c_src: array<u32>;
+@group(0) @binding(2) var<storage, read_write> c_out: array<u32>;
+
+fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
+  return v[d / 4u][d % 4u];
+}
+
+@compute @workgroup_size(WG)
+fn fill(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y) * WG + lid;
+  if (i >= p.n) { return; }
+  f_out[i + p.offset] = p.value;
+}
+
+@compute @workgroup_size(WG)
+fn copy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y) * WG + lid;
+  if (i >= p.n) { return; }
+  var rem = i;
+  var src = p.offset;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = dim(p.shape, u32(d));
+    src += (rem % size) * dim(p.strides, u32(d));
+    rem = rem / size;
+  }
+  c_out[i] = c_src[src];
+}

@@ -1,0 +1,184 @@
+// Elementwise kernels: unary and binary float ops with NumPy broadcasting, read through strides
+// (so transposed and broadcast views need no copy), plus the in-place y += alpha * x used to
+// accumulate gradients. The op is an override constant: each op is its own specialised pipeline.
+//
+// Bindings follow the engine's layout (src/runtime/kernel.ts): params at 0, storage from 1.
+// Entry points declare different storage variables at the same binding; each uses only its own.
+
+override WG: u32 = 256;
+// When true, every operand is contiguous with the output's shape: index them flat.
+override CONTIG: bool = false;
+override OP: u32 = 0;
+
+struct Params {
+  n: u32,          // output elements
+  rank: u32,
+  alpha: f32,      // scalar operands of the op, where it has them
+  beta: f32,
+  shape: array<vec4u, 2>,     // output shape, up to 8 dimensions
+  a_strides: array<vec4u, 2>, // element strides of a (0 along broadcast dimensions)
+  b_strides: array<vec4u, 2>,
+  a_offset: u32,
+  b_offset: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// unary: out = f(a)
+@group(0) @binding(1) var<storage, read> u_a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> u_out: array<f32>;
+
+// binary: out = f(a, b)
+@group(0) @binding(1) var<storage, read> b_a: array<f32>;
+@group(0) @binding(2) var<storage, read> b_b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_out: array<f32>;
+
+// axpy: y += alpha * x (both contiguous, same size)
+@group(0) @binding(1) var<storage, read> x_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> x_y: array<f32>;
+
+fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
+  return v[d / 4u][d % 4u];
+}
+
+fn flat_index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  return wid * WG + lid;
+}
+
+// Offsets of output element i in a and b, walking the output shape from the last dimension.
+fn offsets(i: u32) -> vec2u {
+  var rem = i;
+  var oa = p.a_offset;
+  var ob = p.b_offset;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = dim(p.shape, u32(d));
+    let c = rem % size;
+    rem = rem / size;
+    oa += c * dim(p.a_strides, u32(d));
+    ob += c * dim(p.b_strides, u32(d));
+  }
+  return vec2u(oa, ob);
+}
+
+// erfc(z) with fractional error below 1.2e-7 everywhere (Chebyshev fit, Numerical Recipes
+// "erfcc"); gelu uses it so that the far negative tail keeps its relative accuracy.
+fn erfc_(z: f32) -> f32 {
+  let az = abs(z);
+  let t = 1.0 / (1.0 + 0.5 * az);
+  let r = t * exp(-az * az - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+          t * (-0.82215223 + t * 0.17087277)))))))));
+  return select(2.0 - r, r, z >= 0.0);
+}
+
+const INV_SQRT2: f32 = 0.70710678118654752;
+const INV_SQRT_2PI: f32 = 0.39894228040143268;
+
+fn gelu_(x: f32) -> f32 {
+  return 0.5 * x * erfc_(-x * INV_SQRT2);
+}
+
+// tanh without overflow for large |x| (exp(2|x|) may be inf: the result is then ±1).
+fn tanh_(x: f32) -> f32 {
+  let e = exp(-2.0 * abs(x));
+  return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+fn sigmoid_(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+// Unary ops (OP values mirror UNARY in src/ops/elementwise.ts).
+fn unary_op(x: f32) -> f32 {
+  switch OP {
+    case 0u: { return -x; }
+    case 1u: { return exp(x); }
+    case 2u: { return log(x); }
+    case 3u: { return sqrt(x); }
+    case 4u: { return max(x, 0.0); }
+    case 5u: { return gelu_(x); }
+    case 6u: { return tanh_(x); }
+    case 7u: { return sigmoid_(x); }
+    case 8u: { return p.alpha * x + p.beta; }           // affine
+    case 9u: { return pow_(x, p.alpha); }               // x ** alpha
+    case 10u: { return 1.0 / x; }                       // reciprocal
+    case 11u: { return abs(x); }
+    case 12u: { return clamp(x, p.alpha, p.beta); }     // clamp
+    case 13u: { return select(0.0, 1.0, x > p.alpha); } // x > alpha as 0/1
+    case 14u: { return select(0.0, 1.0, x != x); }      // isnan as 0/1
+    case 15u: { return sign(x); }
+    default: { return x; }
+  }
+}
+
+// x ** y for any sign of x where y is an integer, like PyTorch.
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (y == 1.0) { return x; }
+  if (y == 2.0) { return x * x; }
+  let r = pow(abs(x), y);
+  if (x < 0.0) {
+    if (y == floor(y)) {
+      return select(r, -r, (i32(y) & 1) == 1);
+    }
+    var nan_bits = 0x7fc00000u; // a var, so that NaN is made at run time (const NaN is an error)
+    return bitcast<f32>(nan_bits);
+  }
+  return r;
+}
+
+// Binary ops (OP values mirror BINARY in src/ops/elementwise.ts). The *_grad ops are the
+// backward rules of unary ops: a is the incoming gradient, b the op's input (or output).
+fn binary_op(a: f32, b: f32) -> f32 {
+  switch OP {
+    case 0u: { return a + b; }
+    case 1u: { return a - b; }
+    case 2u: { return a * b; }
+    case 3u: { return a / b; }
+    case 4u: { return max(a, b); }
+    case 5u: { return min(a, b); }
+    case 6u: { return pow_(a, b); }
+    case 7u: { return select(0.0, 1.0, a == b); }                      // eq as 0/1
+    case 8u: { return select(0.0, a, b > 0.0); }                       // relu_grad(g, x)
+    case 9u: {                                                         // gelu_grad(g, x)
+      let cdf = 0.5 * erfc_(-b * INV_SQRT2);
+      let pdf = INV_SQRT_2PI * exp(-0.5 * b * b);
+      return a * (cdf + b * pdf);
+    }
+    case 10u: { return a * (1.0 - b * b); }                            // tanh_grad(g, y)
+    case 11u: { return a * b * (1.0 - b); }                            // sigmoid_grad(g, y)
+    case 12u: { return select(0.0, 1.0, a > b); }                      // gt as 0/1
+    case 13u: { return a * sign(b); }                                  // abs_grad(g, x)
+    default: { return a; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+         @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  var ia = i + p.a_offset;
+  if (!CONTIG) { ia = offsets(i).x; }
+  u_out[i] = unary_op(u_a[ia]);
+}
+
+@compute @workgroup_size(WG)
+fn binary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  var o = vec2u(i + p.a_offset, i + p.b_offset);
+  if (!CONTIG) { o = offsets(i); }
+  b_out[i] = binary_op(b_a[o.x], b_b[o.y]);
+}
+
+@compute @workgroup_size(WG)
+fn axpy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  x_y[i + p.b_offset] = x_y[i + p.b_offset] + p.alpha * x_x[i + p.a_offset];
+}

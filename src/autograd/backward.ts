@@ -1,0 +1,121 @@
+// backward(): walk the graph from a one-element loss in reverse topological order, run each
+// node's rule, sum gradients that meet, and add the result into .grad of each leaf. Each node's
+// saved tensors and each intermediate gradient are freed as soon as they have been used, and the
+// graph is released at the end, so a second backward() without a new forward is an error.
+
+import { add, axpyInPlace } from '../ops/elementwise';
+import { contiguous } from '../ops/copy';
+import { ones } from '../creation';
+import { keep, tidy } from '../scope';
+import { formatShape, type Tensor } from '../tensor';
+import { ShapeError, WebGradError } from '../runtime/errors';
+import { noGrad } from './grad-mode';
+import type { Node } from './node';
+
+export function backward(loss: Tensor, gradOutput?: Tensor): void {
+  if (!gradOutput && loss.size !== 1) {
+    throw new ShapeError(
+      `backward(): called on a tensor of shape ${formatShape(loss.shape)}; it needs a one-element tensor (a loss)`,
+    );
+  }
+  const root = loss._node;
+  if (!root || !loss.requiresGrad) {
+    throw new WebGradError(
+      'backward(): this tensor has no graph to differentiate: nothing it was computed from requires grad, ' +
+        'it was computed under noGrad(), or backward() already ran on it (the graph is freed after backward(); ' +
+        'run the forward pass again)',
+    );
+  }
+  noGrad(() => {
+    const order = topoOrder(root);
+    const grads = new Map<Node, Tensor>();
+    grads.set(root, gradOutput ? gradOutput.view(gradOutput.shape, gradOutput.strides, gradOutput.offset) : ones(loss.shape));
+    for (const node of order) {
+      const g = grads.get(node);
+      if (!g) continue;
+      grads.delete(node);
+      if (node.leaf) {
+        accumulateLeaf(node.leaf, g);
+        continue;
+      }
+      if (node.consumed) {
+        g.dispose();
+        throw new WebGradError(
+          `backward(): the graph through "${node.op}" was already used by an earlier backward() and freed; ` +
+            'run the forward pass again',
+        );
+      }
+      const needs = node.inputs.map((n) => n !== null);
+      // tidy frees what the rule computed on the way, keeping the gradients it returns.
+      const inGrads = tidy(() => node.backward!(g, node.saved, needs));
+      node.consumed = true;
+      node.freeSaved();
+      const stored = new Set<Tensor>();
+      node.inputs.forEach((input, i) => {
+        let ig = inGrads[i];
+        if (!input || !ig) return;
+        // The same tensor may come back for several inputs (or be g itself): store views.
+        if (stored.has(ig) || ig === g) ig = ig.view(ig.shape, ig.strides, ig.offset);
+        stored.add(ig);
+        const prev = grads.get(input);
+        if (prev) {
+          grads.set(input, add(prev, ig));
+          prev.dispose();
+          ig.dispose();
+        } else {
+          grads.set(input, ig);
+        }
+      });
+      for (const t of inGrads) if (t && !stored.has(t)) t.dispose();
+      g.dispose();
+    }
+    for (const g of grads.values()) g.dispose();
+  });
+  loss._node = null;
+  root.release();
+}
+
+/** Nodes reachable from root, each after every node that feeds gradient into it. */
+function topoOrder(root: Node): Node[] {
+  const order: Node[] = [];
+  const seen = new Set<Node>([root]);
+  const stack: [Node, number][] = [[root, 0]];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const [node, i] = top;
+    if (i < node.inputs.length) {
+      top[1]++;
+      const next = node.inputs[i];
+      if (next && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (leaf.disposed) {
+    g.dispose();
+    return;
+  }
+  if (g.shape.length !== leaf.shape.length || g.shape.some((d, i) => d !== leaf.shape[i])) {
+    g.dispose();
+    throw new ShapeError(
+      `backward(): gradient of shape ${formatShape(g.shape)} for a leaf of shape ${formatShape(leaf.shape)}`,
+    );
+  }
+  if (leaf.grad && !leaf.grad.disposed) {
+    axpyInPlace(leaf.grad, g, 1);
+    g.dispose();
+  } else {
+    // .grad is accumulated in place later, so it must own its storage outright.
+    const owned = g.isContiguous && g.offset === 0 && !g.storage().isShared ? g : contiguous(g);
+    if (owned !== g) g.dispose();
+    leaf.grad = keep(owned);
+  }
+}

@@ -1,0 +1,107 @@
+// Creating tensors: from data, filled with a value, or random (seeded).
+
+import { runtime } from './runtime/device';
+import { DTypeError, ShapeError } from './runtime/errors';
+import { Generator, globalGenerator } from './random';
+import { empty, formatShape, sizeOf, type DType, type Tensor } from './tensor';
+import { filled } from './ops/copy';
+import { checkShape } from './ops/util';
+
+export type TensorData = number[] | NestedArray | Float32Array | Int32Array | Uint8Array | number;
+interface NestedArray extends Array<number | NestedArray> {}
+
+export interface TensorOptions {
+  requiresGrad?: boolean;
+  dtype?: DType;
+}
+
+/** A tensor from data: numbers, nested arrays, Float32Array or Int32Array (shape inferred if omitted). */
+export function tensor(data: TensorData, shape?: readonly number[], opts: TensorOptions = {}): Tensor {
+  const inferred = inferShape(data);
+  const target = shape ? checkShape('tensor', shape) : inferred;
+  const n = sizeOf(inferred);
+  if (sizeOf(target) !== n) {
+    throw new ShapeError(`tensor: ${n} values do not fill shape ${formatShape(target)} (${sizeOf(target)} elements)`);
+  }
+  const dtype: DType = opts.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
+  if (dtype !== 'float32' && dtype !== 'int32') throw new DTypeError(`tensor: unsupported dtype ${String(dtype)}`);
+  if (opts.requiresGrad && dtype !== 'float32') throw new DTypeError('tensor: only float32 tensors can require grad');
+  const flat = flatten(data, dtype, n);
+  const t = empty(target, dtype, 'tensor');
+  if (n > 0) runtime().executor.upload(t.buffer(), 0, flat);
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
+}
+
+export function zeros(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+  return full(shape, 0, opts);
+}
+
+export function ones(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+  return full(shape, 1, opts);
+}
+
+export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
+  const t = filled(checkShape('full', shape), value, opts.dtype ?? 'float32');
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
+}
+
+export interface RandomOptions {
+  /** A seed for this tensor alone; without it the global generator (wg.manualSeed) is used. */
+  seed?: number;
+  requiresGrad?: boolean;
+}
+
+/** Standard normal samples. */
+export function randn(shape: readonly number[], opts: RandomOptions = {}): Tensor {
+  const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
+  const data = gen.fillNormal(new Float32Array(sizeOf(checkShape('randn', shape))));
+  return tensor(data, shape, { requiresGrad: opts.requiresGrad });
+}
+
+/** Uniform samples in [0, 1). */
+export function rand(shape: readonly number[], opts: RandomOptions = {}): Tensor {
+  const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
+  const data = gen.fillUniform(new Float32Array(sizeOf(checkShape('rand', shape))));
+  return tensor(data, shape, { requiresGrad: opts.requiresGrad });
+}
+
+function inferShape(data: TensorData): number[] {
+  if (typeof data === 'number') return [];
+  if (ArrayBuffer.isView(data)) return [data.length];
+  const shape: number[] = [];
+  let level: unknown = data;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0];
+  }
+  return shape;
+}
+
+function flatten(data: TensorData, dtype: DType, n: number): Float32Array | Int32Array {
+  const out = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+  if (typeof data === 'number') {
+    out[0] = data;
+    return out;
+  }
+  if (ArrayBuffer.isView(data)) {
+    out.set(data as ArrayLike<number>);
+    return out;
+  }
+  const shape = inferShape(data);
+  let i = 0;
+  const walk = (v: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      if (typeof v !== 'number') throw new ShapeError(`tensor: expected a number at depth ${depth}, got ${typeof v}`);
+      out[i++] = v;
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[depth]) {
+      throw new ShapeError(`tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth})`);
+    }
+    for (const x of v) walk(x, depth + 1);
+  };
+  walk(data, 0);
+  return out;
+}

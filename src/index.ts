@@ -1,0 +1,37 @@
+// webgrad's public API (see ../shared/API.md). Everything not exported here is internal.
+
+import './ops/methods';
+
+export { init, shutdown, type InitOptions, type DeviceInfo, type AdapterDescription } from './runtime/device';
+export type { Budget, EngineLimits } from './runtime/limits';
+export {
+  WebGradError,
+  ShapeError,
+  DTypeError,
+  DisposedError,
+  LimitError,
+  OutOfMemoryError,
+  GPUValidationError,
+  DeviceLostError,
+  WebGPUUnavailableError,
+  NotInitializedError,
+} from './runtime/errors';
+export { memory, resetPeakMemory, sync, type MemoryStats } from './memory';
+
+export { Tensor, type DType } from './tensor';
+export { tidy, keep } from './scope';
+export { tensor, zeros, ones, full, randn, rand, type TensorData, type TensorOptions, type RandomOptions } from './creation';
+export { manualSeed } from './random';
+export { noGrad, isGradEnabled } from './autograd/grad-mode';
+
+export {
+  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp,
+} from './ops/elementwise';
+export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
+export { contiguous } from './ops/copy';
+export { matmul } from './ops/matmul';
+export { sum, mean, max } from './ops/reduce';
+export { softmax, logSoftmax } from './ops/softmax';
+export { crossEntropy, mse } from './ops/loss';
+export { conv2d, type Conv2dOptions } from './ops/conv2d';
+export { maxPool2d, avgPool2d, type Pool2dOptions } from './ops/pool';

@@ -1,0 +1,48 @@
+// The Node.js entry: the same API as the browser entry, with WebGPU from Dawn (the `webgpu`
+// package). On a machine without a GPU driver, Dawn finds no adapter; then webgrad points Vulkan
+// at the SwiftShader software driver that Chromium ships, if it is installed.
+
+import { setGPUProvider, unavailableMessage } from './runtime/gpu-provider';
+import { WebGPUUnavailableError } from './runtime/errors';
+
+export * from './index';
+
+const SWIFTSHADER_ICDS = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+  '/usr/lib64/chromium-browser/vk_swiftshader_icd.json',
+];
+
+let dawn: Promise<GPU> | null = null;
+
+setGPUProvider({
+  get: () => (dawn ??= createDawnGPU()),
+  release: () => {
+    dawn = null;
+  },
+});
+
+async function createDawnGPU(): Promise<GPU> {
+  const env = process.env;
+  env.XDG_RUNTIME_DIR ??= '/tmp';
+  let mod: typeof import('webgpu');
+  try {
+    mod = await import('webgpu');
+  } catch (e) {
+    throw new WebGPUUnavailableError(
+      unavailableMessage(`the Dawn package could not be loaded (${(e as Error).message}); install it with \`npm install webgpu\``),
+    );
+  }
+  Object.assign(globalThis, mod.globals);
+  // Keep the instance referenced for the life of the process: Dawn tears down with it.
+  let gpu = mod.create([]) as GPU;
+  if (!(await gpu.requestAdapter()) && !env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES) {
+    const { existsSync } = await import('node:fs');
+    const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
+    if (icd) {
+      env.VK_ICD_FILENAMES = icd;
+      gpu = mod.create([]) as GPU;
+    }
+  }
+  return gpu;
+}

@@ -1,0 +1,87 @@
+// Tensor methods: a.add(b), a.matmul(b), … — each one calls the op function of the same name.
+// Kept here, apart from the Tensor class, so that tensor.ts does not depend on every op.
+
+import { backward } from '../autograd/backward';
+import { Tensor } from '../tensor';
+import * as ew from './elementwise';
+import * as shape from './shape';
+import { contiguous } from './copy';
+import * as red from './reduce';
+import * as sm from './softmax';
+import * as loss from './loss';
+import { matmul } from './matmul';
+import { conv2d, type Conv2dOptions } from './conv2d';
+import { avgPool2d, maxPool2d, type Pool2dOptions } from './pool';
+
+declare module '../tensor' {
+  interface Tensor {
+    add(b: ew.Operand): Tensor;
+    sub(b: ew.Operand): Tensor;
+    mul(b: ew.Operand): Tensor;
+    div(b: ew.Operand): Tensor;
+    neg(): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    sqrt(): Tensor;
+    relu(): Tensor;
+    gelu(): Tensor;
+    tanh(): Tensor;
+    sigmoid(): Tensor;
+    abs(): Tensor;
+    pow(p: number): Tensor;
+    matmul(b: Tensor): Tensor;
+    sum(axis?: red.Axis, keepdim?: boolean): Tensor;
+    mean(axis?: red.Axis, keepdim?: boolean): Tensor;
+    max(axis?: red.Axis, keepdim?: boolean): Tensor;
+    softmax(axis?: number): Tensor;
+    logSoftmax(axis?: number): Tensor;
+    conv2d(w: Tensor, b?: Tensor | null, opts?: Conv2dOptions): Tensor;
+    maxPool2d(k: number | [number, number], opts?: Pool2dOptions): Tensor;
+    avgPool2d(k: number | [number, number], opts?: Pool2dOptions): Tensor;
+    crossEntropy(labels: Tensor | Int32Array): Tensor;
+    mse(b: Tensor): Tensor;
+    reshape(shape: readonly number[]): Tensor;
+    transpose(dims?: readonly number[]): Tensor;
+    expand(shape: readonly number[]): Tensor;
+    contiguous(): Tensor;
+    /** Backpropagate from this one-element tensor into .grad of every leaf that requires grad. */
+    backward(gradOutput?: Tensor): void;
+  }
+}
+
+const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
+  add(this: Tensor, b: ew.Operand) { return ew.add(this, b); },
+  sub(this: Tensor, b: ew.Operand) { return ew.sub(this, b); },
+  mul(this: Tensor, b: ew.Operand) { return ew.mul(this, b); },
+  div(this: Tensor, b: ew.Operand) { return ew.div(this, b); },
+  neg(this: Tensor) { return ew.neg(this); },
+  exp(this: Tensor) { return ew.exp(this); },
+  log(this: Tensor) { return ew.log(this); },
+  sqrt(this: Tensor) { return ew.sqrt(this); },
+  relu(this: Tensor) { return ew.relu(this); },
+  gelu(this: Tensor) { return ew.gelu(this); },
+  tanh(this: Tensor) { return ew.tanh(this); },
+  sigmoid(this: Tensor) { return ew.sigmoid(this); },
+  abs(this: Tensor) { return ew.abs(this); },
+  pow(this: Tensor, p: number) { return ew.powScalar(this, p); },
+  matmul(this: Tensor, b: Tensor) { return matmul(this, b); },
+  sum(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.sum(this, axis, keepdim); },
+  mean(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.mean(this, axis, keepdim); },
+  max(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.max(this, axis, keepdim); },
+  softmax(this: Tensor, axis?: number) { return sm.softmax(this, axis); },
+  logSoftmax(this: Tensor, axis?: number) { return sm.logSoftmax(this, axis); },
+  conv2d(this: Tensor, w: Tensor, b?: Tensor | null, o?: Conv2dOptions) { return conv2d(this, w, b, o); },
+  maxPool2d(this: Tensor, k: number | [number, number], o?: Pool2dOptions) { return maxPool2d(this, k, o); },
+  avgPool2d(this: Tensor, k: number | [number, number], o?: Pool2dOptions) { return avgPool2d(this, k, o); },
+  crossEntropy(this: Tensor, labels: Tensor | Int32Array) { return loss.crossEntropy(this, labels); },
+  mse(this: Tensor, b: Tensor) { return loss.mse(this, b); },
+  reshape(this: Tensor, s: readonly number[]) { return shape.reshape(this, s); },
+  transpose(this: Tensor, dims?: readonly number[]) { return shape.transpose(this, dims); },
+  expand(this: Tensor, s: readonly number[]) { return shape.expand(this, s); },
+  contiguous(this: Tensor) { return contiguous(this); },
+  backward(this: Tensor, g?: Tensor) { backward(this, g); },
+};
+
+for (const [name, fn] of Object.entries(methods)) {
+  Object.defineProperty(Tensor.prototype, name, { value: fn, writable: true, configurable: true });
+}

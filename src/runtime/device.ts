@@ -1,0 +1,162 @@
+// The engine's one device: acquiring it, its limits and features, and its loss.
+
+import { BufferPool } from './buffer-pool';
+import { DeviceLostError, NotInitializedError, WebGPUUnavailableError, type WebGradError } from './errors';
+import { Executor, fromGPUError } from './executor';
+import { getGPU, releaseGPU, unavailableMessage } from './gpu-provider';
+import { engineLimits, requiredLimits, type Budget, type EngineLimits } from './limits';
+
+export interface InitOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Use this device instead of requesting one (webgrad will not destroy it). */
+  device?: GPUDevice;
+  /** Caps below the device's limits (tests use it to simulate small GPUs). */
+  budget?: Budget;
+  /** Ask for the fallback (software) adapter. */
+  forceFallbackAdapter?: boolean;
+}
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
+export interface DeviceInfo {
+  adapterInfo: AdapterDescription;
+  limits: EngineLimits;
+  features: string[];
+}
+
+/** Optional features webgrad uses when the adapter has them. */
+const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+
+export class Runtime {
+  readonly pool: BufferPool;
+  readonly executor: Executor;
+  lost: GPUDeviceLostInfo | null = null;
+  /** Tensors alive (for memory()). */
+  liveTensors = 0;
+  /** A GPU error seen outside any batch, thrown at the next call. */
+  private pendingError: WebGradError | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly info: DeviceInfo,
+    readonly ownsDevice: boolean,
+  ) {
+    this.pool = new BufferPool(device, info.limits);
+    this.executor = new Executor(device, this.pool, info.limits);
+    void device.lost.then((info) => {
+      if (runtimeState.current === this) this.lost = info;
+    });
+  }
+
+  get limits(): EngineLimits {
+    return this.info.limits;
+  }
+
+  hasFeature(f: string): boolean {
+    return this.info.features.includes(f);
+  }
+
+  /** Throws if the device is gone or an earlier asynchronous GPU error is unreported. */
+  check(): void {
+    if (this.lost) {
+      throw new DeviceLostError(
+        `the GPU device was lost (${this.lost.reason}${this.lost.message ? ': ' + this.lost.message : ''}); ` +
+          'tensors on it are gone. Call wg.init() again (or trainer.recover()) to continue.',
+      );
+    }
+    if (this.pendingError) {
+      const e = this.pendingError;
+      this.pendingError = null;
+      throw e;
+    }
+  }
+
+  reportError(e: WebGradError): void {
+    this.pendingError ??= e;
+  }
+}
+
+const runtimeState: { current: Runtime | null; starting: Promise<Runtime> | null } = { current: null, starting: null };
+
+/** The initialised runtime; throws a clear error before init() or after device loss. */
+export function runtime(): Runtime {
+  const rt = runtimeState.current;
+  if (!rt) throw new NotInitializedError('webgrad is not initialised: call `await wg.init()` first');
+  rt.check();
+  return rt;
+}
+
+/** The runtime if there is one, without checks (for dispose paths that must never throw). */
+export function currentRuntime(): Runtime | null {
+  return runtimeState.current;
+}
+
+export async function init(opts: InitOptions = {}): Promise<DeviceInfo> {
+  const cur = runtimeState.current;
+  if (cur && !cur.lost) return cur.info;
+  runtimeState.starting ??= start(opts).finally(() => (runtimeState.starting = null));
+  const rt = await runtimeState.starting;
+  return rt.info;
+}
+
+/** Release the device (and, in Node, let the process exit). Tensors made before are unusable. */
+export function shutdown(): void {
+  const rt = runtimeState.current;
+  runtimeState.current = null;
+  if (!rt) return;
+  rt.executor.destroy();
+  rt.pool.trim(0);
+  if (rt.ownsDevice) {
+    rt.device.destroy();
+    releaseGPU();
+  }
+}
+
+async function start(opts: InitOptions): Promise<Runtime> {
+  let device = opts.device;
+  let adapterInfo: AdapterDescription;
+  if (device) {
+    adapterInfo = describe(device.adapterInfo, false);
+  } else {
+    const gpu = await getGPU();
+    const adapter = await gpu.requestAdapter({
+      powerPreference: opts.powerPreference,
+      forceFallbackAdapter: opts.forceFallbackAdapter,
+    });
+    if (!adapter) throw new WebGPUUnavailableError(unavailableMessage('no GPU adapter was found'));
+    const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+    device = await adapter.requestDevice({
+      label: 'webgrad',
+      requiredFeatures: features as GPUFeatureName[],
+      requiredLimits: requiredLimits(adapter),
+    });
+    adapterInfo = describe(adapter.info, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  }
+  const features = WANTED_FEATURES.filter((f) => device.features.has(f));
+  const info: DeviceInfo = { adapterInfo, limits: engineLimits(device, opts.budget), features };
+  const rt = new Runtime(device, info, !opts.device);
+  rt.executor.onGPUError = (e) => rt.reportError(e);
+  device.addEventListener('uncapturederror', (ev) => {
+    const err = (ev as GPUUncapturedErrorEvent).error;
+    rt.reportError(fromGPUError(err));
+  });
+  runtimeState.current = rt;
+  return rt;
+}
+
+function describe(info: GPUAdapterInfo | undefined, fallback: boolean | undefined): AdapterDescription {
+  const i = (info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean };
+  return {
+    vendor: i.vendor ?? '',
+    architecture: i.architecture ?? '',
+    device: i.device ?? '',
+    description: i.description ?? '',
+    isFallbackAdapter: Boolean(i.isFallbackAdapter ?? fallback ?? false),
+  };
+}

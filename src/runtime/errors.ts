@@ -1,0 +1,36 @@
+// Every error webgrad throws is a WebGradError, with a message a person can act on:
+// it names the op, the shapes or the limit involved.
+
+export class WebGradError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Operand shapes that do not fit the op (the message names both). */
+export class ShapeError extends WebGradError {}
+
+/** An operand of the wrong dtype (float32 where int32 is needed, or the reverse). */
+export class DTypeError extends WebGradError {}
+
+/** A tensor used after `dispose()` (or after the `tidy` scope that owned it ended). */
+export class DisposedError extends WebGradError {}
+
+/** Something larger than the device (or the configured budget) allows. */
+export class LimitError extends WebGradError {}
+
+/** The device ran out of memory, or an allocation would exceed `budget.memoryBudgetBytes`. */
+export class OutOfMemoryError extends LimitError {}
+
+/** The GPU rejected a command: a bug in webgrad, reported with the kernel involved. */
+export class GPUValidationError extends WebGradError {}
+
+/** The GPU device went away (driver reset, `device.destroy()`, tab backgrounded too long). */
+export class DeviceLostError extends WebGradError {}
+
+/** There is no WebGPU in this environment; the message says how to enable it. */
+export class WebGPUUnavailableError extends WebGradError {}
+
+/** webgrad is used before `await wg.init()`. */
+export class NotInitializedError extends WebGradError {}

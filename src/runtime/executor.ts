@@ -1,0 +1,258 @@
+// Records kernel dispatches into one command encoder and submits them in batches. Ops are eager
+// in meaning but lazy in submission: dispatches pile up until something needs the results
+// (a readback), the params buffer is full, or flush() is called.
+//
+// Ordering rules this file keeps, because queue.writeBuffer runs at once on the queue timeline
+// while recorded commands run only when submitted:
+//  - a buffer that the open batch uses is never handed out again before the batch is submitted
+//    (release() defers it), and
+//  - writing into a buffer that the open batch uses flushes the batch first.
+
+import { BindGroupCache, type BufferRange } from './bind-group-cache';
+import type { BufferPool } from './buffer-pool';
+import { Usage } from './buffer-pool';
+import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
+import type { Constants, Kernel } from './kernel';
+import { formatBytes, type EngineLimits } from './limits';
+import { PARAMS_SLOT_BYTES, type Params } from './params';
+import { PipelineCache, signature } from './pipeline-cache';
+
+const PARAMS_SLOTS = 512;
+
+export interface Dispatch {
+  constants?: Constants;
+  /** One range (or whole buffer) per storage binding of the kernel, in order. */
+  buffers: readonly (GPUBuffer | BufferRange)[];
+  params: Params;
+  /** Number of workgroups; folded into a 2-D/3-D grid when it passes the per-dimension limit. */
+  workgroups: number;
+}
+
+/** Observes each dispatch (the profiler and tests hook in here). */
+export interface DispatchObserver {
+  onDispatch(kernel: Kernel, d: Dispatch, pass: GPUComputePassEncoder, index: number): void;
+  beforeEnd?(pass: GPUComputePassEncoder): void;
+}
+
+export class Executor {
+  readonly pipelines: PipelineCache;
+  readonly bindGroups: BindGroupCache;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private scopesOpen = false;
+  private used = new Set<GPUBuffer>();
+  private deferred: GPUBuffer[] = [];
+  private paramsCPU = new Uint8Array(PARAMS_SLOTS * PARAMS_SLOT_BYTES);
+  private paramsGPU: GPUBuffer;
+  private slot = 0;
+  private errors: Promise<GPUError | null>[] = [];
+  private staging = new Map<number, GPUBuffer[]>();
+  observer: DispatchObserver | null = null;
+  /** Dispatches recorded since init (tests use it to see that work was split). */
+  dispatchCount = 0;
+  /** Turns a GPU error into the WebGradError to throw; set by the runtime. */
+  onGPUError: (e: WebGradError) => void = () => {};
+
+  constructor(
+    private device: GPUDevice,
+    private pool: BufferPool,
+    private limits: EngineLimits,
+  ) {
+    this.pipelines = new PipelineCache(device);
+    this.bindGroups = new BindGroupCache(device);
+    this.paramsGPU = device.createBuffer({
+      label: 'webgrad.params',
+      size: this.paramsCPU.byteLength,
+      usage: Usage.UNIFORM | Usage.COPY_DST,
+    });
+    pool.onDestroy = (b) => this.bindGroups.forget(b);
+  }
+
+  dispatch(kernel: Kernel, d: Dispatch): void {
+    if (d.buffers.length !== kernel.buffers.length) {
+      throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.buffers.length}`);
+    }
+    if (d.workgroups <= 0) return;
+    const ranges = d.buffers.map((b) => ('buffer' in b ? b : { buffer: b, offset: 0, size: b.size }));
+    for (const r of ranges) {
+      if (r.size > this.limits.maxStorageBufferBindingSize) {
+        throw new LimitError(
+          `${kernel.name}: an operand of ${formatBytes(r.size)} is larger than one storage binding may be ` +
+            `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
+        );
+      }
+    }
+    if (this.slot === PARAMS_SLOTS) this.flush();
+    const pipeline = this.pipelines.get(kernel, d.constants);
+    const layout = this.pipelines.layout(kernel.buffers);
+    const group = this.bindGroups.get(
+      layout,
+      signature(kernel.buffers),
+      { buffer: this.paramsGPU, offset: 0, size: PARAMS_SLOT_BYTES },
+      ranges,
+    );
+    const pass = this.beginPass();
+    const offset = this.slot++ * PARAMS_SLOT_BYTES;
+    this.paramsCPU.set(new Uint8Array(d.params.bytes), offset);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group, [offset]);
+    for (const r of ranges) this.used.add(r.buffer);
+    this.observer?.onDispatch(kernel, d, pass, this.dispatchCount);
+    const [x, y, z] = fold(d.workgroups, this.limits.maxComputeWorkgroupsPerDimension);
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatchCount++;
+  }
+
+  /** Copy bytes between buffers, in order with the recorded dispatches. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.endPass();
+    this.beginEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    this.used.add(src).add(dst);
+  }
+
+  /** Write CPU data into a buffer, after every recorded command that touches it. */
+  upload(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    if (this.used.has(buffer)) this.flush();
+    this.openScopes();
+    this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Give a tensor's buffer back to the pool once no recorded command can still use it. */
+  release(buffer: GPUBuffer): void {
+    if (this.used.has(buffer)) this.deferred.push(buffer);
+    else this.pool.release(buffer);
+  }
+
+  /** Submit everything recorded so far. */
+  flush(): void {
+    this.endPass();
+    if (this.encoder) {
+      if (this.slot > 0) this.device.queue.writeBuffer(this.paramsGPU, 0, this.paramsCPU, 0, this.slot * PARAMS_SLOT_BYTES);
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+    }
+    this.slot = 0;
+    this.used.clear();
+    for (const b of this.deferred) this.pool.release(b);
+    this.deferred.length = 0;
+    this.closeScopes();
+  }
+
+  /** Read `size` bytes of `buffer` from `offset` (both multiples of 4) back to the CPU. */
+  async read(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    const padded = Math.max(16, Math.ceil(size / 16) * 16);
+    const staging = this.takeStaging(padded);
+    this.copy(buffer, offset, staging, 0, Math.min(padded, buffer.size - offset));
+    this.flush();
+    try {
+      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, padded);
+    } catch (e) {
+      await this.checkErrors();
+      throw e;
+    }
+    const out = staging.getMappedRange(0, padded).slice(0, size);
+    staging.unmap();
+    this.giveStaging(staging);
+    await this.checkErrors();
+    return out;
+  }
+
+  /** Wait for the GPU to finish all submitted work; throws the first GPU error seen. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  /** Throw (as a WebGradError) the first GPU error of the batches submitted so far. */
+  async checkErrors(): Promise<void> {
+    const pending = this.errors;
+    this.errors = [];
+    const results = await Promise.all(pending);
+    const first = results.find((e) => e);
+    if (first) {
+      const err = fromGPUError(first);
+      this.onGPUError(err);
+      throw err;
+    }
+  }
+
+  destroy(): void {
+    this.encoder = null;
+    this.pass = null;
+    this.paramsGPU.destroy();
+    for (const list of this.staging.values()) for (const b of list) b.destroy();
+    this.staging.clear();
+    this.bindGroups.clear();
+  }
+
+  private beginEncoder(): GPUCommandEncoder {
+    this.openScopes();
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+
+  private beginPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.beginEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.observer?.beforeEnd?.(this.pass);
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** GPU calls between openScopes and the next flush report their errors to this batch. */
+  openScopes(): void {
+    if (this.scopesOpen) return;
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    this.scopesOpen = true;
+  }
+
+  private closeScopes(): void {
+    if (!this.scopesOpen) return;
+    this.scopesOpen = false;
+    const validation = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    this.errors.push(oom.then(async (e) => e ?? (await validation)));
+  }
+
+  private takeStaging(size: number): GPUBuffer {
+    return (
+      this.staging.get(size)?.pop() ??
+      this.device.createBuffer({ label: 'webgrad.staging', size, usage: Usage.MAP_READ | Usage.COPY_DST })
+    );
+  }
+
+  private giveStaging(b: GPUBuffer): void {
+    let list = this.staging.get(b.size);
+    if (!list) this.staging.set(b.size, (list = []));
+    if (list.length < 4) list.push(b);
+    else b.destroy();
+  }
+}
+
+/** A GPUError as the WebGradError webgrad throws for it. */
+export function fromGPUError(e: GPUError): WebGradError {
+  return e.constructor.name === 'GPUOutOfMemoryError' || /out of memory/i.test(e.message)
+    ? new OutOfMemoryError(`the GPU ran out of memory: ${e.message}`)
+    : new GPUValidationError(`the GPU rejected a command: ${e.message}`);
+}
+
+/**
+ * Fold a flat workgroup count into a grid whose dimensions each stay within `max`. The grid may
+ * hold a few more workgroups than `count`; kernels return early past their count.
+ */
+export function fold(count: number, max: number): [number, number, number] {
+  if (count <= max) return [count, 1, 1];
+  const y = Math.ceil(count / max);
+  if (y <= max) return [Math.ceil(count / y), y, 1];
+  const z = Math.ceil(count / (max * max));
+  if (z > max) throw new LimitError(`a dispatch of ${count} workgroups exceeds ${max}³ (maxComputeWorkgroupsPerDimension³)`);
+  const perZ = Math.ceil(count / z);
+  const y2 = Math.ceil(perZ / max);
+  return [Math.ceil(perZ / y2), y2, z];
+}

@@ -1,0 +1,205 @@
+// Tensor: a shape, strides and an offset into a refcounted GPU buffer (Storage). Views (reshape,
+// transpose, slicing) share storage; the buffer goes back to the pool when its last user lets go.
+// Op methods (a.add(b), a.matmul(b), …) are attached in src/ops/methods.ts.
+
+import type { Node } from './autograd/node';
+import { currentRuntime, runtime, type Runtime } from './runtime/device';
+import { contiguous } from './ops/copy';
+import { DisposedError, ShapeError } from './runtime/errors';
+import { track, untrack } from './scope';
+
+export type DType = 'float32' | 'int32';
+
+/** A GPU buffer shared by a tensor and its views, freed when the last reference is released. */
+export class Storage {
+  private refs = 1;
+
+  constructor(
+    readonly buffer: GPUBuffer,
+    /** Bytes the tensor data occupies (the buffer may be larger: its size class). */
+    readonly bytes: number,
+    private readonly rt: Runtime,
+  ) {}
+
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+
+  /** True when another tensor (a view) uses this storage too. */
+  get isShared(): boolean {
+    return this.refs > 1;
+  }
+
+  release(): void {
+    if (--this.refs > 0) return;
+    // A buffer of a device that is gone (lost, or shut down) is not pooled again.
+    if (currentRuntime() === this.rt && !this.rt.lost) this.rt.executor.release(this.buffer);
+  }
+}
+
+/** Row-major strides of a shape. */
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+// Tensors that the program dropped without dispose() give their buffer back when collected.
+const collected = new FinalizationRegistry<Storage>((s) => {
+  const rt = currentRuntime();
+  if (rt) rt.liveTensors--;
+  s.release();
+});
+
+let nextId = 1;
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  /** Offset of element [0, 0, …] in the storage, in elements. */
+  readonly offset: number;
+  readonly dtype: DType;
+  readonly size: number;
+  requiresGrad: boolean;
+  /** The gradient accumulated by backward() (leaf tensors with requiresGrad). */
+  grad: Tensor | null = null;
+  /** @internal the autograd node that produced this tensor (null for leaves and constants). */
+  _node: Node | null = null;
+  private _storage: Storage | null;
+
+  /** @internal use the creation functions (wg.tensor, wg.zeros, …) or ops instead. */
+  constructor(
+    storage: Storage,
+    shape: readonly number[],
+    dtype: DType,
+    opts: { strides?: readonly number[]; offset?: number; requiresGrad?: boolean } = {},
+  ) {
+    this._storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(opts.strides ? [...opts.strides] : contiguousStrides(shape));
+    this.offset = opts.offset ?? 0;
+    this.dtype = dtype;
+    this.size = sizeOf(shape);
+    this.requiresGrad = opts.requiresGrad ?? false;
+    const rt = currentRuntime();
+    if (rt) rt.liveTensors++;
+    collected.register(this, storage, this);
+    track(this);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get disposed(): boolean {
+    return this._storage === null;
+  }
+
+  /** @internal the storage, or a DisposedError naming `op`. */
+  storage(op = 'this op'): Storage {
+    if (!this._storage) {
+      throw new DisposedError(
+        `${op}: tensor ${formatShape(this.shape)} (${this.dtype}) was used after dispose() ` +
+          '(or after the tidy() scope that created it ended)',
+      );
+    }
+    return this._storage;
+  }
+
+  /** @internal the GPU buffer, checked for use-after-dispose. */
+  buffer(op?: string): GPUBuffer {
+    return this.storage(op).buffer;
+  }
+
+  /** True when elements are laid out row-major without gaps (offset may be non-zero). */
+  get isContiguous(): boolean {
+    let s = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== s) return false;
+      s *= this.shape[i]!;
+    }
+    return true;
+  }
+
+  /** Free the GPU memory now. Safe to call twice; views keep the storage alive. */
+  dispose(): void {
+    const s = this._storage;
+    if (!s) return;
+    this._storage = null;
+    collected.unregister(this);
+    untrack(this);
+    const rt = currentRuntime();
+    if (rt) rt.liveTensors--;
+    s.release();
+    this._node?.release();
+    this._node = null;
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  /** @internal a new Tensor object sharing this storage (for views and saved tensors). */
+  view(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+    return new Tensor(this.storage('view').retain(), shape, this.dtype, { strides, offset });
+  }
+
+  /** A copy of the data (Float32Array for float32, Int32Array for int32). */
+  async toArray(): Promise<Float32Array | Int32Array> {
+    const rt = runtime();
+    const src = this.isContiguous ? this : contiguous(this);
+    try {
+      const bytes = await rt.executor.read(src.buffer('toArray'), src.offset * 4, src.size * 4);
+      return this.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
+    } finally {
+      if (src !== this) src.dispose();
+    }
+  }
+
+  /** The value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) {
+      throw new ShapeError(`item(): tensor ${formatShape(this.shape)} has ${this.size} elements, not 1`);
+    }
+    return (await this.toArray())[0]!;
+  }
+
+  toString(): string {
+    return `Tensor(${formatShape(this.shape)}, ${this.dtype}${this.disposed ? ', disposed' : ''})`;
+  }
+}
+
+/** @internal a fresh tensor of `shape` on a new pooled buffer (contents undefined). */
+export function empty(shape: readonly number[], dtype: DType = 'float32', what = 'tensor'): Tensor {
+  const rt = runtime();
+  const bytes = Math.max(4, sizeOf(shape) * 4);
+  const buffer = rt.pool.acquire(bytes, `${what} ${formatShape(shape)}`);
+  rt.executor.openScopes();
+  const t = new Tensor(new Storage(buffer, bytes, rt), shape, dtype);
+  if (debug.poisonOutputs) poison(rt, buffer);
+  return t;
+}
+
+/** Debug switches (tests turn poisoning on so that unwritten output elements read as NaN). */
+export const debug = { poisonOutputs: false };
+
+let nanBlock: Uint32Array | null = null;
+function poison(rt: Runtime, buffer: GPUBuffer): void {
+  const n = buffer.size / 4;
+  if (!nanBlock || nanBlock.length < n) nanBlock = new Uint32Array(Math.max(n, 1024)).fill(0x7fc00000);
+  rt.executor.upload(buffer, 0, nanBlock.subarray(0, n));
+}

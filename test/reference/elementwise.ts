@@ -1,0 +1,92 @@
+// Float64 CPU reference for elementwise ops with NumPy broadcasting.
+
+export function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  return Array.from({ length: n }, (_, i) => {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error('not broadcastable');
+    return da === 1 ? db : da;
+  });
+}
+
+/** Read `data` of `shape` as if broadcast to `target`: one value per target element. */
+export function broadcastTo(data: ArrayLike<number>, shape: readonly number[], target: readonly number[]): Float64Array {
+  const n = target.reduce((x, y) => x * y, 1);
+  const out = new Float64Array(n);
+  const strides = new Array<number>(target.length).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const j = target.length - shape.length + i;
+    strides[j] = shape[i] === 1 ? 0 : s;
+    s *= shape[i]!;
+  }
+  for (let i = 0; i < n; i++) {
+    let rem = i;
+    let src = 0;
+    for (let d = target.length - 1; d >= 0; d--) {
+      src += (rem % target[d]!) * strides[d]!;
+      rem = Math.floor(rem / target[d]!);
+    }
+    out[i] = data[src]!;
+  }
+  return out;
+}
+
+export function binary(
+  a: ArrayLike<number>, aShape: readonly number[],
+  b: ArrayLike<number>, bShape: readonly number[],
+  f: (x: number, y: number) => number,
+): { data: Float64Array; shape: number[] } {
+  const shape = broadcastShape(aShape, bShape);
+  const A = broadcastTo(a, aShape, shape);
+  const B = broadcastTo(b, bShape, shape);
+  return { data: A.map((x, i) => f(x, B[i]!)), shape };
+}
+
+export function unary(a: ArrayLike<number>, f: (x: number) => number): Float64Array {
+  return Float64Array.from(a, f);
+}
+
+/** erf to double precision (Abramowitz–Stegun 7.1.26 is not enough; use a series/continued fraction). */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    // Taylor series: erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = ax;
+    let sum = ax;
+    for (let n = 1; n < 80; n++) {
+      term *= (-ax * ax) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  return Math.sign(x) * (1 - erfc(ax));
+}
+
+/** erfc for x ≥ 2.5 by continued fraction (Lentz), accurate to double precision. */
+export function erfc(x: number): number {
+  if (x < 2.5) return 1 - erf(x);
+  // erfc(x) = exp(-x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+  let f = x;
+  let C = x;
+  let D = 0;
+  for (let n = 1; n < 200; n++) {
+    const an = n / 2;
+    D = x + an * D;
+    D = 1 / D;
+    C = x + an / C;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+export function gelu(x: number): number {
+  return x >= 0 ? 0.5 * x * (1 + erf(x / Math.SQRT2)) : 0.5 * x * erfc(-x / Math.SQRT2);
+}
+
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
