@@ -47,6 +47,9 @@ export class Executor {
   private slot = 0;
   private errors: Promise<GPUError | null>[] = [];
   private staging = new Map<number, GPUBuffer[]>();
+  private assertGPU: GPUBuffer;
+  private assertMessages = new Map<number, string>();
+  private nextAssertCode = 1;
   observer: DispatchObserver | null = null;
   /** Dispatches recorded since init (tests use it to see that work was split). */
   dispatchCount = 0;
@@ -65,8 +68,27 @@ export class Executor {
       size: this.paramsCPU.byteLength,
       usage: Usage.UNIFORM | Usage.COPY_DST,
     });
+    this.assertGPU = device.createBuffer({
+      label: 'webgrad.asserts',
+      size: 16,
+      usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST,
+    });
     pool.onDestroy = (b) => this.bindGroups.forget(b);
   }
+
+  /**
+   * A device-side check, for conditions only the GPU can see (e.g. a label out of range in a
+   * GPU tensor). Bind `buffer` as a 'write' storage binding (array<atomic<u32>>) and have the
+   * kernel do atomicMax(&status[0], code) when the condition fails; the next readback throws
+   * `error(message)` instead of returning data computed from bad input.
+   */
+  deviceAssert(message: string, error: (m: string) => WebGradError): { buffer: GPUBuffer; code: number } {
+    const code = this.nextAssertCode++;
+    this.assertMessages.set(code, message);
+    this.assertErrors.set(code, error);
+    return { buffer: this.assertGPU, code };
+  }
+  private assertErrors = new Map<number, (m: string) => WebGradError>();
 
   dispatch(kernel: Kernel, d: Dispatch): void {
     if (d.buffers.length !== kernel.buffers.length) {
@@ -141,20 +163,41 @@ export class Executor {
   /** Read `size` bytes of `buffer` from `offset` (both multiples of 4) back to the CPU. */
   async read(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
     const padded = Math.max(16, Math.ceil(size / 16) * 16);
-    const staging = this.takeStaging(padded);
+    const checkedBelow = this.nextAssertCode;
+    // The device-assert status rides along in the last 16 bytes of the staging buffer.
+    const staging = this.takeStaging(padded + 16);
     this.copy(buffer, offset, staging, 0, Math.min(padded, buffer.size - offset));
+    this.copy(this.assertGPU, 0, staging, padded, 16);
     this.flush();
     try {
-      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, padded);
+      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, padded + 16);
     } catch (e) {
       await this.checkErrors();
       throw e;
     }
     const out = staging.getMappedRange(0, padded).slice(0, size);
+    const status = new Uint32Array(staging.getMappedRange(padded, 16))[0]!;
     staging.unmap();
     this.giveStaging(staging);
     await this.checkErrors();
+    if (status) this.raiseAssert(status);
+    // Every check registered before this read has run and passed: forget its message.
+    for (const code of this.assertMessages.keys()) {
+      if (code < checkedBelow) {
+        this.assertMessages.delete(code);
+        this.assertErrors.delete(code);
+      }
+    }
     return out;
+  }
+
+  private raiseAssert(code: number): never {
+    this.upload(this.assertGPU, 0, new Uint32Array(4));
+    const message = this.assertMessages.get(code) ?? `a device-side check (code ${code}) failed`;
+    const make = this.assertErrors.get(code);
+    this.assertMessages.clear();
+    this.assertErrors.clear();
+    throw make ? make(message) : new GPUValidationError(message);
   }
 
   /** Wait for the GPU to finish all submitted work; throws the first GPU error seen. */
@@ -181,6 +224,7 @@ export class Executor {
     this.encoder = null;
     this.pass = null;
     this.paramsGPU.destroy();
+    this.assertGPU.destroy();
     for (const list of this.staging.values()) for (const b of list) b.destroy();
     this.staging.clear();
     this.bindGroups.clear();
