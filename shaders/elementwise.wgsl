@@ -19,7 +19,7 @@ struct Params {
   a_strides: array<vec4u, 2>, // element strides of a (0 along broadcast dimensions)
   b_strides: array<vec4u, 2>,
   a_offset: u32,
-  b_offset: u32,
+  b_offset: u32,   // unary: the dropout seed
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -155,6 +155,20 @@ fn binary_op(a: f32, b: f32) -> f32 {
   }
 }
 
+// A 32-bit integer hash (lowbias32), for dropout masks that are a pure function of (seed, index):
+// the backward pass recomputes the same mask instead of storing it.
+fn hash_u32(x: u32) -> u32 {
+  var h = x;
+  h ^= h >> 16u;
+  h *= 0x7feb352du;
+  h ^= h >> 15u;
+  h *= 0x846ca68bu;
+  h ^= h >> 16u;
+  return h;
+}
+
+const DROPOUT: u32 = 16u;
+
 @compute @workgroup_size(WG)
 fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
          @builtin(local_invocation_index) lid: u32) {
@@ -162,6 +176,12 @@ fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= p.n) { return; }
   var ia = i + p.a_offset;
   if (!CONTIG) { ia = offsets(i).x; }
+  if (OP == DROPOUT) {
+    // alpha = drop probability, beta = 1 / (1 - p), b_offset = seed.
+    let r = f32(hash_u32(i ^ hash_u32(p.b_offset)) >> 8u) * (1.0 / 16777216.0);
+    u_out[i] = select(0.0, u_a[ia] * p.beta, r >= p.alpha);
+    return;
+  }
   u_out[i] = unary_op(u_a[ia]);
 }
 

@@ -25,7 +25,7 @@ export { manualSeed } from './random';
 export { noGrad, isGradEnabled } from './autograd/grad-mode';
 
 export {
-  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp,
+  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout,
 } from './ops/elementwise';
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
 export { contiguous } from './ops/copy';

@@ -166,6 +166,28 @@ describe('tidy and memory', () => {
   });
 });
 
+describe('dropout', () => {
+  it('drops about p of the elements, scales the rest, and backward reuses the same mask', async () => {
+    const rng = new Rng();
+    const n = 4000;
+    const x = rng.array(n, 0.5, 1.5);
+    const xt = gpuTensor(x, [40, 100], true);
+    const y = wg.dropout(xt, 0.3, 1234);
+    const out = await y.toArray();
+    const dropped = out.filter((v) => v === 0).length / n;
+    expect(Math.abs(dropped - 0.3)).toBeLessThan(0.03);
+    out.forEach((v, i) => v !== 0 && expect(Math.abs(v - x[i]! / 0.7)).toBeLessThan(1e-5 * (1 + Math.abs(v))));
+    y.backward(wg.ones([40, 100]));
+    const g = await xt.grad!.toArray();
+    g.forEach((v, i) => expect(v).toBeCloseTo(out[i] === 0 ? 0 : 1 / 0.7, 5));
+    // Same seed, same mask; another seed, another mask.
+    const again = await wg.dropout(gpuTensor(x, [40, 100]), 0.3, 1234).toArray();
+    expect(Array.from(again)).toEqual(Array.from(out));
+    const other = await wg.dropout(gpuTensor(x, [40, 100]), 0.3, 99).toArray();
+    expect(Array.from(other)).not.toEqual(Array.from(out));
+  });
+});
+
 describe('finite-difference gradients', () => {
   const unaryGrads: [string, (t: wg.Tensor) => wg.Tensor, (x: number) => number, [number, number]][] = [
     ['neg', wg.neg, (x) => -x, [-2, 2]],

@@ -5,7 +5,8 @@ import copyWGSL from '../../shaders/copy.wgsl?raw';
 import { runtime } from '../runtime/device';
 import { defineKernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
-import { empty, type DType, type Tensor } from '../tensor';
+import { ShapeError } from '../runtime/errors';
+import { empty, formatShape, type DType, type Tensor } from '../tensor';
 import { record } from '../autograd/record';
 import { checkRank, MAX_RANK, WG } from './util';
 
@@ -51,4 +52,14 @@ export function fillWith(t: Tensor, value: number): void {
     params,
     workgroups: Math.ceil(t.size / WG),
   });
+}
+
+/** Overwrite the contents of the contiguous tensor `dst` with `src` (same size), keeping dst's identity. */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  if (dst.size !== src.size || dst.dtype !== src.dtype || !dst.isContiguous) {
+    throw new ShapeError(`copyInto: cannot copy ${formatShape(src.shape)} ${src.dtype} into ${formatShape(dst.shape)} ${dst.dtype}`);
+  }
+  const c = src.isContiguous ? src : gather(src);
+  runtime().executor.copy(c.buffer('copyInto'), c.offset * 4, dst.buffer('copyInto'), dst.offset * 4, c.size * 4);
+  if (c !== src) c.dispose();
 }

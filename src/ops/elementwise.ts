@@ -20,6 +20,7 @@ const axpyKernel = defineKernel('axpy', elementwiseWGSL, ['read', 'write'], 'axp
 const UNARY = {
   neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, gelu: 5, tanh: 6, sigmoid: 7,
   affine: 8, powScalar: 9, reciprocal: 10, abs: 11, clamp: 12, gtScalar: 13, isnan: 14, sign: 15,
+  dropout: 16,
 } as const;
 const BINARY = {
   add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, pow: 6, eq: 7,
@@ -32,7 +33,7 @@ type BinaryName = keyof typeof BINARY;
 /** A number or a tensor: numbers become scalar operands where the op allows. */
 export type Operand = Tensor | number;
 
-function runUnary(name: UnaryName, a: Tensor, alpha = 0, beta = 0): Tensor {
+function runUnary(name: UnaryName, a: Tensor, alpha = 0, beta = 0, seed = 0): Tensor {
   checkDType(name, a);
   checkRank(name, a.shape);
   const out = empty(a.shape, 'float32', name);
@@ -43,7 +44,7 @@ function runUnary(name: UnaryName, a: Tensor, alpha = 0, beta = 0): Tensor {
     .vecU32(a.shape, MAX_RANK, 1)
     .vecU32(a.strides, MAX_RANK)
     .vecU32([], MAX_RANK)
-    .u32(a.offset, 0);
+    .u32(a.offset, seed);
   runtime().executor.dispatch(unaryKernel, {
     constants: { WG, OP: UNARY[name], CONTIG: contig },
     buffers: [a.buffer(name), out.buffer()],
@@ -138,6 +139,18 @@ export function clamp(a: Tensor, min: number, max: number): Tensor {
   const out = runUnary('clamp', a, min, max);
   // Gradient passes where a was inside [min, max].
   return record('clamp', out, [a], (g, [x]) => [mul(g, runBinary('eq', x!, runUnary('clamp', x!, min, max)))], [a]);
+}
+
+/**
+ * Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p). The mask
+ * is a hash of (seed, element index), so backward recomputes it rather than storing it.
+ */
+export function dropout(a: Tensor, p: number, seed: number): Tensor {
+  if (!(p >= 0 && p < 1)) throw new ShapeError(`dropout: p must be in [0, 1), got ${p}`);
+  const x = a.isContiguous ? a : runUnary('affine', a, 1, 0);
+  const out = runUnary('dropout', x, p, 1 / (1 - p), seed);
+  if (x !== a) x.dispose();
+  return record('dropout', out, [a], (g) => [dropout(g, p, seed)]);
 }
 
 /** 1 where a > s, else 0 (not differentiable). */
