@@ -1,0 +1,9 @@
+// The `wg.nn` namespace: layers and models, PyTorch-style.
+export { Module, parameter, buffer } from './module';
+export { Linear, type LinearOptions } from './linear';
+export { Conv2d, type Conv2dLayerOptions } from './conv2d';
+export { ReLU, GELU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, Flatten } from './activations';
+export { Dropout } from './dropout';
+export { LayerNorm, BatchNorm2d } from './normalization';
+export { Sequential } from './sequential';
+export * as init from './init';

@@ -1,0 +1,116 @@
+// Module: the base of every layer and model, as in PyTorch. A module's parameters, buffers and
+// submodules are found by looking at its own properties, in the order they were assigned:
+//   - a Tensor that requires grad is a parameter,
+//   - a Tensor that does not is a buffer (saved in the state dict, e.g. BatchNorm's running stats),
+//   - a Module (or an array of Modules) is a submodule, named by property (and index).
+
+import { noGrad } from '../autograd/grad-mode';
+import { ShapeError, DTypeError, WebGradError } from '../runtime/errors';
+import { keep } from '../scope';
+import { formatShape, Tensor } from '../tensor';
+import { copyInto } from '../ops/copy';
+
+export abstract class Module {
+  training = true;
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** Submodules, named by property (arrays as name.index; Sequential's layers as their index). */
+  namedChildren(): [string, Module][] {
+    const out: [string, Module][] = [];
+    for (const [k, v] of Object.entries(this)) {
+      if (v instanceof Module) out.push([k, v]);
+      else if (Array.isArray(v)) v.forEach((m, i) => m instanceof Module && out.push([this.arrayChildName(k, i), m]));
+    }
+    return out;
+  }
+
+  /** How an element of an array property is named in paths (Sequential overrides: just the index). */
+  protected arrayChildName(property: string, index: number): string {
+    return `${property}.${index}`;
+  }
+
+  namedParameters(prefix = ''): [string, Tensor][] {
+    return this.namedTensors(prefix, true);
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  /** Tensors that are state but not parameters (running statistics). */
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    return this.namedTensors(prefix, false);
+  }
+
+  /** Parameters and buffers by dotted name, like PyTorch's state_dict(). The tensors are live: don't dispose them. */
+  stateDict(): Record<string, Tensor> {
+    return Object.fromEntries([...this.namedParameters(), ...this.namedBuffers()]);
+  }
+
+  /**
+   * Copy values from `sd` into this module's parameters and buffers. Every name and shape is
+   * checked before anything is copied, so a mismatch leaves the module unchanged.
+   */
+  loadStateDict(sd: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
+    const own = this.stateDict();
+    const missing = Object.keys(own).filter((k) => !(k in sd));
+    const unexpected = Object.keys(sd).filter((k) => !(k in own));
+    if (strict && (missing.length || unexpected.length)) {
+      throw new WebGradError(
+        `loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}` +
+          `${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${unexpected.join(', ')}` : ''}`,
+      );
+    }
+    for (const [k, t] of Object.entries(own)) {
+      const src = sd[k];
+      if (!src) continue;
+      if (src.shape.length !== t.shape.length || src.shape.some((d, i) => d !== t.shape[i])) {
+        throw new ShapeError(`loadStateDict: ${k} has shape ${formatShape(src.shape)}, the module expects ${formatShape(t.shape)}`);
+      }
+      if (src.dtype !== t.dtype) throw new DTypeError(`loadStateDict: ${k} is ${src.dtype}, the module expects ${t.dtype}`);
+    }
+    noGrad(() => {
+      for (const [k, t] of Object.entries(own)) {
+        const src = sd[k];
+        if (src) copyInto(t, src);
+      }
+    });
+  }
+
+  train(mode = true): this {
+    this.training = mode;
+    for (const [, m] of this.namedChildren()) m.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Free every parameter and buffer. */
+  dispose(): void {
+    for (const t of Object.values(this.stateDict())) t.dispose();
+  }
+
+  private namedTensors(prefix: string, params: boolean): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [k, v] of Object.entries(this)) {
+      if (v instanceof Tensor && !v.disposed && v.requiresGrad === params) out.push([prefix + k, v]);
+    }
+    for (const [name, child] of this.namedChildren()) out.push(...child.namedTensors(`${prefix}${name}.`, params));
+    return out;
+  }
+}
+
+/** Make `t` a parameter: it requires grad and survives tidy(). */
+export function parameter(t: Tensor): Tensor {
+  t.requiresGrad = true;
+  return keep(t);
+}
+
+/** Make `t` a buffer: module state without gradient, surviving tidy(). */
+export function buffer(t: Tensor): Tensor {
+  t.requiresGrad = false;
+  return keep(t);
+}
