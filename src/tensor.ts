@@ -5,6 +5,7 @@
 import type { Node } from './autograd/node';
 import { currentRuntime, runtime, type Runtime } from './runtime/device';
 import { contiguous } from './ops/copy';
+import { dataBytes } from './runtime/buffer-pool';
 import { DisposedError, ShapeError } from './runtime/errors';
 import { track, untrack } from './scope';
 
@@ -19,7 +20,9 @@ export class Storage {
     /** Bytes the tensor data occupies (the buffer may be larger: its size class). */
     readonly bytes: number,
     private readonly rt: Runtime,
-  ) {}
+  ) {
+    dataBytes.set(buffer, bytes);
+  }
 
   retain(): this {
     this.refs++;
@@ -187,8 +190,8 @@ export class Tensor {
 export function empty(shape: readonly number[], dtype: DType = 'float32', what = 'tensor'): Tensor {
   const rt = runtime();
   const bytes = Math.max(4, sizeOf(shape) * 4);
-  const buffer = rt.pool.acquire(bytes, `${what} ${formatShape(shape)}`);
   rt.executor.openScopes();
+  const buffer = rt.pool.acquire(bytes, `${what} ${formatShape(shape)}`);
   const t = new Tensor(new Storage(buffer, bytes, rt), shape, dtype);
   if (debug.poisonOutputs) poison(rt, buffer);
   return t;

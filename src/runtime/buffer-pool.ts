@@ -37,6 +37,12 @@ export interface MemoryStats {
   peakBytes: number;
 }
 
+/**
+ * Bytes of tensor data a pooled buffer holds now (its size class may be larger). Set by the
+ * tensor storage that owns the buffer; dispatches bind just this much.
+ */
+export const dataBytes = new WeakMap<GPUBuffer, number>();
+
 let nextBufferId = 1;
 const bufferIds = new WeakMap<GPUBuffer, number>();
 
@@ -49,11 +55,16 @@ export function bufferId(b: GPUBuffer): number {
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
+  /** Released buffers that recorded-but-unsubmitted commands still use (reusable after submit). */
+  private pending: GPUBuffer[] = [];
+  private pendingBytes = 0;
   liveBytes = 0;
   pooledBytes = 0;
   peakBytes = 0;
   /** Called with each buffer that is destroyed, so caches can forget it. */
   onDestroy: (b: GPUBuffer) => void = () => {};
+  /** Submits recorded work so that pending buffers become reusable (set by the executor). */
+  onPressure: () => void = () => {};
 
   constructor(
     private device: GPUDevice,
@@ -65,6 +76,12 @@ export class BufferPool {
     if (bytes > this.limits.maxBufferSize) {
       throw new LimitError(
         `${what} needs ${formatBytes(bytes)}, more than the device's maxBufferSize (${formatBytes(this.limits.maxBufferSize)})`,
+      );
+    }
+    if (bytes > this.limits.maxStorageBufferBindingSize) {
+      throw new LimitError(
+        `${what} needs ${formatBytes(bytes)}, more than one storage binding may hold ` +
+          `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
       );
     }
     const list = this.free.get(size);
@@ -85,10 +102,29 @@ export class BufferPool {
     return Math.min(sizeClass(bytes), this.limits.maxBufferSize);
   }
 
-  /** Return a buffer for reuse. The caller guarantees no pending GPU work still reads it. */
-  release(buf: GPUBuffer): void {
+  /**
+   * Return a buffer for reuse. When `inFlight`, recorded commands that are not yet submitted
+   * still use it: it becomes reusable at the next settle().
+   */
+  release(buf: GPUBuffer, inFlight = false): void {
     const size = this.classOf(buf.size);
     this.liveBytes -= size;
+    if (inFlight) {
+      this.pending.push(buf);
+      this.pendingBytes += size;
+    } else {
+      this.pool(buf, size);
+    }
+  }
+
+  /** Recorded work was submitted: pending buffers can be handed out again. */
+  settle(): void {
+    for (const b of this.pending) this.pool(b, this.classOf(b.size));
+    this.pending.length = 0;
+    this.pendingBytes = 0;
+  }
+
+  private pool(buf: GPUBuffer, size: number): void {
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buf);
@@ -104,7 +140,10 @@ export class BufferPool {
           `(${formatBytes(budget)}) is already live`,
       );
     }
-    if (this.liveBytes + this.pooledBytes + size > budget) this.trim(budget - this.liveBytes - size);
+    if (this.liveBytes + this.pendingBytes + this.pooledBytes + size > budget) {
+      if (this.pendingBytes) this.onPressure();
+      this.trim(budget - this.liveBytes - size);
+    }
   }
 
   /** Destroy pooled buffers, largest first, until at most `maxPooledBytes` stay pooled. */

@@ -141,7 +141,6 @@ async function start(opts: InitOptions): Promise<Runtime> {
   const features = WANTED_FEATURES.filter((f) => device.features.has(f));
   const info: DeviceInfo = { adapterInfo, limits: engineLimits(device, opts.budget), features };
   const rt = new Runtime(device, info, !opts.device);
-  rt.executor.onGPUError = (e) => rt.reportError(e);
   device.addEventListener('uncapturederror', (ev) => {
     const err = (ev as GPUUncapturedErrorEvent).error;
     rt.reportError(fromGPUError(err));

@@ -10,7 +10,7 @@
 
 import { BindGroupCache, type BufferRange } from './bind-group-cache';
 import type { BufferPool } from './buffer-pool';
-import { Usage } from './buffer-pool';
+import { dataBytes, Usage } from './buffer-pool';
 import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
 import type { Constants, Kernel } from './kernel';
 import { formatBytes, type EngineLimits } from './limits';
@@ -41,7 +41,6 @@ export class Executor {
   private pass: GPUComputePassEncoder | null = null;
   private scopesOpen = false;
   private used = new Set<GPUBuffer>();
-  private deferred: GPUBuffer[] = [];
   private paramsCPU = new Uint8Array(PARAMS_SLOTS * PARAMS_SLOT_BYTES);
   private paramsGPU: GPUBuffer;
   private slot = 0;
@@ -53,8 +52,6 @@ export class Executor {
   observer: DispatchObserver | null = null;
   /** Dispatches recorded since init (tests use it to see that work was split). */
   dispatchCount = 0;
-  /** Turns a GPU error into the WebGradError to throw; set by the runtime. */
-  onGPUError: (e: WebGradError) => void = () => {};
 
   constructor(
     private device: GPUDevice,
@@ -74,6 +71,7 @@ export class Executor {
       usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST,
     });
     pool.onDestroy = (b) => this.bindGroups.forget(b);
+    pool.onPressure = () => this.flush();
   }
 
   /**
@@ -95,7 +93,7 @@ export class Executor {
       throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.buffers.length}`);
     }
     if (d.workgroups <= 0) return;
-    const ranges = d.buffers.map((b) => ('buffer' in b ? b : { buffer: b, offset: 0, size: b.size }));
+    const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeData(b)));
     for (const r of ranges) {
       if (r.size > this.limits.maxStorageBufferBindingSize) {
         throw new LimitError(
@@ -105,6 +103,7 @@ export class Executor {
       }
     }
     if (this.slot === PARAMS_SLOTS) this.flush();
+    this.openScopes();
     const pipeline = this.pipelines.get(kernel, d.constants);
     const layout = this.pipelines.layout(kernel.buffers);
     const group = this.bindGroups.get(
@@ -141,8 +140,7 @@ export class Executor {
 
   /** Give a tensor's buffer back to the pool once no recorded command can still use it. */
   release(buffer: GPUBuffer): void {
-    if (this.used.has(buffer)) this.deferred.push(buffer);
-    else this.pool.release(buffer);
+    this.pool.release(buffer, this.used.has(buffer));
   }
 
   /** Submit everything recorded so far. */
@@ -155,8 +153,7 @@ export class Executor {
     }
     this.slot = 0;
     this.used.clear();
-    for (const b of this.deferred) this.pool.release(b);
-    this.deferred.length = 0;
+    this.pool.settle();
     this.closeScopes();
   }
 
@@ -213,11 +210,7 @@ export class Executor {
     this.errors = [];
     const results = await Promise.all(pending);
     const first = results.find((e) => e);
-    if (first) {
-      const err = fromGPUError(first);
-      this.onGPUError(err);
-      throw err;
-    }
+    if (first) throw fromGPUError(first);
   }
 
   destroy(): void {
@@ -277,6 +270,12 @@ export class Executor {
     if (list.length < 4) list.push(b);
     else b.destroy();
   }
+}
+
+/** The range of a buffer that holds tensor data (rounded up to 16 bytes for vec4 views). */
+function wholeData(b: GPUBuffer): BufferRange {
+  const bytes = dataBytes.get(b) ?? b.size;
+  return { buffer: b, offset: 0, size: Math.min(b.size, Math.ceil(bytes / 16) * 16) };
 }
 
 /** A GPUError as the WebGradError webgrad throws for it. */
