@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 // webgrad's public API (see ../shared/API.md). Everything not exported here is internal.
 
 import './ops/methods';
