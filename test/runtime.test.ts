@@ -95,6 +95,28 @@ describe('buffer pool and memory()', () => {
   });
 });
 
+describe('dry runs', () => {
+  it('count what ops would allocate without touching the GPU', async () => {
+    const x = wg.ones([10, 10]);
+    const before = wg.memory();
+    const dispatches = runtime().executor.dispatchCount;
+    const stats = runtime().dryRun(() => {
+      const y = wg.tidy(() => x.add(1).mul(2).exp()); // three 400-byte outputs, two freed by tidy
+      expect(y.shape).toEqual([10, 10]);
+      const z = wg.zeros([1000]);
+      y.dispose();
+      z.dispose();
+    });
+    expect(runtime().executor.dispatchCount).toBe(dispatches);
+    // Size classes: the tidy scope freed two of the three 400-byte outputs before zeros ran.
+    expect(stats.peakBytes).toBe(sizeClass(400) + sizeClass(4000));
+    expect(stats.largestBytes).toBe(4000);
+    expect(wg.memory().liveBytes).toBe(before.liveBytes);
+    expect(wg.memory().liveTensors).toBe(before.liveTensors);
+    x.dispose();
+  });
+});
+
 describe('GPU errors become WebGradErrors', () => {
   it('a validation error surfaces at the next readback as GPUValidationError', async () => {
     // A dispatch whose bound buffer is too small for the kernel's declared layout: bind a

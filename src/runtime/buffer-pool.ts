@@ -71,6 +71,9 @@ export class BufferPool {
     private limits: EngineLimits,
   ) {}
 
+  /** Set during a dry run: allocations are counted, not made. */
+  dry: DryRunStats | null = null;
+
   acquire(bytes: number, what = 'tensor'): GPUBuffer {
     const size = this.classOf(bytes);
     if (bytes > this.limits.maxBufferSize) {
@@ -84,6 +87,7 @@ export class BufferPool {
           `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
       );
     }
+    if (this.dry) return this.dry.acquire(size, bytes);
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
@@ -107,6 +111,10 @@ export class BufferPool {
    * still use it: it becomes reusable at the next settle().
    */
   release(buf: GPUBuffer, inFlight = false): void {
+    if (isDryBuffer(buf)) {
+      this.dry?.release(buf.size);
+      return;
+    }
     const size = this.classOf(buf.size);
     this.liveBytes -= size;
     if (inFlight) {
@@ -163,5 +171,35 @@ export class BufferPool {
 
   resetPeak(): void {
     this.peakBytes = this.liveBytes;
+  }
+}
+
+const dryBuffers = new WeakSet<object>();
+
+function isDryBuffer(b: GPUBuffer): boolean {
+  return dryBuffers.has(b);
+}
+
+/**
+ * What a dry run allocated: ops run their shape checks and bookkeeping but no GPU memory is taken
+ * and no kernel runs. The memory planner uses it to find the peak bytes of a training step.
+ */
+export class DryRunStats {
+  liveBytes = 0;
+  peakBytes = 0;
+  /** The largest single allocation (it must fit one storage binding). */
+  largestBytes = 0;
+
+  acquire(size: number, bytes: number): GPUBuffer {
+    this.liveBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+    this.largestBytes = Math.max(this.largestBytes, bytes);
+    const fake = { size, label: 'dry-run', destroy() {} } as unknown as GPUBuffer;
+    dryBuffers.add(fake);
+    return fake;
+  }
+
+  release(size: number): void {
+    this.liveBytes -= size;
   }
 }

@@ -1,6 +1,6 @@
 // The engine's one device: acquiring it, its limits and features, and its loss.
 
-import { BufferPool } from './buffer-pool';
+import { BufferPool, DryRunStats } from './buffer-pool';
 import { DeviceLostError, NotInitializedError, WebGPUUnavailableError, type WebGradError } from './errors';
 import { Executor, fromGPUError } from './executor';
 import { getGPU, releaseGPU, unavailableMessage } from './gpu-provider';
@@ -75,6 +75,22 @@ export class Runtime {
       this.pendingError = null;
       throw e;
     }
+  }
+
+  /**
+   * Run `fn` without touching the GPU: allocations are only counted and kernels are skipped.
+   * Returns the peak bytes allocated by fn (above what was live before) and its largest tensor.
+   */
+  dryRun(fn: () => void): { peakBytes: number; largestBytes: number } {
+    if (this.pool.dry) throw new Error('dry runs do not nest');
+    const stats = new DryRunStats();
+    this.pool.dry = stats;
+    try {
+      fn();
+    } finally {
+      this.pool.dry = null;
+    }
+    return { peakBytes: stats.peakBytes, largestBytes: stats.largestBytes };
   }
 
   reportError(e: WebGradError): void {

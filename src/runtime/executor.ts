@@ -92,7 +92,7 @@ export class Executor {
     if (d.buffers.length !== kernel.buffers.length) {
       throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.buffers.length}`);
     }
-    if (d.workgroups <= 0) return;
+    if (d.workgroups <= 0 || this.pool.dry) return;
     const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeData(b)));
     for (const r of ranges) {
       if (r.size > this.limits.maxStorageBufferBindingSize) {
@@ -126,6 +126,7 @@ export class Executor {
 
   /** Copy bytes between buffers, in order with the recorded dispatches. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    if (this.pool.dry) return;
     this.endPass();
     this.beginEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
     this.used.add(src).add(dst);
@@ -133,6 +134,7 @@ export class Executor {
 
   /** Write CPU data into a buffer, after every recorded command that touches it. */
   upload(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    if (this.pool.dry) return;
     if (this.used.has(buffer)) this.flush();
     this.openScopes();
     this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
@@ -159,6 +161,7 @@ export class Executor {
 
   /** Read `size` bytes of `buffer` from `offset` (both multiples of 4) back to the CPU. */
   async read(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    if (this.pool.dry) throw new Error('a dry run cannot read tensors back');
     const padded = Math.max(16, Math.ceil(size / 16) * 16);
     const checkedBelow = this.nextAssertCode;
     // The device-assert status rides along in the last 16 bytes of the staging buffer.
