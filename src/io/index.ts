@@ -1,0 +1,10 @@
+// wg.io: saving and loading tensors (checkpoints in the safetensors format).
+
+export {
+  saveSafetensors,
+  loadSafetensors,
+  readSafetensorsHeader,
+  type SafetensorsDType,
+  type SafetensorsHeader,
+  type SafetensorsTensorInfo,
+} from './safetensors';
