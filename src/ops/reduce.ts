@@ -1,16 +1,361 @@
-// PLACEHOLDER: replaced by the reductions work (sum/mean/max over axes).
-import type { Tensor } from '../tensor';
-import { sameShape } from './util';
+// Reductions: sum, mean, max over any set of axes (PyTorch semantics, keepdim), argmax, and
+// sumToShape, which every broadcasting backward rule uses. The input view is read through its
+// strides: dimensions are merged where memory allows and the kernel layout (which invocations
+// are adjacent) follows the smallest stride, so column sums of [N, F] need no transpose copy.
 
-export interface ReduceOptions { keepdim?: boolean }
+import reduceWGSL from '../../shaders/reduce.wgsl?raw';
+import { isGradEnabled } from '../autograd/grad-mode';
+import { record } from '../autograd/record';
+import { runtime } from '../runtime/device';
+import { ShapeError } from '../runtime/errors';
+import { defineKernel } from '../runtime/kernel';
+import { Params } from '../runtime/params';
+import { contiguousStrides, empty, formatShape, sizeOf, type Tensor } from '../tensor';
+import { fillWith, gather } from './copy';
+import { scale } from './elementwise';
+import { checkDType, checkRank, MAX_RANK, normAxis, sameShape } from './util';
+
+const reduceKernel = defineKernel('reduce', reduceWGSL, ['read', 'write'], 'reduce');
+const argmaxKernel = defineKernel('argmax', reduceWGSL, ['read', 'read', 'write', 'write'], 'argmax');
+const scatterKernel = defineKernel('max.scatter', reduceWGSL, ['read', 'read', 'write'], 'scatter');
+
+/** Axes to reduce: one, several, or (omitted) all of them. */
 export type Axis = number | readonly number[];
 
-export function sum(_a: Tensor, _axis?: Axis, _keepdim?: boolean): Tensor { throw new Error('sum: not implemented yet'); }
-export function mean(_a: Tensor, _axis?: Axis, _keepdim?: boolean): Tensor { throw new Error('mean: not implemented yet'); }
-export function max(_a: Tensor, _axis?: Axis, _keepdim?: boolean): Tensor { throw new Error('max: not implemented yet'); }
+/** Reduce kernel ops, mirrored by OP in shaders/reduce.wgsl. */
+const OP = { sum: 0, max: 1 } as const;
+type ReduceOp = keyof typeof OP;
 
-/** Sum a broadcast gradient back to `shape`. */
+// Each lane folds about this many elements before the tree: short rows use few lanes and put
+// several outputs in one workgroup instead of idling.
+const PER_LANE = 4;
+// Outputs per workgroup when adjacent invocations take adjacent outputs (columns).
+const MAX_COLUMNS = 64;
+// A reduction longer than 2 · MIN_CHUNK is cut into pieces of at least MIN_CHUNK elements when
+// there are fewer than TARGET_GROUPS workgroups otherwise; a second pass combines the pieces.
+const MIN_CHUNK = 2048;
+const TARGET_GROUPS = 256;
+
+// ---- public ops ------------------------------------------------------------------------------
+
+/**
+ * Sum over `axis` (all axes when omitted; an empty list reduces nothing, like NumPy).
+ * With keepdim the reduced dimensions stay as size 1.
+ */
+export function sum(a: Tensor, axis?: Axis, keepdim = false): Tensor {
+  const axes = reducedAxes('sum', a, axis);
+  const out = reduceTo('sum', a, axes, outShape(a.shape, axes, keepdim), 1);
+  return record('sum', out, [a], (g) => [expandGrad(g, a.shape, axes)]);
+}
+
+/** Mean over `axis` (all axes when omitted); the mean over no elements is NaN, like PyTorch. */
+export function mean(a: Tensor, axis?: Axis, keepdim = false): Tensor {
+  const axes = reducedAxes('mean', a, axis);
+  const n = reducedSize(a.shape, axes);
+  const out = reduceTo('sum', a, axes, outShape(a.shape, axes, keepdim), 1 / n);
+  return record('mean', out, [a], (g) => [scale(expandGrad(g, a.shape, axes), 1 / n)]);
+}
+
+/**
+ * Maximum over `axis` (all axes when omitted); values only. NaN propagates. The gradient goes to
+ * ONE element per output: the first maximum in row-major order (like PyTorch's max(dim)).
+ */
+export function max(a: Tensor, axis?: Axis, keepdim = false): Tensor {
+  const axes = reducedAxes('max', a, axis);
+  if (reducedSize(a.shape, axes) === 0) {
+    throw new ShapeError(`max: cannot reduce ${formatShape(a.shape)} over axes [${axes.join(', ')}]: no elements`);
+  }
+  const shape = outShape(a.shape, axes, keepdim);
+  if (!(isGradEnabled() && a.requiresGrad)) return reduceTo('max', a, axes, shape, 1);
+  const { values, indices } = argReduce(a, axes, shape);
+  const out = record('max', values, [a], (g, [idx]) => [scatterGrad(g, idx!, a.shape, axes)], [indices]);
+  indices.dispose();
+  return out;
+}
+
+/**
+ * Index of the first maximum along `axis` as an int32 tensor; without an axis, the flat
+ * (row-major) index over all elements. NaN counts as the maximum. Not differentiable.
+ */
+export function argmax(a: Tensor, axis?: number, keepdim = false): Tensor {
+  const axes = reducedAxes('argmax', a, axis);
+  if (reducedSize(a.shape, axes) === 0) {
+    throw new ShapeError(`argmax: cannot reduce ${formatShape(a.shape)} over axes [${axes.join(', ')}]: no elements`);
+  }
+  const { values, indices } = argReduce(a, axes, outShape(a.shape, axes, keepdim));
+  values.dispose();
+  return indices;
+}
+
+/**
+ * Sum a broadcast gradient `g` back to `shape`: over leading extra dimensions and where `shape`
+ * has 1. Returns `g` itself when the shapes already match.
+ */
 export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(g.shape, shape)) return g;
-  throw new Error('sumToShape: reductions not implemented yet');
+  const lead = g.ndim - shape.length;
+  if (lead < 0 || shape.some((d, i) => d !== 1 && d !== g.shape[i + lead])) {
+    throw new ShapeError(`sumToShape: a gradient of shape ${formatShape(g.shape)} does not broadcast from ${formatShape(shape)}`);
+  }
+  const axes = allAxes(g.ndim).filter((d) => d < lead || (shape[d - lead] === 1 && g.shape[d] !== 1));
+  checkDType('sumToShape', g);
+  const out = reduceTo('sum', g, axes, shape, 1);
+  return record('sumToShape', out, [g], (gg) => [expandGrad(gg, g.shape, axes)]);
+}
+
+// ---- shapes and layouts ----------------------------------------------------------------------
+
+function allAxes(ndim: number): number[] {
+  return [...Array(ndim).keys()];
+}
+
+/** The axes named by `axis`, normalised and sorted; every axis when omitted. */
+function reducedAxes(op: string, a: Tensor, axis: Axis | undefined): number[] {
+  checkDType(op, a);
+  checkRank(op, a.shape);
+  if (axis === undefined) return allAxes(a.ndim);
+  const list = typeof axis === 'number' ? [axis] : [...axis];
+  const axes = list.map((d) => normAxis(op, d, a.ndim));
+  if (a.ndim === 0) return [];
+  if (new Set(axes).size !== axes.length) {
+    throw new ShapeError(`${op}: axis [${list.join(', ')}] names a dimension twice (tensor ${formatShape(a.shape)})`);
+  }
+  return axes.sort((x, y) => x - y);
+}
+
+function outShape(shape: readonly number[], axes: readonly number[], keepdim: boolean): number[] {
+  const out: number[] = [];
+  shape.forEach((d, i) => {
+    if (!axes.includes(i)) out.push(d);
+    else if (keepdim) out.push(1);
+  });
+  return out;
+}
+
+function reducedSize(shape: readonly number[], axes: readonly number[]): number {
+  return axes.reduce((n, d) => n * shape[d]!, 1);
+}
+
+/** Dimensions with one stride per operand: size-1 dimensions dropped, mergeable neighbours merged. */
+export interface Dims {
+  shape: number[];
+  strides: number[][];
+}
+
+/**
+ * Merge neighbouring dimensions that every operand addresses as one (outer stride = inner
+ * stride · inner size) and drop dimensions of size 1. Row-major order is preserved.
+ */
+export function coalesce(shape: readonly number[], strides: readonly (readonly number[])[]): Dims {
+  const out: Dims = { shape: [], strides: strides.map(() => []) };
+  shape.forEach((n, d) => {
+    if (n === 1) return;
+    const last = out.shape.length - 1;
+    if (last >= 0 && strides.every((s, k) => out.strides[k]![last] === s[d]! * n)) {
+      out.shape[last] *= n;
+      strides.forEach((s, k) => (out.strides[k]![last] = s[d]!));
+    } else {
+      out.shape.push(n);
+      strides.forEach((s, k) => out.strides[k]!.push(s[d]!));
+    }
+  });
+  return out;
+}
+
+/** A view read as M outputs × L reduced elements (see shaders/reduce.wgsl). */
+interface Layout {
+  m: number;
+  l: number;
+  offset: number;
+  kept: Dims;
+  reduced: Dims;
+  /** The reduced dimensions hold the smallest stride: adjacent invocations take adjacent lanes. */
+  lanesFast: boolean;
+}
+
+function layoutOf(shape: readonly number[], strides: readonly number[], offset: number, axes: readonly number[]): Layout {
+  const pick = (keep: boolean) => {
+    const dims = allAxes(shape.length).filter((d) => axes.includes(d) !== keep);
+    return coalesce(
+      dims.map((d) => shape[d]!),
+      [dims.map((d) => strides[d]!)],
+    );
+  };
+  const kept = pick(true);
+  const reduced = pick(false);
+  // Stride-0 (broadcast) dimensions read one element: they say nothing about coalescing.
+  const smallest = (d: Dims) => Math.min(...d.strides[0]!.filter((s) => s > 0));
+  return {
+    m: sizeOf(kept.shape),
+    l: sizeOf(reduced.shape),
+    offset,
+    kept,
+    reduced,
+    lanesFast: smallest(reduced) <= smallest(kept),
+  };
+}
+
+/** The layout of contiguous partials [m, chunks] reduced over the chunks. */
+function partialsLayout(m: number, chunks: number): Layout {
+  return layoutOf([m, chunks], [chunks, 1], 0, [1]);
+}
+
+function pow2ceil(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+}
+
+/** Largest power-of-two workgroup the device allows, at most 256. */
+function maxWorkgroup(): number {
+  const l = runtime().limits;
+  return 2 ** Math.floor(Math.log2(Math.min(256, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX)));
+}
+
+/** Outputs per workgroup (tx) and lanes per output, both powers of two. */
+export function reduceTile(m: number, len: number, lanesFast: boolean): { tx: number; lanes: number } {
+  const wg = maxWorkgroup();
+  const want = pow2ceil(Math.ceil(len / PER_LANE));
+  if (lanesFast) {
+    const lanes = Math.min(wg, want);
+    return { tx: Math.min(wg / lanes, pow2ceil(m)), lanes };
+  }
+  const tx = Math.min(wg, MAX_COLUMNS, pow2ceil(m));
+  return { tx, lanes: Math.min(wg / tx, want) };
+}
+
+/** Pieces to cut each output's reduction into (1: a single pass). */
+function chunkCount(lay: Layout): number {
+  if (lay.l < 2 * MIN_CHUNK) return 1;
+  const groups = lay.lanesFast ? lay.m : Math.ceil(lay.m / MAX_COLUMNS);
+  if (groups >= TARGET_GROUPS) return 1;
+  return Math.min(Math.floor(lay.l / MIN_CHUNK), Math.ceil(TARGET_GROUPS / groups));
+}
+
+interface Pass {
+  params: Params;
+  constants: { WG: number; TX: number; LANES_FAST: boolean };
+  workgroups: number;
+}
+
+/** One dispatch over `lay`, each output's reduction cut into `chunks` pieces. */
+function pass(lay: Layout, chunks: number, resultScale: number): Pass {
+  const chunkLen = Math.ceil(lay.l / chunks);
+  const { tx, lanes } = reduceTile(lay.m, chunkLen, lay.lanesFast);
+  const blocks = Math.ceil(lay.m / tx);
+  return {
+    params: layoutParams(lay, chunks, chunkLen, blocks, lay.offset, resultScale),
+    constants: { WG: tx * lanes, TX: tx, LANES_FAST: lay.lanesFast },
+    workgroups: blocks * chunks,
+  };
+}
+
+/** The Params struct of shaders/reduce.wgsl. */
+function layoutParams(lay: Layout, chunks: number, chunkLen: number, blocks: number, offset: number, resultScale: number): Params {
+  return new Params()
+    .u32(lay.m, lay.l, chunks, chunkLen, blocks, offset, lay.kept.shape.length, lay.reduced.shape.length)
+    .f32(resultScale)
+    .vecU32(lay.kept.shape, MAX_RANK, 1)
+    .vecU32(lay.kept.strides[0]!, MAX_RANK)
+    .vecU32(lay.reduced.shape, MAX_RANK, 1)
+    .vecU32(lay.reduced.strides[0]!, MAX_RANK);
+}
+
+// ---- kernels ---------------------------------------------------------------------------------
+
+/** Reduce `a` over `axes` into a tensor of `shape` (its M outputs in row-major order), times `resultScale`. */
+function reduceTo(op: ReduceOp, a: Tensor, axes: readonly number[], shape: readonly number[], resultScale: number): Tensor {
+  const lay = layoutOf(a.shape, a.strides, a.offset, axes);
+  if (lay.m === 0) return empty(shape, 'float32', op);
+  if (lay.l === 0) {
+    const out = empty(shape, 'float32', op);
+    fillWith(out, 0 * resultScale); // sum: 0; mean: 0 · 1/0 = NaN
+    return out;
+  }
+  // Nothing to combine: the result is `a` seen through another shape.
+  if (lay.l === 1 && resultScale === 1 && op === 'sum') return a.view(shape, viewStrides(a, shape), a.offset);
+  const chunks = chunkCount(lay);
+  if (chunks === 1) return runReduce(op, a, lay, 1, resultScale, shape);
+  const partials = runReduce(op, a, lay, chunks, 1, [lay.m, chunks]);
+  const out = runReduce(op, partials, partialsLayout(lay.m, chunks), 1, resultScale, shape);
+  partials.dispose();
+  return out;
+}
+
+function runReduce(op: ReduceOp, src: Tensor, lay: Layout, chunks: number, resultScale: number, shape: readonly number[]): Tensor {
+  const out = empty(shape, 'float32', op);
+  const { params, constants, workgroups } = pass(lay, chunks, resultScale);
+  runtime().executor.dispatch(reduceKernel, {
+    constants: { ...constants, OP: OP[op] },
+    buffers: [src.buffer(op), out.buffer()],
+    params,
+    workgroups,
+  });
+  return out;
+}
+
+/** Values and (int32) indices of the first maximum of `a` over `axes` (L > 0). */
+function argReduce(a: Tensor, axes: readonly number[], shape: readonly number[]): { values: Tensor; indices: Tensor } {
+  const lay = layoutOf(a.shape, a.strides, a.offset, axes);
+  const chunks = chunkCount(lay);
+  if (chunks === 1 || lay.m === 0) return runArgmax(a, null, lay, 1, shape);
+  const partial = runArgmax(a, null, lay, chunks, [lay.m, chunks]);
+  const out = runArgmax(partial.values, partial.indices, partialsLayout(lay.m, chunks), 1, shape);
+  partial.values.dispose();
+  partial.indices.dispose();
+  return out;
+}
+
+function runArgmax(
+  src: Tensor,
+  srcIndices: Tensor | null,
+  lay: Layout,
+  chunks: number,
+  shape: readonly number[],
+): { values: Tensor; indices: Tensor } {
+  const values = empty(shape, 'float32', 'max');
+  const indices = empty(shape, 'int32', 'argmax');
+  if (lay.m === 0) return { values, indices };
+  const { params, constants, workgroups } = pass(lay, chunks, 1);
+  runtime().executor.dispatch(argmaxKernel, {
+    constants: { ...constants, MERGE: srcIndices !== null },
+    // A first pass has no input indices: the input is bound again in their place, unread.
+    buffers: [src.buffer('argmax'), (srcIndices ?? src).buffer('argmax'), values.buffer(), indices.buffer()],
+    params,
+    workgroups,
+  });
+  return { values, indices };
+}
+
+/** max's gradient: zeros of `shape`, with g[m] at output m's argmax. */
+function scatterGrad(g: Tensor, indices: Tensor, shape: readonly number[], axes: readonly number[]): Tensor {
+  const out = empty(shape, 'float32', 'max.backward');
+  fillWith(out, 0);
+  const src = g.isContiguous ? g : gather(g);
+  const lay = layoutOf(shape, contiguousStrides(shape), 0, axes);
+  const wg = maxWorkgroup();
+  const blocks = Math.ceil(lay.m / wg);
+  runtime().executor.dispatch(scatterKernel, {
+    constants: { WG: wg },
+    buffers: [src.buffer('max.backward'), indices.buffer('max.backward'), out.buffer()],
+    params: layoutParams(lay, 1, lay.l, blocks, src.offset, 1),
+    workgroups: blocks,
+  });
+  if (src !== g) src.dispose();
+  return out;
+}
+
+// ---- gradient views --------------------------------------------------------------------------
+
+/**
+ * Strides that read `t` as `shape`, where the dimensions of `shape` of size > 1 that are not in
+ * `broadcast` are t's dimensions of size > 1, in order; the others get stride 0.
+ */
+function viewStrides(t: Tensor, shape: readonly number[], broadcast: readonly number[] = []): number[] {
+  const src = t.strides.filter((_, i) => t.shape[i] !== 1);
+  let j = 0;
+  return shape.map((d, i) => (d === 1 || broadcast.includes(i) ? 0 : src[j++]!));
+}
+
+/** The gradient of a sum over `axes`: g broadcast back to the input shape (a view, no copy). */
+function expandGrad(g: Tensor, shape: readonly number[], axes: readonly number[]): Tensor {
+  return g.view(shape, viewStrides(g, shape, axes), g.offset);
 }
