@@ -115,7 +115,8 @@ function reducedAxes(op: string, a: Tensor, axis: Axis | undefined): number[] {
   checkRank(op, a.shape);
   if (axis === undefined) return allAxes(a.ndim);
   const list = typeof axis === 'number' ? [axis] : [...axis];
-  const axes = list.map((d) => normAxis(op, d, a.ndim));
+  // A 0-d tensor takes axis 0 or -1 (like PyTorch) and reduces nothing.
+  const axes = list.map((d) => normAxis(op, d, Math.max(a.ndim, 1)));
   if (a.ndim === 0) return [];
   if (new Set(axes).size !== axes.length) {
     throw new ShapeError(`${op}: axis [${list.join(', ')}] names a dimension twice (tensor ${formatShape(a.shape)})`);

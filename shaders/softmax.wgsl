@@ -1,0 +1,164 @@
+// Softmax and log-softmax along one axis, and their backward rules. A "row" is the 1-D slice
+// along the axis; the host merges the other dimensions into M rows and passes strides, so any
+// axis of any view is read in place.
+//
+// A workgroup holds TX rows × LANES lanes (WG = TX · LANES), like shaders/reduce.wgsl: lanes fold
+// strided parts of their row, then combine in a tree in workgroup memory. LANES_FAST puts
+// adjacent invocations on adjacent lanes (the axis has the smallest stride); otherwise on
+// adjacent rows. Forward is numerically stable: exp(x − max) / Σ exp(x − max).
+
+override WG: u32 = 256;
+override TX: u32 = 1;
+override LANES_FAST: bool = true;
+override LOG: bool = false;
+
+struct Params {
+  m: u32,           // rows
+  k: u32,           // row length (the axis)
+  blocks: u32,      // ceil(m / TX)
+  krank: u32,       // rank of the merged row index space
+  in_offset: u32,   // forward: x; backward: g
+  in_stride: u32,   // element stride of `in` along the axis
+  out_stride: u32,  // of the output (and, backward, of y: same contiguous layout)
+  row_shape: array<vec4u, 2>,
+  in_rows: array<vec4u, 2>,   // strides of `in` over the row index space
+  out_rows: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// forward: out = softmax(x) or log_softmax(x)
+@group(0) @binding(1) var<storage, read> f_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> f_out: array<f32>;
+
+// backward: out = y · (g − Σ g·y)   (softmax, y its output)
+//           out = g − exp(y) · Σ g   (log-softmax, y its output)
+@group(0) @binding(1) var<storage, read> b_g: array<f32>;
+@group(0) @binding(2) var<storage, read> b_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_out: array<f32>;
+
+var<workgroup> acc: array<f32, WG>;
+
+fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
+  return v[d / 4u][d % 4u];
+}
+
+fn row_offset(row: u32, strides: array<vec4u, 2>) -> u32 {
+  var rem = row;
+  var o = 0u;
+  for (var d = i32(p.krank) - 1; d >= 0; d--) {
+    let n = dim(p.row_shape, u32(d));
+    o += (rem % n) * dim(strides, u32(d));
+    rem = rem / n;
+  }
+  return o;
+}
+
+// -inf, made at run time (a constant infinity is a compile error).
+fn neg_inf() -> f32 {
+  var bits = 0xff800000u;
+  return bitcast<f32>(bits);
+}
+
+fn slot(tx: u32, lane: u32) -> u32 {
+  if (LANES_FAST) { return tx * (WG / TX) + lane; }
+  return lane * TX + tx;
+}
+
+// Combine the lanes of each row (max or sum); every lane gets its row's result.
+fn across_lanes(v: f32, tx: u32, lane: u32, take_max: bool) -> f32 {
+  let s = slot(tx, lane);
+  acc[s] = v;
+  workgroupBarrier();
+  for (var h = (WG / TX) / 2u; h > 0u; h /= 2u) {
+    if (lane < h) {
+      let o = acc[slot(tx, lane + h)];
+      acc[s] = select(acc[s] + o, max(acc[s], o), take_max);
+    }
+    workgroupBarrier();
+  }
+  let r = acc[slot(tx, 0u)];
+  workgroupBarrier();
+  return r;
+}
+
+struct Place {
+  tx: u32,
+  lane: u32,
+  row: u32,   // clamped to the last row: rows past the end compute it again and write nothing
+  live: bool,
+}
+
+fn place(wid: u32, lid: u32) -> Place {
+  let lanes = WG / TX;
+  var pl: Place;
+  pl.tx = select(lid % TX, lid / lanes, LANES_FAST);
+  pl.lane = select(lid / TX, lid % lanes, LANES_FAST);
+  let row = wid * TX + pl.tx;
+  pl.live = row < p.m;
+  pl.row = min(row, p.m - 1u);
+  return pl;
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_index) lid: u32) {
+  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  if (wid >= p.blocks) { return; }
+  let pl = place(wid, lid);
+  let lanes = WG / TX;
+  let xb = p.in_offset + row_offset(pl.row, p.in_rows);
+  var mx = neg_inf();
+  for (var k = pl.lane; k < p.k; k += lanes) {
+    mx = max(mx, f_x[xb + k * p.in_stride]);
+  }
+  mx = across_lanes(mx, pl.tx, pl.lane, true);
+  var s = 0.0;
+  for (var k = pl.lane; k < p.k; k += lanes) {
+    s += exp(f_x[xb + k * p.in_stride] - mx);
+  }
+  s = across_lanes(s, pl.tx, pl.lane, false);
+  if (!pl.live) { return; }
+  let ob = row_offset(pl.row, p.out_rows);
+  let log_s = log(s);
+  let inv_s = 1.0 / s;
+  for (var k = pl.lane; k < p.k; k += lanes) {
+    let v = f_x[xb + k * p.in_stride] - mx;
+    if (LOG) {
+      f_out[ob + k * p.out_stride] = v - log_s;
+    } else {
+      f_out[ob + k * p.out_stride] = exp(v) * inv_s;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+            @builtin(local_invocation_index) lid: u32) {
+  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  if (wid >= p.blocks) { return; }
+  let pl = place(wid, lid);
+  let lanes = WG / TX;
+  let gb = p.in_offset + row_offset(pl.row, p.in_rows);
+  let yb = row_offset(pl.row, p.out_rows);
+  var s = 0.0;
+  for (var k = pl.lane; k < p.k; k += lanes) {
+    let g = b_g[gb + k * p.in_stride];
+    if (LOG) {
+      s += g;
+    } else {
+      s += g * b_y[yb + k * p.out_stride];
+    }
+  }
+  s = across_lanes(s, pl.tx, pl.lane, false);
+  if (!pl.live) { return; }
+  for (var k = pl.lane; k < p.k; k += lanes) {
+    let g = b_g[gb + k * p.in_stride];
+    let y = b_y[yb + k * p.out_stride];
+    if (LOG) {
+      b_out[yb + k * p.out_stride] = g - exp(y) * s;
+    } else {
+      b_out[yb + k * p.out_stride] = y * (g - s);
+    }
+  }
+}
