@@ -1,0 +1,80 @@
+// Adam and AdamW, as torch.optim.Adam / AdamW (without amsgrad): one fused kernel per parameter
+// updates the parameter and both moment estimates in place (shaders/optim.wgsl). Adam adds the
+// weight decay to the gradient (L2); AdamW decays the parameter directly (decoupled).
+
+import optimWGSL from '../../shaders/optim.wgsl?raw';
+import { filled } from '../ops/copy';
+import { WG } from '../ops/util';
+import { runtime } from '../runtime/device';
+import { defineKernel } from '../runtime/kernel';
+import { Params } from '../runtime/params';
+import { keep } from '../scope';
+import type { Tensor } from '../tensor';
+import { checkNumber, Optimizer, type ParamState } from './optimizer';
+
+const adamKernel = defineKernel('Adam.step', optimWGSL, ['write', 'read', 'write', 'write'], 'adam');
+
+export interface AdamOptions {
+  lr: number;
+  /** Decay rates of the first and second moment estimates (default [0.9, 0.999]). */
+  betas?: readonly [number, number];
+  /** Added to the denominator for stability (default 1e-8). */
+  eps?: number;
+  /** Adam: L2 penalty added to the gradient (default 0). AdamW: decoupled decay (default 0.01). */
+  weightDecay?: number;
+}
+
+/** What Adam and AdamW share; they differ in the weight decay only. */
+abstract class AdamBase extends Optimizer {
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  protected readonly hyperParamNames = ['lr', 'betas', 'eps', 'weightDecay'];
+  protected readonly stateNames = ['expAvg', 'expAvgSq'];
+
+  constructor(
+    name: string,
+    params: Iterable<Tensor>,
+    opts: AdamOptions,
+    /** AdamW's decoupled weight decay instead of L2. */
+    private readonly decoupled: boolean,
+  ) {
+    super(name, params, opts.lr);
+    const [b1, b2] = opts.betas ?? [0.9, 0.999];
+    this.betas = [checkNumber(name, 'betas[0]', b1, 0, 1), checkNumber(name, 'betas[1]', b2, 0, 1)];
+    this.eps = checkNumber(name, 'eps', opts.eps ?? 1e-8, 0);
+    this.weightDecay = checkNumber(name, 'weightDecay', opts.weightDecay ?? (decoupled ? 0.01 : 0), 0);
+  }
+
+  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
+    const m = (state.buffers.expAvg ??= keep(filled(param.shape, 0)));
+    const v = (state.buffers.expAvgSq ??= keep(filled(param.shape, 0)));
+    const [b1, b2] = this.betas;
+    // Bias corrections in float64 on the CPU, for this parameter's own step count.
+    const stepSize = this.lr / (1 - b1 ** state.step);
+    const bc2Sqrt = Math.sqrt(1 - b2 ** state.step);
+    const params = new Params()
+      .u32(param.size, param.offset, grad.offset)
+      .f32(this.lr, b1, b2, this.eps, this.weightDecay, stepSize, bc2Sqrt);
+    runtime().executor.dispatch(adamKernel, {
+      constants: { WG, DECOUPLED: this.decoupled },
+      buffers: [param.buffer(`${this.name}.step`), grad.buffer(`${this.name}.step`), m.buffer(`${this.name}.step`), v.buffer(`${this.name}.step`)],
+      params,
+      workgroups: Math.ceil(param.size / WG),
+    });
+  }
+}
+
+/** Adam; weightDecay (default 0) is an L2 penalty added to the gradient, like torch.optim.Adam. */
+export class Adam extends AdamBase {
+  constructor(params: Iterable<Tensor>, opts: AdamOptions) {
+    super('Adam', params, opts, false);
+  }
+}
+
+/** Adam with decoupled weight decay (Loshchilov & Hutter); weightDecay defaults to 0.01 like PyTorch. */
+export class AdamW extends AdamBase {
+  constructor(params: Iterable<Tensor>, opts: AdamOptions) {
+    super('AdamW', params, opts, true);
+  }
+}

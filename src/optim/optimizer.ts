@@ -1,0 +1,177 @@
+// Optimizer: what SGD, Adam and AdamW share. It holds the parameters, which step() updates in
+// place (a parameter keeps its Tensor object and its buffer), and per-parameter state tensors
+// (momentum, moments) that live outside every tidy() scope until dispose(). Like PyTorch,
+// parameters whose .grad is null are skipped, and zeroGrad() sets .grad to null.
+
+import { gather } from '../ops/copy';
+import { DTypeError, ShapeError, WebGradError } from '../runtime/errors';
+import { keep } from '../scope';
+import { formatShape, type Tensor } from '../tensor';
+
+/** An optimizer's hyper-parameters by name (lr, momentum, betas, …). */
+export type HyperParams = Record<string, number | boolean | readonly number[]>;
+
+export interface ParamState {
+  /** Updates this parameter has received (Adam's bias correction counts them per parameter, like PyTorch). */
+  step: number;
+  /** State tensors by name: momentumBuffer (SGD), expAvg and expAvgSq (Adam, AdamW). */
+  buffers: Record<string, Tensor>;
+}
+
+export interface OptimizerStateDict {
+  /** step() calls so far. */
+  step: number;
+  hyperParams: HyperParams;
+  /** State by parameter index (the order of the params given to the constructor). */
+  state: Record<number, ParamState>;
+}
+
+export abstract class Optimizer {
+  readonly params: readonly Tensor[];
+  /** The learning rate of the next step() (LR schedules set it). */
+  lr: number;
+  /** The lr when the first LR schedule was attached; schedules compute from it (PyTorch's initial_lr). */
+  initialLr: number | undefined;
+  /** step() calls so far. */
+  stepCount = 0;
+  protected readonly state = new Map<number, ParamState>();
+
+  constructor(
+    /** The class name, for errors. */
+    protected readonly name: string,
+    params: Iterable<Tensor>,
+    lr: number,
+  ) {
+    this.params = [...params];
+    if (this.params.length === 0) throw new WebGradError(`${name}: got an empty parameter list`);
+    if (new Set(this.params).size !== this.params.length) {
+      throw new WebGradError(`${name}: a parameter appears more than once in the parameter list`);
+    }
+    this.params.forEach((p, i) => {
+      if (p.dtype !== 'float32') throw new DTypeError(`${name}: parameter ${i} ${formatShape(p.shape)} is ${p.dtype}, expected float32`);
+      if (!p.isContiguous) {
+        throw new ShapeError(
+          `${name}: parameter ${i} ${formatShape(p.shape)} is a non-contiguous view; parameters are updated in place and must be contiguous`,
+        );
+      }
+    });
+    this.lr = checkNumber(name, 'lr', lr, 0);
+  }
+
+  /** Names of the hyper-parameters that stateDict() saves (lr is always one). */
+  protected abstract readonly hyperParamNames: readonly string[];
+
+  /** Update one parameter in place from its (contiguous) gradient; `state.step` is already counted. */
+  protected abstract update(param: Tensor, grad: Tensor, state: ParamState): void;
+
+  /** Names of the state tensors a parameter may have (loadStateDict accepts no others). */
+  protected abstract readonly stateNames: readonly string[];
+
+  /** One update of every parameter that has a gradient: one fused kernel per parameter. */
+  step(): void {
+    this.params.forEach((p, i) => {
+      const grad = p.grad;
+      if (!grad) return;
+      if (grad.dtype !== 'float32') throw new DTypeError(`${this.name}.step: the gradient of parameter ${i} is ${grad.dtype}, expected float32`);
+      if (grad.shape.length !== p.shape.length || grad.shape.some((d, k) => d !== p.shape[k])) {
+        throw new ShapeError(
+          `${this.name}.step: the gradient ${formatShape(grad.shape)} of parameter ${i} does not match its shape ${formatShape(p.shape)}`,
+        );
+      }
+      let state = this.state.get(i);
+      if (!state) this.state.set(i, (state = { step: 0, buffers: {} }));
+      state.step++;
+      const g = grad.isContiguous ? grad : gather(grad);
+      this.update(p, g, state);
+      if (g !== grad) g.dispose();
+    });
+    this.stepCount++;
+  }
+
+  /** Free every parameter's gradient and set it to null (PyTorch's set_to_none=True). */
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /**
+   * The step count, hyper-parameters and state tensors by parameter index. The tensors are the
+   * optimizer's own (live, not copies): read or save them, don't dispose them.
+   */
+  stateDict(): OptimizerStateDict {
+    const hyperParams: HyperParams = {};
+    for (const k of this.hyperParamNames) hyperParams[k] = this.hyperParam(k);
+    const state: Record<number, ParamState> = {};
+    for (const [i, s] of this.state) state[i] = { step: s.step, buffers: { ...s.buffers } };
+    return { step: this.stepCount, hyperParams, state };
+  }
+
+  /**
+   * Restore what stateDict() returned (from this optimizer or one over parameters of the same
+   * shapes). The state tensors are copied: the caller keeps ownership of `sd`. Everything is
+   * checked before anything changes.
+   */
+  loadStateDict(sd: OptimizerStateDict): void {
+    const op = `${this.name}.loadStateDict`;
+    for (const [k, v] of Object.entries(sd.hyperParams)) {
+      if (!this.hyperParamNames.includes(k)) throw new WebGradError(`${op}: unknown hyper-parameter "${k}"`);
+      const own = this.hyperParam(k);
+      if (typeof v !== typeof own || Array.isArray(v) !== Array.isArray(own)) {
+        throw new WebGradError(`${op}: hyper-parameter "${k}" is ${JSON.stringify(v)}, expected a value like ${JSON.stringify(own)}`);
+      }
+    }
+    const expected = this.stateNames;
+    for (const [key, s] of Object.entries(sd.state)) {
+      const i = Number(key);
+      const p = this.params[i];
+      if (!p) throw new WebGradError(`${op}: state for parameter ${key}, but there are ${this.params.length} parameters`);
+      for (const [name, t] of Object.entries(s.buffers)) {
+        if (!expected.includes(name)) throw new WebGradError(`${op}: unknown state "${name}" for parameter ${i}`);
+        if (t.dtype !== 'float32') throw new DTypeError(`${op}: state "${name}" of parameter ${i} is ${t.dtype}, expected float32`);
+        if (t.size !== p.size || t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
+          throw new ShapeError(
+            `${op}: state "${name}" ${formatShape(t.shape)} does not match parameter ${i} ${formatShape(p.shape)}`,
+          );
+        }
+      }
+    }
+    // Copy before freeing: `sd` may hold this optimizer's own tensors.
+    const loaded = Object.entries(sd.state).map(([key, s]): [number, ParamState] => [
+      Number(key),
+      { step: s.step, buffers: Object.fromEntries(Object.entries(s.buffers).map(([n, t]) => [n, keep(gather(t))])) },
+    ]);
+    this.disposeState();
+    for (const [i, s] of loaded) this.state.set(i, s);
+    for (const [k, v] of Object.entries(sd.hyperParams)) this.setHyperParam(k, Array.isArray(v) ? [...v] : v);
+    this.stepCount = sd.step;
+  }
+
+  /** Free the state tensors (momentum, moments); the optimizer starts afresh if used again. */
+  dispose(): void {
+    this.disposeState();
+  }
+
+  private disposeState(): void {
+    for (const s of this.state.values()) for (const t of Object.values(s.buffers)) t.dispose();
+    this.state.clear();
+  }
+
+  private hyperParam(k: string): number | boolean | readonly number[] {
+    return (this as unknown as Record<string, number | boolean | readonly number[]>)[k]!;
+  }
+
+  private setHyperParam(k: string, v: number | boolean | readonly number[]): void {
+    (this as unknown as Record<string, unknown>)[k] = v;
+  }
+}
+
+/** `v` if it is a finite number ≥ min (and < below, when given), else an error naming it. */
+export function checkNumber(op: string, what: string, v: number, min: number, below = Infinity): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v >= below) {
+    const range = below === Infinity ? `≥ ${min}` : `in [${min}, ${below})`;
+    throw new WebGradError(`${op}: ${what} must be a number ${range}, got ${String(v)}`);
+  }
+  return v;
+}

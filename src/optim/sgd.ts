@@ -1,0 +1,65 @@
+// Stochastic gradient descent with optional momentum, Nesterov momentum, dampening and L2 weight
+// decay, as torch.optim.SGD: one fused kernel per parameter (shaders/optim.wgsl).
+
+import optimWGSL from '../../shaders/optim.wgsl?raw';
+import { WG } from '../ops/util';
+import { runtime } from '../runtime/device';
+import { WebGradError } from '../runtime/errors';
+import { defineKernel } from '../runtime/kernel';
+import { Params } from '../runtime/params';
+import { keep } from '../scope';
+import { empty, type Tensor } from '../tensor';
+import { checkNumber, Optimizer, type ParamState } from './optimizer';
+
+const sgdKernel = defineKernel('SGD.step', optimWGSL, ['write', 'read'], 'sgd');
+const momentumKernel = defineKernel('SGD.step', optimWGSL, ['write', 'read', 'write'], 'sgd_momentum');
+
+export interface SGDOptions {
+  lr: number;
+  /** Momentum factor (default 0: plain SGD). */
+  momentum?: number;
+  /** Dampening of the gradient's contribution to the momentum (default 0). */
+  dampening?: number;
+  /** L2 penalty added to the gradient (default 0). */
+  weightDecay?: number;
+  /** Nesterov momentum (needs momentum > 0 and dampening 0). */
+  nesterov?: boolean;
+}
+
+export class SGD extends Optimizer {
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  protected readonly hyperParamNames = ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov'];
+  protected readonly stateNames = ['momentumBuffer'];
+
+  constructor(params: Iterable<Tensor>, opts: SGDOptions) {
+    super('SGD', params, opts.lr);
+    this.momentum = checkNumber('SGD', 'momentum', opts.momentum ?? 0, 0);
+    this.dampening = checkNumber('SGD', 'dampening', opts.dampening ?? 0, 0);
+    this.weightDecay = checkNumber('SGD', 'weightDecay', opts.weightDecay ?? 0, 0);
+    this.nesterov = opts.nesterov ?? false;
+    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
+      throw new WebGradError('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
+    }
+  }
+
+  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
+    const withMomentum = this.momentum !== 0;
+    // The momentum buffer starts as the first step's update, so it needs no initial fill.
+    const first = withMomentum && !state.buffers.momentumBuffer;
+    if (first) state.buffers.momentumBuffer = keep(empty(param.shape, 'float32', 'SGD momentum'));
+    const params = new Params()
+      .u32(param.size, param.offset, grad.offset, first ? 1 : 0)
+      .f32(this.lr, this.weightDecay, this.momentum, this.dampening);
+    const buffers = [param.buffer('SGD.step'), grad.buffer('SGD.step')];
+    if (withMomentum) buffers.push(state.buffers.momentumBuffer!.buffer('SGD.step'));
+    runtime().executor.dispatch(withMomentum ? momentumKernel : sgdKernel, {
+      constants: withMomentum ? { WG, NESTEROV: this.nesterov } : { WG },
+      buffers,
+      params,
+      workgroups: Math.ceil(param.size / WG),
+    });
+  }
+}
