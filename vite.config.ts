@@ -6,6 +6,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   root: '.',
+  // Relative asset URLs, so that the built library finds dist/mnist.bin.gz from dist/*.js (Node
+  // reads it from disk, browsers fetch it next to the script).
+  base: './',
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -36,3 +36,7 @@ export { softmax, logSoftmax } from './ops/softmax';
 export { crossEntropy, mse } from './ops/loss';
 export { conv2d, type Conv2dOptions } from './ops/conv2d';
 export { maxPool2d, avgPool2d, type Pool2dOptions } from './ops/pool';
+
+export * as nn from './nn';
+export * as data from './data';
+export * as io from './io';

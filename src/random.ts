@@ -21,6 +21,15 @@ export class Generator {
     if (!(this.s[0]! | this.s[1]! | this.s[2]! | this.s[3]!)) this.s[0] = 1;
   }
 
+  /** The generator's state, to rewind it later with setState (e.g. to re-run a training step). */
+  getState(): Uint32Array {
+    return Uint32Array.from(this.s);
+  }
+
+  setState(state: Uint32Array): void {
+    this.s.set(state);
+  }
+
   /** 32 random bits. */
   nextU32(): number {
     const s = this.s;

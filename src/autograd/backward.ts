@@ -26,53 +26,59 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
         'run the forward pass again)',
     );
   }
-  noGrad(() => {
-    const order = topoOrder(root);
-    const grads = new Map<Node, Tensor>();
-    grads.set(root, gradOutput ? gradOutput.view(gradOutput.shape, gradOutput.strides, gradOutput.offset) : ones(loss.shape));
-    for (const node of order) {
-      const g = grads.get(node);
-      if (!g) continue;
-      grads.delete(node);
-      if (node.leaf) {
-        accumulateLeaf(node.leaf, g);
-        continue;
-      }
-      if (node.consumed) {
-        g.dispose();
-        throw new WebGradError(
-          `backward(): the graph through "${node.op}" was already used by an earlier backward() and freed; ` +
-            'run the forward pass again',
-        );
-      }
-      const needs = node.inputs.map((n) => n !== null);
-      // tidy frees what the rule computed on the way, keeping the gradients it returns.
-      const inGrads = tidy(() => node.backward!(g, node.saved, needs));
-      node.consumed = true;
-      node.freeSaved();
-      const stored = new Set<Tensor>();
-      node.inputs.forEach((input, i) => {
-        let ig = inGrads[i];
-        if (!input || !ig) return;
-        // The same tensor may come back for several inputs (or be g itself): store views.
-        if (stored.has(ig) || ig === g) ig = ig.view(ig.shape, ig.strides, ig.offset);
-        stored.add(ig);
-        const prev = grads.get(input);
-        if (prev) {
-          grads.set(input, add(prev, ig));
-          prev.dispose();
-          ig.dispose();
-        } else {
-          grads.set(input, ig);
-        }
-      });
-      for (const t of inGrads) if (t && !stored.has(t)) t.dispose();
-      g.dispose();
-    }
+  const grads = new Map<Node, Tensor>();
+  try {
+    noGrad(() => run(root, loss, gradOutput, grads));
+  } finally {
+    // On success grads is empty; after an error (e.g. out of memory) free what was in flight.
     for (const g of grads.values()) g.dispose();
-  });
-  loss._node = null;
-  root.release();
+    loss._node = null;
+    root.release();
+  }
+}
+
+function run(root: Node, loss: Tensor, gradOutput: Tensor | undefined, grads: Map<Node, Tensor>): void {
+  const order = topoOrder(root);
+  grads.set(root, gradOutput ? gradOutput.view(gradOutput.shape, gradOutput.strides, gradOutput.offset) : ones(loss.shape));
+  for (const node of order) {
+    const g = grads.get(node);
+    if (!g) continue;
+    grads.delete(node);
+    if (node.leaf) {
+      accumulateLeaf(node.leaf, g);
+      continue;
+    }
+    if (node.consumed) {
+      g.dispose();
+      throw new WebGradError(
+        `backward(): the graph through "${node.op}" was already used by an earlier backward() and freed; ` +
+          'run the forward pass again',
+      );
+    }
+    const needs = node.inputs.map((n) => n !== null);
+    // tidy frees what the rule computed on the way, keeping the gradients it returns.
+    const inGrads = tidy(() => node.backward!(g, node.saved, needs));
+    node.consumed = true;
+    node.freeSaved();
+    const stored = new Set<Tensor>();
+    node.inputs.forEach((input, i) => {
+      let ig = inGrads[i];
+      if (!input || !ig) return;
+      // The same tensor may come back for several inputs (or be g itself): store views.
+      if (stored.has(ig) || ig === g) ig = ig.view(ig.shape, ig.strides, ig.offset);
+      stored.add(ig);
+      const prev = grads.get(input);
+      if (prev) {
+        grads.set(input, add(prev, ig));
+        prev.dispose();
+        ig.dispose();
+      } else {
+        grads.set(input, ig);
+      }
+    });
+    for (const t of inGrads) if (t && !stored.has(t)) t.dispose();
+    g.dispose();
+  }
 }
 
 /** Nodes reachable from root, each after every node that feeds gradient into it. */

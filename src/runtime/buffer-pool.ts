@@ -73,6 +73,8 @@ export class BufferPool {
 
   /** Set during a dry run: allocations are counted, not made. */
   dry: DryRunStats | null = null;
+  /** Testing hook: the allocation after this many more fails with OutOfMemoryError (null: never). */
+  failAfter: number | null = null;
 
   acquire(bytes: number, what = 'tensor'): GPUBuffer {
     const size = this.classOf(bytes);
@@ -88,6 +90,10 @@ export class BufferPool {
       );
     }
     if (this.dry) return this.dry.acquire(size, bytes);
+    if (this.failAfter !== null && this.failAfter-- <= 0) {
+      this.failAfter = null;
+      throw new OutOfMemoryError(`${what} needs ${formatBytes(size)}: allocation failed (injected for testing)`);
+    }
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
