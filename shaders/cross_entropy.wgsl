@@ -1,0 +1,116 @@
+// Fused cross-entropy over logits [N, K] and int32 labels [N].
+//   forward:  per row, lse = logsumexp(x) (max-subtracted) and loss = lse − x[label]; the host
+//             then takes the mean of the losses. A label outside [0, K) raises the device-side
+//             assert (see Executor.deviceAssert): the next readback throws.
+//   backward: one invocation per logit: dx = (exp(x − lse) − onehot(label)) · g / N.
+// Logits and labels are read through strides (views need no copy). Rows are laid out like
+// shaders/softmax.wgsl: TX rows × LANES lanes per workgroup, LANES_FAST when the class
+// dimension has the smaller stride.
+
+override WG: u32 = 256;
+override TX: u32 = 1;
+override LANES_FAST: bool = true;
+
+struct Params {
+  n: u32,             // rows
+  k: u32,             // classes
+  groups: u32,        // workgroups of this dispatch
+  code: u32,          // device-assert code for a bad label
+  x_offset: u32,
+  x_row: u32,         // element strides of the logits
+  x_col: u32,
+  label_offset: u32,
+  label_stride: u32,
+  g_offset: u32,      // backward: the scalar upstream gradient
+  inv_n: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+@group(0) @binding(1) var<storage, read> f_x: array<f32>;
+@group(0) @binding(2) var<storage, read> f_labels: array<i32>;
+@group(0) @binding(3) var<storage, read_write> f_loss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> f_lse: array<f32>;
+@group(0) @binding(5) var<storage, read_write> f_status: array<atomic<u32>>;
+
+@group(0) @binding(1) var<storage, read> b_x: array<f32>;
+@group(0) @binding(2) var<storage, read> b_labels: array<i32>;
+@group(0) @binding(3) var<storage, read> b_lse: array<f32>;
+@group(0) @binding(4) var<storage, read> b_g: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_dx: array<f32>;
+
+var<workgroup> acc: array<f32, WG>;
+
+// -inf, made at run time (a constant infinity is a compile error).
+fn neg_inf() -> f32 {
+  var bits = 0xff800000u;
+  return bitcast<f32>(bits);
+}
+
+fn slot(tx: u32, lane: u32) -> u32 {
+  if (LANES_FAST) { return tx * (WG / TX) + lane; }
+  return lane * TX + tx;
+}
+
+// Combine the lanes of each row (max or sum); every lane gets its row's result.
+fn across_lanes(v: f32, tx: u32, lane: u32, take_max: bool) -> f32 {
+  let s = slot(tx, lane);
+  acc[s] = v;
+  workgroupBarrier();
+  for (var h = (WG / TX) / 2u; h > 0u; h /= 2u) {
+    if (lane < h) {
+      let o = acc[slot(tx, lane + h)];
+      acc[s] = select(acc[s] + o, max(acc[s], o), take_max);
+    }
+    workgroupBarrier();
+  }
+  let r = acc[slot(tx, 0u)];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_index) lid: u32) {
+  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  if (wid >= p.groups) { return; }
+  let lanes = WG / TX;
+  let tx = select(lid % TX, lid / lanes, LANES_FAST);
+  let lane = select(lid / TX, lid % lanes, LANES_FAST);
+  // Rows past the end compute the last row again and write nothing.
+  let live = wid * TX + tx < p.n;
+  let row = min(wid * TX + tx, p.n - 1u);
+  let xb = p.x_offset + row * p.x_row;
+  var mx = neg_inf();
+  for (var c = lane; c < p.k; c += lanes) {
+    mx = max(mx, f_x[xb + c * p.x_col]);
+  }
+  mx = across_lanes(mx, tx, lane, true);
+  var s = 0.0;
+  for (var c = lane; c < p.k; c += lanes) {
+    s += exp(f_x[xb + c * p.x_col] - mx);
+  }
+  s = across_lanes(s, tx, lane, false);
+  if (!live || lane != 0u) { return; }
+  let label = f_labels[p.label_offset + row * p.label_stride];
+  let ok = label >= 0 && label < i32(p.k);
+  if (!ok) { atomicMax(&f_status[0], p.code); }
+  let lse = mx + log(s);
+  f_lse[row] = lse;
+  f_loss[row] = lse - f_x[xb + u32(clamp(label, 0, i32(p.k) - 1)) * p.x_col];
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+            @builtin(local_invocation_index) lid: u32) {
+  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  if (wid >= p.groups) { return; }
+  let i = wid * WG + lid;
+  if (i >= p.n * p.k) { return; }
+  let row = i / p.k;
+  let c = i % p.k;
+  let x = b_x[p.x_offset + row * p.x_row + c * p.x_col];
+  let label = b_labels[p.label_offset + row * p.label_stride];
+  let onehot = select(0.0, 1.0, i32(c) == label);
+  b_dx[i] = (exp(x - b_lse[row]) - onehot) * (b_g[p.g_offset] * p.inv_n);
+}
