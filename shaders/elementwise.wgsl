@@ -107,7 +107,7 @@ fn unary_op(x: f32) -> f32 {
     case 11u: { return abs(x); }
     case 12u: { return clamp(x, p.alpha, p.beta); }     // clamp
     case 13u: { return select(0.0, 1.0, x > p.alpha); } // x > alpha as 0/1
-    case 14u: { return select(0.0, 1.0, x != x); }      // isnan as 0/1
+    case 14u: { return select(0.0, 1.0, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u); } // isnan (x != x folds to false on some compilers)
     case 15u: { return sign(x); }
     default: { return x; }
   }

@@ -26,7 +26,7 @@ export { manualSeed } from './random';
 export { noGrad, isGradEnabled } from './autograd/grad-mode';
 
 export {
-  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout,
+  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout, isnan,
 } from './ops/elementwise';
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
 export { contiguous } from './ops/copy';
@@ -40,3 +40,6 @@ export { maxPool2d, avgPool2d, type Pool2dOptions } from './ops/pool';
 export * as nn from './nn';
 export * as data from './data';
 export * as io from './io';
+export * as optim from './optim';
+export { Trainer, type TrainerOptions, type StepResult, type StepInfo, type EpochInfo, type EvalResult, type FitOptions, type LossFn } from './schedule/trainer';
+export type { Plan } from './schedule/memory-plan';

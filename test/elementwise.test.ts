@@ -36,6 +36,11 @@ describe('unary ops match the float64 reference', () => {
     expectClose(out, x.map(ref.gelu), { rtol: 1e-4, atol: 0 });
   });
 
+  it('isnan finds NaN (and only NaN) among ±Inf, ±0 and numbers', async () => {
+    const out = await wg.isnan(wg.tensor(new Float32Array([NaN, 1, -0, Infinity, -Infinity, NaN, 3e-45]))).toArray();
+    expect(Array.from(out)).toEqual([1, 0, 0, 0, 0, 1, 0]);
+  });
+
   it('tanh and sigmoid saturate without NaN for large inputs', async () => {
     const x = [-1000, -100, 100, 1000];
     expect(Array.from(await wg.tanh(wg.tensor(x)).toArray())).toEqual([-1, -1, 1, 1]);

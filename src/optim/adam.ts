@@ -46,9 +46,13 @@ abstract class AdamBase extends Optimizer {
     this.weightDecay = checkNumber(name, 'weightDecay', opts.weightDecay ?? (decoupled ? 0.01 : 0), 0);
   }
 
+  protected createState(param: Tensor): Record<string, Tensor> {
+    return { expAvg: keep(filled(param.shape, 0)), expAvgSq: keep(filled(param.shape, 0)) };
+  }
+
   protected update(param: Tensor, grad: Tensor, state: ParamState): void {
-    const m = (state.buffers.expAvg ??= keep(filled(param.shape, 0)));
-    const v = (state.buffers.expAvgSq ??= keep(filled(param.shape, 0)));
+    const m = state.buffers.expAvg!;
+    const v = state.buffers.expAvgSq!;
     const [b1, b2] = this.betas;
     // Bias corrections in float64 on the CPU, for this parameter's own step count.
     const stepSize = this.lr / (1 - b1 ** state.step);

@@ -4,6 +4,8 @@
 // parameters whose .grad is null are skipped, and zeroGrad() sets .grad to null.
 
 import { gather } from '../ops/copy';
+import { sizeClass } from '../runtime/buffer-pool';
+import { runtime } from '../runtime/device';
 import { DTypeError, ShapeError, WebGradError } from '../runtime/errors';
 import { keep } from '../scope';
 import { formatShape, type Tensor } from '../tensor';
@@ -64,11 +66,19 @@ export abstract class Optimizer {
   /** Update one parameter in place from its (contiguous) gradient; `state.step` is already counted. */
   protected abstract update(param: Tensor, grad: Tensor, state: ParamState): void;
 
+  /** The state tensors a parameter gets before its first update (kept out of tidy scopes). */
+  protected abstract createState(param: Tensor): Record<string, Tensor>;
+
   /** Names of the state tensors a parameter may have (loadStateDict accepts no others). */
   protected abstract readonly stateNames: readonly string[];
 
-  /** One update of every parameter that has a gradient: one fused kernel per parameter. */
+  /**
+   * One update of every parameter that has a gradient: one fused kernel per parameter. All
+   * checks and state allocations happen before the first parameter changes, so a step that fails
+   * (bad gradient, out of memory) leaves every parameter as it was.
+   */
   step(): void {
+    const todo: [Tensor, Tensor, number][] = [];
     this.params.forEach((p, i) => {
       const grad = p.grad;
       if (!grad) return;
@@ -78,14 +88,28 @@ export abstract class Optimizer {
           `${this.name}.step: the gradient ${formatShape(grad.shape)} of parameter ${i} does not match its shape ${formatShape(p.shape)}`,
         );
       }
-      let state = this.state.get(i);
-      if (!state) this.state.set(i, (state = { step: 0, buffers: {} }));
+      todo.push([p, grad, i]);
+    });
+    for (const [p, , i] of todo) if (!this.state.has(i)) this.state.set(i, { step: 0, buffers: this.createState(p) });
+    for (const [p, grad, i] of todo) {
+      const state = this.state.get(i)!;
       state.step++;
       const g = grad.isContiguous ? grad : gather(grad);
       this.update(p, g, state);
       if (g !== grad) g.dispose();
-    });
+    }
     this.stepCount++;
+  }
+
+  /** Bytes of optimizer state once every parameter has had a step (what exists now plus what will). */
+  stateBytes(): number {
+    let bytes = 0;
+    this.params.forEach((p, i) => {
+      const s = this.state.get(i);
+      if (s) for (const t of Object.values(s.buffers)) bytes += sizeClass(t.size * 4);
+      else bytes += runtime().dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
+    });
+    return bytes;
   }
 
   /** Free every parameter's gradient and set it to null (PyTorch's set_to_none=True). */

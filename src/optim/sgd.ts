@@ -45,11 +45,14 @@ export class SGD extends Optimizer {
     }
   }
 
+  protected createState(param: Tensor): Record<string, Tensor> {
+    // The momentum buffer starts as the first step's update, so it needs no initial fill.
+    return this.momentum !== 0 ? { momentumBuffer: keep(empty(param.shape, 'float32', 'SGD momentum')) } : {};
+  }
+
   protected update(param: Tensor, grad: Tensor, state: ParamState): void {
     const withMomentum = this.momentum !== 0;
-    // The momentum buffer starts as the first step's update, so it needs no initial fill.
-    const first = withMomentum && !state.buffers.momentumBuffer;
-    if (first) state.buffers.momentumBuffer = keep(empty(param.shape, 'float32', 'SGD momentum'));
+    const first = withMomentum && state.step === 1;
     const params = new Params()
       .u32(param.size, param.offset, grad.offset, first ? 1 : 0)
       .f32(this.lr, this.weightDecay, this.momentum, this.dampening);

@@ -1,0 +1,127 @@
+// Which matmul kernel runs on this adapter, with which tile and workgroup sizes. Two families
+// (shaders/matmul.wgsl): `direct` (no workgroup memory; best on software adapters such as
+// SwiftShader) and `staged` (tiles through workgroup memory; usually best on GPUs), plus the
+// one-output-per-invocation `naive` baseline. matmulConfigs() lists every configuration the
+// device's limits allow, for an autotuner to time; defaultMatmulConfig() is the choice without
+// timing; setMatmulConfig() forces one (benchmarks, tests, a tuner's verdict).
+
+import { runtime, type DeviceInfo } from '../runtime/device';
+import { LimitError } from '../runtime/errors';
+import type { EngineLimits } from '../runtime/limits';
+
+export type MatmulFamily = 'direct' | 'staged' | 'naive';
+
+export interface MatmulConfig {
+  family: MatmulFamily;
+  /** Invocations per workgroup along N (columns of C) and along M (rows). */
+  wgX: number;
+  wgY: number;
+  /** Rows and columns of C per invocation: 4 or 8 (1 for naive). */
+  tm: number;
+  tn: number;
+  /** staged: how many k the slices in workgroup memory hold (a multiple of 4); 0 otherwise. */
+  bk: number;
+}
+
+/** Tiles per invocation that the kernels implement (each is TM×TN, in 4×4 register blocks). */
+const TILES: readonly [number, number][] = [
+  [4, 4],
+  [8, 4],
+  [4, 8],
+  [8, 8],
+];
+
+/** Workgroup shapes tried: 64, 128 and 256 invocations, wide along N (neighbours share A rows). */
+const WORKGROUPS: readonly [number, number][] = [
+  [16, 4],
+  [8, 8],
+  [32, 4],
+  [16, 8],
+  [32, 8],
+  [16, 16],
+];
+
+const SLICE_DEPTHS = [8, 16, 32];
+
+/**
+ * Measured on Dawn + SwiftShader (2 cores), 1024² (scripts/kernel-gflops.ts): the best direct
+ * configuration; see the report in the commit that set it.
+ */
+const DEFAULT_DIRECT: MatmulConfig = { family: 'direct', wgX: 16, wgY: 4, tm: 8, tn: 4, bk: 0 };
+
+/** 64×64 tiles of C per workgroup, 16-deep slices (8 KiB): fits WebGPU's default limits. */
+const DEFAULT_STAGED: MatmulConfig = { family: 'staged', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 };
+
+export const NAIVE_CONFIG: MatmulConfig = { family: 'naive', wgX: 64, wgY: 1, tm: 1, tn: 1, bk: 0 };
+
+/** Bytes of workgroup memory a staged configuration needs (slices of A and B). */
+export function stagedStorageBytes(c: MatmulConfig): number {
+  return (c.wgY * c.tm + c.wgX * c.tn) * c.bk * 4;
+}
+
+/** Why `c` cannot run on a device with `limits`, or null when it can. */
+export function invalidReason(c: MatmulConfig, limits: EngineLimits): string | null {
+  const tiles = c.family === 'naive' ? [[1, 1]] : TILES;
+  if (!tiles.some(([m, n]) => m === c.tm && n === c.tn)) {
+    return `a ${c.tm}×${c.tn} tile per invocation is not implemented by the ${c.family} kernel`;
+  }
+  if (c.family === 'naive' && c.wgY !== 1) return 'the naive kernel takes a one-dimensional workgroup (wgY = 1)';
+  if (c.wgX * c.wgY > limits.maxComputeInvocationsPerWorkgroup) {
+    return `${c.wgX}×${c.wgY} invocations exceed maxComputeInvocationsPerWorkgroup (${limits.maxComputeInvocationsPerWorkgroup})`;
+  }
+  if (c.wgX > limits.maxComputeWorkgroupSizeX || c.wgY > limits.maxComputeWorkgroupSizeY) {
+    return `workgroup ${c.wgX}×${c.wgY} exceeds maxComputeWorkgroupSizeX/Y (${limits.maxComputeWorkgroupSizeX}×${limits.maxComputeWorkgroupSizeY})`;
+  }
+  if (c.family === 'staged') {
+    if (c.bk <= 0 || c.bk % 4 !== 0) return `slice depth bk = ${c.bk} is not a positive multiple of 4`;
+    const bytes = stagedStorageBytes(c);
+    if (bytes > limits.maxComputeWorkgroupStorageSize) {
+      return `its slices need ${bytes} bytes of workgroup memory, more than maxComputeWorkgroupStorageSize (${limits.maxComputeWorkgroupStorageSize})`;
+    }
+  }
+  return null;
+}
+
+/** Every direct and staged configuration the limits allow (the candidates an autotuner times). */
+export function matmulConfigs(limits: EngineLimits, family?: 'direct' | 'staged'): MatmulConfig[] {
+  const out: MatmulConfig[] = [];
+  for (const f of family ? [family] : (['direct', 'staged'] as const)) {
+    for (const [wgX, wgY] of WORKGROUPS) {
+      for (const [tm, tn] of TILES) {
+        for (const bk of f === 'staged' ? SLICE_DEPTHS : [0]) {
+          const c: MatmulConfig = { family: f, wgX, wgY, tm, tn, bk };
+          if (!invalidReason(c, limits)) out.push(c);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The configuration used without measurement: direct on a software adapter, staged otherwise. */
+export function defaultMatmulConfig(info: DeviceInfo): MatmulConfig {
+  const c = info.adapterInfo.isFallbackAdapter ? DEFAULT_DIRECT : DEFAULT_STAGED;
+  if (!invalidReason(c, info.limits)) return c;
+  return matmulConfigs(info.limits, c.family as 'direct' | 'staged')[0] ?? NAIVE_CONFIG;
+}
+
+let forced: MatmulConfig | null = null;
+
+/** Use `c` for every matmul from now on (null: back to the default). Throws if the device cannot run it. */
+export function setMatmulConfig(c: MatmulConfig | null): void {
+  if (c) {
+    const why = invalidReason(c, runtime().limits);
+    if (why) throw new LimitError(`matmul: configuration ${describeConfig(c)} cannot run here: ${why}`);
+  }
+  forced = c ? { ...c } : null;
+}
+
+/** The configuration matmul uses now. */
+export function matmulConfig(): MatmulConfig {
+  return forced ?? defaultMatmulConfig(runtime().info);
+}
+
+export function describeConfig(c: MatmulConfig): string {
+  if (c.family === 'naive') return `naive wg${c.wgX}`;
+  return `${c.family} ${c.tm}x${c.tn} wg${c.wgX}x${c.wgY}${c.family === 'staged' ? ` bk${c.bk}` : ''}`;
+}

@@ -1,0 +1,315 @@
+// Trainer: one optimizer update per batch, whatever the batch size and the device. The batch is
+// split into micro-batches that fit the memory budget (see memory-plan.ts); each micro-batch's
+// loss is scaled by its share of the batch, so the accumulated gradients are exactly those of the
+// full-batch mean loss. An out-of-memory error during a step frees the step's intermediates,
+// halves the micro-batch and re-runs the step from its start: the optimizer only ever sees a
+// step that completed.
+
+import { noGrad } from '../autograd/grad-mode';
+import { zeros } from '../creation';
+import { DataLoader } from '../data/loader';
+import type { Dataset } from '../data/dataset';
+import type { Module } from '../nn/module';
+import { axpyInPlace, mul } from '../ops/elementwise';
+import { crossEntropy, mse } from '../ops/loss';
+import { argmax } from '../ops/reduce';
+import { narrow } from '../ops/shape';
+import { gather } from '../ops/copy';
+import type { Optimizer } from '../optim/optimizer';
+import { globalGenerator } from '../random';
+import { runtime } from '../runtime/device';
+import { OutOfMemoryError, ShapeError } from '../runtime/errors';
+import { tidy } from '../scope';
+import { empty, formatShape, type Tensor } from '../tensor';
+import { defaultBudget, plan, type Plan } from './memory-plan';
+
+export type LossFn = (output: Tensor, target: Tensor) => Tensor;
+
+export interface TrainerOptions {
+  model: Module;
+  optimizer: Optimizer;
+  /** 'cross-entropy' (int32 class labels), 'mse', or a function returning a mean loss. */
+  loss: 'cross-entropy' | 'mse' | LossFn;
+  /** Samples per micro-batch, or 'auto' (default): the largest that fits the memory budget. */
+  microBatchSize?: number | 'auto';
+  /** Bytes a step may use; default: the init() budget, else half of 4 × maxBufferSize (see README). */
+  memoryBudgetBytes?: number;
+}
+
+export interface StepResult {
+  /** Mean loss over the batch. */
+  loss: number;
+  microBatches: number;
+  microBatchSize: number;
+  /** Times this step was re-run after running out of memory. */
+  recoveries: number;
+}
+
+export interface StepInfo extends StepResult {
+  epoch: number;
+  /** Batch index within the epoch, and batches per epoch. */
+  batch: number;
+  batches: number;
+  samplesPerSecond: number;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  /** Mean training loss over the epoch. */
+  loss: number;
+  seconds: number;
+  /** Held-out loss and accuracy, when fit() was given evalData. */
+  eval?: EvalResult;
+}
+
+export interface EvalResult {
+  loss: number;
+  /** Share of samples whose arg-max output is the label (cross-entropy only; NaN otherwise). */
+  accuracy: number;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  shuffle?: boolean;
+  augment?: boolean;
+  seed?: number;
+  evalData?: Dataset | DataLoader;
+  onStep?: (info: StepInfo) => void | Promise<void>;
+  onEpoch?: (info: EpochInfo) => void | Promise<void>;
+}
+
+export class Trainer {
+  readonly model: Module;
+  readonly optimizer: Optimizer;
+  readonly lossFn: LossFn;
+  readonly isClassifier: boolean;
+  readonly microBatchSize: number | 'auto';
+  readonly budgetBytes: number;
+  /** Optimizer updates applied so far. */
+  steps = 0;
+  /** Peak live bytes measured during the last step. */
+  lastPeakBytes = 0;
+  private plans = new Map<string, Plan>();
+  private correction = 1;
+
+  constructor(opts: TrainerOptions) {
+    this.model = opts.model;
+    this.optimizer = opts.optimizer;
+    this.isClassifier = opts.loss === 'cross-entropy';
+    this.lossFn = opts.loss === 'cross-entropy' ? crossEntropy : opts.loss === 'mse' ? mse : opts.loss;
+    this.microBatchSize = opts.microBatchSize ?? 'auto';
+    this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
+  }
+
+  /** How a batch of `batchShape` is split into micro-batches, and why. */
+  plan(batchShape: readonly number[], targetShape?: readonly number[]): Plan {
+    const yShape = targetShape ?? this.targetShape(batchShape);
+    const key = `${formatShape(batchShape)}|${formatShape(yShape)}`;
+    let p = this.plans.get(key);
+    if (!p) {
+      p = plan({
+        model: this.model,
+        optimizer: this.optimizer,
+        pass: (x, y) => this.microPass(x, y, 1),
+        xShape: batchShape,
+        yShape,
+        yDType: this.isClassifier ? 'int32' : 'float32',
+        microBatchSize: this.microBatchSize,
+        budgetBytes: this.budgetBytes,
+        correction: this.correction,
+      });
+      this.plans.set(key, p);
+    }
+    return p;
+  }
+
+  /** One optimizer update from the batch (x, y): split, accumulate, update. */
+  async step(x: Tensor, y: Tensor): Promise<StepResult> {
+    if (x.shape[0] !== y.shape[0]) {
+      throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
+    }
+    const p = this.plan(x.shape, y.shape);
+    let m = p.microBatchSize;
+    let recoveries = 0;
+    const rng = globalGenerator.getState();
+    const buffers = this.snapshotBuffers();
+    try {
+      for (;;) {
+        try {
+          const loss = await this.runStep(x, y, m);
+          this.optimizer.step();
+          this.steps++;
+          return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries };
+        } catch (e) {
+          if (!(e instanceof OutOfMemoryError) || m === 1) throw e;
+          // Start the step again with half the micro-batch, from the same state.
+          this.optimizer.zeroGrad();
+          globalGenerator.setState(rng);
+          if (buffers) this.model.loadStateDict(buffers, { strict: false });
+          m = Math.ceil(m / 2);
+          recoveries++;
+          this.replan(x.shape, y.shape, m, `halved after running out of memory (${e.message})`);
+        }
+      }
+    } finally {
+      if (buffers) for (const t of Object.values(buffers)) t.dispose();
+    }
+  }
+
+  /** Train for `epochs` over `data`, reporting each step and epoch. */
+  async fit(data: Dataset | DataLoader, opts: FitOptions): Promise<EpochInfo[]> {
+    const loader =
+      data instanceof DataLoader
+        ? data
+        : new DataLoader(data, { batchSize: opts.batchSize, shuffle: opts.shuffle ?? true, augment: opts.augment, seed: opts.seed });
+    const history: EpochInfo[] = [];
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      this.model.train();
+      const started = now();
+      let lossSum = 0;
+      let seen = 0;
+      let batchIndex = 0;
+      for (const batch of loader) {
+        let result: StepResult;
+        try {
+          result = await this.step(batch.x, batch.y);
+        } finally {
+          batch.dispose();
+        }
+        lossSum += result.loss * batch.size;
+        seen += batch.size;
+        await opts.onStep?.({
+          ...result,
+          epoch,
+          batch: batchIndex++,
+          batches: loader.length,
+          samplesPerSecond: seen / Math.max(1e-9, (now() - started) / 1000),
+        });
+      }
+      const info: EpochInfo = { epoch, loss: lossSum / Math.max(1, seen), seconds: (now() - started) / 1000 };
+      if (opts.evalData) info.eval = await this.evaluate(opts.evalData, { batchSize: opts.batchSize });
+      history.push(info);
+      await opts.onEpoch?.(info);
+    }
+    return history;
+  }
+
+  /** Mean loss and accuracy over `data`, in eval mode and without gradients. */
+  async evaluate(data: Dataset | DataLoader, { batchSize = 256 }: { batchSize?: number } = {}): Promise<EvalResult> {
+    const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize });
+    const wasTraining = this.model.training;
+    this.model.eval();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    try {
+      for (const batch of loader) {
+        try {
+          const [loss, predicted] = noGrad(() =>
+            tidy(() => {
+              const out = this.model.forward(batch.x);
+              return [this.lossFn(out, batch.y), this.isClassifier ? argmax(out, 1) : null] as const;
+            }),
+          );
+          lossSum += (await loss.item()) * batch.size;
+          loss.dispose();
+          if (predicted) {
+            const [pred, labels] = await Promise.all([predicted.toArray(), batch.y.toArray()]);
+            for (let i = 0; i < batch.size; i++) if (pred[i] === labels[i]) correct++;
+            predicted.dispose();
+          }
+          seen += batch.size;
+        } finally {
+          batch.dispose();
+        }
+      }
+    } finally {
+      this.model.train(wasTraining);
+    }
+    return { loss: lossSum / Math.max(1, seen), accuracy: this.isClassifier ? correct / Math.max(1, seen) : NaN };
+  }
+
+  /** Forward and backward over the batch in micro-batches of m; returns the mean loss. */
+  private async runStep(x: Tensor, y: Tensor, m: number): Promise<number> {
+    const rt = runtime();
+    const batch = x.shape[0]!;
+    this.optimizer.zeroGrad();
+    const lossSum = zeros([]);
+    const startBytes = rt.pool.liveBytes;
+    rt.pool.resetPeak();
+    try {
+      for (let start = 0; start < batch; start += m) {
+        const len = Math.min(m, batch - start);
+        tidy(() => {
+          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), len / batch);
+          axpyInPlace(lossSum, loss, len / batch);
+        });
+        if (start === 0) this.checkEstimate(x.shape, y.shape, rt.pool.peakBytes - startBytes);
+      }
+      const loss = await lossSum.item(); // waits for the GPU: out-of-memory errors surface here
+      this.lastPeakBytes = rt.pool.peakBytes;
+      return loss;
+    } finally {
+      lossSum.dispose();
+    }
+  }
+
+  /** Forward, loss, and backward of the loss scaled by `share` (the micro-batch's part of the batch). */
+  private microPass(x: Tensor, y: Tensor, share: number): Tensor {
+    const out = this.model.forward(x);
+    const loss = this.lossFn(out, y);
+    if (loss.size !== 1) {
+      throw new ShapeError(`Trainer: the loss function returned ${formatShape(loss.shape)}; it must return a mean (one element)`);
+    }
+    mul(loss, share).backward();
+    return loss;
+  }
+
+  /** After a step's first micro-batch: if it took more than planned, plan future steps with the measured size. */
+  private checkEstimate(xShape: readonly number[], yShape: readonly number[], measured: number): void {
+    const p = this.plan(xShape, yShape);
+    const planned = p.estimatedPeakBytes - p.persistentBytes;
+    if (planned > 0 && measured > planned * 1.1) {
+      this.correction *= measured / planned;
+      this.plans.clear();
+    }
+  }
+
+  private replan(xShape: readonly number[], yShape: readonly number[], m: number, why: string): void {
+    const p = this.plan(xShape, yShape);
+    const key = `${formatShape(xShape)}|${formatShape(yShape)}`;
+    const microBatches = Math.ceil(xShape[0]! / m);
+    this.plans.set(key, {
+      ...p,
+      microBatchSize: m,
+      microBatches,
+      estimatedPeakBytes: p.persistentBytes + p.bytesPerSample * m,
+      reason: `${m} samples per micro-batch (${microBatches} micro-batches): ${why}`,
+    });
+  }
+
+  /** Copies of the model's buffers (BatchNorm statistics), to rewind a step that must re-run. */
+  private snapshotBuffers(): Record<string, Tensor> | null {
+    const named = this.model.namedBuffers();
+    if (!named.length) return null;
+    return Object.fromEntries(named.map(([n, t]) => [n, gather(t)]));
+  }
+
+  /** The target shape for a batch: [B] labels for cross-entropy, else the model's output shape. */
+  private targetShape(batchShape: readonly number[]): number[] {
+    const b = batchShape[0]!;
+    if (this.isClassifier) return [b];
+    let out: number[] = [];
+    runtime().dryRun(() => {
+      tidy(() => {
+        out = [...noGrad(() => this.model.forward(empty([1, ...batchShape.slice(1)]))).shape];
+      });
+    });
+    return [b, ...out.slice(1)];
+  }
+}
+
+function now(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}
