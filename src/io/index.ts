@@ -8,3 +8,4 @@ export {
   type SafetensorsHeader,
   type SafetensorsTensorInfo,
 } from './safetensors';
+export { saveCheckpoint, loadCheckpoint } from './checkpoint';

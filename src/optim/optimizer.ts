@@ -138,6 +138,20 @@ export abstract class Optimizer {
    * checked before anything changes.
    */
   loadStateDict(sd: OptimizerStateDict): void {
+    this.checkStateDict(sd);
+    // Copy before freeing: `sd` may hold this optimizer's own tensors.
+    const loaded = Object.entries(sd.state).map(([key, s]): [number, ParamState] => [
+      Number(key),
+      { step: s.step, buffers: Object.fromEntries(Object.entries(s.buffers).map(([n, t]) => [n, keep(gather(t))])) },
+    ]);
+    this.disposeState();
+    for (const [i, s] of loaded) this.state.set(i, s);
+    for (const [k, v] of Object.entries(sd.hyperParams)) this.setHyperParam(k, Array.isArray(v) ? [...v] : v);
+    this.stepCount = sd.step;
+  }
+
+  /** Throws (naming what is off) unless loadStateDict(sd) would succeed; changes nothing. */
+  checkStateDict(sd: OptimizerStateDict): void {
     const op = `${this.name}.loadStateDict`;
     for (const [k, v] of Object.entries(sd.hyperParams)) {
       if (!this.hyperParamNames.includes(k)) throw new WebGradError(`${op}: unknown hyper-parameter "${k}"`);
@@ -161,15 +175,6 @@ export abstract class Optimizer {
         }
       }
     }
-    // Copy before freeing: `sd` may hold this optimizer's own tensors.
-    const loaded = Object.entries(sd.state).map(([key, s]): [number, ParamState] => [
-      Number(key),
-      { step: s.step, buffers: Object.fromEntries(Object.entries(s.buffers).map(([n, t]) => [n, keep(gather(t))])) },
-    ]);
-    this.disposeState();
-    for (const [i, s] of loaded) this.state.set(i, s);
-    for (const [k, v] of Object.entries(sd.hyperParams)) this.setHyperParam(k, Array.isArray(v) ? [...v] : v);
-    this.stepCount = sd.step;
   }
 
   /** Free the state tensors (momentum, moments); the optimizer starts afresh if used again. */

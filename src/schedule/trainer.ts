@@ -69,7 +69,10 @@ export interface EvalResult {
 }
 
 export interface FitOptions {
+  /** Train until this many epochs are done in total (counting initialEpoch ones, as in Keras). */
   epochs: number;
+  /** Epochs already done (when resuming): numbering, shuffling and augmentation continue from here. */
+  initialEpoch?: number;
   batchSize: number;
   shuffle?: boolean;
   augment?: boolean;
@@ -164,7 +167,9 @@ export class Trainer {
         ? data
         : new DataLoader(data, { batchSize: opts.batchSize, shuffle: opts.shuffle ?? true, augment: opts.augment, seed: opts.seed });
     const history: EpochInfo[] = [];
-    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+    const first = opts.initialEpoch ?? 0;
+    loader.epoch = first;
+    for (let epoch = first; epoch < opts.epochs; epoch++) {
       this.model.train();
       const started = now();
       let lossSum = 0;

@@ -1,0 +1,99 @@
+// `npm run train -- [options]`: train an MNIST model on the GPU (Dawn in Node), with a progress
+// bar, test accuracy after every epoch, and a checkpoint written after every epoch.
+
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as wg from '../node';
+import { mnistCNN, mnistMLP } from '../models';
+import { ProgressBar, formatTime } from './progress';
+
+const USAGE = `usage: npm run train -- [--model mlp|cnn] [--epochs N] [--batch B] [--lr X]
+                         [--optimizer sgd|adam] [--momentum M] [--augment] [--seed S]
+                         [--micro-batch N|auto] [--out model.safetensors] [--resume FILE]`;
+
+export async function main(argv: string[]): Promise<void> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: 'mlp' },
+      epochs: { type: 'string', default: '5' },
+      batch: { type: 'string', default: '64' },
+      lr: { type: 'string' },
+      optimizer: { type: 'string', default: 'sgd' },
+      momentum: { type: 'string', default: '0.9' },
+      augment: { type: 'boolean', default: false },
+      seed: { type: 'string', default: '1' },
+      'micro-batch': { type: 'string', default: 'auto' },
+      out: { type: 'string', default: 'model.safetensors' },
+      resume: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (a.help) {
+    console.log(USAGE);
+    return;
+  }
+  const kind = a.model;
+  if (kind !== 'mlp' && kind !== 'cnn') throw new Error(`--model must be mlp or cnn\n${USAGE}`);
+  if (a.optimizer !== 'sgd' && a.optimizer !== 'adam') throw new Error(`--optimizer must be sgd or adam\n${USAGE}`);
+  const epochs = positiveInt('--epochs', a.epochs!);
+  const batchSize = positiveInt('--batch', a.batch!);
+  const lr = a.lr !== undefined ? Number(a.lr) : a.optimizer === 'adam' ? 1e-3 : 0.05;
+  const micro = a['micro-batch'] === 'auto' ? 'auto' : positiveInt('--micro-batch', a['micro-batch']!);
+
+  const info = await wg.init();
+  const ad = info.adapterInfo;
+  console.log(`device: ${ad.vendor} ${ad.architecture} ${ad.description}${ad.isFallbackAdapter ? ' (software fallback)' : ''}; features: ${info.features.join(', ') || 'none'}`);
+
+  wg.manualSeed(Number(a.seed));
+  const model = kind === 'mlp' ? mnistMLP() : mnistCNN();
+  const params = model.parameters();
+  const optimizer = a.optimizer === 'adam' ? new wg.optim.Adam(params, { lr }) : new wg.optim.SGD(params, { lr, momentum: Number(a.momentum) });
+
+  let startEpoch = 0;
+  if (a.resume) {
+    const progress = wg.io.loadCheckpoint(new Uint8Array(readFileSync(a.resume)), { model, optimizer });
+    if (progress.model !== kind) throw new Error(`--resume: ${a.resume} holds a ${String(progress.model)} model, not ${kind}`);
+    startEpoch = Number(progress.epoch ?? 0);
+    console.log(`resumed from ${a.resume} at epoch ${startEpoch}`);
+  }
+
+  const { train, test } = await wg.data.mnist();
+  const trainer = new wg.Trainer({ model, optimizer, loss: 'cross-entropy', microBatchSize: micro });
+  const plan = trainer.plan([batchSize, 1, 28, 28]);
+  console.log(`model: ${kind}, ${params.reduce((s, p) => s + p.size, 0).toLocaleString('en')} parameters; ${a.optimizer} lr ${lr}; batch ${batchSize}`);
+  console.log(`plan: ${plan.reason}`);
+  console.log(`data: ${train.size} training / ${test.size} held-out digits`);
+
+  let bar: ProgressBar | null = null;
+  await trainer.fit(train, {
+    epochs,
+    initialEpoch: startEpoch,
+    batchSize,
+    augment: a.augment,
+    seed: Number(a.seed),
+    evalData: test,
+    onStep: (s) => {
+      if (s.batch === 0) bar = new ProgressBar(s.batches, `epoch ${s.epoch + 1}/${epochs}`);
+      bar!.update(s.batch + 1, { loss: s.loss.toFixed(4), 'samples/s': s.samplesPerSecond.toFixed(0) });
+    },
+    onEpoch: async (e) => {
+      bar?.done(
+        `epoch ${e.epoch + 1}/${epochs}: train loss ${e.loss.toFixed(4)}, test loss ${e.eval!.loss.toFixed(4)}, ` +
+          `test accuracy ${(e.eval!.accuracy * 100).toFixed(2)}% (${formatTime(e.seconds)})`,
+      );
+      const bytes = await wg.io.saveCheckpoint({ model, optimizer, progress: { model: kind, epoch: e.epoch + 1, testAccuracy: e.eval!.accuracy } });
+      // Write then rename, so an interrupted save never leaves a broken checkpoint behind.
+      writeFileSync(`${a.out}.tmp`, bytes);
+      renameSync(`${a.out}.tmp`, a.out!);
+    },
+  });
+  console.log(`checkpoint: ${a.out}${existsSync(a.out!) ? '' : ' (not written: no epoch ran)'}`);
+  wg.shutdown();
+}
+
+function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}\n${USAGE}`);
+  return n;
+}
