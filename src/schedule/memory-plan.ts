@@ -27,7 +27,7 @@ export interface Plan {
   reason: string;
   /** The budget planned against. */
   budgetBytes: number;
-  /** Parameters, buffers, optimizer state and the batch itself: bytes that stay for the whole step. */
+  /** Parameters, buffers, optimizer state, the batch and other live tensors: bytes that stay for the whole step. */
   persistentBytes: number;
   /** Bytes one sample adds (activations and temporaries), from the dry run. */
   bytesPerSample: number;
@@ -46,6 +46,8 @@ export interface PlanInputs {
   budgetBytes: number;
   /** Measured correction: multiply the dry run's per-sample bytes by this (≥ 1). */
   correction?: number;
+  /** Bytes of live tensors that the batch itself occupies now (counted once, as the batch). */
+  liveBatchBytes?: number;
 }
 
 /** The budget a Trainer plans against when none is given. */
@@ -59,12 +61,20 @@ export function plan(inp: PlanInputs): Plan {
   const rt = runtime();
   const batch = inp.xShape[0]!;
   const params = inp.model.parameters();
-  const paramBytes = params.reduce((s, p) => s + sizeClass(p.size * 4), 0);
-  const bufferBytes = inp.model.namedBuffers().reduce((s, [, t]) => s + sizeClass(t.size * 4), 0);
-  const stateBytes = inp.optimizer.stateBytes();
+  const bytesOf = (ts: Iterable<Tensor | null>) => [...ts].reduce((s, t) => s + (t ? sizeClass(t.size * 4) : 0), 0);
+  const paramBytes = bytesOf(params);
+  const bufferBytes = bytesOf(inp.model.namedBuffers().map(([, t]) => t));
+  const gradBytes = bytesOf(params.map((p) => p.grad)); // freed when the step starts
+  const stateBytes = inp.optimizer.stateBytes(); // what exists plus what the first step will add
+  const existingStateBytes = bytesOf(Object.values(inp.optimizer.stateDict().state).flatMap((s) => Object.values(s.buffers)));
   const batchBytes = inputBytes(inp, batch);
+  // Whatever else the program holds on the GPU.
+  const otherBytes = Math.max(
+    0,
+    rt.pool.liveBytes - paramBytes - bufferBytes - gradBytes - existingStateBytes - (inp.liveBatchBytes ?? 0),
+  );
   // Gradients live through the step too; the dry run allocates them, so they are not counted here.
-  const persistentBytes = paramBytes + bufferBytes + stateBytes + batchBytes;
+  const persistentBytes = paramBytes + bufferBytes + stateBytes + batchBytes + otherBytes;
   const correction = inp.correction ?? 1;
 
   // Peak bytes of one micro-batch of m samples above the persistent state, and its largest tensor.

@@ -94,6 +94,8 @@ export class Trainer {
   /** Peak live bytes measured during the last step. */
   lastPeakBytes = 0;
   private plans = new Map<string, Plan>();
+  /** Micro-batch sizes forced by out-of-memory recovery, by batch shape, with the reason. */
+  private overrides = new Map<string, { microBatchSize: number; why: string }>();
   private correction = 1;
 
   constructor(opts: TrainerOptions) {
@@ -107,8 +109,12 @@ export class Trainer {
 
   /** How a batch of `batchShape` is split into micro-batches, and why. */
   plan(batchShape: readonly number[], targetShape?: readonly number[]): Plan {
+    return this.planFor(batchShape, targetShape, 0);
+  }
+
+  private planFor(batchShape: readonly number[], targetShape: readonly number[] | undefined, liveBatchBytes: number): Plan {
     const yShape = targetShape ?? this.targetShape(batchShape);
-    const key = `${formatShape(batchShape)}|${formatShape(yShape)}`;
+    const key = planKey(batchShape, yShape);
     let p = this.plans.get(key);
     if (!p) {
       p = plan({
@@ -121,8 +127,21 @@ export class Trainer {
         microBatchSize: this.microBatchSize,
         budgetBytes: this.budgetBytes,
         correction: this.correction,
+        liveBatchBytes,
       });
       this.plans.set(key, p);
+    }
+    const o = this.overrides.get(key);
+    if (o && o.microBatchSize < p.microBatchSize) {
+      const m = o.microBatchSize;
+      const microBatches = Math.ceil(batchShape[0]! / m);
+      return {
+        ...p,
+        microBatchSize: m,
+        microBatches,
+        estimatedPeakBytes: p.persistentBytes + p.bytesPerSample * m,
+        reason: `${m} samples per micro-batch (${microBatches} micro-batches): ${o.why}`,
+      };
     }
     return p;
   }
@@ -132,7 +151,7 @@ export class Trainer {
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
-    const p = this.plan(x.shape, y.shape);
+    const p = this.planFor(x.shape, y.shape, storageBytes(x) + storageBytes(y));
     let m = p.microBatchSize;
     let recoveries = 0;
     const rng = globalGenerator.getState();
@@ -152,7 +171,7 @@ export class Trainer {
           if (buffers) this.model.loadStateDict(buffers, { strict: false });
           m = Math.ceil(m / 2);
           recoveries++;
-          this.replan(x.shape, y.shape, m, `halved after running out of memory (${e.message})`);
+          this.overrides.set(planKey(x.shape, y.shape), { microBatchSize: m, why: `halved after running out of memory (${e.message})` });
         }
       }
     } finally {
@@ -281,19 +300,6 @@ export class Trainer {
     }
   }
 
-  private replan(xShape: readonly number[], yShape: readonly number[], m: number, why: string): void {
-    const p = this.plan(xShape, yShape);
-    const key = `${formatShape(xShape)}|${formatShape(yShape)}`;
-    const microBatches = Math.ceil(xShape[0]! / m);
-    this.plans.set(key, {
-      ...p,
-      microBatchSize: m,
-      microBatches,
-      estimatedPeakBytes: p.persistentBytes + p.bytesPerSample * m,
-      reason: `${m} samples per micro-batch (${microBatches} micro-batches): ${why}`,
-    });
-  }
-
   /** Copies of the model's buffers (BatchNorm statistics), to rewind a step that must re-run. */
   private snapshotBuffers(): Record<string, Tensor> | null {
     const named = this.model.namedBuffers();
@@ -313,6 +319,14 @@ export class Trainer {
     });
     return [b, ...out.slice(1)];
   }
+}
+
+function planKey(xShape: readonly number[], yShape: readonly number[]): string {
+  return `${formatShape(xShape)}|${formatShape(yShape)}`;
+}
+
+function storageBytes(t: Tensor): number {
+  return runtime().pool.classOf(t.storage('Trainer.step').bytes);
 }
 
 function now(): number {
