@@ -160,15 +160,19 @@ fn reduce(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       a = combine(a, r_src[base + reduced_offset(r)]);
     }
   }
-  let s = slot(pl.tx, pl.lane);
-  acc[s] = a;
-  workgroupBarrier();
-  for (var h = lanes / 2u; h > 0u; h /= 2u) {
-    if (pl.lane < h) { acc[s] = combine(acc[s], acc[slot(pl.tx, pl.lane + h)]); }
+  // One lane per output needs no tree (and no barriers, which software adapters pay dearly for).
+  if (lanes > 1u) {
+    let s = slot(pl.tx, pl.lane);
+    acc[s] = a;
     workgroupBarrier();
+    for (var h = lanes / 2u; h > 0u; h /= 2u) {
+      if (pl.lane < h) { acc[s] = combine(acc[s], acc[slot(pl.tx, pl.lane + h)]); }
+      workgroupBarrier();
+    }
+    a = acc[s];
   }
   if (pl.lane == 0u && pl.m < p.m) {
-    r_out[pl.m * p.chunks + pl.piece] = acc[s] * p.scale;
+    r_out[pl.m * p.chunks + pl.piece] = a * p.scale;
   }
 }
 
@@ -195,23 +199,27 @@ fn argmax(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
     }
   }
-  let s = slot(pl.tx, pl.lane);
-  acc[s] = v;
-  acc_idx[s] = i;
-  workgroupBarrier();
-  for (var h = lanes / 2u; h > 0u; h /= 2u) {
-    if (pl.lane < h) {
-      let o = slot(pl.tx, pl.lane + h);
-      if (arg_better(acc[s], acc_idx[s], acc[o], acc_idx[o])) {
-        acc[s] = acc[o];
-        acc_idx[s] = acc_idx[o];
-      }
-    }
+  if (lanes > 1u) {
+    let s = slot(pl.tx, pl.lane);
+    acc[s] = v;
+    acc_idx[s] = i;
     workgroupBarrier();
+    for (var h = lanes / 2u; h > 0u; h /= 2u) {
+      if (pl.lane < h) {
+        let o = slot(pl.tx, pl.lane + h);
+        if (arg_better(acc[s], acc_idx[s], acc[o], acc_idx[o])) {
+          acc[s] = acc[o];
+          acc_idx[s] = acc_idx[o];
+        }
+      }
+      workgroupBarrier();
+    }
+    v = acc[s];
+    i = acc_idx[s];
   }
   if (pl.lane == 0u && pl.m < p.m) {
-    a_val[pl.m * p.chunks + pl.piece] = acc[s];
-    a_idx[pl.m * p.chunks + pl.piece] = acc_idx[s];
+    a_val[pl.m * p.chunks + pl.piece] = v;
+    a_idx[pl.m * p.chunks + pl.piece] = i;
   }
 }
 

@@ -67,6 +67,7 @@ fn slot(tx: u32, lane: u32) -> u32 {
 
 // Combine the lanes of each row (max or sum); every lane gets its row's result.
 fn across_lanes(v: f32, tx: u32, lane: u32, take_max: bool) -> f32 {
+  if (WG / TX == 1u) { return v; } // one lane per row: no workgroup memory, no barriers
   let s = slot(tx, lane);
   acc[s] = v;
   workgroupBarrier();

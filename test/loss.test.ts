@@ -1,11 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtime } from '../src/runtime/device';
 import type { Kernel } from '../src/runtime/kernel';
+import { setReduceProfile, type ReduceProfile } from '../src/ops/reduce';
 import { expectClose, gpu, gpuTensor, gradCheck, Rng, sizeOf, wg } from './helpers';
 import * as ref from './reference/reduce';
 
 beforeAll(() => gpu());
 afterAll(() => wg.shutdown());
+
+// Kernel layouts differ by adapter: run the reference comparisons under both profiles.
+const profiles: [string, ReduceProfile][] = [
+  ['many lanes per row (GPU profile)', { maxWorkgroup: 256, perLane: 4 }],
+  ['few lanes per row (software profile)', { maxWorkgroup: 64, perLane: 128 }],
+];
 
 function randomLabels(rng: Rng, n: number, k: number): Int32Array {
   return Int32Array.from({ length: n }, () => rng.int(k));
@@ -22,34 +29,39 @@ const shapes: [number, number][] = [
   [4, 1000],
 ];
 
-describe('crossEntropy matches the float64 reference', () => {
-  for (const form of ['Int32Array', 'int32 tensor'] as const) {
-    it(`labels as ${form}`, async () => {
-      for (const [n, k] of shapes) {
-        const rng = new Rng();
-        const x = rng.array(n * k, -5, 5);
-        const labels = randomLabels(rng, n, k);
-        const loss = wg.crossEntropy(gpuTensor(x, [n, k]), form === 'Int32Array' ? labels : wg.tensor(labels));
-        expect(loss.shape).toEqual([]);
-        expectClose([await loss.item()], [ref.crossEntropy(x, n, k, labels)], { seed: rng.seed, what: `[${n}, ${k}]` });
-      }
+describe.each(profiles)('%s', (_, profile) => {
+  beforeAll(() => setReduceProfile(profile));
+  afterAll(() => setReduceProfile(null));
+
+  describe('crossEntropy matches the float64 reference', () => {
+    for (const form of ['Int32Array', 'int32 tensor'] as const) {
+      it(`labels as ${form}`, async () => {
+        for (const [n, k] of shapes) {
+          const rng = new Rng();
+          const x = rng.array(n * k, -5, 5);
+          const labels = randomLabels(rng, n, k);
+          const loss = wg.crossEntropy(gpuTensor(x, [n, k]), form === 'Int32Array' ? labels : wg.tensor(labels));
+          expect(loss.shape).toEqual([]);
+          expectClose([await loss.item()], [ref.crossEntropy(x, n, k, labels)], { seed: rng.seed, what: `[${n}, ${k}]` });
+        }
+      });
+    }
+
+    it('reads transposed logits and offset labels in place', async () => {
+      const rng = new Rng();
+      const [n, k] = [33, 10];
+      const xt = rng.array(k * n, -5, 5); // stored [K, N]
+      const x = ref.permute(xt, [k, n], [1, 0]).data;
+      const all = randomLabels(rng, n + 7, k);
+      const labels = wg.narrow(wg.tensor(all), 0, 7, n);
+      const loss = wg.crossEntropy(gpuTensor(xt, [k, n]).transpose(), labels);
+      expectClose([await loss.item()], [ref.crossEntropy(x, n, k, all.subarray(7))], { seed: rng.seed });
     });
-  }
 
-  it('reads transposed logits and offset labels in place', async () => {
-    const rng = new Rng();
-    const [n, k] = [33, 10];
-    const xt = rng.array(k * n, -5, 5); // stored [K, N]
-    const x = ref.permute(xt, [k, n], [1, 0]).data;
-    const all = randomLabels(rng, n + 7, k);
-    const labels = wg.narrow(wg.tensor(all), 0, 7, n);
-    const loss = wg.crossEntropy(gpuTensor(xt, [k, n]).transpose(), labels);
-    expectClose([await loss.item()], [ref.crossEntropy(x, n, k, all.subarray(7))], { seed: rng.seed });
-  });
-
-  it('is stable for large logits', async () => {
-    const loss = wg.crossEntropy(wg.tensor([[1000, 0, -1000], [-1000, -1000, -1000]]), new Int32Array([1, 2]));
-    expectClose([await loss.item()], [(1000 + Math.log(3)) / 2], { rtol: 1e-6 });
+    it('is stable for large logits', async () => {
+      const loss = wg.crossEntropy(wg.tensor([[1000, 0, -1000], [-1000, -1000, -1000]]), new Int32Array([1, 2]));
+      expectClose([await loss.item()], [(1000 + Math.log(3)) / 2], { rtol: 1e-6 });
+    });
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax, sumToShape } from '../src/ops/reduce';
+import { argmax, setReduceProfile, sumToShape, type ReduceProfile } from '../src/ops/reduce';
 import { runtime } from '../src/runtime/device';
 import { expectClose, gpu, gpuTensor, gradCheck, relErr, Rng, sizeOf, wg } from './helpers';
 import * as ew from './reference/elementwise';
@@ -7,6 +7,12 @@ import * as ref from './reference/reduce';
 
 beforeAll(() => gpu());
 afterAll(() => wg.shutdown());
+
+// Kernel layouts differ by adapter: run the reference comparisons under both profiles.
+const profiles: [string, ReduceProfile][] = [
+  ['many lanes per row (GPU profile)', { maxWorkgroup: 256, perLane: 4 }],
+  ['few lanes per row (software profile)', { maxWorkgroup: 64, perLane: 128 }],
+];
 
 type Axes = number | number[] | undefined;
 type ReduceFn = (a: wg.Tensor, axis?: number | number[], keepdim?: boolean) => wg.Tensor;
@@ -31,149 +37,155 @@ const cases: [number[], Axes[]][] = [
   [[2, 1, 33, 3], [[1, 2], 2, [0, 3]]],
 ];
 
-/** Reduction sums in float32 accumulate rounding ∝ Σ|x|; compare against the row's magnitude. */
+/** Inputs lie in [0, 1): sums have no cancellation, so a per-element rtol of 1e-4 is fair; max is exact. */
 function checkReduce(name: string, actual: ArrayLike<number>, expected: ref.Dense, seed: number, what: string): void {
   if (name === 'max') expectClose(actual, expected.data, { seed, what, atol: 0, rtol: 0 });
   else expectClose(actual, expected.data, { seed, what, atol: 1e-5 });
 }
 
-describe('sum, mean, max match the float64 reference', () => {
-  for (const [name, op, refOp] of ops) {
-    it(`${name} over every axis set, keepdim both ways`, async () => {
+describe.each(profiles)('%s', (_, profile) => {
+  beforeAll(() => setReduceProfile(profile));
+  afterAll(() => setReduceProfile(null));
+
+  describe('sum, mean, max match the float64 reference', () => {
+    for (const [name, op, refOp] of ops) {
+      it(`${name} over every axis set, keepdim both ways`, async () => {
+        for (const [shape, axesList] of cases) {
+          for (const axis of axesList) {
+            for (const keepdim of [false, true]) {
+              const rng = new Rng();
+              const x = rng.array(sizeOf(shape), 0, 1);
+              const out = op(gpuTensor(x, shape), axis, keepdim);
+              const expected = refOp(x, shape, axis, keepdim);
+              const what = `${name} ${JSON.stringify(shape)} axis ${JSON.stringify(axis)} keepdim ${keepdim}`;
+              expect(out.shape, what).toEqual(expected.shape);
+              checkReduce(name, await out.toArray(), expected, rng.seed, what);
+            }
+          }
+        }
+      });
+    }
+
+    it('max is exact and propagates NaN; ties and negative values behave', async () => {
+      const x = wg.tensor([[-5, -2, -2], [NaN, 1, 2], [-Infinity, -Infinity, -Infinity]]);
+      const m = Array.from(await wg.max(x, 1).toArray());
+      expect(m[0]).toBe(-2);
+      expect(m[1]).toBeNaN();
+      expect(m[2]).toBe(-Infinity);
+    });
+
+    it('reads transposed, broadcast and offset views without copying', async () => {
+      const rng = new Rng();
+      const x = rng.array(17 * 33);
+      const xt = ref.permute(x, [17, 33], [1, 0]);
+      for (const axis of [0, 1, undefined]) {
+        const t = gpuTensor(x, [17, 33]).transpose();
+        expectClose(await wg.sum(t, axis).toArray(), ref.sum(xt.data, xt.shape, axis).data, { seed: rng.seed, what: `sum of transpose, axis ${axis}` });
+        expectClose(await wg.max(t, axis).toArray(), ref.max(xt.data, xt.shape, axis).data, { seed: rng.seed, what: `max of transpose, axis ${axis}` });
+      }
+      // A 4-D permutation mixes kept and reduced strides.
+      const y = rng.array(2 * 3 * 5 * 7);
+      const perm = [2, 0, 3, 1];
+      const yp = ref.permute(y, [2, 3, 5, 7], perm);
+      for (const axis of [[0, 2], [1, 3], 3, [0, 1, 2]]) {
+        const t = gpuTensor(y, [2, 3, 5, 7]).transpose(perm);
+        expectClose(await wg.mean(t, axis).toArray(), ref.mean(yp.data, yp.shape, axis).data, { seed: rng.seed, what: `mean of permuted, axis ${axis}` });
+      }
+      // Stride-0 (expanded) dimensions.
+      const b = rng.array(33);
+      const e = gpuTensor(b, [33]).expand([17, 33]);
+      const eData = ew.broadcastTo(b, [33], [17, 33]);
+      for (const axis of [0, 1, undefined]) {
+        expectClose(await wg.sum(e, axis).toArray(), ref.sum(eData, [17, 33], axis).data, { seed: rng.seed, what: `sum of expand, axis ${axis}` });
+      }
+      // A narrowed view starts at an element offset.
+      const n = wg.narrow(gpuTensor(x, [17, 33]), 0, 5, 7);
+      const nData = x.slice(5 * 33, 12 * 33);
+      expectClose(await wg.sum(n, 1).toArray(), ref.sum(nData, [7, 33], 1).data, { seed: rng.seed, what: 'sum of narrow' });
+      expectClose(await argmax(n, 0).toArray(), ref.argmax(nData, [7, 33], 0).data, { what: 'argmax of narrow' });
+    });
+
+    it('long reductions take two passes and stay accurate', async () => {
+      const ex = runtime().executor;
+      const long: [number[], Axes][] = [
+        [[100_000], undefined],
+        [[3, 40_000], 1],
+        [[40_000, 3], 0], // columns: the reduced dimension has the large stride
+        [[2, 20_000, 3], [0, 1]],
+      ];
+      for (const [shape, axis] of long) {
+        for (const [name, op, refOp] of ops) {
+          const rng = new Rng();
+          const x = rng.array(sizeOf(shape), 0, 1);
+          const t = gpuTensor(x, shape);
+          const before = ex.dispatchCount;
+          const out = op(t, axis);
+          expect(ex.dispatchCount - before, `${name} ${shape} dispatches`).toBe(2);
+          const expected = refOp(x, shape, axis);
+          const what = `${name} ${JSON.stringify(shape)} axis ${JSON.stringify(axis)}`;
+          // 1e-5 of the sum: float32 pairwise-like accumulation over ≤ 2048-element pieces.
+          if (name === 'max') expectClose(await out.toArray(), expected.data, { seed: rng.seed, what, atol: 0, rtol: 0 });
+          else expect(relErr(await out.toArray(), expected.data), what + ` seed ${rng.seed}`).toBeLessThan(1e-5);
+        }
+      }
+    });
+
+    it('reductions over an empty dimension: sum 0, mean NaN, max an error', async () => {
+      const z = wg.zeros([3, 0]);
+      expect(Array.from(await wg.sum(z, 1).toArray())).toEqual([0, 0, 0]);
+      expect(Array.from(await wg.mean(z, 1).toArray()).every(Number.isNaN)).toBe(true);
+      expect(() => wg.max(z, 1)).toThrowError(/max: cannot reduce \[3, 0\] over axes \[1\]: no elements/);
+      expect(wg.sum(z, 0).shape).toEqual([0]);
+    });
+
+    it('an empty axis list reduces nothing; scalars reduce to scalars', async () => {
+      const rng = new Rng();
+      const x = rng.array(6);
+      expectClose(await wg.sum(gpuTensor(x, [2, 3]), []).toArray(), x, { seed: rng.seed });
+      const s = wg.sum(wg.tensor(4));
+      expect(s.shape).toEqual([]);
+      expect(await s.item()).toBe(4);
+      expect(await wg.max(wg.tensor(-4), 0).item()).toBe(-4);
+    });
+  });
+
+  describe('argmax', () => {
+    it('first index of the maximum, along any axis or over all elements', async () => {
       for (const [shape, axesList] of cases) {
         for (const axis of axesList) {
+          if (Array.isArray(axis)) continue;
           for (const keepdim of [false, true]) {
             const rng = new Rng();
-            const x = rng.array(sizeOf(shape), 0, 1);
-            const out = op(gpuTensor(x, shape), axis, keepdim);
-            const expected = refOp(x, shape, axis, keepdim);
-            const what = `${name} ${JSON.stringify(shape)} axis ${JSON.stringify(axis)} keepdim ${keepdim}`;
+            // Few distinct values: ties are common and must resolve to the first index.
+            const x = Float64Array.from(rng.array(sizeOf(shape)), (v) => Math.round(v * 2));
+            const out = argmax(gpuTensor(x, shape), axis, keepdim);
+            const expected = ref.argmax(x, shape, axis, keepdim);
+            const what = `argmax ${JSON.stringify(shape)} axis ${axis} keepdim ${keepdim} seed ${rng.seed}`;
+            expect(out.dtype).toBe('int32');
             expect(out.shape, what).toEqual(expected.shape);
-            checkReduce(name, await out.toArray(), expected, rng.seed, what);
+            expect(Array.from(await out.toArray()), what).toEqual(Array.from(expected.data));
           }
         }
       }
     });
-  }
 
-  it('max is exact and propagates NaN; ties and negative values behave', async () => {
-    const x = wg.tensor([[-5, -2, -2], [NaN, 1, 2], [-Infinity, -Infinity, -Infinity]]);
-    const m = Array.from(await wg.max(x, 1).toArray());
-    expect(m[0]).toBe(-2);
-    expect(m[1]).toBeNaN();
-    expect(m[2]).toBe(-Infinity);
+    it('long argmax (two passes) keeps the first of tied maxima in different pieces', async () => {
+      const rng = new Rng();
+      const x = rng.array(100_000, 0, 1);
+      x[77_777] = 2;
+      x[12_345] = 2;
+      x[99_999] = 2;
+      expect(await argmax(gpuTensor(x, [100_000])).item()).toBe(12_345);
+      const cols = rng.array(3 * 40_000, 0, 1);
+      for (const [r, c] of [[30_000, 0], [5_000, 0], [39_999, 1], [0, 2]]) cols[r! * 3 + c!] = 2;
+      expect(Array.from(await argmax(gpuTensor(cols, [40_000, 3]), 0).toArray())).toEqual([5_000, 39_999, 0]);
+    });
+
+    it('NaN counts as the maximum', async () => {
+      expect(await argmax(wg.tensor([1, NaN, 5, NaN])).item()).toBe(1);
+    });
   });
 
-  it('reads transposed, broadcast and offset views without copying', async () => {
-    const rng = new Rng();
-    const x = rng.array(17 * 33);
-    const xt = ref.permute(x, [17, 33], [1, 0]);
-    for (const axis of [0, 1, undefined]) {
-      const t = gpuTensor(x, [17, 33]).transpose();
-      expectClose(await wg.sum(t, axis).toArray(), ref.sum(xt.data, xt.shape, axis).data, { seed: rng.seed, what: `sum of transpose, axis ${axis}` });
-      expectClose(await wg.max(t, axis).toArray(), ref.max(xt.data, xt.shape, axis).data, { seed: rng.seed, what: `max of transpose, axis ${axis}` });
-    }
-    // A 4-D permutation mixes kept and reduced strides.
-    const y = rng.array(2 * 3 * 5 * 7);
-    const perm = [2, 0, 3, 1];
-    const yp = ref.permute(y, [2, 3, 5, 7], perm);
-    for (const axis of [[0, 2], [1, 3], 3, [0, 1, 2]]) {
-      const t = gpuTensor(y, [2, 3, 5, 7]).transpose(perm);
-      expectClose(await wg.mean(t, axis).toArray(), ref.mean(yp.data, yp.shape, axis).data, { seed: rng.seed, what: `mean of permuted, axis ${axis}` });
-    }
-    // Stride-0 (expanded) dimensions.
-    const b = rng.array(33);
-    const e = gpuTensor(b, [33]).expand([17, 33]);
-    const eData = ew.broadcastTo(b, [33], [17, 33]);
-    for (const axis of [0, 1, undefined]) {
-      expectClose(await wg.sum(e, axis).toArray(), ref.sum(eData, [17, 33], axis).data, { seed: rng.seed, what: `sum of expand, axis ${axis}` });
-    }
-    // A narrowed view starts at an element offset.
-    const n = wg.narrow(gpuTensor(x, [17, 33]), 0, 5, 7);
-    const nData = x.slice(5 * 33, 12 * 33);
-    expectClose(await wg.sum(n, 1).toArray(), ref.sum(nData, [7, 33], 1).data, { seed: rng.seed, what: 'sum of narrow' });
-    expectClose(await argmax(n, 0).toArray(), ref.argmax(nData, [7, 33], 0).data, { what: 'argmax of narrow' });
-  });
-
-  it('long reductions take two passes and stay accurate', async () => {
-    const ex = runtime().executor;
-    const long: [number[], Axes][] = [
-      [[100_000], undefined],
-      [[3, 40_000], 1],
-      [[40_000, 3], 0], // columns: the reduced dimension has the large stride
-      [[2, 20_000, 3], [0, 1]],
-    ];
-    for (const [shape, axis] of long) {
-      for (const [name, op, refOp] of ops) {
-        const rng = new Rng();
-        const x = rng.array(sizeOf(shape), 0, 1);
-        const t = gpuTensor(x, shape);
-        const before = ex.dispatchCount;
-        const out = op(t, axis);
-        expect(ex.dispatchCount - before, `${name} ${shape} dispatches`).toBe(2);
-        const expected = refOp(x, shape, axis);
-        const what = `${name} ${JSON.stringify(shape)} axis ${JSON.stringify(axis)}`;
-        // 1e-5 of the sum: float32 pairwise-like accumulation over ≤ 2048-element pieces.
-        if (name === 'max') expectClose(await out.toArray(), expected.data, { seed: rng.seed, what, atol: 0, rtol: 0 });
-        else expect(relErr(await out.toArray(), expected.data), what + ` seed ${rng.seed}`).toBeLessThan(1e-5);
-      }
-    }
-  });
-
-  it('reductions over an empty dimension: sum 0, mean NaN, max an error', async () => {
-    const z = wg.zeros([3, 0]);
-    expect(Array.from(await wg.sum(z, 1).toArray())).toEqual([0, 0, 0]);
-    expect(Array.from(await wg.mean(z, 1).toArray()).every(Number.isNaN)).toBe(true);
-    expect(() => wg.max(z, 1)).toThrowError(/max: cannot reduce \[3, 0\] over axes \[1\]: no elements/);
-    expect(wg.sum(z, 0).shape).toEqual([0]);
-  });
-
-  it('an empty axis list reduces nothing; scalars reduce to scalars', async () => {
-    const rng = new Rng();
-    const x = rng.array(6);
-    expectClose(await wg.sum(gpuTensor(x, [2, 3]), []).toArray(), x, { seed: rng.seed });
-    const s = wg.sum(wg.tensor(4));
-    expect(s.shape).toEqual([]);
-    expect(await s.item()).toBe(4);
-    expect(await wg.max(wg.tensor(-4), 0).item()).toBe(-4);
-  });
-});
-
-describe('argmax', () => {
-  it('first index of the maximum, along any axis or over all elements', async () => {
-    for (const [shape, axesList] of cases) {
-      for (const axis of axesList) {
-        if (Array.isArray(axis)) continue;
-        for (const keepdim of [false, true]) {
-          const rng = new Rng();
-          // Few distinct values: ties are common and must resolve to the first index.
-          const x = Float64Array.from(rng.array(sizeOf(shape)), (v) => Math.round(v * 2));
-          const out = argmax(gpuTensor(x, shape), axis, keepdim);
-          const expected = ref.argmax(x, shape, axis, keepdim);
-          const what = `argmax ${JSON.stringify(shape)} axis ${axis} keepdim ${keepdim} seed ${rng.seed}`;
-          expect(out.dtype).toBe('int32');
-          expect(out.shape, what).toEqual(expected.shape);
-          expect(Array.from(await out.toArray()), what).toEqual(Array.from(expected.data));
-        }
-      }
-    }
-  });
-
-  it('long argmax (two passes) keeps the first of tied maxima in different pieces', async () => {
-    const rng = new Rng();
-    const x = rng.array(100_000, 0, 1);
-    x[77_777] = 2;
-    x[12_345] = 2;
-    x[99_999] = 2;
-    expect(await argmax(gpuTensor(x, [100_000])).item()).toBe(12_345);
-    const cols = rng.array(3 * 40_000, 0, 1);
-    for (const [r, c] of [[30_000, 0], [5_000, 0], [39_999, 1], [0, 2]]) cols[r! * 3 + c!] = 2;
-    expect(Array.from(await argmax(gpuTensor(cols, [40_000, 3]), 0).toArray())).toEqual([5_000, 39_999, 0]);
-  });
-
-  it('NaN counts as the maximum', async () => {
-    expect(await argmax(wg.tensor([1, NaN, 5, NaN])).item()).toBe(1);
-  });
 });
 
 describe('sumToShape', () => {
