@@ -126,6 +126,21 @@ describe('crossEntropy gradient', () => {
     });
   });
 
+  it('frees its temporaries: the forward leaves only the loss, backward only the gradient', () => {
+    const x = wg.zeros([4, 3], { requiresGrad: true });
+    const labels = wg.tensor(new Int32Array([0, 1, 2, 0]));
+    const before = wg.memory().liveTensors;
+    wg.noGrad(() => wg.crossEntropy(x, new Int32Array([0, 1, 2, 0]))).dispose();
+    wg.noGrad(() => wg.crossEntropy(x, labels)).dispose();
+    expect(wg.memory().liveTensors).toBe(before);
+    for (const l of [labels, new Int32Array([0, 1, 2, 0])]) {
+      const loss = wg.crossEntropy(x, l);
+      loss.backward();
+      loss.dispose();
+    }
+    expect(wg.memory().liveTensors).toBe(before + 1); // x.grad
+  });
+
   it('backward runs one crossEntropy kernel', async () => {
     const rng = new Rng();
     const x = gpuTensor(rng.array(64 * 10), [64, 10], true);

@@ -272,7 +272,26 @@ describe('finite-difference gradients', () => {
     expect(Array.from(await y.grad!.toArray())).toEqual([1, 0, 0]);
   });
 
-  it('sum of a long vector: the gradient is ones', async () => {
+  it('frees its temporaries: forward leaves only the result, backward only the gradient', () => {
+    const x = wg.zeros([3, 5], { requiresGrad: true });
+    const long = wg.zeros([100_000]);
+    const before = wg.memory().liveTensors;
+    const makers = [() => wg.noGrad(() => wg.max(x, 1)), () => wg.mean(long), () => wg.max(long), () => argmax(long), () => wg.sum(x, 0)];
+    for (const make of makers) {
+      const out = make();
+      expect(wg.memory().liveTensors).toBe(before + 1);
+      out.dispose();
+    }
+    // tidy frees the intermediates; the graph keeps what backward needs until backward runs.
+    const losses = wg.tidy(() => [wg.max(x, 1).sum(), wg.mean(x, 0).sum(), wg.max(x), wg.sum(x, [0, 1])]);
+    for (const l of losses) {
+      l.backward();
+      l.dispose();
+    }
+    expect(wg.memory().liveTensors).toBe(before + 1); // x.grad
+  });
+
+  it('the gradient of a long mean is 1/n everywhere', async () => {
     const x = wg.tensor(new Float32Array(100_000).fill(0.5), undefined, { requiresGrad: true });
     wg.mean(x).backward();
     const g = await x.grad!.toArray();

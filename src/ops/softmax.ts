@@ -69,9 +69,9 @@ function run(
   );
   const m = out.size / shape[axis]!;
   const k = shape[axis]!;
-  const lead = followSrc ? 0 : 1;
+  const guide = followSrc ? 0 : 1; // the operand whose strides pick the layout
   const axisStride = followSrc ? inStrides[axis]! : outStrides[axis]!;
-  const rowStrides = rows.strides[lead]!.filter((s) => s > 0);
+  const rowStrides = rows.strides[guide]!.filter((s) => s > 0);
   const lanesFast = rowStrides.length === 0 || (axisStride > 0 && axisStride <= Math.min(...rowStrides));
   const { tx, lanes } = reduceTile(m, k, lanesFast);
   const blocks = Math.ceil(m / tx);
