@@ -96,6 +96,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   }
   const axes = allAxes(g.ndim).filter((d) => d < lead || (shape[d - lead] === 1 && g.shape[d] !== 1));
   checkDType('sumToShape', g);
+  checkRank('sumToShape', g.shape);
   const out = reduceTo('sum', g, axes, shape, 1);
   return record('sumToShape', out, [g], (gg) => [expandGrad(gg, g.shape, axes)]);
 }
