@@ -31,7 +31,7 @@ export {
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
 export { contiguous } from './ops/copy';
 export { matmul } from './ops/matmul';
-export { sum, mean, max } from './ops/reduce';
+export { sum, mean, max, argmax } from './ops/reduce';
 export { softmax, logSoftmax } from './ops/softmax';
 export { crossEntropy, mse } from './ops/loss';
 export { conv2d, type Conv2dOptions } from './ops/conv2d';

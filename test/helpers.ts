@@ -69,6 +69,7 @@ export function expectClose(
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
+    if (a === e) continue; // exact, infinities included
     const excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
     if (Number.isNaN(a) || Number.isNaN(excess) || excess > worstExcess || (a !== e && !Number.isFinite(a))) {
       if (worst < 0 || Number.isNaN(a) || excess > worstExcess) {

@@ -33,6 +33,7 @@ declare module '../tensor' {
     sum(axis?: red.Axis, keepdim?: boolean): Tensor;
     mean(axis?: red.Axis, keepdim?: boolean): Tensor;
     max(axis?: red.Axis, keepdim?: boolean): Tensor;
+    argmax(axis?: number, keepdim?: boolean): Tensor;
     softmax(axis?: number): Tensor;
     logSoftmax(axis?: number): Tensor;
     conv2d(w: Tensor, b?: Tensor | null, opts?: Conv2dOptions): Tensor;
@@ -68,6 +69,7 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   sum(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.sum(this, axis, keepdim); },
   mean(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.mean(this, axis, keepdim); },
   max(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.max(this, axis, keepdim); },
+  argmax(this: Tensor, axis?: number, keepdim?: boolean) { return red.argmax(this, axis, keepdim); },
   softmax(this: Tensor, axis?: number) { return sm.softmax(this, axis); },
   logSoftmax(this: Tensor, axis?: number) { return sm.logSoftmax(this, axis); },
   conv2d(this: Tensor, w: Tensor, b?: Tensor | null, o?: Conv2dOptions) { return conv2d(this, w, b, o); },
