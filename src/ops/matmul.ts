@@ -1,3 +1,177 @@
-// PLACEHOLDER: replaced by the matmul work.
-import type { Tensor } from '../tensor';
-export function matmul(_a: Tensor, _b: Tensor): Tensor { throw new Error('matmul: not implemented yet'); }
+// matmul with torch.matmul semantics: 2-D @ 2-D, batched [..., M, K] @ [..., K, N] with
+// broadcast batch dimensions, and 1-D operands promoted to a row / column that the result then
+// drops. Operands are read where they lie: a row-major matrix as is, a column-major one (such
+// as a transposed view) through the kernel's TRANS_A / TRANS_B variants, so the backward pass
+// (dA = g·Bᵀ, dB = Aᵀ·g) transposes nothing. Only a matrix that is neither is copied first.
+
+import matmulWGSL from '../../shaders/matmul.wgsl?raw';
+import naiveWGSL from '../../shaders/matmul_naive.wgsl?raw';
+import { record } from '../autograd/record';
+import { runtime } from '../runtime/device';
+import { ShapeError } from '../runtime/errors';
+import { defineKernel, type Kernel } from '../runtime/kernel';
+import { Params } from '../runtime/params';
+import { matmulConfig } from '../schedule/matmul-config';
+import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
+import { gather } from './copy';
+import { sumToShape } from './reduce';
+import { mT, reshape } from './shape';
+import { checkDType, checkRank, MAX_RANK } from './util';
+
+const BUFFERS = ['read', 'read', 'write'] as const;
+const directKernel = defineKernel('matmul.direct', matmulWGSL, BUFFERS, 'direct');
+const directVec4Kernel = defineKernel('matmul.direct_vec4', matmulWGSL, BUFFERS, 'direct_vec4');
+const stagedKernel = defineKernel('matmul.staged', matmulWGSL, BUFFERS, 'staged');
+const naiveKernel = defineKernel('matmul.naive', naiveWGSL, BUFFERS, 'naive');
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkDType('matmul', a, 'float32', 'first operand');
+  checkDType('matmul', b, 'float32', 'second operand');
+  const shapes = `${formatShape(a.shape)} @ ${formatShape(b.shape)}`;
+  if (a.ndim === 0 || b.ndim === 0) {
+    throw new ShapeError(`matmul: both operands need at least one dimension, got ${shapes}`);
+  }
+  const K = a.shape[a.ndim - 1]!;
+  if (K !== b.shape[Math.max(b.ndim - 2, 0)]) throw new ShapeError(`matmul: inner dimensions differ: ${shapes}`);
+  const batch = batchShape(a, b, shapes);
+  checkRank('matmul', [...batch, 1, 1]);
+
+  if (a.ndim === 1 || b.ndim === 1) {
+    // torch.matmul: a vector becomes a 1×K row (or K×1 column), and that dimension is dropped.
+    const a2 = a.ndim === 1 ? reshape(a, [1, K]) : a;
+    const b2 = b.ndim === 1 ? reshape(b, [K, 1]) : b;
+    const out2 = matmul(a2, b2);
+    const shape = out2.shape.slice(0, -2);
+    if (a.ndim > 1) shape.push(out2.shape[out2.ndim - 2]!);
+    if (b.ndim > 1) shape.push(out2.shape[out2.ndim - 1]!);
+    const out = reshape(out2, shape);
+    for (const t of [a2, b2, out2]) if (t !== a && t !== b) t.dispose();
+    return out;
+  }
+  if (b.ndim === 2 && a.ndim > 2 && a.isContiguous) {
+    // One matrix B for every batch: multiply all rows of A at once (fuller tiles, and the
+    // backward's dB becomes one product instead of a batch of them summed).
+    const rows = reshape(a, [-1, K]);
+    const out2 = matmul(rows, b);
+    const out = reshape(out2, [...a.shape.slice(0, -1), b.shape[1]!]);
+    rows.dispose();
+    out2.dispose();
+    return out;
+  }
+  return record(
+    'matmul',
+    gemm(a, b),
+    [a, b],
+    (g, [x, y], needs) => [
+      needs[0] ? reduceTo(gemm(g, mT(y!)), x!.shape) : null,
+      needs[1] ? reduceTo(gemm(mT(x!), g), y!.shape) : null,
+    ],
+    [a, b],
+  );
+}
+
+/** The broadcast of the batch dimensions (all but the last two) of a and b. */
+function batchShape(a: Tensor, b: Tensor, shapes: string): number[] {
+  const ba = a.shape.slice(0, -2);
+  const bb = b.shape.slice(0, -2);
+  const n = Math.max(ba.length, bb.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = ba[ba.length - n + i] ?? 1;
+    const db = bb[bb.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(`matmul: batch dimensions cannot be broadcast together: ${shapes}`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+function reduceTo(g: Tensor, shape: readonly number[]): Tensor {
+  const r = sumToShape(g, shape);
+  if (r !== g) g.dispose();
+  return r;
+}
+
+/** How the kernel reads one operand: its storage, layout of the last two dims, batch strides. */
+interface Operand {
+  src: Tensor;
+  /** Column-major (element (r, c) at r + c·ld) instead of row-major (r·ld + c). */
+  trans: boolean;
+  ld: number;
+  /** Element stride per output batch dimension (0 where this operand is broadcast). */
+  bstrides: number[];
+  /** A copy made because the layout was neither row- nor column-major: dispose after use. */
+  copied: boolean;
+}
+
+function operand(t: Tensor, batch: readonly number[]): Operand {
+  const r = t.ndim - 2;
+  const rows = t.shape[r]!;
+  const cols = t.shape[r + 1]!;
+  const bstrides = batch.map((_, j) => {
+    const i = j - (batch.length - r);
+    return i < 0 || t.shape[i] === 1 ? 0 : t.strides[i]!;
+  });
+  if (cols === 1 || t.strides[r + 1] === 1) {
+    return { src: t, trans: false, ld: rows === 1 ? 0 : t.strides[r]!, bstrides, copied: false };
+  }
+  if (rows === 1 || t.strides[r] === 1) {
+    return { src: t, trans: true, ld: t.strides[r + 1]!, bstrides, copied: false };
+  }
+  const copy = gather(t);
+  return { ...operand(copy, batch), copied: true };
+}
+
+/** Can the operand be read as vec4s along its contiguous dimension of length `len`? */
+function vec4Aligned(o: Operand, len: number): boolean {
+  return len % 4 === 0 && o.src.offset % 4 === 0 && o.ld % 4 === 0 && o.bstrides.every((s) => s % 4 === 0);
+}
+
+/** a @ b for a, b of rank ≥ 2 with matching inner and broadcastable batch dims (not recorded). */
+function gemm(a: Tensor, b: Tensor): Tensor {
+  const config = matmulConfig();
+  const M = a.shape[a.ndim - 2]!;
+  const K = a.shape[a.ndim - 1]!;
+  const N = b.shape[b.ndim - 1]!;
+  const batch = batchShape(a, b, '');
+  const out = empty([...batch, M, N], 'float32', 'matmul');
+  if (out.size === 0) return out;
+  const A = operand(a, batch);
+  const B = operand(b, batch);
+  const batches = sizeOf(batch);
+  const tileM = config.wgY * config.tm;
+  const tileN = config.wgX * config.tn;
+  const wgsM = Math.ceil(M / tileM);
+  const wgsN = Math.ceil(N / tileN);
+  const workgroups = config.family === 'naive' ? Math.ceil((batches * M * N) / config.wgX) : wgsM * wgsN * batches;
+  const params = new Params()
+    .u32(M, N, K, batch.length, A.ld, B.ld, A.src.offset, B.src.offset, wgsM, wgsN, workgroups, batches)
+    .vecU32(batch, MAX_RANK, 1)
+    .vecU32(A.bstrides, MAX_RANK)
+    .vecU32(B.bstrides, MAX_RANK);
+  let kernel: Kernel;
+  let constants: Record<string, number | boolean>;
+  if (config.family === 'naive') {
+    kernel = naiveKernel;
+    constants = { WG: config.wgX, TRANS_A: A.trans, TRANS_B: B.trans };
+  } else {
+    constants = { WGX: config.wgX, WGY: config.wgY, TM: config.tm, TN: config.tn, TRANS_A: A.trans, TRANS_B: B.trans };
+    if (config.family === 'staged') {
+      kernel = stagedKernel;
+      constants.BK = config.bk;
+    } else {
+      const vec4 = vec4Aligned(A, A.trans ? M : K) && vec4Aligned(B, B.trans ? K : N);
+      kernel = vec4 ? directVec4Kernel : directKernel;
+    }
+  }
+  runtime().executor.dispatch(kernel, {
+    constants,
+    buffers: [A.src.buffer('matmul'), B.src.buffer('matmul'), out.buffer()],
+    params,
+    workgroups,
+  });
+  if (A.copied) A.src.dispose();
+  if (B.copied) B.src.dispose();
+  return out;
+}

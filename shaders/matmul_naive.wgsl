@@ -1,0 +1,65 @@
+// The baseline matrix multiply: one element of C per invocation, a plain dot product over k.
+// Kept to measure the register-blocked kernels of matmul.wgsl against; it takes the same Params
+// (batches, transposed operands) so that it can stand in for them in tests and benchmarks.
+
+override WG: u32 = 64;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch_rank: u32,
+  lda: u32,
+  ldb: u32,
+  a_off: u32,
+  b_off: u32,
+  wgs_m: u32,         // unused here (the workgroups are a flat run over every element of C)
+  wgs_n: u32,
+  workgroups: u32,
+  batches: u32,       // matrices in the batch
+  batch_shape: array<vec4u, 2>,
+  a_bstrides: array<vec4u, 2>,
+  b_bstrides: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
+  return v[d / 4u][d % 4u];
+}
+
+@compute @workgroup_size(WG)
+fn naive(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+         @builtin(local_invocation_index) lid: u32) {
+  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  if (wid >= p.workgroups) { return; }
+  let i = wid * WG + lid;
+  let mn = p.M * p.N;
+  if (i >= p.batches * mn) { return; }
+  var rem = i / mn;
+  let m = (i % mn) / p.N;
+  let n = i % p.N;
+  var ao = p.a_off;
+  var bo = p.b_off;
+  for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
+    let size = dim(p.batch_shape, u32(d));
+    let j = rem % size;
+    rem = rem / size;
+    ao += j * dim(p.a_bstrides, u32(d));
+    bo += j * dim(p.b_bstrides, u32(d));
+  }
+  let sam = select(p.lda, 1u, TRANS_A);
+  let sak = select(1u, p.lda, TRANS_A);
+  let sbk = select(p.ldb, 1u, TRANS_B);
+  let sbn = select(1u, p.ldb, TRANS_B);
+  var sum = 0.0;
+  for (var k = 0u; k < p.K; k++) {
+    sum += a[ao + m * sam + k * sak] * b[bo + k * sbk + n * sbn];
+  }
+  c[i] = sum;
+}
