@@ -1,4 +1,316 @@
-// PLACEHOLDER: replaced by the conv2d work.
-import type { Tensor } from '../tensor';
-export interface Conv2dOptions { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number] }
-export function conv2d(_x: Tensor, _w: Tensor, _b?: Tensor | null, _opts: Conv2dOptions = {}): Tensor { throw new Error('conv2d: not implemented yet'); }
+// conv2d (NCHW, zero padding, PyTorch's output size) and its backward rule. Three tiled kernels:
+// the forward pass as an implicit GEMM (shaders/conv2d.wgsl), the input gradient as a transposed
+// convolution (conv2d_grad_input.wgsl) and the weight gradient as a GEMM over N·OH·OW, split
+// across workgroups when its tiles are few (conv2d_grad_weight.wgsl), plus a bias-gradient sum.
+// The weight is repacked per call into the layout each kernel reads as vec4 tiles; it is small
+// next to the activations.
+//
+// Each tiled kernel shares one 16-value operand per reduction step among groups of four
+// invocations: by subgroup broadcast where the device has subgroups (of at least 4 lanes),
+// through workgroup memory otherwise. The sharing code is a separate WGSL file prepended to the
+// kernel's module, so the kernels themselves are written once.
+
+import conv2dWGSL from '../../shaders/conv2d.wgsl?raw';
+import gradInputWGSL from '../../shaders/conv2d_grad_input.wgsl?raw';
+import gradWeightWGSL from '../../shaders/conv2d_grad_weight.wgsl?raw';
+import shareSubgroupWGSL from '../../shaders/conv2d_share_subgroup.wgsl?raw';
+import shareWorkgroupWGSL from '../../shaders/conv2d_share_workgroup.wgsl?raw';
+import { record } from '../autograd/record';
+import { runtime } from '../runtime/device';
+import { LimitError, ShapeError } from '../runtime/errors';
+import { defineKernel, type Kernel } from '../runtime/kernel';
+import { Params } from '../runtime/params';
+import { empty, formatShape, type Tensor } from '../tensor';
+import { gather } from './copy';
+import { checkDType, WG } from './util';
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+}
+
+/** Sizes of one convolution: input [N, C, H, W], weight [O, C, kH, kW], output [N, O, OH, OW]. */
+interface Geometry {
+  N: number; C: number; H: number; W: number;
+  O: number; kH: number; kW: number; OH: number; OW: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+}
+
+/** How the tiled kernels share an operand among four invocations. */
+export type Conv2dSharing = 'subgroup' | 'workgroup';
+
+/** Channels per tile (the shared operand) and pixels or columns per invocation. */
+const TILE_CHANNELS = 16;
+const TILE_PIXELS = 8;
+/** Invocations per workgroup of the forward and input-gradient kernels. */
+const TILE_WG = 64;
+/** The weight gradient splits its reduction until about this many workgroups run… */
+const GRAD_WEIGHT_GROUPS = 64;
+/** …but gives each split at least this many rows (n, oh). */
+const GRAD_WEIGHT_MIN_ROWS = 16;
+
+interface Kernels {
+  pack: Kernel;
+  forward: Kernel;
+  gradInput: Kernel;
+  gradWeight: Kernel;
+  reducePartials: Kernel;
+  gradBias: Kernel;
+}
+
+const kernelSets = new Map<Conv2dSharing, Kernels>();
+let sharingOverride: Conv2dSharing | null = null;
+
+/** @internal tests run the kernels with each kind of sharing, whatever the device. */
+export function setConv2dSharing(s: Conv2dSharing | null): void {
+  sharingOverride = s;
+}
+
+/** Subgroup broadcast where the device has subgroups of at least 4 lanes, else workgroup memory. */
+export function conv2dSharing(): Conv2dSharing {
+  if (sharingOverride) return sharingOverride;
+  const rt = runtime();
+  const minLanes = (rt.device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
+  return rt.hasFeature('subgroups') && minLanes >= 4 ? 'subgroup' : 'workgroup';
+}
+
+function kernels(): Kernels {
+  const s = conv2dSharing();
+  let k = kernelSets.get(s);
+  if (!k) {
+    const share = s === 'subgroup' ? shareSubgroupWGSL : shareWorkgroupWGSL;
+    const fwd = share + conv2dWGSL;
+    const gi = share + gradInputWGSL;
+    const gw = share + gradWeightWGSL;
+    k = {
+      pack: defineKernel(`conv2d.pack/${s}`, fwd, ['read', 'write'], 'pack_weight'),
+      forward: defineKernel(`conv2d/${s}`, fwd, ['read', 'read', 'read', 'write'], 'conv2d'),
+      gradInput: defineKernel(`conv2d.grad_input/${s}`, gi, ['read', 'read', 'write'], 'grad_input'),
+      gradWeight: defineKernel(`conv2d.grad_weight/${s}`, gw, ['read', 'read', 'write'], 'grad_weight'),
+      reducePartials: defineKernel(`conv2d.reduce_partials/${s}`, gw, ['read', 'write'], 'reduce_partials'),
+      gradBias: defineKernel(`conv2d.grad_bias/${s}`, gw, ['read', 'write'], 'grad_bias'),
+    };
+    kernelSets.set(s, k);
+  }
+  return k;
+}
+
+/**
+ * 2-D convolution of x [N, C, H, W] with w [O, C, kH, kW] plus an optional bias b [O], giving
+ * [N, O, OH, OW] with OH = floor((H + 2·padding − dilation·(kH − 1) − 1) / stride) + 1.
+ */
+export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const bias = b ?? null;
+  const g = geometry(x, w, bias, opts);
+  const out = forward(x, w, bias, g);
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return record(
+    'conv2d',
+    out,
+    inputs,
+    (gy, [xs, ws], needs) => {
+      const dy = rowMajor(gy);
+      const grads = [needs[0] ? gradInput(dy, ws!, g) : null, needs[1] ? gradWeight(dy, xs!, g) : null];
+      if (bias) grads.push(needs[2] ? gradBias(dy, g) : null);
+      return grads;
+    },
+    [x, w],
+  );
+}
+
+function geometry(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions): Geometry {
+  checkDType('conv2d', x, 'float32', 'input');
+  checkDType('conv2d', w, 'float32', 'weight');
+  if (x.ndim !== 4) throw new ShapeError(`conv2d: input must be 4-D [N, C, H, W], got ${formatShape(x.shape)}`);
+  if (w.ndim !== 4) throw new ShapeError(`conv2d: weight must be 4-D [O, C, kH, kW], got ${formatShape(w.shape)}`);
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [O, wC, kH, kW] = w.shape as [number, number, number, number];
+  if (wC !== C) {
+    throw new ShapeError(`conv2d: input ${formatShape(x.shape)} has ${C} channels but weight ${formatShape(w.shape)} expects ${wC}`);
+  }
+  const [sh, sw] = pair('stride', opts.stride, 1, 1);
+  const [ph, pw] = pair('padding', opts.padding, 0, 0);
+  const [dh, dw] = pair('dilation', opts.dilation, 1, 1);
+  const spanH = dh * (kH - 1) + 1;
+  const spanW = dw * (kW - 1) + 1;
+  if (kH === 0 || kW === 0 || spanH > H + 2 * ph || spanW > W + 2 * pw) {
+    throw new ShapeError(
+      `conv2d: kernel ${kH}×${kW} (dilation ${dh}×${dw}, spanning ${spanH}×${spanW}) does not fit the padded input ` +
+        `${H + 2 * ph}×${W + 2 * pw} (input ${formatShape(x.shape)}, padding ${ph}×${pw})`,
+    );
+  }
+  if (b) {
+    checkDType('conv2d', b, 'float32', 'bias');
+    if (b.ndim !== 1 || b.shape[0] !== O) {
+      throw new ShapeError(`conv2d: bias ${formatShape(b.shape)} does not match the ${O} output channels of weight ${formatShape(w.shape)}`);
+    }
+  }
+  const OH = Math.floor((H + 2 * ph - spanH) / sh) + 1;
+  const OW = Math.floor((W + 2 * pw - spanW) / sw) + 1;
+  // The kernels compute element addresses in 32-bit signed arithmetic.
+  for (const [what, t] of [['input', [N, C, H, W]], ['output', [N, O, OH, OW]]] as const) {
+    if (t.reduce((a, d) => a * d, 1) >= 2 ** 31) {
+      throw new LimitError(`conv2d: the ${what} ${formatShape(t)} has 2^31 elements or more, which the kernels cannot index`);
+    }
+  }
+  return { N, C, H, W, O, kH, kW, OH, OW, sh, sw, ph, pw, dh, dw };
+}
+
+function pair(what: string, v: number | [number, number] | undefined, dflt: number, min: number): [number, number] {
+  const p = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2 || p.some((d) => !Number.isInteger(d) || d < min)) {
+    const need = min === 0 ? 'non-negative' : 'positive';
+    throw new ShapeError(`conv2d: ${what} must be a ${need} integer or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return p as [number, number];
+}
+
+/** `t` in row-major order (a view with an offset is fine: the kernels take the offset). */
+function rowMajor(t: Tensor): Tensor {
+  return t.isContiguous ? t : gather(t);
+}
+
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
+/**
+ * The weight repacked as [kH·kW, R, L padded to 16] for a kernel that reduces over R and tiles
+ * over L: (R, L) = (C, O) for the forward pass, (O, C) for the input gradient.
+ */
+function packWeight(w: Tensor, g: Geometry, forInput: boolean): Tensor {
+  const [rows, cols] = forInput ? [g.O, g.C] : [g.C, g.O];
+  const [strideRow, strideCol] = forInput ? [w.strides[0]!, w.strides[1]!] : [w.strides[1]!, w.strides[0]!];
+  const colsPad = roundUp(cols, TILE_CHANNELS);
+  const n = g.kH * g.kW * rows * colsPad;
+  const out = empty([n], 'float32', 'conv2d');
+  const params = new Params().u32(rows, cols, colsPad, g.kW, strideRow, strideCol, w.strides[2]!, w.strides[3]!, w.offset, n);
+  runtime().executor.dispatch(kernels().pack, {
+    constants: { WG },
+    buffers: [w.buffer('conv2d'), out.buffer()],
+    params,
+    workgroups: Math.ceil(n / WG),
+  });
+  return out;
+}
+
+/** The Params fields every tiled kernel starts with, in their WGSL order. */
+function geometryParams(g: Geometry, eighth: number): Params {
+  return new Params()
+    .u32(g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, eighth)
+    .u32(g.kH, g.kW, g.sh, g.sw)
+    .i32(g.ph, g.pw)
+    .u32(g.dh, g.dw);
+}
+
+function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry): Tensor {
+  const out = empty([g.N, g.O, g.OH, g.OW], 'float32', 'conv2d');
+  if (out.size === 0) return out;
+  const xs = rowMajor(x);
+  const bs = b && !b.isContiguous ? gather(b) : b;
+  const wp = packWeight(w, g, false);
+  const pixelGroups = Math.ceil((g.N * g.OH * g.OW) / (TILE_WG * TILE_PIXELS));
+  const groups = pixelGroups * Math.ceil(g.O / TILE_CHANNELS);
+  const params = geometryParams(g, roundUp(g.O, TILE_CHANNELS)).u32(xs.offset, bs?.offset ?? 0, pixelGroups, groups);
+  runtime().executor.dispatch(kernels().forward, {
+    constants: { WG: TILE_WG, HAS_BIAS: bs !== null },
+    buffers: [xs.buffer('conv2d'), wp.buffer(), (bs ?? wp).buffer('conv2d'), out.buffer()],
+    params,
+    workgroups: groups,
+  });
+  wp.dispose();
+  if (xs !== x) xs.dispose();
+  if (bs && bs !== b) bs.dispose();
+  return out;
+}
+
+/** dx from dy [N, O, OH, OW] and w: one dispatch per stride phase (see conv2d_grad_input.wgsl). */
+function gradInput(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+  const dx = empty([g.N, g.C, g.H, g.W], 'float32', 'conv2d backward');
+  if (dx.size === 0) return dx;
+  const dys = rowMajor(dy);
+  const wp = packWeight(w, g, true);
+  const k = kernels().gradInput;
+  for (let phaseH = 0; phaseH < Math.min(g.sh, g.H); phaseH++) {
+    for (let phaseW = 0; phaseW < Math.min(g.sw, g.W); phaseW++) {
+      const rows = Math.ceil((g.H - phaseH) / g.sh);
+      const cols = Math.ceil((g.W - phaseW) / g.sw);
+      const pixelGroups = Math.ceil((g.N * rows * cols) / (TILE_WG * TILE_PIXELS));
+      const groups = pixelGroups * Math.ceil(g.C / TILE_CHANNELS);
+      const params = geometryParams(g, roundUp(g.C, TILE_CHANNELS)).u32(dys.offset, phaseH, phaseW, rows, cols, pixelGroups, groups);
+      runtime().executor.dispatch(k, {
+        constants: { WG: TILE_WG },
+        buffers: [dys.buffer('conv2d backward'), wp.buffer(), dx.buffer()],
+        params,
+        workgroups: groups,
+      });
+    }
+  }
+  wp.dispose();
+  if (dys !== dy) dys.dispose();
+  return dx;
+}
+
+/**
+ * Invocations per workgroup of the weight-gradient kernel: the one that leaves the fewest unused
+ * columns (each workgroup covers WG·8 of them), the larger on a tie.
+ */
+function gradWeightWorkgroup(cols: number): number {
+  let best = 64;
+  for (const wg of [64, 32, 16, 8, 4]) {
+    if (roundUp(cols, wg * TILE_PIXELS) < roundUp(cols, best * TILE_PIXELS)) best = wg;
+  }
+  return best;
+}
+
+/** dw from dy [N, O, OH, OW] and x, with the reduction over N·OH·OW split when tiles are few. */
+function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
+  const dw = empty([g.O, g.C, g.kH, g.kW], 'float32', 'conv2d backward');
+  if (dw.size === 0) return dw;
+  const dys = rowMajor(dy);
+  const xs = rowMajor(x);
+  const ks = kernels();
+  const cols = g.C * g.kH * g.kW;
+  const wg = gradWeightWorkgroup(cols);
+  const colGroups = Math.ceil(cols / (wg * TILE_PIXELS));
+  const oGroups = Math.ceil(g.O / TILE_CHANNELS);
+  const rows = g.N * g.OH;
+  const wanted = Math.min(Math.ceil(GRAD_WEIGHT_GROUPS / (colGroups * oGroups)), Math.ceil(rows / GRAD_WEIGHT_MIN_ROWS));
+  const rowsPerSplit = Math.max(1, Math.ceil(rows / Math.max(1, wanted)));
+  const splits = Math.max(1, Math.ceil(rows / rowsPerSplit));
+  const target = splits === 1 ? dw : empty([splits * dw.size], 'float32', 'conv2d backward');
+  const groups = colGroups * oGroups * splits;
+  const params = geometryParams(g, cols).u32(dys.offset, xs.offset, colGroups, oGroups, rowsPerSplit, groups);
+  runtime().executor.dispatch(ks.gradWeight, {
+    constants: { WG: wg },
+    buffers: [dys.buffer('conv2d backward'), xs.buffer('conv2d backward'), target.buffer()],
+    params,
+    workgroups: groups,
+  });
+  if (target !== dw) {
+    runtime().executor.dispatch(ks.reducePartials, {
+      constants: { WG },
+      buffers: [target.buffer(), dw.buffer()],
+      params: new Params().u32(dw.size, splits, 0, 0),
+      workgroups: Math.ceil(dw.size / WG),
+    });
+    target.dispose();
+  }
+  if (dys !== dy) dys.dispose();
+  if (xs !== x) xs.dispose();
+  return dw;
+}
+
+/** db[o] = Σ dy[n, o, oh, ow]: one workgroup per channel. */
+function gradBias(dy: Tensor, g: Geometry): Tensor {
+  const db = empty([g.O], 'float32', 'conv2d backward');
+  if (db.size === 0) return db;
+  const dys = rowMajor(dy);
+  runtime().executor.dispatch(kernels().gradBias, {
+    constants: { WG: TILE_WG },
+    buffers: [dys.buffer('conv2d backward'), db.buffer()],
+    params: new Params().u32(g.O, g.N, g.OH * g.OW, dys.offset),
+    workgroups: g.O,
+  });
+  if (dys !== dy) dys.dispose();
+  return db;
+}
