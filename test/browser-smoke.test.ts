@@ -47,7 +47,7 @@ describe('browser smoke test', () => {
     const g = geometry(inputs.xShape, inputs.wShape, { padding: 1 });
     expect(out.conv.shape).toEqual([g.N, g.O, g.OH, g.OW]);
     expectClose(out.conv.data, refConv2d(inputs.x, inputs.w, null, g), { seed: rng.seed, what: 'conv2d in the browser' });
-    expect(errors).toEqual([]);
+    expect(errors, errors.join("\n")).toEqual([]);
     await page.close();
   });
 });
