@@ -82,7 +82,7 @@ export function plan(inp: PlanInputs): Plan {
   const measure = (m: number) => {
     let r = cache.get(m);
     if (!r) {
-      const { peakBytes, largestBytes } = dryPass(inp, m, Math.min(2, Math.ceil(batch / m)));
+      const { peakBytes, largestBytes } = dryPass(inp, m);
       // The dry run made its own inputs; the real step reads views of the batch (counted above).
       r = { peak: (peakBytes - inputBytes(inp, m)) * correction, largest: largestBytes };
       cache.set(m, r);
@@ -155,17 +155,17 @@ function inputBytes(inp: PlanInputs, m: number): number {
 }
 
 /**
- * The peak bytes of `count` consecutive micro-batches of m samples (two when the step has more
- * than one, so that gradient accumulation is included), measured by a dry run of the real pass.
- * Gradients are detached for the run and restored after it.
+ * The peak bytes of two consecutive micro-batches of m samples (the second one accumulates into
+ * the gradients the first made), measured by a dry run of the real pass. Gradients are detached
+ * for the run and restored after it.
  */
-function dryPass(inp: PlanInputs, m: number, count: number): { peakBytes: number; largestBytes: number } {
+function dryPass(inp: PlanInputs, m: number): { peakBytes: number; largestBytes: number } {
   const params = inp.model.parameters();
   const saved = params.map((p) => p.grad);
   for (const p of params) p.grad = null;
   try {
     return runtime().dryRun(() => {
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < 2; i++) {
         tidy(() => {
           const x = empty([m, ...inp.xShape.slice(1)], 'float32', 'dry-run input');
           const y = empty([m, ...inp.yShape.slice(1)], inp.yDType, 'dry-run labels');
