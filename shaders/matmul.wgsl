@@ -26,9 +26,13 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override BK: u32 = 16;         // staged: depth of the k slice held in workgroup memory (multiple of 4)
 
-// Workgroup tile of the staged family, in vec4 units (k-major: slice row kk holds BM or BN values).
+// Workgroup tile of the staged family in vec4 units, and the row strides of its k-major slices:
+// one vec4 of padding, so that invocations storing down a column (a transposing load) spread
+// over memory banks instead of all hitting one.
 override BM4: u32 = WGY * TM / 4u;
 override BN4: u32 = WGX * TN / 4u;
+override SA_ROW: u32 = BM4 + 1u;
+override SB_ROW: u32 = BN4 + 1u;
 
 struct Params {
   M: u32,
@@ -334,11 +338,11 @@ fn direct_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
 
 // k-major slices: row kk of sa holds A[m0.., k + kk] (BM values), row kk of sb holds
 // B[k + kk, n0..] (BN values).
-var<workgroup> sa: array<vec4f, BK * BM4>;
-var<workgroup> sb: array<vec4f, BK * BN4>;
+var<workgroup> sa: array<vec4f, BK * SA_ROW>;
+var<workgroup> sb: array<vec4f, BK * SB_ROW>;
 
 fn put(dst_is_a: bool, kk: u32, j: u32, v: f32) {
-  if (dst_is_a) { sa[kk * BM4 + j / 4u][j % 4u] = v; } else { sb[kk * BN4 + j / 4u][j % 4u] = v; }
+  if (dst_is_a) { sa[kk * SA_ROW + j / 4u][j % 4u] = v; } else { sb[kk * SB_ROW + j / 4u][j % 4u] = v; }
 }
 
 // Cooperative load of the k slice starting at k: each invocation moves every NT-th element, in the
@@ -371,11 +375,11 @@ fn load_slices(t: Tile, k: u32, li: u32) {
 
 // Four k rows (kk..kk+3) of the A slice at vec4 column i, as a block by rows of A.
 fn slice_a(kk: u32, i: u32) -> Blk {
-  return tr(Blk(sa[kk * BM4 + i], sa[(kk + 1u) * BM4 + i], sa[(kk + 2u) * BM4 + i], sa[(kk + 3u) * BM4 + i]));
+  return tr(Blk(sa[kk * SA_ROW + i], sa[(kk + 1u) * SA_ROW + i], sa[(kk + 2u) * SA_ROW + i], sa[(kk + 3u) * SA_ROW + i]));
 }
 
 fn slice_b(kk: u32, i: u32) -> Blk {
-  return Blk(sb[kk * BN4 + i], sb[(kk + 1u) * BN4 + i], sb[(kk + 2u) * BN4 + i], sb[(kk + 3u) * BN4 + i]);
+  return Blk(sb[kk * SB_ROW + i], sb[(kk + 1u) * SB_ROW + i], sb[(kk + 2u) * SB_ROW + i], sb[(kk + 3u) * SB_ROW + i]);
 }
 
 @compute @workgroup_size(WGX, WGY)

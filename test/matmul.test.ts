@@ -17,7 +17,9 @@ beforeAll(() => gpu());
 afterEach(() => setMatmulConfig(null));
 afterAll(() => wg.shutdown());
 
-// Every family and every tile shape (each exercises different register blocks), plus the baseline.
+// Every family and every tile shape (each uses a different set of register blocks), plus the
+// baseline. The staged ones hold one 4×4 block and all four; bk = 8 makes most K span several
+// slices. (Pipelines take SwiftShader 0.4 s (direct) to 2 s (staged) to compile: keep this short.)
 const CONFIGS: MatmulConfig[] = [
   { family: 'direct', wgX: 16, wgY: 4, tm: 4, tn: 4, bk: 0 },
   { family: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 4, bk: 0 },
@@ -25,7 +27,6 @@ const CONFIGS: MatmulConfig[] = [
   { family: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 0 },
   { family: 'staged', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 },
   { family: 'staged', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 8 },
-  { family: 'staged', wgX: 8, wgY: 4, tm: 4, tn: 8, bk: 32 },
   NAIVE_CONFIG,
 ];
 
@@ -108,7 +109,7 @@ describe('operand layouts', () => {
     expect(kernelsUsed(() => wg.matmul(x, y))).toEqual(['matmul.direct_vec4']);
     expect(kernelsUsed(() => wg.matmul(mT(y), mT(x)))).toEqual(['matmul.direct_vec4']); // M = 16, K = 12
     expect(kernelsUsed(() => wg.matmul(x, odd))).toEqual(['matmul.direct']); // N = 5
-    // An offset that is not a multiple of 4 (rows 1.. of a 9×12 matrix are fine: 12 is).
+    // Columns 1..12 of a 9×13 matrix: neither the offset (1) nor the row stride (13) is aligned.
     const big = wg.randn([9, 13]);
     expect(kernelsUsed(() => wg.matmul(narrow(big, 1, 1, 12), y))).toEqual(['matmul.direct']);
   });
@@ -154,6 +155,7 @@ describe('operand layouts', () => {
 
   it('K = 0 gives zeros, an empty M or N an empty result', async () => {
     expect(Array.from(await wg.matmul(wg.ones([2, 0]), wg.ones([0, 3])).toArray())).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Array.from(await wg.matmul(wg.ones([2, 1, 0]), wg.ones([0, 2])).toArray())).toEqual([0, 0, 0, 0]);
     expect(wg.matmul(wg.ones([0, 4]), wg.ones([4, 3])).shape).toEqual([0, 3]);
   });
 });
@@ -290,7 +292,7 @@ describe('configuration', () => {
     expect(fewer.length).toBeLessThan(all.length);
     for (const c of fewer) {
       expect(c.wgX * c.wgY).toBeLessThanOrEqual(64);
-      if (c.family === 'staged') expect((c.wgY * c.tm + c.wgX * c.tn) * c.bk * 4).toBeLessThanOrEqual(4096);
+      if (c.family === 'staged') expect((c.wgY * c.tm + c.wgX * c.tn + 8) * c.bk * 4).toBeLessThanOrEqual(4096);
     }
   });
 

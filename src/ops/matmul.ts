@@ -51,7 +51,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (b.ndim === 2 && a.ndim > 2 && a.isContiguous) {
     // One matrix B for every batch: multiply all rows of A at once (fuller tiles, and the
     // backward's dB becomes one product instead of a batch of them summed).
-    const rows = reshape(a, [-1, K]);
+    const rows = reshape(a, [sizeOf(a.shape.slice(0, -1)), K]);
     const out2 = matmul(rows, b);
     const out = reshape(out2, [...a.shape.slice(0, -1), b.shape[1]!]);
     rows.dispose();

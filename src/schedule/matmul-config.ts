@@ -44,19 +44,22 @@ const WORKGROUPS: readonly [number, number][] = [
 const SLICE_DEPTHS = [8, 16, 32];
 
 /**
- * Measured on Dawn + SwiftShader (2 cores), 1024² (scripts/kernel-gflops.ts): the best direct
- * configuration; see the report in the commit that set it.
+ * The best direct configuration measured on Dawn + SwiftShader (2 cores, scripts/kernel-gflops.ts):
+ * 8×8 tiles load 16 values per 64 multiply-adds where 4×4 tiles load 8 per 16, and on a software
+ * adapter every load is a per-lane gather that costs more than the arithmetic (1024², GFLOP per
+ * CPU-second: 8×8 ≈ 1.1–1.26, 8×4 and 4×8 ≈ 0.95, 4×4 ≈ 0.8). The workgroup shape made no
+ * measurable difference; 64 invocations leave the most workgroups to spread over the cores.
  */
-const DEFAULT_DIRECT: MatmulConfig = { family: 'direct', wgX: 16, wgY: 4, tm: 8, tn: 4, bk: 0 };
+const DEFAULT_DIRECT: MatmulConfig = { family: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 0 };
 
-/** 64×64 tiles of C per workgroup, 16-deep slices (8 KiB): fits WebGPU's default limits. */
+/** 64×64 tiles of C per workgroup, 16-deep slices (8.5 KiB): fits WebGPU's default limits. */
 const DEFAULT_STAGED: MatmulConfig = { family: 'staged', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 };
 
 export const NAIVE_CONFIG: MatmulConfig = { family: 'naive', wgX: 64, wgY: 1, tm: 1, tn: 1, bk: 0 };
 
-/** Bytes of workgroup memory a staged configuration needs (slices of A and B). */
+/** Bytes of workgroup memory a staged configuration needs: bk rows of A and B, each padded by a vec4. */
 export function stagedStorageBytes(c: MatmulConfig): number {
-  return (c.wgY * c.tm + c.wgX * c.tn) * c.bk * 4;
+  return (c.wgY * c.tm + 4 + c.wgX * c.tn + 4) * c.bk * 4;
 }
 
 /** Why `c` cannot run on a device with `limits`, or null when it can. */
