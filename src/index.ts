@@ -44,3 +44,4 @@ export * as optim from './optim';
 export { Trainer, type TrainerOptions, type StepResult, type StepInfo, type EpochInfo, type EvalResult, type FitOptions, type LossFn } from './schedule/trainer';
 export type { Plan } from './schedule/memory-plan';
 export * as models from './models';
+export { autotune, type TuneResult } from './schedule/autotune';

@@ -2,8 +2,12 @@
 // package). On a machine without a GPU driver, Dawn finds no adapter; then webgrad points Vulkan
 // at the SwiftShader software driver that Chromium ships, if it is installed.
 
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { setGPUProvider, unavailableMessage } from './runtime/gpu-provider';
 import { WebGPUUnavailableError } from './runtime/errors';
+import { setTuningStore } from './schedule/tuning-store';
 
 export * from './index';
 
@@ -22,6 +26,30 @@ setGPUProvider({
   },
 });
 
+// Autotuning results: $WEBGRAD_TUNING_FILE, else ~/.cache/webgrad/tuning.json. WEBGRAD_AUTOTUNE=0
+// turns tuning off unless init() says otherwise.
+const tuningFile = process.env.WEBGRAD_TUNING_FILE ?? join(homedir(), '.cache', 'webgrad', 'tuning.json');
+setTuningStore(
+  {
+    load() {
+      try {
+        return existsSync(tuningFile) ? JSON.parse(readFileSync(tuningFile, 'utf8')) : {};
+      } catch {
+        return {};
+      }
+    },
+    save(all) {
+      try {
+        mkdirSync(dirname(tuningFile), { recursive: true });
+        writeFileSync(tuningFile, JSON.stringify(all, null, 1));
+      } catch {
+        // A read-only home: tuning still works for this process.
+      }
+    },
+  },
+  process.env.WEBGRAD_AUTOTUNE !== '0',
+);
+
 async function createDawnGPU(): Promise<GPU> {
   const env = process.env;
   env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -37,7 +65,6 @@ async function createDawnGPU(): Promise<GPU> {
   // Keep the instance referenced for the life of the process: Dawn tears down with it.
   let gpu = mod.create([]) as GPU;
   if (!(await gpu.requestAdapter()) && !env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES) {
-    const { existsSync } = await import('node:fs');
     const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
     if (icd) {
       env.VK_ICD_FILENAMES = icd;

@@ -3,3 +3,8 @@
 import { debug } from '../src/tensor';
 
 debug.poisonOutputs = true;
+
+// Kernel configurations stay at their untimed defaults unless a test turns tuning on: results
+// are repeatable, and no test writes to the user's tuning cache.
+process.env.WEBGRAD_AUTOTUNE = '0';
+process.env.WEBGRAD_TUNING_FILE = '/dev/null';

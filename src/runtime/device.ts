@@ -14,6 +14,11 @@ export interface InitOptions {
   budget?: Budget;
   /** Ask for the fallback (software) adapter. */
   forceFallbackAdapter?: boolean;
+  /**
+   * Time kernel configurations per shape class and keep the fastest (default true). Off, every
+   * kernel uses its untimed default: results are repeatable run to run.
+   */
+  autotune?: boolean;
 }
 
 export interface AdapterDescription {
@@ -46,6 +51,7 @@ export class Runtime {
     readonly device: GPUDevice,
     readonly info: DeviceInfo,
     readonly ownsDevice: boolean,
+    readonly options: InitOptions = {},
   ) {
     this.pool = new BufferPool(device, info.limits);
     this.executor = new Executor(device, this.pool, info.limits);
@@ -156,7 +162,7 @@ async function start(opts: InitOptions): Promise<Runtime> {
   }
   const features = WANTED_FEATURES.filter((f) => device.features.has(f));
   const info: DeviceInfo = { adapterInfo, limits: engineLimits(device, opts.budget), features };
-  const rt = new Runtime(device, info, !opts.device);
+  const rt = new Runtime(device, info, !opts.device, opts);
   device.addEventListener('uncapturederror', (ev) => {
     const err = (ev as GPUUncapturedErrorEvent).error;
     rt.reportError(fromGPUError(err));

@@ -21,6 +21,7 @@ import { runtime } from '../runtime/device';
 import { OutOfMemoryError, ShapeError } from '../runtime/errors';
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
+import { autotuner } from './autotune';
 import { defaultBudget, plan, type Plan } from './memory-plan';
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
@@ -152,6 +153,8 @@ export class Trainer {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
     const p = this.planFor(x.shape, y.shape, storageBytes(x) + storageBytes(y));
+    // Planning ran the model's ops: kernels meeting a new shape class get timed now, once.
+    if (autotuner().hasPending) await autotuner().tune();
     let m = p.microBatchSize;
     let recoveries = 0;
     const rng = globalGenerator.getState();
