@@ -13,7 +13,7 @@ interface Case { N: number; C: number; H: number; W: number; O: number; k: numbe
 export async function main(args: string[]): Promise<void> {
   const runsAt = args.indexOf('--runs');
   const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 5;
-  const nums = args.filter((_, i) => i !== runsAt && i !== runsAt + 1).map(Number);
+  const nums = (runsAt >= 0 ? [...args.slice(0, runsAt), ...args.slice(runsAt + 2)] : args).map(Number);
   const [N = 32, C = 32, H = 28, W = 28, O = 64, k = 5, padding = 2, stride = 1] = nums;
   const c: Case = { N, C, H, W, O, k, padding, stride };
   const info = await wg.init();

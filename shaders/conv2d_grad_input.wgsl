@@ -7,11 +7,13 @@
 // reaches the pixels is the same for all of them (a uniform skip) and oh = i + off is exact,
 // so no work is spent on taps that miss.
 //
-// The tiling mirrors conv2d.wgsl: 16 input channels × 8 pixels per invocation, the 16 weights
-// of a step shared among four invocations (share() from conv2d_share_*.wgsl, prepended), the
-// weight packed as [kH·kW, O, C16] by conv2d.wgsl's pack_weight.
+// The tiling mirrors conv2d.wgsl: 16 input channels × 8 pixels per invocation (Tile, from
+// conv2d_tile.wgsl), the 16 weights of a step shared among four invocations (share(), from
+// conv2d_share_*.wgsl), the weight packed as [kH·kW, O, C16] by conv2d.wgsl's pack_weight, and the
+// same two loop orders: output channels inside, or (TAPS_INNER, for few output channels) outside.
 
 override WG: u32 = 64;
+override TAPS_INNER: bool = false;
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -30,8 +32,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> wp: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
-fn outer(w: vec4f, v: vec4f) -> mat4x4f {
-  return mat4x4f(w * v.x, w * v.y, w * v.z, w * v.w);
+// Which of four output positions (y, x) lie inside the oh × ow output.
+fn inside(y: vec4i, x: vec4i, oh: i32, ow: i32) -> vec4<bool> {
+  return (y >= vec4i(0)) & (y < vec4i(oh)) & (x >= vec4i(0)) & (x < vec4i(ow));
 }
 
 // Four dy values at `at`, zero where the tap has no output position.
@@ -84,49 +87,57 @@ fn grad_input(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   let basea = vec4i((sa / per_image) * p.o * ohw + p.dy_offset);
   let baseb = vec4i((sb / per_image) * p.o * ohw + p.dy_offset);
 
-  // a{2i} holds channels c0+4i..c0+4i+3 of pixels qa, a{2i+1} of pixels qb.
-  var a0 = mat4x4f(); var a1 = mat4x4f(); var a2 = mat4x4f(); var a3 = mat4x4f();
-  var a4 = mat4x4f(); var a5 = mat4x4f(); var a6 = mat4x4f(); var a7 = mat4x4f();
-
+  var acc = Tile();
   let oh = i32(p.oh);
   let ow = i32(p.ow);
   let sh = i32(p.stride_h);
   let sw = i32(p.stride_w);
   let c_vecs = p.c_pad / 4u;
-  for (var kh = 0u; kh < p.kh; kh++) {
-    // ih + pad − kh·dil = stride·oh must hold; within the phase it does for all pixels or none.
-    let th = i32(p.phase_h) + p.pad_h - i32(kh * p.dil_h);
-    if (th % sh != 0) { continue; }
-    let ya = ia + th / sh;
-    let yb = ib + th / sh;
-    let rowa = ina & (ya >= vec4i(0)) & (ya < vec4i(oh));
-    let rowb = inb & (yb >= vec4i(0)) & (yb < vec4i(oh));
-    for (var kw = 0u; kw < p.kw; kw++) {
-      let tw = i32(p.phase_w) + p.pad_w - i32(kw * p.dil_w);
-      if (tw % sw != 0) { continue; }
-      let xa = ja + tw / sw;
-      let xb = jb + tw / sw;
-      let oka = rowa & (xa >= vec4i(0)) & (xa < vec4i(ow));
-      let okb = rowb & (xb >= vec4i(0)) & (xb < vec4i(ow));
-      var ata = vec4u(basea + ya * ow + xa);
-      var atb = vec4u(baseb + yb * ow + xb);
-      var wi = (kh * p.kw + kw) * p.o * c_vecs + c0 / 4u + lane;
-      for (var o = 0u; o < p.o; o++) {
-        let va = load4(ata, oka);
-        let vb = load4(atb, okb);
-        let wt = share(wp[wi], lid);  // column i: channels c0+4i..c0+4i+3
-        a0 += outer(wt[0], va); a1 += outer(wt[0], vb);
-        a2 += outer(wt[1], va); a3 += outer(wt[1], vb);
-        a4 += outer(wt[2], va); a5 += outer(wt[2], vb);
-        a6 += outer(wt[3], va); a7 += outer(wt[3], vb);
-        ata += ohw;
-        atb += ohw;
-        wi += c_vecs;
+  if (TAPS_INNER) {
+    let taps = p.kh * p.kw;
+    for (var o = 0u; o < p.o; o++) {
+      let plane = i32(o * ohw);
+      for (var t = 0u; t < taps; t++) {
+        let th = i32(p.phase_h) + p.pad_h - i32(t / p.kw * p.dil_h);
+        let tw = i32(p.phase_w) + p.pad_w - i32(t % p.kw * p.dil_w);
+        if (th % sh != 0 || tw % sw != 0) { continue; }
+        let ya = ia + th / sh;
+        let yb = ib + th / sh;
+        let xa = ja + tw / sw;
+        let xb = jb + tw / sw;
+        let va = load4(vec4u(basea + plane + ya * ow + xa), ina & inside(ya, xa, oh, ow));
+        let vb = load4(vec4u(baseb + plane + yb * ow + xb), inb & inside(yb, xb, oh, ow));
+        acc = accumulate(acc, share(wp[(t * p.o + o) * c_vecs + c0 / 4u + lane], lid), va, vb);
+      }
+    }
+  } else {
+    for (var kh = 0u; kh < p.kh; kh++) {
+      // ih + pad − kh·dil = stride·oh must hold; within the phase it does for all pixels or none.
+      let th = i32(p.phase_h) + p.pad_h - i32(kh * p.dil_h);
+      if (th % sh != 0) { continue; }
+      let ya = ia + th / sh;
+      let yb = ib + th / sh;
+      for (var kw = 0u; kw < p.kw; kw++) {
+        let tw = i32(p.phase_w) + p.pad_w - i32(kw * p.dil_w);
+        if (tw % sw != 0) { continue; }
+        let xa = ja + tw / sw;
+        let xb = jb + tw / sw;
+        let oka = ina & inside(ya, xa, oh, ow);
+        let okb = inb & inside(yb, xb, oh, ow);
+        var ata = vec4u(basea + ya * ow + xa);
+        var atb = vec4u(baseb + yb * ow + xb);
+        var wi = (kh * p.kw + kw) * p.o * c_vecs + c0 / 4u + lane;
+        for (var o = 0u; o < p.o; o++) {
+          acc = accumulate(acc, share(wp[wi], lid), load4(ata, oka), load4(atb, okb));
+          ata += ohw;
+          atb += ohw;
+          wi += c_vecs;
+        }
       }
     }
   }
-  store_tile(a0, qa, c0); store_tile(a1, qb, c0);
-  store_tile(a2, qa, c0 + 4u); store_tile(a3, qb, c0 + 4u);
-  store_tile(a4, qa, c0 + 8u); store_tile(a5, qb, c0 + 8u);
-  store_tile(a6, qa, c0 + 12u); store_tile(a7, qb, c0 + 12u);
+  store_tile(acc.a0, qa, c0); store_tile(acc.a1, qb, c0);
+  store_tile(acc.a2, qa, c0 + 4u); store_tile(acc.a3, qb, c0 + 4u);
+  store_tile(acc.a4, qa, c0 + 8u); store_tile(acc.a5, qb, c0 + 8u);
+  store_tile(acc.a6, qa, c0 + 12u); store_tile(acc.a7, qb, c0 + 12u);
 }

@@ -1,10 +1,10 @@
 // conv2d weight gradient: dw[o, (c, kh, kw)] = Σ_{n, oh, ow} dy[n, o, oh, ow] · x[n, c, ih, iw] with
 // ih = oh·stride − pad + kh·dil: a GEMM with a long reduction over N·OH·OW. Each invocation
-// computes a 16-output-channel × 8-column tile (a column is one (c, kh, kw)), its eight columns
-// WG apart; the 16 dy values of a step are loaded a quarter per invocation and shared among four
-// (share() from conv2d_share_*.wgsl, prepended). When the tiles alone are too few to keep the
-// device busy, the reduction is split into `splits` ranges of rows (n, oh) that write partial
-// sums, added up by reduce_partials. grad_bias sums dy over N, OH, OW per channel.
+// computes a 16-output-channel × 8-column tile (Tile, from conv2d_tile.wgsl; a column is one
+// (c, kh, kw)), its eight columns WG apart; the 16 dy values of a step are loaded a quarter per
+// invocation and shared among four (share(), from conv2d_share_*.wgsl). When the tiles alone are
+// too few to keep the device busy, the reduction is split into ranges of rows (n, oh) that write
+// partial sums, added up by reduce_partials. grad_bias sums dy over N, OH, OW per channel.
 
 override WG: u32 = 64;
 
@@ -38,10 +38,6 @@ struct SumParams {
 @group(0) @binding(2) var<storage, read_write> s_out: array<f32>;
 
 var<workgroup> bias_sums: array<f32, WG>;
-
-fn outer(d: vec4f, v: vec4f) -> mat4x4f {
-  return mat4x4f(d * v.x, d * v.y, d * v.z, d * v.w);
-}
 
 // Four x values at `at`, zero where the tap falls into the padding.
 fn load4(at: vec4u, ok: vec4<bool>) -> vec4f {
@@ -98,8 +94,7 @@ fn grad_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let ohw = p.oh * p.ow;
   let mine = min(vec4u(o0 + 4u * lane) + vec4u(0u, 1u, 2u, 3u), vec4u(p.o - 1u)) * ohw;
 
-  var a0 = mat4x4f(); var a1 = mat4x4f(); var a2 = mat4x4f(); var a3 = mat4x4f();
-  var a4 = mat4x4f(); var a5 = mat4x4f(); var a6 = mat4x4f(); var a7 = mat4x4f();
+  var acc = Tile();
 
   let h = i32(p.h);
   let w = i32(p.w);
@@ -123,20 +118,16 @@ fn grad_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
       let xb = tb.dx + ix;
       let va = load4(vec4u(basea + xa), rowa & (xa >= vec4i(0)) & (xa < vec4i(w)));
       let vb = load4(vec4u(baseb + xb), rowb & (xb >= vec4i(0)) & (xb < vec4i(w)));
-      let d = share(vec4f(dy[at_dy.x], dy[at_dy.y], dy[at_dy.z], dy[at_dy.w]), lid);  // column i: o0+4i..
-      a0 += outer(d[0], va); a1 += outer(d[0], vb);
-      a2 += outer(d[1], va); a3 += outer(d[1], vb);
-      a4 += outer(d[2], va); a5 += outer(d[2], vb);
-      a6 += outer(d[3], va); a7 += outer(d[3], vb);
+      acc = accumulate(acc, share(vec4f(dy[at_dy.x], dy[at_dy.y], dy[at_dy.z], dy[at_dy.w]), lid), va, vb);
       at_dy += 1u;
       ix += i32(p.stride_w);
     }
   }
   let base = split * p.o * p.cols;
-  store_tile(a0, ka, o0, base); store_tile(a1, kb, o0, base);
-  store_tile(a2, ka, o0 + 4u, base); store_tile(a3, kb, o0 + 4u, base);
-  store_tile(a4, ka, o0 + 8u, base); store_tile(a5, kb, o0 + 8u, base);
-  store_tile(a6, ka, o0 + 12u, base); store_tile(a7, kb, o0 + 12u, base);
+  store_tile(acc.a0, ka, o0, base); store_tile(acc.a1, kb, o0, base);
+  store_tile(acc.a2, ka, o0 + 4u, base); store_tile(acc.a3, kb, o0 + 4u, base);
+  store_tile(acc.a4, ka, o0 + 8u, base); store_tile(acc.a5, kb, o0 + 8u, base);
+  store_tile(acc.a6, ka, o0 + 12u, base); store_tile(acc.a7, kb, o0 + 12u, base);
 }
 
 @compute @workgroup_size(WG)

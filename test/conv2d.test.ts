@@ -21,8 +21,9 @@ interface Case {
 }
 
 // Awkward sizes: not multiples of the 16-channel or 8-pixel tiles, single channels, one pixel
-// column, strides larger than the kernel, dilation, non-square everything. Comments name what a
-// case is there for.
+// row, strides larger than the kernel, dilation, non-square everything. Comments name what a
+// case is there for. The kernels switch loop order at 8 channels (input channels for the forward
+// pass, output channels for the input gradient): cases on both sides.
 const cases: Case[] = [
   { x: [1, 1, 5, 5], w: [1, 1, 3, 3], opts: {}, bias: true },
   { x: [2, 3, 7, 7], w: [4, 3, 3, 3], opts: { padding: 1 }, bias: true },
@@ -37,6 +38,8 @@ const cases: Case[] = [
   { x: [1, 2, 2, 2], w: [3, 2, 1, 1], opts: { stride: 3 }, bias: true }, // fewer rows than stride phases
   { x: [4, 1, 17, 17], w: [3, 1, 3, 3], opts: { padding: 1 }, bias: true }, // weight gradient split over rows
   { x: [2, 2, 1, 9], w: [3, 2, 1, 3], opts: { padding: [0, 1], stride: [1, 2] }, bias: false }, // one row
+  // More than 8 channels on both sides: the kernels' other loop order, with strides and dilation.
+  { x: [2, 12, 9, 11], w: [10, 12, 3, 3], opts: { stride: 2, padding: 1, dilation: [1, 2] }, bias: true },
 ];
 
 const name = (c: Case) => `x ${c.x.join('×')} w ${c.w.join('×')} ${JSON.stringify(c.opts)}${c.bias ? ' +bias' : ''}`;

@@ -5,16 +5,17 @@
 // The weight is repacked per call into the layout each kernel reads as vec4 tiles; it is small
 // next to the activations.
 //
-// Each tiled kernel shares one 16-value operand per reduction step among groups of four
-// invocations: by subgroup broadcast where the device has subgroups (of at least 4 lanes),
-// through workgroup memory otherwise. The sharing code is a separate WGSL file prepended to the
-// kernel's module, so the kernels themselves are written once.
+// Each tiled kernel accumulates a 16×8 register tile (shaders/conv2d_tile.wgsl) and shares one
+// 16-value operand per reduction step among groups of four invocations: by subgroup broadcast
+// where the device has subgroups (of at least 4 lanes), through workgroup memory otherwise
+// (conv2d_share_*.wgsl). Both are prepended to each kernel's module, so the kernels are written once.
 
 import conv2dWGSL from '../../shaders/conv2d.wgsl?raw';
 import gradInputWGSL from '../../shaders/conv2d_grad_input.wgsl?raw';
 import gradWeightWGSL from '../../shaders/conv2d_grad_weight.wgsl?raw';
 import shareSubgroupWGSL from '../../shaders/conv2d_share_subgroup.wgsl?raw';
 import shareWorkgroupWGSL from '../../shaders/conv2d_share_workgroup.wgsl?raw';
+import tileWGSL from '../../shaders/conv2d_tile.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { LimitError, ShapeError } from '../runtime/errors';
@@ -43,8 +44,13 @@ export type Conv2dSharing = 'subgroup' | 'workgroup';
 /** Channels per tile (the shared operand) and pixels or columns per invocation. */
 const TILE_CHANNELS = 16;
 const TILE_PIXELS = 8;
-/** Invocations per workgroup of the forward and input-gradient kernels. */
+/** Invocations per workgroup of the forward and input-gradient kernels (32 to 128 measured alike). */
 const TILE_WG = 64;
+/**
+ * Up to this many channels in the reduction, the forward and input-gradient kernels loop over taps
+ * inside and channels outside (see conv2d.wgsl): measured faster on SwiftShader up to 8, slower from 16.
+ */
+const TAPS_INNER_MAX_CHANNELS = 8;
 /** The weight gradient splits its reduction until about this many workgroups run… */
 const GRAD_WEIGHT_GROUPS = 64;
 /** …but gives each split at least this many rows (n, oh). */
@@ -79,7 +85,7 @@ function kernels(): Kernels {
   const s = conv2dSharing();
   let k = kernelSets.get(s);
   if (!k) {
-    const share = s === 'subgroup' ? shareSubgroupWGSL : shareWorkgroupWGSL;
+    const share = (s === 'subgroup' ? shareSubgroupWGSL : shareWorkgroupWGSL) + tileWGSL;
     const fwd = share + conv2dWGSL;
     const gi = share + gradInputWGSL;
     const gw = share + gradWeightWGSL;
@@ -212,7 +218,7 @@ function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry): Tensor {
   const groups = pixelGroups * Math.ceil(g.O / TILE_CHANNELS);
   const params = geometryParams(g, roundUp(g.O, TILE_CHANNELS)).u32(xs.offset, bs?.offset ?? 0, pixelGroups, groups);
   runtime().executor.dispatch(kernels().forward, {
-    constants: { WG: TILE_WG, HAS_BIAS: bs !== null },
+    constants: { WG: TILE_WG, HAS_BIAS: bs !== null, TAPS_INNER: g.C <= TAPS_INNER_MAX_CHANNELS },
     buffers: [xs.buffer('conv2d'), wp.buffer(), (bs ?? wp).buffer('conv2d'), out.buffer()],
     params,
     workgroups: groups,
@@ -238,7 +244,7 @@ function gradInput(dy: Tensor, w: Tensor, g: Geometry): Tensor {
       const groups = pixelGroups * Math.ceil(g.C / TILE_CHANNELS);
       const params = geometryParams(g, roundUp(g.C, TILE_CHANNELS)).u32(dys.offset, phaseH, phaseW, rows, cols, pixelGroups, groups);
       runtime().executor.dispatch(k, {
-        constants: { WG: TILE_WG },
+        constants: { WG: TILE_WG, TAPS_INNER: g.O <= TAPS_INNER_MAX_CHANNELS },
         buffers: [dys.buffer('conv2d backward'), wp.buffer(), dx.buffer()],
         params,
         workgroups: groups,
