@@ -1,3 +1,4 @@
+// @prepend conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
 // conv2d forward as an implicit GEMM: out[O, N·OH·OW] = W[O, C·kH·kW] · im2col(x), without
 // materialising im2col. Each invocation computes a 16-channel × 8-pixel output tile (Tile, from
 // conv2d_tile.wgsl), so every loaded x value feeds 16 multiply-adds. The 16 weights of a step are

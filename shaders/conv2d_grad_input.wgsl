@@ -1,3 +1,4 @@
+// @prepend conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
 // conv2d input gradient: dx[n, c, ih, iw] = Σ_{o, kh, kw} dy[n, o, oh, ow] · w[o, c, kh, kw] over the
 // taps with ih = oh·stride − pad + kh·dil (and the same along w): a transposed convolution, as
 // a gather (each dx element is written once, no atomics).

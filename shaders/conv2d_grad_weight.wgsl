@@ -1,3 +1,4 @@
+// @prepend conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
 // conv2d weight gradient: dw[o, (c, kh, kw)] = Σ_{n, oh, ow} dy[n, o, oh, ow] · x[n, c, ih, iw] with
 // ih = oh·stride − pad + kh·dil: a GEMM with a long reduction over N·OH·OW. Each invocation
 // computes a 16-output-channel × 8-column tile (Tile, from conv2d_tile.wgsl; a column is one

@@ -7,11 +7,22 @@ let sharings: Conv2dSharing[] = [];
 
 beforeAll(async () => {
   await gpu();
-  // Every test runs with the sharing this device picks; the workgroup-memory variant (the one
-  // for devices without subgroups) is checked here too, on a subset.
+  // The reference comparisons run with the sharing this device picks and with the
+  // workgroup-memory variant (the one for devices without subgroups).
   sharings = [...new Set([conv2dSharing(), 'workgroup' as const])];
 });
 afterAll(() => setConv2dSharing(null));
+
+async function withEachSharing(f: (s: Conv2dSharing) => Promise<void>): Promise<void> {
+  try {
+    for (const s of sharings) {
+      setConv2dSharing(s);
+      await f(s);
+    }
+  } finally {
+    setConv2dSharing(null);
+  }
+}
 
 interface Case {
   x: number[];
@@ -64,17 +75,15 @@ function inputs(rng: Rng, c: Case) {
 
 describe('conv2d forward matches the float64 reference', () => {
   for (const c of cases) {
-    it(name(c), async () => {
-      for (const s of sharings) {
-        setConv2dSharing(s);
+    it(name(c), () =>
+      withEachSharing(async (s) => {
         const rng = new Rng();
         const { x, w, b } = inputs(rng, c);
         const g = ref.geometry(c.x, c.w, c.opts);
         const out = wg.conv2d(gpuTensor(x, c.x), gpuTensor(w, c.w), b && gpuTensor(b, [c.w[0]!]), c.opts);
         expect(out.shape).toEqual([g.N, g.O, g.OH, g.OW]);
         close(await out.toArray(), ref.conv2d(x, w, b, g), rng.seed, `forward (${s})`);
-      }
-    });
+      }));
   }
 
   it('reads strided views of input, weight and bias', async () => {
@@ -96,6 +105,16 @@ describe('conv2d forward matches the float64 reference', () => {
     close(await out.toArray(), ref.conv2d(x, w, b, g), rng.seed, 'forward of views');
   });
 
+  it('takes an empty batch', async () => {
+    const x = wg.zeros([0, 3, 5, 5], { requiresGrad: true });
+    const w = wg.ones([4, 3, 3, 3], { requiresGrad: true });
+    const out = wg.conv2d(x, w, null, { padding: 1 });
+    expect(out.shape).toEqual([0, 4, 5, 5]);
+    out.backward(wg.zeros([0, 4, 5, 5]));
+    expect(x.grad!.shape).toEqual([0, 3, 5, 5]);
+    expect(Array.from(await w.grad!.toArray())).toEqual(new Array(4 * 3 * 3 * 3).fill(0));
+  });
+
   it('is a method of Tensor', async () => {
     const x = wg.ones([1, 2, 3, 3]);
     const w = wg.ones([1, 2, 3, 3]);
@@ -105,9 +124,8 @@ describe('conv2d forward matches the float64 reference', () => {
 
 describe('conv2d backward matches the float64 reference', () => {
   for (const c of cases) {
-    it(name(c), async () => {
-      for (const s of sharings) {
-        setConv2dSharing(s);
+    it(name(c), () =>
+      withEachSharing(async (s) => {
         const rng = new Rng();
         const { x, w, b } = inputs(rng, c);
         const g = ref.geometry(c.x, c.w, c.opts);
@@ -120,8 +138,7 @@ describe('conv2d backward matches the float64 reference', () => {
         close(await xt.grad!.toArray(), ref.conv2dGradInput(dy, w, g), rng.seed, `dx (${s})`);
         close(await wt.grad!.toArray(), ref.conv2dGradWeight(dy, x, g), rng.seed, `dw (${s})`);
         if (bt) close(await bt.grad!.toArray(), ref.conv2dGradBias(dy, g), rng.seed, `db (${s})`);
-      }
-    });
+      }));
   }
 
   it('computes only the gradients that are needed (a first layer: the input needs none)', async () => {
@@ -238,6 +255,12 @@ describe('conv2d rejects bad arguments with clear errors', () => {
       /conv2d: bias \[5\] does not match the 4 output channels of weight \[4, 3, 3, 3\]/,
     );
     expect(() => wg.conv2d(x(), w(), wg.zeros([4, 1]))).toThrow(wg.ShapeError);
+  });
+
+  it('outputs too large to index', () => {
+    expect(() => wg.conv2d(wg.zeros([1, 1, 1, 1]), wg.zeros([1, 1, 1, 1]), null, { padding: 30000 })).toThrow(
+      /conv2d: the output \[1, 1, 60001, 60001\] has 2\^31 elements or more/,
+    );
   });
 
   it('int32 operands', () => {
