@@ -1,0 +1,155 @@
+// jax-js 0.1.25 on WebGPU, written as its MNIST example is: pure functions of a parameter list,
+// valueAndGrad for the loss and gradients, the SGD update inside the same jit() so that the whole
+// step is one compiled program. jax-js is NCHW like webgrad; dense weights are kept as [in, out].
+// jax-js frees an array when its reference count drops to zero, and every call consumes its
+// arguments: `.ref` keeps an array alive across a call.
+
+import { blockUntilReady, defaultDevice, init, jit, lax, nn, numpy as np, tree, valueAndGrad, vjp } from '@jax-js/jax';
+import type { Engine, Prepared } from './engine';
+import { transpose2d } from './layout';
+import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData, type Work, type WorkData } from './workloads';
+
+export async function createEngine(): Promise<Engine> {
+  const devices = await init('webgpu');
+  if (!devices.includes('webgpu')) throw new Error('jax-js found no WebGPU device');
+  defaultDevice('webgpu');
+  return {
+    name: 'jax-js-webgpu',
+    async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
+      switch (work.kind) {
+        case 'matmul':
+          return matmul(work, data as MatmulData);
+        case 'conv2d':
+          return conv(work, data as ConvData);
+        case 'mlp':
+          return mlp(work, data as StepData);
+        case 'cnn':
+          return cnn(work, data as StepData);
+      }
+    },
+  };
+}
+
+function matmul(w: MatmulWork, d: MatmulData): Prepared {
+  const a = np.array(d.a).reshape([w.n, w.n]);
+  const b = np.array(d.b).reshape([w.n, w.n]);
+  const mm = jit((x: np.Array, y: np.Array) => np.matmul(x, y));
+  return {
+    run: () => first(mm(a.ref, b.ref), []),
+    dispose: () => {
+      mm.dispose();
+      tree.dispose([a, b]);
+    },
+  };
+}
+
+function conv(w: ConvWork, d: ConvData): Prepared {
+  const { N, C, H, W, O, k, padding: p } = w;
+  const { OH, OW } = convOut(w);
+  const x = np.array(d.x).reshape([N, C, H, W]);
+  const weight = np.array(d.w).reshape([O, C, k, k]);
+  const dy = np.array(d.dy).reshape([N, O, OH, OW]);
+  const convolve = (xi: np.Array, wi: np.Array) => lax.convGeneralDilated(xi, wi, [1, 1], [[p, p], [p, p]]);
+  // The forward output is returned too: otherwise jit would drop the forward convolution, which
+  // neither gradient needs, and this would time less work than the other engines do.
+  const forwardAndBack = jit((xi: np.Array, wi: np.Array, g: np.Array) => {
+    const [y, back] = vjp(convolve, [xi, wi]);
+    const [gx, gw] = back(g);
+    back.dispose();
+    return [y, gx, gw];
+  });
+  return {
+    async run() {
+      const [y, gx, gw] = forwardAndBack(x.ref, weight.ref, dy.ref);
+      try {
+        return await first(gw!, [y!, gx!]);
+      } finally {
+        tree.dispose([y, gx]);
+      }
+    },
+    dispose: () => {
+      forwardAndBack.dispose();
+      tree.dispose([x, weight, dy]);
+    },
+  };
+}
+
+function mlp(w: MlpWork, d: StepData): Prepared {
+  const params = d.layers.flatMap((l, i) => [
+    np.array(transpose2d(l.w, w.sizes[i + 1]!, w.sizes[i]!)).reshape([w.sizes[i]!, w.sizes[i + 1]!]),
+    np.array(l.b),
+  ]);
+  const x = np.array(d.x).reshape([w.batch, w.sizes[0]!]);
+  const forward = (p: np.Array[], h: np.Array) => {
+    for (let i = 0; i < p.length; i += 2) {
+      h = np.dot(h, p[i]!).add(p[i + 1]!);
+      if (i + 2 < p.length) h = nn.relu(h);
+    }
+    return h;
+  };
+  return trainingStep(w.lr, params, x, d.labels, w.sizes.at(-1)!, forward);
+}
+
+function cnn(w: CnnWork, d: StepData): Prepared {
+  const [c1, c2] = w.channels;
+  const { k, batch, size, classes } = w;
+  const { flat } = cnnShapes(w);
+  const [l1, l2, fc] = d.layers as [StepData['layers'][0], StepData['layers'][0], StepData['layers'][0]];
+  const params = [
+    np.array(l1.w).reshape([c1, 1, k, k]),
+    np.array(l1.b).reshape([c1, 1, 1]),
+    np.array(l2.w).reshape([c2, c1, k, k]),
+    np.array(l2.b).reshape([c2, 1, 1]),
+    np.array(transpose2d(fc.w, classes, flat)).reshape([flat, classes]),
+    np.array(fc.b),
+  ];
+  const x = np.array(d.x).reshape([batch, 1, size, size]);
+  const p = (k - 1) / 2;
+  const block = (h: np.Array, wi: np.Array, bi: np.Array) =>
+    lax.reduceWindow(nn.relu(lax.convGeneralDilated(h, wi, [1, 1], [[p, p], [p, p]]).add(bi)), np.max, [2, 2], [2, 2]);
+  const forward = ([w1, b1, w2, b2, w3, b3]: np.Array[], h: np.Array) => {
+    h = block(block(h, w1!, b1!), w2!, b2!);
+    return np.dot(h.reshape([batch, flat]), w3!).add(b3!);
+  };
+  return trainingStep(w.lr, params, x, d.labels, classes, forward);
+}
+
+/** One jit-compiled step: mean cross-entropy, its gradients, and the SGD update. */
+function trainingStep(
+  lr: number,
+  initial: np.Array[],
+  x: np.Array,
+  labels: Int32Array,
+  classes: number,
+  forward: (p: np.Array[], x: np.Array) => np.Array,
+): Prepared {
+  let params = initial;
+  const oneHot = nn.oneHot(np.array(labels, { dtype: np.int32 }), classes).astype(np.float32);
+  const batch = labels.length;
+  const loss = (p: np.Array[], xi: np.Array, y: np.Array) => nn.logSoftmax(forward(p, xi), -1).mul(y).sum().mul(-1 / batch);
+  const update = jit((p: np.Array[], xi: np.Array, y: np.Array) => {
+    const [value, grads] = valueAndGrad(loss)(tree.ref(p), xi, y);
+    return [value, p.map((pi, i) => pi.sub(grads[i]!.mul(lr)))] as [np.Array, np.Array[]];
+  });
+  return {
+    async run() {
+      const [value, next] = update(params, x.ref, oneHot.ref);
+      params = next;
+      return first(value, params);
+    },
+    dispose: () => {
+      update.dispose();
+      tree.dispose([...params, x, oneHot]);
+    },
+  };
+}
+
+/**
+ * Read t's first element back (t is consumed) once `waitFor` is computed too: jax-js evaluates
+ * lazily, so reading one output alone need not run the work behind the others.
+ */
+async function first(t: np.Array, waitFor: np.Array[]): Promise<number> {
+  const one = t.ndim ? t.reshape([-1]).slice(0) : t;
+  const [data] = await Promise.all([one.data(), blockUntilReady(waitFor)]);
+  return data[0]!;
+}

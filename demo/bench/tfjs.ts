@@ -1,0 +1,123 @@
+// TensorFlow.js 4.22 on its WebGPU backend, through tfjs-core: fused matMul/conv2d (bias and
+// ReLU in one kernel, as tfjs-layers uses them), tf.grads, optimizer.minimize with tf.train.sgd,
+// softmaxCrossEntropy. TF.js is NHWC and keeps dense weights as [in, out]: the shared data is
+// moved to those layouts before anything is timed.
+
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '@tensorflow/tfjs-backend-webgpu';
+import type { Engine, Prepared } from './engine';
+import { NCHW_TO_NHWC, OIHW_TO_HWIO, permute4d, transpose2d } from './layout';
+import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData, type Work, type WorkData } from './workloads';
+
+export async function createEngine(): Promise<Engine> {
+  if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
+  await tf.ready();
+  if (tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not webgpu`);
+  return {
+    name: 'tfjs-webgpu',
+    async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
+      switch (work.kind) {
+        case 'matmul':
+          return matmul(work, data as MatmulData);
+        case 'conv2d':
+          return conv(work, data as ConvData);
+        case 'mlp':
+          return mlp(work, data as StepData);
+        case 'cnn':
+          return cnn(work, data as StepData);
+      }
+    },
+  };
+}
+
+function matmul(w: MatmulWork, d: MatmulData): Prepared {
+  const a = tf.tensor2d(d.a, [w.n, w.n]);
+  const b = tf.tensor2d(d.b, [w.n, w.n]);
+  return {
+    run: () => first(tf.matMul(a, b)),
+    dispose: () => tf.dispose([a, b]),
+  };
+}
+
+function conv(w: ConvWork, d: ConvData): Prepared {
+  const { N, C, H, W, O, k, padding } = w;
+  const { OH, OW } = convOut(w);
+  const x = tf.tensor4d(permute4d(d.x, [N, C, H, W], NCHW_TO_NHWC), [N, H, W, C]);
+  const filter = tf.tensor4d(permute4d(d.w, [O, C, k, k], OIHW_TO_HWIO), [k, k, C, O]);
+  const dy = tf.tensor4d(permute4d(d.dy, [N, O, OH, OW], NCHW_TO_NHWC), [N, OH, OW, O]);
+  const forwardAndBack = tf.grads((xi, fi) => tf.conv2d(xi as tf.Tensor4D, fi as tf.Tensor4D, 1, padding));
+  return {
+    async run() {
+      const [gx, gw] = forwardAndBack([x, filter], dy);
+      gx!.dispose();
+      // The [kH, kW, C, O] gradient's first element is the [O, C, kH, kW] one's first element too.
+      return first(gw!);
+    },
+    dispose: () => tf.dispose([x, filter, dy]),
+  };
+}
+
+interface Dense { w: tf.Variable; b: tf.Variable }
+
+function mlp(w: MlpWork, d: StepData): Prepared {
+  const layers: Dense[] = d.layers.map((l, i) => ({
+    w: tf.variable(tf.tensor2d(transpose2d(l.w, w.sizes[i + 1]!, w.sizes[i]!), [w.sizes[i]!, w.sizes[i + 1]!])),
+    b: tf.variable(tf.tensor1d(l.b)),
+  }));
+  const x = tf.tensor2d(d.x, [w.batch, w.sizes[0]!]);
+  return trainingStep(w.lr, layers, x, d.labels, w.sizes.at(-1)!, (input) => {
+    let h = input;
+    layers.forEach((l, i) => {
+      h = tf.fused.matMul({ a: h as tf.Tensor2D, b: l.w as tf.Tensor2D, bias: l.b, activation: i < layers.length - 1 ? 'relu' : 'linear' });
+    });
+    return h;
+  });
+}
+
+function cnn(w: CnnWork, d: StepData): Prepared {
+  const [c1, c2] = w.channels;
+  const { k, size, batch } = w;
+  const { pooled, flat } = cnnShapes(w);
+  const [l1, l2, fc] = d.layers as [StepData['layers'][0], StepData['layers'][0], StepData['layers'][0]];
+  const conv1 = { w: tf.variable(tf.tensor4d(permute4d(l1.w, [c1, 1, k, k], OIHW_TO_HWIO), [k, k, 1, c1])), b: tf.variable(tf.tensor1d(l1.b)) };
+  const conv2 = { w: tf.variable(tf.tensor4d(permute4d(l2.w, [c2, c1, k, k], OIHW_TO_HWIO), [k, k, c1, c2])), b: tf.variable(tf.tensor1d(l2.b)) };
+  // The shared fc weight reads features in (C, H, W) order; NHWC flattens them as (H, W, C).
+  const fcHWC = permute4d(fc.w, [w.classes, c2, pooled, pooled], [0, 2, 3, 1]);
+  const dense = { w: tf.variable(tf.tensor2d(transpose2d(fcHWC, w.classes, flat), [flat, w.classes])), b: tf.variable(tf.tensor1d(fc.b)) };
+  const x = tf.tensor4d(d.x, [batch, size, size, 1]); // one channel: NCHW and NHWC hold the same bytes
+  const pad = (k - 1) / 2;
+  const block = (h: tf.Tensor4D, l: Dense) =>
+    tf.maxPool(tf.fused.conv2d({ x: h, filter: l.w as tf.Tensor4D, strides: 1, pad, bias: l.b, activation: 'relu' }), 2, 2, 'valid');
+  return trainingStep(w.lr, [conv1, conv2, dense], x, d.labels, w.classes, (input) => {
+    const h = block(block(input as tf.Tensor4D, conv1), conv2);
+    return tf.fused.matMul({ a: tf.reshape(h, [batch, flat]) as tf.Tensor2D, b: dense.w as tf.Tensor2D, bias: dense.b });
+  });
+}
+
+/** optimizer.minimize over the mean softmax cross-entropy; the run reads the loss back. */
+function trainingStep(lr: number, layers: Dense[], x: tf.Tensor, labels: Int32Array, classes: number, forward: (x: tf.Tensor) => tf.Tensor): Prepared {
+  const vars = layers.flatMap((l) => [l.w, l.b]);
+  const oneHot = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), 'float32'));
+  const opt = tf.train.sgd(lr);
+  return {
+    async run() {
+      const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(oneHot, forward(x)) as tf.Scalar, true, vars)!;
+      return first(loss);
+    },
+    dispose: () => {
+      opt.dispose();
+      tf.dispose([...vars, x, oneHot]);
+    },
+  };
+}
+
+/** Read t's first element back (which waits for every command before it), then free t. */
+async function first(t: tf.Tensor): Promise<number> {
+  const one = tf.tidy(() => tf.slice(tf.reshape(t, [-1]), [0], [1]));
+  try {
+    return (await one.data())[0]!;
+  } finally {
+    tf.dispose([t, one]);
+  }
+}

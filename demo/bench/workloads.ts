@@ -1,0 +1,142 @@
+// The work every engine does, described once: the same shapes, the same float32 data, the same
+// loss and the same plain-SGD update. Engines turn this into their own calls and layouts.
+
+import { normal, seededRandom, uniform } from './random';
+
+export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu';
+export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu'];
+
+export interface MatmulWork { kind: 'matmul'; name: string; n: number }
+export interface ConvWork {
+  kind: 'conv2d'; name: 'conv2d-fwd-bwd';
+  N: number; C: number; H: number; W: number; O: number; k: number; padding: number;
+}
+/** Linear layers with ReLU between them; `sizes` = [in, hidden…, classes]. */
+export interface MlpWork { kind: 'mlp'; name: 'mlp-step'; batch: number; sizes: number[]; lr: number }
+/**
+ * conv k×k×c1 (same padding) → ReLU → maxpool 2 → conv k×k×c2 → ReLU → maxpool 2 → linear to
+ * `classes`, on size×size single-channel images.
+ */
+export interface CnnWork {
+  kind: 'cnn'; name: 'cnn-step'; batch: number; size: number; k: number; channels: [number, number]; classes: number; lr: number;
+}
+export type Work = MatmulWork | ConvWork | MlpWork | CnnWork;
+
+/** The full benchmark, or (quick) tiny sizes that only show that everything runs. */
+export function workloads(quick = false): Work[] {
+  const matmuls = (quick ? [32, 64] : [256, 512, 1024, 2048]).map((n): MatmulWork => ({ kind: 'matmul', name: `matmul-${n}`, n }));
+  return [
+    ...matmuls,
+    quick
+      ? { kind: 'conv2d', name: 'conv2d-fwd-bwd', N: 2, C: 3, H: 9, W: 9, O: 4, k: 5, padding: 2 }
+      : { kind: 'conv2d', name: 'conv2d-fwd-bwd', N: 32, C: 32, H: 28, W: 28, O: 64, k: 5, padding: 2 },
+    { kind: 'mlp', name: 'mlp-step', batch: quick ? 8 : 256, sizes: quick ? [784, 32, 32, 10] : [784, 512, 512, 10], lr: 0.01 },
+    { kind: 'cnn', name: 'cnn-step', batch: quick ? 4 : 64, size: 28, k: 5, channels: quick ? [4, 8] : [32, 64], classes: 10, lr: 0.01 },
+  ];
+}
+
+/** Floating-point operations of one run, where a throughput figure means something. */
+export function flops(w: Work): number | undefined {
+  if (w.kind === 'matmul') return 2 * w.n ** 3;
+  if (w.kind === 'conv2d') {
+    const { OH, OW } = convOut(w);
+    // forward, input gradient and weight gradient each cost one forward's multiply-adds
+    return 3 * 2 * w.N * w.O * OH * OW * w.C * w.k * w.k;
+  }
+  return undefined;
+}
+
+/** A short human description of the shapes. */
+export function describe(w: Work): string {
+  switch (w.kind) {
+    case 'matmul':
+      return `${w.n}×${w.n} · ${w.n}×${w.n}`;
+    case 'conv2d':
+      return `x ${w.N}×${w.C}×${w.H}×${w.W}, w ${w.O}×${w.C}×${w.k}×${w.k}, padding ${w.padding}: forward + both gradients`;
+    case 'mlp':
+      return `${w.sizes.join('-')}, batch ${w.batch}, SGD, cross-entropy`;
+    case 'cnn':
+      return `conv${w.k}×${w.k}×${w.channels[0]}-pool2-conv${w.k}×${w.k}×${w.channels[1]}-pool2-fc${w.classes} on ${w.size}×${w.size}×1, batch ${w.batch}, SGD`;
+  }
+}
+
+export function convOut(w: Pick<ConvWork, 'H' | 'W' | 'k' | 'padding'>): { OH: number; OW: number } {
+  return { OH: w.H + 2 * w.padding - w.k + 1, OW: w.W + 2 * w.padding - w.k + 1 };
+}
+
+/** A layer's parameters in PyTorch's layout: Linear weight [out, in], Conv2d weight [O, C, kH, kW]. */
+export interface LayerParams { w: Float32Array; b: Float32Array }
+
+export interface MatmulData { a: Float32Array; b: Float32Array }
+/** x [N, C, H, W], w [O, C, k, k], dy [N, O, OH, OW] (the upstream gradient). */
+export interface ConvData { x: Float32Array; w: Float32Array; dy: Float32Array }
+/** x is [batch, features] (MLP) or [batch, 1, size, size] (CNN); layers in forward order. */
+export interface StepData { x: Float32Array; labels: Int32Array; layers: LayerParams[] }
+
+export type WorkData<W extends Work> = W extends MatmulWork ? MatmulData : W extends ConvWork ? ConvData : StepData;
+
+/** The inputs and initial parameters of a work item, the same for every engine (seeded). */
+export function workData<W extends Work>(w: W): WorkData<W> {
+  const rand = seededRandom(20240601);
+  switch (w.kind) {
+    case 'matmul':
+      return { a: normal(rand, w.n * w.n), b: normal(rand, w.n * w.n) } as WorkData<W>;
+    case 'conv2d': {
+      const { OH, OW } = convOut(w);
+      const fanIn = w.C * w.k * w.k;
+      return {
+        x: normal(rand, w.N * w.C * w.H * w.W),
+        w: uniform(rand, w.O * fanIn, 1 / Math.sqrt(fanIn)),
+        dy: normal(rand, w.N * w.O * OH * OW),
+      } as WorkData<W>;
+    }
+    case 'mlp': {
+      const layers = w.sizes.slice(1).map((out, i) => linear(rand, w.sizes[i]!, out));
+      return { x: normal(rand, w.batch * w.sizes[0]!), labels: labels(rand, w.batch, w.sizes.at(-1)!), layers } as WorkData<W>;
+    }
+    case 'cnn': {
+      const [c1, c2] = w.channels;
+      const { flat } = cnnShapes(w);
+      const layers = [conv(rand, c1, 1, w.k), conv(rand, c2, c1, w.k), linear(rand, flat, w.classes)];
+      return { x: normal(rand, w.batch * w.size * w.size), labels: labels(rand, w.batch, w.classes), layers } as WorkData<W>;
+    }
+  }
+}
+
+/** The CNN's feature map after the second pooling, and the flattened feature count. */
+export function cnnShapes(w: CnnWork): { pooled: number; flat: number } {
+  const pooled = Math.floor(Math.floor(w.size / 2) / 2);
+  return { pooled, flat: w.channels[1] * pooled * pooled };
+}
+
+/** PyTorch's default initialisation bounds: uniform in ±1/√fan-in. */
+function linear(rand: () => number, inF: number, outF: number): LayerParams {
+  const bound = 1 / Math.sqrt(inF);
+  return { w: uniform(rand, outF * inF, bound), b: uniform(rand, outF, bound) };
+}
+
+function conv(rand: () => number, out: number, inC: number, k: number): LayerParams {
+  const bound = 1 / Math.sqrt(inC * k * k);
+  return { w: uniform(rand, out * inC * k * k, bound), b: uniform(rand, out, bound) };
+}
+
+function labels(rand: () => number, n: number, classes: number): Int32Array {
+  return Int32Array.from({ length: n }, () => Math.floor(rand() * classes));
+}
+
+/** The work items named (all when `names` is absent), in benchmark order. */
+export function selectWorks(quick: boolean, names?: readonly string[]): Work[] {
+  const all = workloads(quick);
+  if (!names) return all;
+  const unknown = names.filter((n) => !all.some((w) => w.name === n));
+  if (unknown.length) throw new Error(`unknown work ${unknown.join(', ')}; ${quick ? 'quick ' : ''}work items are ${all.map((w) => w.name).join(', ')}`);
+  return all.filter((w) => names.includes(w.name));
+}
+
+/** The engines named (all when `names` is absent), in benchmark order. */
+export function selectEngines(names?: readonly string[]): EngineName[] {
+  if (!names) return [...ENGINES];
+  const unknown = names.filter((n) => !ENGINES.includes(n as EngineName));
+  if (unknown.length) throw new Error(`unknown engine ${unknown.join(', ')}; engines are ${ENGINES.join(', ')}`);
+  return ENGINES.filter((e) => names.includes(e));
+}
