@@ -20,6 +20,7 @@ struct Params {
   b_strides: array<vec4u, 2>,
   a_offset: u32,
   b_offset: u32,   // unary: the dropout seed
+  base: u32,       // flat index of element 0 in the whole tensor (work cut into chunks)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -178,7 +179,7 @@ fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (!CONTIG) { ia = offsets(i).x; }
   if (OP == DROPOUT) {
     // alpha = drop probability, beta = 1 / (1 - p), b_offset = seed.
-    let r = f32(hash_u32(i ^ hash_u32(p.b_offset)) >> 8u) * (1.0 / 16777216.0);
+    let r = f32(hash_u32((p.base + i) ^ hash_u32(p.b_offset)) >> 8u) * (1.0 / 16777216.0);
     u_out[i] = select(0.0, u_a[ia] * p.beta, r >= p.alpha);
     return;
   }

@@ -10,6 +10,8 @@ import { Params } from '../runtime/params';
 import { ShapeError } from '../runtime/errors';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { sumToShape } from './reduce';
+import { bindView } from './binding';
+import { inFlatChunks } from './segments';
 import { broadcastShapes, broadcastStrides, checkDType, checkRank, MAX_RANK, sameShape, WG } from './util';
 
 const unaryKernel = defineKernel('unary', elementwiseWGSL, ['read', 'write'], 'unary');
@@ -37,19 +39,21 @@ function runUnary(name: UnaryName, a: Tensor, alpha = 0, beta = 0, seed = 0): Te
   checkDType(name, a);
   checkRank(name, a.shape);
   const out = empty(a.shape, 'float32', name);
-  const contig = a.isContiguous;
-  const params = new Params()
-    .u32(a.size, a.ndim)
-    .f32(alpha, beta)
-    .vecU32(a.shape, MAX_RANK, 1)
-    .vecU32(a.strides, MAX_RANK)
-    .vecU32([], MAX_RANK)
-    .u32(a.offset, seed);
-  runtime().executor.dispatch(unaryKernel, {
-    constants: { WG, OP: UNARY[name], CONTIG: contig },
-    buffers: [a.buffer(name), out.buffer()],
-    params,
-    workgroups: Math.ceil(a.size / WG),
+  inFlatChunks([a, out], ([av, ov], base) => {
+    const x = bindView(name, av!);
+    const params = new Params()
+      .u32(av!.size, av!.ndim)
+      .f32(alpha, beta)
+      .vecU32(av!.shape, MAX_RANK, 1)
+      .vecU32(av!.strides, MAX_RANK)
+      .vecU32([], MAX_RANK)
+      .u32(x.offset, seed, base);
+    runtime().executor.dispatch(unaryKernel, {
+      constants: { WG, OP: UNARY[name], CONTIG: av!.isContiguous },
+      buffers: [x.range, bindView(name, ov!).range],
+      params,
+      workgroups: Math.ceil(av!.size / WG),
+    });
   });
   return out;
 }
@@ -61,19 +65,25 @@ function runBinary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   checkRank(name, shape);
   const out = empty(shape, 'float32', name);
   const contig = sameShape(a.shape, shape) && sameShape(b.shape, shape) && a.isContiguous && b.isContiguous;
-  const params = new Params()
-    .u32(out.size, shape.length)
-    .f32(0, 0)
-    .vecU32(shape, MAX_RANK, 1)
-    .vecU32(broadcastStrides(a, shape), MAX_RANK)
-    .vecU32(broadcastStrides(b, shape), MAX_RANK)
-    .u32(a.offset, b.offset);
-  runtime().executor.dispatch(binaryKernel, {
-    constants: { WG, OP: BINARY[name], CONTIG: contig },
-    buffers: [a.buffer(name), b.buffer(name), out.buffer()],
-    params,
-    workgroups: Math.ceil(out.size / WG),
-  });
+  const dispatch = (av: Tensor, bv: Tensor, ov: Tensor): void => {
+    const x = bindView(name, av, 'first operand');
+    const y = bindView(name, bv, 'second operand');
+    const params = new Params()
+      .u32(ov.size, shape.length)
+      .f32(0, 0)
+      .vecU32(ov.shape, MAX_RANK, 1)
+      .vecU32(broadcastStrides(av, ov.shape), MAX_RANK)
+      .vecU32(broadcastStrides(bv, ov.shape), MAX_RANK)
+      .u32(x.offset, y.offset);
+    runtime().executor.dispatch(binaryKernel, {
+      constants: { WG, OP: BINARY[name], CONTIG: contig },
+      buffers: [x.range, y.range, bindView(name, ov).range],
+      params,
+      workgroups: Math.ceil(ov.size / WG),
+    });
+  };
+  if (contig) inFlatChunks([a, b, out], ([av, bv, ov]) => dispatch(av!, bv!, ov!));
+  else dispatch(a, b, out);
   return out;
 }
 
@@ -250,14 +260,18 @@ export function axpyInPlace(y: Tensor, x: Tensor, alpha: number): void {
   if (!sameShape(x.shape, y.shape)) {
     throw new ShapeError(`axpy: shapes ${formatShape(y.shape)} and ${formatShape(x.shape)} differ`);
   }
-  const src = x.isContiguous ? x : runUnary('affine', x, 1, 0);
   if (!y.isContiguous) throw new ShapeError('axpy: the accumulator must be contiguous');
-  const params = new Params().u32(y.size, 0).f32(alpha, 0).vecU32([], MAX_RANK).vecU32([], MAX_RANK).vecU32([], MAX_RANK).u32(src.offset, y.offset);
-  runtime().executor.dispatch(axpyKernel, {
-    constants: { WG },
-    buffers: [src.buffer('axpy'), y.buffer('axpy')],
-    params,
-    workgroups: Math.ceil(y.size / WG),
+  const src = x.isContiguous ? x : runUnary('affine', x, 1, 0);
+  inFlatChunks([src, y], ([xv, yv]) => {
+    const bx = bindView('axpy', xv!);
+    const by = bindView('axpy', yv!);
+    const params = new Params().u32(yv!.size, 0).f32(alpha, 0).vecU32([], MAX_RANK).vecU32([], MAX_RANK).vecU32([], MAX_RANK).u32(bx.offset, by.offset);
+    runtime().executor.dispatch(axpyKernel, {
+      constants: { WG },
+      buffers: [bx.range, by.range],
+      params,
+      workgroups: Math.ceil(yv!.size / WG),
+    });
   });
   if (src !== x) src.dispose();
 }

@@ -83,12 +83,6 @@ export class BufferPool {
         `${what} needs ${formatBytes(bytes)}, more than the device's maxBufferSize (${formatBytes(this.limits.maxBufferSize)})`,
       );
     }
-    if (bytes > this.limits.maxStorageBufferBindingSize) {
-      throw new LimitError(
-        `${what} needs ${formatBytes(bytes)}, more than one storage binding may hold ` +
-          `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
-      );
-    }
     if (this.dry) return this.dry.acquire(size, bytes);
     if (this.failAfter !== null && this.failAfter-- <= 0) {
       this.failAfter = null;
