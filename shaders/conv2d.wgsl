@@ -126,7 +126,7 @@ fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
   var acc = Tile();
   if (HAS_BIAS) {
-    let b = mat4x4f(bias4(o0), bias4(o0 + 4u), bias4(o0 + 8u), bias4(o0 + 12u));
+    let b = mat4x4f(bias4(o0 + 4u * lane), bias4(o0 + 4u * (lane ^ 1u)), bias4(o0 + 4u * (lane ^ 2u)), bias4(o0 + 4u * (lane ^ 3u)));
     acc = Tile(splat(b[0]), splat(b[0]), splat(b[1]), splat(b[1]), splat(b[2]), splat(b[2]), splat(b[3]), splat(b[3]));
   }
 
@@ -169,10 +169,10 @@ fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
     }
   }
-  store_tile(acc.a0, qa, o0); store_tile(acc.a1, qb, o0);
-  store_tile(acc.a2, qa, o0 + 4u); store_tile(acc.a3, qb, o0 + 4u);
-  store_tile(acc.a4, qa, o0 + 8u); store_tile(acc.a5, qb, o0 + 8u);
-  store_tile(acc.a6, qa, o0 + 12u); store_tile(acc.a7, qb, o0 + 12u);
+  store_tile(acc.a0, qa, o0 + 4u * lane); store_tile(acc.a1, qb, o0 + 4u * lane);
+  store_tile(acc.a2, qa, o0 + 4u * (lane ^ 1u)); store_tile(acc.a3, qb, o0 + 4u * (lane ^ 1u));
+  store_tile(acc.a4, qa, o0 + 4u * (lane ^ 2u)); store_tile(acc.a5, qb, o0 + 4u * (lane ^ 2u));
+  store_tile(acc.a6, qa, o0 + 4u * (lane ^ 3u)); store_tile(acc.a7, qb, o0 + 4u * (lane ^ 3u));
 }
 
 @compute @workgroup_size(WG)

@@ -137,8 +137,8 @@ fn grad_input(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
       }
     }
   }
-  store_tile(acc.a0, qa, c0); store_tile(acc.a1, qb, c0);
-  store_tile(acc.a2, qa, c0 + 4u); store_tile(acc.a3, qb, c0 + 4u);
-  store_tile(acc.a4, qa, c0 + 8u); store_tile(acc.a5, qb, c0 + 8u);
-  store_tile(acc.a6, qa, c0 + 12u); store_tile(acc.a7, qb, c0 + 12u);
+  store_tile(acc.a0, qa, c0 + 4u * lane); store_tile(acc.a1, qb, c0 + 4u * lane);
+  store_tile(acc.a2, qa, c0 + 4u * (lane ^ 1u)); store_tile(acc.a3, qb, c0 + 4u * (lane ^ 1u));
+  store_tile(acc.a4, qa, c0 + 4u * (lane ^ 2u)); store_tile(acc.a5, qb, c0 + 4u * (lane ^ 2u));
+  store_tile(acc.a6, qa, c0 + 4u * (lane ^ 3u)); store_tile(acc.a7, qb, c0 + 4u * (lane ^ 3u));
 }

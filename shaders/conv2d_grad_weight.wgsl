@@ -125,10 +125,10 @@ fn grad_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
     }
   }
   let base = split * p.o * p.cols;
-  store_tile(acc.a0, ka, o0, base); store_tile(acc.a1, kb, o0, base);
-  store_tile(acc.a2, ka, o0 + 4u, base); store_tile(acc.a3, kb, o0 + 4u, base);
-  store_tile(acc.a4, ka, o0 + 8u, base); store_tile(acc.a5, kb, o0 + 8u, base);
-  store_tile(acc.a6, ka, o0 + 12u, base); store_tile(acc.a7, kb, o0 + 12u, base);
+  store_tile(acc.a0, ka, o0 + 4u * lane, base); store_tile(acc.a1, kb, o0 + 4u * lane, base);
+  store_tile(acc.a2, ka, o0 + 4u * (lane ^ 1u), base); store_tile(acc.a3, kb, o0 + 4u * (lane ^ 1u), base);
+  store_tile(acc.a4, ka, o0 + 4u * (lane ^ 2u), base); store_tile(acc.a5, kb, o0 + 4u * (lane ^ 2u), base);
+  store_tile(acc.a6, ka, o0 + 4u * (lane ^ 3u), base); store_tile(acc.a7, kb, o0 + 4u * (lane ^ 3u), base);
 }
 
 @compute @workgroup_size(WG)

@@ -1,6 +1,7 @@
-// Tile sharing for the conv2d kernels through workgroup memory (prepended to a conv2d*.wgsl
+// Operand sharing for the conv2d kernels through workgroup memory (prepended to a conv2d*.wgsl
 // module when the device has no `subgroups`): groups of four consecutive invocations pool the
-// quarters they loaded. The kernels call share() in uniform control flow.
+// quarters they loaded, in the same order as conv2d_share_subgroup.wgsl. The kernels call share()
+// in uniform control flow.
 
 var<workgroup> share_buf: array<vec4f, WG>;
 
@@ -8,11 +9,13 @@ fn share_lane(lid: u32) -> u32 {
   return lid % 4u;
 }
 
+// Column j holds the quarter loaded by lane (share_lane ^ j) of this invocation's group of four.
 fn share(mine: vec4f, lid: u32) -> mat4x4f {
   share_buf[lid] = mine;
   workgroupBarrier();
   let q = lid - lid % 4u;
-  let m = mat4x4f(share_buf[q], share_buf[q + 1u], share_buf[q + 2u], share_buf[q + 3u]);
+  let l = lid % 4u;
+  let m = mat4x4f(share_buf[q + l], share_buf[q + (l ^ 1u)], share_buf[q + (l ^ 2u)], share_buf[q + (l ^ 3u)]);
   workgroupBarrier();
   return m;
 }

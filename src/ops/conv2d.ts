@@ -6,8 +6,8 @@
 // next to the activations.
 //
 // Each tiled kernel accumulates a 16×8 register tile (shaders/conv2d_tile.wgsl) and shares one
-// 16-value operand per reduction step among groups of four invocations: by subgroup broadcast
-// where the device has subgroups (of at least 4 lanes), through workgroup memory otherwise
+// 16-value operand per reduction step among groups of four invocations: by quad swaps where the
+// device has subgroups (of at least 4 lanes), through workgroup memory otherwise
 // (conv2d_share_*.wgsl). Both are prepended to each kernel's module, so the kernels are written once.
 
 import conv2dWGSL from '../../shaders/conv2d.wgsl?raw';
@@ -73,7 +73,7 @@ export function setConv2dSharing(s: Conv2dSharing | null): void {
   sharingOverride = s;
 }
 
-/** Subgroup broadcast where the device has subgroups of at least 4 lanes, else workgroup memory. */
+/** Quad swaps where the device has subgroups of at least 4 lanes, else workgroup memory. */
 export function conv2dSharing(): Conv2dSharing {
   if (sharingOverride) return sharingOverride;
   const rt = runtime();
