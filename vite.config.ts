@@ -1,10 +1,19 @@
-// One config for the library build (`npm run build`), the demo dev server (`npm start`) and the
-// tests (vitest). WGSL files are imported with `?raw`, so the build inlines them as strings.
+// One config for the library build, the demo build, the dev server (`npm start`) and the tests
+// (vitest). WGSL files are imported with `?raw`, so every build inlines them as strings.
+//
+// `npm run build` runs Vite twice, one build per mode, because a library build and an app build
+// differ in everything that matters here (entries, output layout, what is external):
+//   - default mode: the ESM library, dist/webgrad.js (browsers) and dist/node.js (Node, Dawn);
+//   - `--mode demo`: the demo page as a static app in dist/demo/ (its Worker and the MNIST file
+//     included), whose URLs are all relative, so any static server can serve it from any path.
+// The library build goes first: it empties dist/, the demo build then adds dist/demo/.
 
 import { resolve } from 'node:path';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type UserConfig } from 'vitest/config';
 
-export default defineConfig({
+const repo = import.meta.dirname;
+
+const library: UserConfig = {
   root: '.',
   // Relative asset URLs, so that the built library finds dist/mnist.bin.gz from dist/*.js (Node
   // reads it from disk, browsers fetch it next to the script).
@@ -15,7 +24,7 @@ export default defineConfig({
     target: 'es2022',
     sourcemap: true,
     lib: {
-      entry: { webgrad: resolve(import.meta.dirname, 'src/index.ts'), node: resolve(import.meta.dirname, 'src/node.ts') },
+      entry: { webgrad: resolve(repo, 'src/index.ts'), node: resolve(repo, 'src/node.ts') },
       formats: ['es'],
     },
     rollupOptions: {
@@ -31,4 +40,23 @@ export default defineConfig({
     maxWorkers: 2,
     reporters: ['default'],
   },
-});
+};
+
+const demo: UserConfig = {
+  // The page's folder is the app's root, so the build writes dist/demo/index.html (not
+  // dist/demo/demo/index.html); it imports the engine from ../src.
+  root: resolve(repo, 'demo'),
+  base: './',
+  publicDir: false,
+  build: {
+    outDir: resolve(repo, 'dist/demo'),
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: true,
+    rollupOptions: { input: resolve(repo, 'demo/index.html') },
+  },
+  // The training Worker is an ES module (it shares chunks with the page's imports).
+  worker: { format: 'es' },
+};
+
+export default defineConfig(({ mode }) => (mode === 'demo' ? demo : library));
