@@ -1,0 +1,58 @@
+// The device panel: which GPU webgrad got, whether it is a software stand-in, the limits that
+// decide how much fits, and the optional features it uses.
+
+import type { DeviceInfo } from '../src/index';
+import { formatBytes } from '../src/runtime/limits';
+
+const FEATURES: [name: string, use: string][] = [
+  ['shader-f16', 'half-precision arithmetic in shaders'],
+  ['subgroups', 'sharing values between neighbouring threads'],
+  ['timestamp-query', 'timing kernels on the GPU'],
+];
+
+export function showDevice(list: HTMLElement, info: DeviceInfo): void {
+  const a = info.adapterInfo;
+  const l = info.limits;
+  const adapter = [a.vendor, a.architecture].filter(Boolean).join(' · ') || 'unnamed adapter';
+  const rows: [id: string, term: string, value: string][] = [
+    ['adapter', 'Adapter', adapter],
+    ['description', 'Description', a.description || a.device || '—'],
+    [
+      'fallback',
+      'Kind',
+      a.isFallbackAdapter
+        ? 'software (fallback adapter): the CPU stands in for a GPU, so training is slow'
+        : 'hardware GPU',
+    ],
+    ['max-buffer', 'Largest buffer', formatBytes(l.maxBufferSize)],
+    ['max-binding', 'Largest storage binding', formatBytes(l.maxStorageBufferBindingSize)],
+    ['workgroup-storage', 'Workgroup storage', formatBytes(l.maxComputeWorkgroupStorageSize)],
+    ['invocations', 'Threads per workgroup', String(l.maxComputeInvocationsPerWorkgroup)],
+  ];
+  list.replaceChildren();
+  for (const [id, term, value] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.id = `device-${id}`;
+    dd.textContent = value;
+    list.append(dt, dd);
+  }
+  const dt = document.createElement('dt');
+  dt.textContent = 'Features';
+  const dd = document.createElement('dd');
+  dd.id = 'device-features';
+  const ul = document.createElement('ul');
+  ul.className = 'features';
+  for (const [name, use] of FEATURES) {
+    const has = info.features.includes(name);
+    const li = document.createElement('li');
+    li.className = has ? 'has' : 'lacks';
+    li.title = use;
+    li.textContent = `${has ? '✓' : '✗'} ${name}`;
+    ul.append(li);
+  }
+  dd.append(ul);
+  list.append(dt, dd);
+  list.closest('section')?.classList.toggle('software', a.isFallbackAdapter);
+}

@@ -1,0 +1,307 @@
+// The demo page: controls, readouts, charts and the drawing pad. Training runs in a Worker
+// (worker.ts); this page sends it the user's requests and shows what it reports (protocol.ts).
+
+import { unavailableMessage } from '../src/runtime/gpu-provider';
+import { formatBytes } from '../src/runtime/limits';
+import { TrainingCharts } from './charts';
+import { showDevice } from './device-panel';
+import { DrawingPad, showInput } from './draw';
+import { ProbabilityBars } from './prediction';
+import {
+  QUICK_EVAL_DIGITS,
+  type EvalPoint,
+  type FromWorker,
+  type OptimizerKind,
+  type RunState,
+  type ToWorker,
+  type TrainConfig,
+} from './protocol';
+
+/** The learning rate the optimizer selector suggests. */
+const DEFAULT_LR: Record<OptimizerKind, number> = { sgd: 0.05, adam: 0.001 };
+/** The loss readout averages this many recent steps (one step's loss is noisy). */
+const LOSS_WINDOW = 10;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+const controls = {
+  model: $<HTMLSelectElement>('model'),
+  optimizer: $<HTMLSelectElement>('optimizer'),
+  lr: $<HTMLInputElement>('lr'),
+  batchSize: $<HTMLSelectElement>('batch-size'),
+  microBatch: $<HTMLSelectElement>('micro-batch'),
+  augment: $<HTMLInputElement>('augment'),
+};
+const buttons = {
+  train: $<HTMLButtonElement>('train'),
+  pause: $<HTMLButtonElement>('pause'),
+  reset: $<HTMLButtonElement>('reset'),
+  download: $<HTMLButtonElement>('download'),
+  load: $<HTMLInputElement>('load'),
+  clear: $<HTMLButtonElement>('clear'),
+};
+
+/** What the page knows of the worker's state. */
+let runState: RunState = 'starting';
+let trainedSteps = 0;
+let recentLosses: number[] = [];
+let firstLosses: number[] = [];
+
+function readConfig(): TrainConfig {
+  const micro = controls.microBatch.value;
+  return {
+    model: controls.model.value === 'cnn' ? 'cnn' : 'mlp',
+    optimizer: controls.optimizer.value === 'adam' ? 'adam' : 'sgd',
+    lr: Number(controls.lr.value),
+    batchSize: Number(controls.batchSize.value),
+    microBatchSize: micro === 'auto' ? 'auto' : Number(micro),
+    augment: controls.augment.checked,
+  };
+}
+
+function writeConfig(c: TrainConfig): void {
+  controls.model.value = c.model;
+  controls.optimizer.value = c.optimizer;
+  controls.lr.value = String(c.lr);
+  selectValue(controls.batchSize, String(c.batchSize));
+  selectValue(controls.microBatch, String(c.microBatchSize));
+  controls.augment.checked = c.augment;
+}
+
+/** Selects `value`, adding it as an option first if the list lacks it (a loaded file's setting). */
+function selectValue(select: HTMLSelectElement, value: string): void {
+  if (![...select.options].some((o) => o.value === value)) select.add(new Option(value, value));
+  select.value = value;
+}
+
+function showUnavailable(message: string): void {
+  $('unavailable-message').textContent = message;
+  $('unavailable').hidden = false;
+  $('app').hidden = true;
+}
+
+/** Which controls can be used now, and a hint about the others. */
+function updateControls(): void {
+  const idle = runState === 'ready' || runState === 'paused';
+  const training = runState === 'training';
+  buttons.train.disabled = !idle || !controls.lr.checkValidity() || !(Number(controls.lr.value) > 0);
+  buttons.pause.disabled = !training;
+  buttons.reset.disabled = !(idle || training);
+  buttons.download.disabled = !(idle || training);
+  buttons.load.disabled = !idle;
+  // The network and its optimizer are fixed once it has learned something; Reset starts over.
+  const fresh = trainedSteps === 0;
+  controls.model.disabled = !idle || !fresh;
+  controls.optimizer.disabled = !idle || !fresh;
+  for (const c of [controls.lr, controls.batchSize, controls.microBatch, controls.augment]) c.disabled = !idle;
+  $('controls-hint').textContent = training
+    ? 'Pause to change the settings.'
+    : idle && !fresh
+      ? 'Reset to choose another model or optimizer.'
+      : '';
+}
+
+function setStatus(state: RunState, detail: string): void {
+  runState = state;
+  const status = $('status');
+  status.dataset.state = state;
+  const words: Record<RunState, string> = {
+    starting: 'Starting…',
+    ready: 'Ready: press Train.',
+    training: 'Training…',
+    pausing: 'Pausing after this step…',
+    paused: 'Paused. Train continues where it stopped.',
+    busy: 'Working…',
+  };
+  status.textContent = detail || words[state];
+  updateControls();
+}
+
+function showError(message: string | null): void {
+  const el = $('error');
+  el.hidden = message === null;
+  el.textContent = message ?? '';
+}
+
+function showLoss(): void {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  $('loss').textContent = recentLosses.length ? mean(recentLosses).toFixed(4) : '—';
+  $('loss-start').textContent = firstLosses.length ? `(mean of the last ${recentLosses.length} steps; it started at ${mean(firstLosses).toFixed(4)})` : '';
+}
+
+function addLoss(loss: number): void {
+  if (firstLosses.length < LOSS_WINDOW) firstLosses.push(loss);
+  recentLosses.push(loss);
+  if (recentLosses.length > LOSS_WINDOW) recentLosses.shift();
+}
+
+function showEval(p: EvalPoint): void {
+  $('accuracy').textContent = `${(p.accuracy * 100).toFixed(1)}%`;
+  $('accuracy-detail').textContent = `on ${p.digits === QUICK_EVAL_DIGITS ? `${p.digits} held-out digits` : `all ${p.digits.toLocaleString('en')} held-out digits`} at step ${p.step}`;
+}
+
+function formatDate(ms: number): string {
+  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function downloadFile(bytes: Uint8Array, fileName: string): void {
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function startDemo(): void {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'webgrad training' });
+  const post = (msg: ToWorker, transfer: Transferable[] = []): void => worker.postMessage(msg, transfer);
+  const charts = new TrainingCharts($('loss-chart'), $('accuracy-chart'));
+  const bars = new ProbabilityBars($('probabilities'), $('verdict'));
+  const seen = $<HTMLCanvasElement>('seen');
+
+  // One prediction in flight at a time; while it runs, only the newest drawing waits.
+  let predicting = false;
+  let waiting: Float32Array | null = null;
+  const predict = (pixels: Float32Array): void => {
+    if (predicting) {
+      waiting = pixels;
+      return;
+    }
+    predicting = true;
+    post({ type: 'predict', pixels }, [pixels.buffer]);
+  };
+  const pad = new DrawingPad($<HTMLCanvasElement>('pad'), (pixels) => {
+    showInput(seen, pixels);
+    if (pixels) predict(new Float32Array(pixels));
+    else {
+      waiting = null;
+      bars.show(null);
+      post({ type: 'clear-drawing' });
+    }
+  });
+
+  worker.onmessage = (ev: MessageEvent<FromWorker>) => {
+    const msg = ev.data;
+    switch (msg.type) {
+      case 'device':
+        showDevice($('device'), msg.info);
+        break;
+      case 'unavailable':
+        worker.terminate();
+        showUnavailable(msg.message);
+        break;
+      case 'status':
+        setStatus(msg.state, msg.detail);
+        break;
+      case 'model': {
+        showError(null);
+        writeConfig(msg.config);
+        trainedSteps = msg.progress.step;
+        firstLosses = msg.history.loss.slice(0, LOSS_WINDOW).map(([, l]) => l);
+        recentLosses = msg.history.loss.slice(-LOSS_WINDOW).map(([, l]) => l);
+        $('step').textContent = String(msg.progress.step);
+        $('epoch').textContent = msg.progress.step ? `(${msg.progress.epoch} epochs done)` : '';
+        showLoss();
+        const lastEval = msg.history.evals.at(-1);
+        if (lastEval) showEval(lastEval);
+        else {
+          $('accuracy').textContent = '—';
+          $('accuracy-detail').textContent = '';
+        }
+        for (const id of ['speed', 'memory', 'plan']) $(id).textContent = '—';
+        for (const id of ['memory-detail', 'plan-reason']) $(id).textContent = '';
+        charts.reset(msg.history);
+        const size = `${msg.parameters.toLocaleString('en')} parameters`;
+        const o = msg.origin;
+        const what = `${msg.config.model.toUpperCase()}, ${size}`;
+        const trained = `${msg.progress.step} steps trained`;
+        $('model-note').textContent =
+          o.kind === 'restored'
+            ? `Restored model from ${formatDate(o.savedAt)}: ${what}, ${trained}.`
+            : o.kind === 'file'
+              ? `Loaded ${o.fileName}: ${what}, ${trained}.`
+              : `New model: ${what}.`;
+        updateControls();
+        break;
+      }
+      case 'step': {
+        const p = msg.progress;
+        trainedSteps = p.step;
+        $('step').textContent = String(p.step);
+        $('epoch').textContent = `(epoch ${p.epoch + 1}, batch ${msg.batch} of ${msg.batchesPerEpoch})`;
+        addLoss(msg.loss);
+        showLoss();
+        charts.addLoss(p.step, msg.loss);
+        $('speed').textContent = `${Math.round(msg.samplesPerSecond).toLocaleString('en')} samples/s`;
+        const m = msg.memory;
+        $('memory').textContent = `${formatBytes(m.liveBytes)} in use, peak ${formatBytes(m.peakBytes)} during the step`;
+        $('memory-detail').textContent = `(${m.liveTensors} tensors; ${formatBytes(m.pooledBytes)} of freed buffers kept for reuse)`;
+        if (p.step === 1) updateControls();
+        break;
+      }
+      case 'plan': {
+        const p = msg.plan;
+        $('plan').textContent =
+          p.microBatches === 1
+            ? `the whole batch of ${p.batchSize} at once`
+            : `${p.microBatches} micro-batches of ${p.microBatchSize} (gradients accumulated: one update per batch of ${p.batchSize})`;
+        $('plan-reason').textContent = `(${p.reason})`;
+        break;
+      }
+      case 'eval':
+        showEval(msg.point);
+        charts.addEval(msg.point);
+        break;
+      case 'prediction':
+        bars.show(msg.probabilities);
+        predicting = false;
+        if (waiting) {
+          const next = waiting;
+          waiting = null;
+          predict(next);
+        }
+        break;
+      case 'checkpoint':
+        downloadFile(msg.bytes, msg.fileName);
+        break;
+      case 'stored':
+        $('stored-note').textContent = `Kept in this browser at ${formatDate(msg.savedAt)}: a reload continues from here.`;
+        break;
+      case 'error':
+        showError(msg.message);
+        break;
+    }
+  };
+  worker.onerror = (ev) => showError(`The training worker failed: ${ev.message || 'it could not be started'}`);
+
+  buttons.train.onclick = () => {
+    showError(null);
+    post({ type: 'train', config: readConfig() });
+  };
+  buttons.pause.onclick = () => post({ type: 'pause' });
+  buttons.reset.onclick = () => post({ type: 'reset', config: readConfig() });
+  buttons.download.onclick = () => post({ type: 'download' });
+  buttons.clear.onclick = () => pad.clear();
+  buttons.load.onchange = async () => {
+    const file = buttons.load.files?.[0];
+    if (!file) return;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    buttons.load.value = '';
+    post({ type: 'load', bytes, fileName: file.name }, [bytes.buffer]);
+  };
+  // A new model when the choice changes before any training (afterwards these are locked).
+  controls.model.onchange = () => post({ type: 'reset', config: readConfig() });
+  controls.optimizer.onchange = () => {
+    controls.lr.value = String(DEFAULT_LR[readConfig().optimizer]);
+    post({ type: 'reset', config: readConfig() });
+  };
+  controls.lr.oninput = updateControls;
+
+  post({ type: 'start', config: readConfig() });
+}
+
+// The worker asks for the adapter too (and reports when there is none); without navigator.gpu
+// there is no point in starting it.
+if (!('gpu' in navigator)) showUnavailable(unavailableMessage());
+else startDemo();

@@ -1,0 +1,115 @@
+// The messages between the demo page (main.ts) and the training worker (worker.ts). The worker
+// owns the GPU, the model and the training history; the page only shows what it is told and
+// sends the user's requests.
+
+import type { DeviceInfo, MemoryStats } from '../src/index';
+
+/** The quick accuracy check: this many held-out digits, every EVAL_EVERY_STEPS steps. */
+export const QUICK_EVAL_DIGITS = 500;
+export const EVAL_EVERY_STEPS = 20;
+/** wg.data.mnist()'s test split, evaluated in full at every epoch end. */
+export const HELD_OUT_DIGITS = 2000;
+
+export type ModelKind = 'mlp' | 'cnn';
+export type OptimizerKind = 'sgd' | 'adam';
+
+/** What the controls choose. Model and optimizer take effect on Reset; the rest on the next Train. */
+export interface TrainConfig {
+  model: ModelKind;
+  optimizer: OptimizerKind;
+  lr: number;
+  batchSize: number;
+  microBatchSize: number | 'auto';
+  augment: boolean;
+}
+
+/** Where training stands: enough to continue exactly where it stopped. */
+export interface Progress {
+  /** Optimizer updates so far. */
+  step: number;
+  /** Completed epochs. */
+  epoch: number;
+  /** Training samples already used in the current epoch. */
+  samplesInEpoch: number;
+}
+
+/** One test-accuracy measurement. */
+export interface EvalPoint {
+  step: number;
+  accuracy: number;
+  loss: number;
+  /** How many held-out digits it covered (a quick subset, or all of them at an epoch end). */
+  digits: number;
+}
+
+/** Everything the charts show, so that a restored model brings its curves back. */
+export interface History {
+  /** [step, training loss] per step. */
+  loss: [number, number][];
+  evals: EvalPoint[];
+}
+
+export type RunState = 'starting' | 'ready' | 'training' | 'pausing' | 'paused' | 'busy';
+
+/** The Trainer's micro-batch plan, as shown to the user. */
+export interface PlanInfo {
+  batchSize: number;
+  microBatchSize: number;
+  microBatches: number;
+  estimatedPeakBytes: number;
+  budgetBytes: number;
+  reason: string;
+}
+
+export type ToWorker =
+  /** The first message: start WebGPU, load the digits, restore the stored model or make one from `config`. */
+  | { type: 'start'; config: TrainConfig }
+  | { type: 'train'; config: TrainConfig }
+  | { type: 'pause' }
+  /** A fresh model (and optimizer) from `config`; forgets the stored one. */
+  | { type: 'reset'; config: TrainConfig }
+  /** 28×28 grey levels in [0, 1], row-major (see draw.ts). */
+  | { type: 'predict'; pixels: Float32Array }
+  /** Forget the drawing: stop re-predicting it as the model learns. */
+  | { type: 'clear-drawing' }
+  /** Ask for the model as a safetensors checkpoint (answered with 'checkpoint'). */
+  | { type: 'download' }
+  | { type: 'load'; bytes: Uint8Array; fileName: string };
+
+export type FromWorker =
+  | { type: 'device'; info: DeviceInfo }
+  /** No WebGPU in the worker: the message says what is missing and how to enable it. */
+  | { type: 'unavailable'; message: string }
+  | { type: 'status'; state: RunState; detail: string }
+  /**
+   * A model is in place (new, restored from storage, or loaded from a file): the page resets its
+   * controls, charts and readouts to these.
+   */
+  | {
+      type: 'model';
+      config: TrainConfig;
+      parameters: number;
+      progress: Progress;
+      history: History;
+      /** How it came to be, for the note under the model controls. */
+      origin: { kind: 'new' } | { kind: 'restored'; savedAt: number } | { kind: 'file'; fileName: string };
+    }
+  | {
+      type: 'step';
+      progress: Progress;
+      /** Batches done in the current epoch, and per epoch, at the current batch size. */
+      batch: number;
+      batchesPerEpoch: number;
+      loss: number;
+      samplesPerSecond: number;
+      microBatches: number;
+      memory: MemoryStats;
+    }
+  | { type: 'plan'; plan: PlanInfo }
+  | { type: 'eval'; point: EvalPoint }
+  /** Softmax of the model's output for the last drawing, classes 0–9. */
+  | { type: 'prediction'; probabilities: number[] }
+  | { type: 'checkpoint'; bytes: Uint8Array; fileName: string }
+  /** The model was kept in the browser's storage (IndexedDB). */
+  | { type: 'stored'; savedAt: number }
+  | { type: 'error'; message: string };

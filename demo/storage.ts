@@ -1,0 +1,55 @@
+// The latest model, kept in the browser's IndexedDB so that a reload continues where training
+// stopped. One record: the checkpoint file (model, optimizer, settings and progress) and the
+// chart history. IndexedDB works in Workers, so the training worker reads and writes it itself.
+
+import type { History } from './protocol';
+
+const DB_NAME = 'webgrad-demo';
+const STORE = 'models';
+const KEY = 'latest';
+
+export interface StoredModel {
+  /** When it was saved (ms since the epoch). */
+  savedAt: number;
+  /** A webgrad checkpoint (safetensors). */
+  checkpoint: Uint8Array;
+  history: History;
+}
+
+function open(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** Runs one request in its own transaction and resolves when the transaction has committed. */
+async function withStore<T>(mode: IDBTransactionMode, request: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await open();
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const tx = db.transaction(STORE, mode);
+      const req = request(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(req.result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+export async function storeModel(model: StoredModel): Promise<void> {
+  await withStore('readwrite', (s) => s.put(model, KEY));
+}
+
+export async function loadStoredModel(): Promise<StoredModel | null> {
+  const found = await withStore<StoredModel | undefined>('readonly', (s) => s.get(KEY));
+  return found ?? null;
+}
+
+export async function forgetStoredModel(): Promise<void> {
+  await withStore('readwrite', (s) => s.delete(KEY));
+}

@@ -1,0 +1,424 @@
+// The training worker: owns the GPU (WebGPU works in Workers), the model, the optimizer and the
+// training history, so the page stays responsive while it trains. It streams progress to the page
+// (protocol.ts), evaluates on held-out digits as it goes, reads drawings, and keeps the latest
+// model in IndexedDB after every epoch and on pause.
+
+import * as wg from '../src/index';
+import {
+  DEFAULT_ARCHITECTURE,
+  buildModel,
+  buildOptimizer,
+  describeFile,
+  loadModel,
+  saveModel,
+  type Architecture,
+} from './checkpoint';
+import {
+  EVAL_EVERY_STEPS,
+  QUICK_EVAL_DIGITS,
+  type FromWorker,
+  type History,
+  type PlanInfo,
+  type Progress,
+  type RunState,
+  type ToWorker,
+  type TrainConfig,
+} from './protocol';
+import { forgetStoredModel, loadStoredModel, storeModel } from './storage';
+
+const EVAL_BATCH = 500;
+/** samples/s is measured over this many recent steps. */
+const SPEED_WINDOW = 20;
+/** Seeds of the initial weights and of the data order, so that a run can be repeated. */
+const MODEL_SEED = 1;
+const DATA_SEED = 1;
+
+interface Session {
+  architecture: Architecture;
+  config: TrainConfig;
+  model: wg.nn.Sequential;
+  optimizer: wg.optim.Optimizer;
+  progress: Progress;
+  history: History;
+}
+
+interface Digits {
+  train: wg.data.Dataset;
+  test: wg.data.Dataset;
+  /** The first QUICK_EVAL_DIGITS of test (they mix all ten digits). */
+  quick: wg.data.Dataset;
+}
+
+let digits: Digits;
+let session: Session | null = null;
+let state: RunState = 'starting';
+/** The running training loop, and whether it was asked to stop after the current step. */
+let training: Promise<void> | null = null;
+let stopRequested = false;
+/** The last drawing, re-read as the model learns. */
+let drawing: Float32Array | null = null;
+
+function send(msg: FromWorker, transfer: Transferable[] = []): void {
+  self.postMessage(msg, { transfer });
+}
+
+function setState(next: RunState, detail = ''): void {
+  state = next;
+  send({ type: 'status', state: next, detail });
+}
+
+function idleState(): RunState {
+  return session && session.progress.step > 0 ? 'paused' : 'ready';
+}
+
+/** GPU work runs one piece at a time, so a prediction never lands in the middle of a step. */
+let gpuQueue: Promise<unknown> = Promise.resolve();
+function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const run = gpuQueue.then(fn, fn);
+  gpuQueue = run.catch(() => undefined);
+  return run;
+}
+
+// ---- starting up ----
+
+async function start(config: TrainConfig): Promise<void> {
+  setState('starting', 'Starting WebGPU…');
+  let info: wg.DeviceInfo;
+  try {
+    info = await wg.init();
+  } catch (e) {
+    if (e instanceof wg.WebGPUUnavailableError) {
+      send({ type: 'unavailable', message: e.message });
+      return;
+    }
+    throw e;
+  }
+  send({ type: 'device', info });
+  setState('starting', 'Loading 10,000 handwritten digits…');
+  const { train, test } = await wg.data.mnist();
+  digits = { train, test, quick: wg.data.subset(test, Array.from({ length: QUICK_EVAL_DIGITS }, (_, i) => i)) };
+  if (!(await restoreStored(config))) newSession(config);
+  setState(idleState());
+}
+
+/** Continues the model kept in IndexedDB, if there is one that loads. */
+async function restoreStored(config: TrainConfig): Promise<boolean> {
+  let stored;
+  try {
+    stored = await loadStoredModel();
+  } catch (e) {
+    send({ type: 'error', message: `Could not read the model kept in this browser: ${(e as Error).message}` });
+    return false;
+  }
+  if (!stored) return false;
+  try {
+    replaceSession(fromFile(stored.checkpoint, config), stored.history);
+  } catch (e) {
+    send({ type: 'error', message: `The model kept in this browser could not be restored (${(e as Error).message}); starting afresh.` });
+    return false;
+  }
+  announce({ kind: 'restored', savedAt: stored.savedAt });
+  return true;
+}
+
+// ---- models ----
+
+function newSession(config: TrainConfig): void {
+  wg.manualSeed(MODEL_SEED);
+  const architecture = DEFAULT_ARCHITECTURE[config.model];
+  const model = buildModel(architecture);
+  const optimizer = buildOptimizer(config.optimizer, model, config.lr);
+  replaceSession({ architecture, config, model, optimizer, progress: { step: 0, epoch: 0, samplesInEpoch: 0 }, history: { loss: [], evals: [] } });
+  announce({ kind: 'new' });
+}
+
+/** A session from a checkpoint file; throws (leaving nothing allocated) if it does not load. */
+function fromFile(bytes: Uint8Array, fallback: TrainConfig): Session {
+  const contents = describeFile(bytes);
+  const config: TrainConfig = { ...fallback, ...contents.settings };
+  const model = buildModel(contents.architecture);
+  const optimizer = buildOptimizer(config.optimizer, model, config.lr);
+  try {
+    loadModel(bytes, contents, model, optimizer, config.optimizer);
+  } catch (e) {
+    model.dispose();
+    optimizer.dispose();
+    throw e;
+  }
+  config.lr = optimizer.lr;
+  return { architecture: contents.architecture, config, model, optimizer, progress: contents.progress, history: { loss: [], evals: [] } };
+}
+
+function replaceSession(next: Session, history?: History): void {
+  if (session) {
+    session.optimizer.dispose();
+    session.model.dispose();
+  }
+  if (history) next.history = history;
+  session = next;
+}
+
+function announce(origin: Extract<FromWorker, { type: 'model' }>['origin']): void {
+  const s = session!;
+  send({
+    type: 'model',
+    config: s.config,
+    parameters: s.model.parameters().reduce((n, p) => n + p.size, 0),
+    progress: s.progress,
+    history: s.history,
+    origin,
+  });
+  void repredict();
+}
+
+// ---- training ----
+
+/** Starts the training loop with `config`'s lr, batch size, micro-batch size and augmentation. */
+function train(config: TrainConfig): void {
+  if (training || !session) return;
+  const s = session;
+  s.config = { ...config, model: s.config.model, optimizer: s.config.optimizer };
+  s.optimizer.lr = config.lr;
+  stopRequested = false;
+  setState('training');
+  training = trainLoop(s).finally(() => {
+    training = null;
+    // Stopped by itself (an error, a diverged loss) rather than by a request: say so.
+    if (!stopRequested) setState(idleState());
+  });
+}
+
+async function trainLoop(s: Session): Promise<void> {
+  const { microBatchSize, augment } = s.config;
+  const batchSize = Math.min(s.config.batchSize, digits.train.size);
+  const trainer = new wg.Trainer({ model: s.model, optimizer: s.optimizer, loss: 'cross-entropy', microBatchSize });
+  const batchShape = [batchSize, 1, 28, 28];
+  let plan = await exclusive(async () => trainer.plan(batchShape));
+  sendPlan(batchSize, plan);
+  // dropLast: every step sees a full batch, so one plan covers the whole epoch.
+  const loader = new wg.data.DataLoader(digits.train, { batchSize, shuffle: true, augment, seed: DATA_SEED, dropLast: true });
+  const speed = new SpeedMeter(SPEED_WINDOW);
+  let epoch: Iterator<wg.data.CpuBatch> | null = null;
+  try {
+    while (!stopRequested) {
+      epoch ??= resumeEpoch(loader, s.progress);
+      const next = epoch.next();
+      if (next.done) {
+        epoch = null;
+        await finishEpoch(s);
+        continue;
+      }
+      const b = next.value;
+      const started = performance.now();
+      const result = await exclusive(async () => {
+        const x = wg.tensor(b.x, b.shape);
+        const y = wg.tensor(b.y, [b.size], { dtype: 'int32' });
+        try {
+          return await trainer.step(x, y);
+        } finally {
+          x.dispose();
+          y.dispose();
+        }
+      });
+      speed.add(b.size, performance.now() - started);
+      s.progress.step++;
+      s.progress.samplesInEpoch += b.size;
+      s.history.loss.push([s.progress.step, result.loss]);
+      send({
+        type: 'step',
+        progress: { ...s.progress },
+        batch: Math.round(s.progress.samplesInEpoch / batchSize),
+        batchesPerEpoch: loader.length,
+        loss: result.loss,
+        samplesPerSecond: speed.samplesPerSecond(),
+        microBatches: result.microBatches,
+        memory: wg.memory(),
+      });
+      if (result.microBatchSize !== plan.microBatchSize) {
+        // Out-of-memory recovery changed the plan.
+        plan = trainer.plan(batchShape);
+        sendPlan(batchSize, plan);
+      }
+      if (!Number.isFinite(result.loss)) {
+        send({ type: 'error', message: `The loss became ${result.loss}: the learning rate is too high for this model. Lower it and press Reset.` });
+        break;
+      }
+      if (s.progress.step % EVAL_EVERY_STEPS === 0) await evaluate(s, digits.quick);
+    }
+  } catch (e) {
+    send({ type: 'error', message: `Training stopped: ${(e as Error).message}` });
+  }
+}
+
+/** The rest of the current epoch: its batches, less those already trained on. */
+function resumeEpoch(loader: wg.data.DataLoader, progress: Progress): Iterator<wg.data.CpuBatch> {
+  loader.epoch = progress.epoch;
+  const batches = loader.cpuBatches();
+  let skipped = 0;
+  while (skipped + loader.batchSize <= progress.samplesInEpoch) {
+    if (batches.next().done) break;
+    skipped += loader.batchSize;
+  }
+  progress.samplesInEpoch = skipped;
+  return batches;
+}
+
+async function finishEpoch(s: Session): Promise<void> {
+  s.progress.epoch++;
+  s.progress.samplesInEpoch = 0;
+  await evaluate(s, digits.test);
+  await store(s);
+}
+
+async function evaluate(s: Session, data: wg.data.Dataset): Promise<void> {
+  const trainer = new wg.Trainer({ model: s.model, optimizer: s.optimizer, loss: 'cross-entropy' });
+  const { loss, accuracy } = await exclusive(() => trainer.evaluate(data, { batchSize: EVAL_BATCH }));
+  const point = { step: s.progress.step, accuracy, loss, digits: data.size };
+  s.history.evals.push(point);
+  send({ type: 'eval', point });
+  await repredict();
+}
+
+function sendPlan(batchSize: number, p: wg.Plan): void {
+  const plan: PlanInfo = {
+    batchSize,
+    microBatchSize: p.microBatchSize,
+    microBatches: p.microBatches,
+    estimatedPeakBytes: p.estimatedPeakBytes,
+    budgetBytes: p.budgetBytes,
+    reason: p.reason,
+  };
+  send({ type: 'plan', plan });
+}
+
+/** Stops the training loop after its current step and waits for it. */
+async function stopTraining(): Promise<void> {
+  stopRequested = true;
+  await training;
+}
+
+class SpeedMeter {
+  private readonly samples: number[] = [];
+  private readonly ms: number[] = [];
+  constructor(private readonly window: number) {}
+  add(samples: number, ms: number): void {
+    this.samples.push(samples);
+    this.ms.push(ms);
+    if (this.samples.length > this.window) {
+      this.samples.shift();
+      this.ms.shift();
+    }
+  }
+  samplesPerSecond(): number {
+    const ms = this.ms.reduce((a, b) => a + b, 0);
+    return ms > 0 ? (this.samples.reduce((a, b) => a + b, 0) * 1000) / ms : 0;
+  }
+}
+
+// ---- files and storage ----
+
+async function store(s: Session): Promise<void> {
+  try {
+    const checkpoint = await exclusive(() => saveModel(s.model, s.optimizer, s.config, s.progress));
+    const savedAt = Date.now();
+    await storeModel({ savedAt, checkpoint, history: s.history });
+    send({ type: 'stored', savedAt });
+  } catch (e) {
+    send({ type: 'error', message: `Could not keep the model in this browser’s storage: ${(e as Error).message}` });
+  }
+}
+
+async function download(): Promise<void> {
+  const s = session!;
+  const bytes = await exclusive(() => saveModel(s.model, s.optimizer, s.config, s.progress));
+  const fileName = `webgrad-mnist-${s.config.model}-step${s.progress.step}.safetensors`;
+  send({ type: 'checkpoint', bytes, fileName }, [bytes.buffer]);
+}
+
+async function load(bytes: Uint8Array, fileName: string): Promise<void> {
+  const s = session!;
+  try {
+    replaceSession(await exclusive(async () => fromFile(bytes, s.config)));
+  } catch (e) {
+    send({ type: 'error', message: `${fileName} could not be loaded: ${(e as Error).message}` });
+    return;
+  }
+  announce({ kind: 'file', fileName });
+  await store(session!);
+}
+
+// ---- reading drawings ----
+
+async function predict(pixels: Float32Array): Promise<void> {
+  drawing = pixels;
+  await repredict();
+}
+
+/** Reads the last drawing with the current model (after each evaluation too, so the bars follow training). */
+async function repredict(): Promise<void> {
+  const pixels = drawing;
+  if (!pixels || !session) return;
+  const model = session.model;
+  const probabilities = await exclusive(async () => {
+    const wasTraining = model.training;
+    model.eval();
+    try {
+      const p = wg.noGrad(() => wg.tidy(() => wg.softmax(model.forward(wg.tensor(pixels, [1, 1, 28, 28])), 1)));
+      try {
+        return Array.from(await p.toArray());
+      } finally {
+        p.dispose();
+      }
+    } finally {
+      model.train(wasTraining);
+    }
+  });
+  send({ type: 'prediction', probabilities });
+}
+
+// ---- messages ----
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case 'start':
+      return start(msg.config);
+    case 'train':
+      return train(msg.config);
+    case 'pause':
+      if (!training) return;
+      setState('pausing');
+      await stopTraining();
+      await store(session!);
+      return setState(idleState());
+    case 'reset':
+      setState('busy', 'Starting over…');
+      await stopTraining();
+      newSession(msg.config);
+      await forgetStoredModel().catch(() => undefined);
+      return setState(idleState());
+    case 'predict':
+      return predict(msg.pixels);
+    case 'clear-drawing':
+      drawing = null;
+      return;
+    case 'download':
+      return download();
+    case 'load':
+      setState('busy', `Loading ${msg.fileName}…`);
+      await stopTraining();
+      await load(msg.bytes, msg.fileName);
+      return setState(idleState());
+  }
+}
+
+// Messages are handled in order; a training loop runs alongside, between its awaits.
+let inbox: Promise<void> = Promise.resolve();
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const msg = ev.data;
+  inbox = inbox.then(() =>
+    handle(msg).catch((e: unknown) => {
+      send({ type: 'error', message: (e as Error).message ?? String(e) });
+      if (state !== 'starting') setState(idleState());
+    }),
+  );
+};
