@@ -1,11 +1,16 @@
 // The built package, used the way a user would: `npm run build`, then plain `node` in a
-// directory outside the repository imports 'webgrad/node' from a linked copy and runs a matmul.
+// directory outside the repository imports 'webgrad/node' from a linked copy and runs a matmul;
+// a plain page imports dist/webgrad.js and trains; the built demo runs from a static server.
+// (One file, so that no other test rebuilds dist/ while these read it.)
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectErrors, launchChromium } from './browser/harness';
+import { serveStatic, type StaticServer } from './browser/static-server';
+import type { Browser } from 'playwright-core';
 
 const repo = resolve(import.meta.dirname, '..');
 let outside: string;
@@ -56,5 +61,57 @@ describe('the built package', () => {
       }
     }
     expect(all).not.toMatch(/(import\s*\(|new URL\(|fetch\(|readFile\w*\()\s*["'`][^"'`]*\.wgsl/);
+  });
+});
+
+describe('the built package in a browser', () => {
+  let server: StaticServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    server = await serveStatic(repo);
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('a plain page imports dist/webgrad.js from a static server and trains: the loss is finite and falls', async () => {
+    server.requests.length = 0;
+    const page = await browser.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${server.url}/test/browser/dist-page.html`);
+    await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30_000 });
+    const out = await page.evaluate(() =>
+      (window as unknown as { trainFromDist(o: { steps: number }): Promise<{ losses: number[]; liveTensors: number; mnist: number[] }> })
+        .trainFromDist({ steps: 5 }),
+    );
+    expect(out.losses.every(Number.isFinite), `losses ${out.losses}`).toBe(true);
+    // Full-batch gradient descent with a small step: every step lowers the loss.
+    for (let i = 1; i < out.losses.length; i++) expect(out.losses[i], `losses ${out.losses}`).toBeLessThan(out.losses[i - 1]!);
+    expect(out.liveTensors).toBe(0);
+    expect(out.mnist).toEqual([8000, 2000]);
+    // Everything came from dist/, nothing from the sources.
+    expect(server.requests.filter((p) => !p.startsWith('/dist/') && !p.startsWith('/test/browser/'))).toEqual([]);
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('the built demo runs from a static server at a sub-path: its worker finds WebGPU and the digits, and trains', async () => {
+    server.requests.length = 0;
+    const page = await browser.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${server.url}/dist/demo/`);
+    await page.waitForSelector('#status[data-state="ready"]', { timeout: 60_000 });
+    await expect.poll(() => page.textContent('#device-adapter')).toMatch(/\w/);
+    await page.click('#train');
+    await page.waitForFunction(() => Number(document.getElementById('step')!.textContent) >= 2, null, { timeout: 60_000 });
+    expect(Number(await page.textContent('#loss'))).toBeGreaterThan(0);
+    await page.click('#pause');
+    await page.waitForSelector('#status[data-state="paused"]', { timeout: 60_000 });
+    expect(server.requests.filter((p) => !p.startsWith('/dist/demo/'))).toEqual([]);
+    expect(server.requests).toContainEqual(expect.stringMatching(/^\/dist\/demo\/assets\/mnist.*\.gz$/));
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
   });
 });
