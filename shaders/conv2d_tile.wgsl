@@ -10,14 +10,15 @@ struct Tile {
   a4: mat4x4f, a5: mat4x4f, a6: mat4x4f, a7: mat4x4f,
 }
 
-// 4 channels w × 4 pixels v.
-fn outer(w: vec4f, v: vec4f) -> mat4x4f {
-  return mat4x4f(w * v.x, w * v.y, w * v.z, w * v.w);
+// a + w ⊗ v: 4 channels w times 4 pixels v added to a, with fma (measured 6-20% faster on
+// SwiftShader than a separate multiply and add).
+fn add_outer(a: mat4x4f, w: vec4f, v: vec4f) -> mat4x4f {
+  return mat4x4f(fma(w, vec4f(v.x), a[0]), fma(w, vec4f(v.y), a[1]), fma(w, vec4f(v.z), a[2]), fma(w, vec4f(v.w), a[3]));
 }
 
 // One reduction step: 16 channel values s (column i = 4 channels, as share() returns them) times
 // the values of the first four pixels va and of the last four vb.
 fn accumulate(t: Tile, s: mat4x4f, va: vec4f, vb: vec4f) -> Tile {
-  return Tile(t.a0 + outer(s[0], va), t.a1 + outer(s[0], vb), t.a2 + outer(s[1], va), t.a3 + outer(s[1], vb),
-              t.a4 + outer(s[2], va), t.a5 + outer(s[2], vb), t.a6 + outer(s[3], va), t.a7 + outer(s[3], vb));
+  return Tile(add_outer(t.a0, s[0], va), add_outer(t.a1, s[0], vb), add_outer(t.a2, s[1], va), add_outer(t.a3, s[1], vb),
+              add_outer(t.a4, s[2], va), add_outer(t.a5, s[2], vb), add_outer(t.a6, s[3], va), add_outer(t.a7, s[3], vb));
 }
