@@ -9,11 +9,11 @@
 // The library build goes first: it empties dist/, the demo build then adds dist/demo/.
 
 import { resolve } from 'node:path';
-import { defineConfig, type UserConfig } from 'vitest/config';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 const repo = import.meta.dirname;
 
-const library: UserConfig = {
+const library: ViteUserConfig = {
   root: '.',
   // Relative asset URLs, so that the built library finds dist/mnist.bin.gz from dist/*.js (Node
   // reads it from disk, browsers fetch it next to the script).
@@ -42,7 +42,7 @@ const library: UserConfig = {
   },
 };
 
-const demo: UserConfig = {
+const demo: ViteUserConfig = {
   // The page's folder is the app's root, so the build writes dist/demo/index.html (not
   // dist/demo/demo/index.html); it imports the engine from ../src.
   root: resolve(repo, 'demo'),

@@ -23,7 +23,11 @@ export class TrainingCharts {
     private readonly lossBox: HTMLElement,
     private readonly accuracyBox: HTMLElement,
   ) {
-    const axes = (y: string): uPlot.Axis[] => [{ label: 'step' }, { label: y }];
+    const axes = (y: string): uPlot.Axis[] => [
+      { label: 'step' },
+      // Short tick labels (a diverging loss reaches millions), and room for the longest one.
+      { label: y, values: (_u, ticks) => ticks.map(compact), size: (_u, values) => 36 + 7 * Math.max(2, ...(values ?? []).map((v) => v.length)) },
+    ];
     this.loss = new uPlot(
       {
         width: lossBox.clientWidth || 320,
@@ -107,4 +111,9 @@ export class TrainingCharts {
       this.accuracyBox.dataset.points = String(this.accData[0].length);
     });
   }
+}
+
+const compactFormat = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
+function compact(v: number): string {
+  return compactFormat.format(v);
 }
