@@ -40,7 +40,7 @@ export async function runBrowserBench(opts: BenchOptions = {}): Promise<BenchRep
       const pageOptions: PageOptions = { quick: opts.quick, engines: opts.only, works: opts.work };
       const report = await page.evaluate((o) => window.runBench(o), pageOptions);
       if (errors.length) console.warn(`the page logged errors:\n${errors.join('\n')}`);
-      return { ...report, browser: `Chromium ${browser.version()} (headless, ${report.browser})` };
+      return { ...report, browser: `Chromium ${browser.version()} (headless)` };
     } finally {
       await browser.close();
     }
