@@ -215,7 +215,9 @@ function startDemo(): void {
         const size = `${msg.parameters.toLocaleString('en')} parameters`;
         const o = msg.origin;
         const what = `${msg.config.model.toUpperCase()}, ${size}`;
-        const trained = `${msg.progress.step} steps trained`;
+        const { step, epoch } = msg.progress;
+        // The command line's checkpoints count epochs, not steps.
+        const trained = step > 0 ? `${step} steps trained` : epoch > 0 ? `${epoch} epochs trained` : 'untrained';
         $('model-note').textContent =
           o.kind === 'restored'
             ? `Restored model from ${formatDate(o.savedAt)}: ${what}, ${trained}.`
