@@ -4,8 +4,8 @@
 //   direct, direct_vec4 — every invocation loads its own rows of A and columns of B straight
 //       from storage, four k at a time. No workgroup memory, no barriers: the fastest form on
 //       software adapters (SwiftShader), where barriers and workgroup memory cost more than
-//       they save. direct_vec4 binds A and B as array<vec4f> (one load per 4 elements and one
-//       robustness clamp instead of four); the host picks it when both operands are aligned.
+//       they save. direct_vec4 binds A and B as array<vec4f> (one vector load and one
+//       robustness clamp per 4 elements); the host picks it when both operands are aligned.
 //   staged — a workgroup computes a (WGY·TM)×(WGX·TN) tile; slices of A and B, BK deep, are
 //       loaded cooperatively into workgroup memory between barriers. Usually faster on GPUs.
 //
