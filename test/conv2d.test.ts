@@ -51,6 +51,8 @@ const cases: Case[] = [
   { x: [2, 2, 1, 9], w: [3, 2, 1, 3], opts: { padding: [0, 1], stride: [1, 2] }, bias: false }, // one row
   // More than 8 channels on both sides: the kernels' other loop order, with strides and dilation.
   { x: [2, 12, 9, 11], w: [10, 12, 3, 3], opts: { stride: 2, padding: 1, dilation: [1, 2] }, bias: true },
+  // 512 weight columns: the weight gradient's widest workgroups (64 invocations).
+  { x: [2, 512, 3, 2], w: [3, 512, 1, 1], opts: { padding: [0, 1] }, bias: false },
 ];
 
 const name = (c: Case) => `x ${c.x.join('×')} w ${c.w.join('×')} ${JSON.stringify(c.opts)}${c.bias ? ' +bias' : ''}`;
