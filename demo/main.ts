@@ -239,7 +239,6 @@ function startDemo(): void {
         const m = msg.memory;
         $('memory').textContent = `${formatBytes(m.liveBytes)} in use, peak ${formatBytes(m.peakBytes)} during the step`;
         $('memory-detail').textContent = `(${m.liveTensors} tensors; ${formatBytes(m.pooledBytes)} of freed buffers kept for reuse)`;
-        if (p.step === 1) updateControls();
         break;
       }
       case 'plan': {

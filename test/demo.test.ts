@@ -41,6 +41,11 @@ describe('the demo page', () => {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1100 } });
     const page = await context.newPage();
     const errors = collectErrors(page);
+    // Everything the page and its worker need comes from the server that served it.
+    const foreign: string[] = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(`${url}/`) && !/^(data|blob):/.test(r.url())) foreign.push(r.url());
+    });
     await page.goto(`${url}/demo/`);
     await waitForState(page, 'ready');
 
@@ -118,6 +123,7 @@ describe('the demo page', () => {
     expect(await numberIn(page, 'step')).toBe(pausedAt);
 
     expect(errors, errors.join('\n')).toEqual([]);
+    expect(foreign).toEqual([]);
     await context.close();
   });
 
