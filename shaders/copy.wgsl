@@ -1,5 +1,6 @@
-// Dtype-agnostic kernels on 32-bit words: fill a buffer with one value, and gather a strided view
-// into a contiguous tensor (used by contiguous(), reshape of a non-contiguous view, toArray()).
+// Dtype-agnostic kernels on 32-bit words: fill a buffer with one value, and copy a strided view
+// into another (a contiguous tensor, or a block of one: contiguous(), reshape of a
+// non-contiguous view, toArray()).
 
 override WG: u32 = 256;
 
@@ -7,9 +8,11 @@ struct Params {
   n: u32,
   rank: u32,
   value: u32,    // fill: the 32-bit pattern to write
-  offset: u32,   // copy: element offset of the source view
+  offset: u32,   // fill: element offset; copy: element offset of the source view
   shape: array<vec4u, 2>,
-  strides: array<vec4u, 2>,
+  strides: array<vec4u, 2>,      // copy: source strides
+  dst_strides: array<vec4u, 2>,  // copy: destination strides
+  dst_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -38,10 +41,13 @@ fn copy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= p.n) { return; }
   var rem = i;
   var src = p.offset;
+  var dst = p.dst_offset;
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
     let size = dim(p.shape, u32(d));
-    src += (rem % size) * dim(p.strides, u32(d));
+    let c = rem % size;
+    src += c * dim(p.strides, u32(d));
+    dst += c * dim(p.dst_strides, u32(d));
     rem = rem / size;
   }
-  c_out[i] = c_src[src];
+  c_out[dst] = c_src[src];
 }

@@ -25,6 +25,9 @@ override TN: u32 = 4;          // columns of C per invocation: 4 or 8
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override BK: u32 = 16;         // staged: depth of the k slice held in workgroup memory (multiple of 4)
+// Add the product to C instead of overwriting it: a product whose operands are larger than one
+// storage binding is computed in slices of K, each accumulated into the same C.
+override ACCUMULATE: bool = false;
 
 // Workgroup tile of the staged family in vec4 units, and the row strides of its k-major slices:
 // one vec4 of padding, so that invocations storing down a column (a transposing load) spread
@@ -47,6 +50,8 @@ struct Params {
   wgs_n: u32,
   workgroups: u32,    // total workgroups (the dispatch grid may hold more)
   batches: u32,       // matrices in the batch
+  ldc: u32,           // row stride of C (N, or more when C is a block of columns of a wider matrix)
+  c_off: u32,         // element offset of C
   batch_shape: array<vec4u, 2>,  // output batch dimensions (up to 8)
   a_bstrides: array<vec4u, 2>,   // element strides of A per batch dimension
   b_bstrides: array<vec4u, 2>,
@@ -115,7 +120,7 @@ fn locate(wid: u32, rows: u32, cols: u32) -> Tile {
   let t = wid % per_batch;
   var ao = p.a_off;
   var bo = p.b_off;
-  let co = rem * p.M * p.N;
+  let co = p.c_off + rem * p.M * p.ldc;
   for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
     let size = dim(p.batch_shape, u32(d));
     let i = rem % size;
@@ -235,12 +240,18 @@ fn tail_b4(w: vec4u, s: KStep) -> Blk {
 
 fn store_row(base: u32, m: u32, n: u32, v: vec4f) {
   if (m >= p.M) { return; }
-  let i = base + m * p.N + n;
+  let i = base + m * p.ldc + n;
   if (n + 3u < p.N) {
-    c[i] = v.x; c[i + 1u] = v.y; c[i + 2u] = v.z; c[i + 3u] = v.w;
+    if (ACCUMULATE) {
+      c[i] += v.x; c[i + 1u] += v.y; c[i + 2u] += v.z; c[i + 3u] += v.w;
+    } else {
+      c[i] = v.x; c[i + 1u] = v.y; c[i + 2u] = v.z; c[i + 3u] = v.w;
+    }
     return;
   }
-  for (var j = 0u; j < 4u && n + j < p.N; j++) { c[i + j] = v[j]; }
+  for (var j = 0u; j < 4u && n + j < p.N; j++) {
+    if (ACCUMULATE) { c[i + j] += v[j]; } else { c[i + j] = v[j]; }
+  }
 }
 
 fn store_blk(base: u32, m: u32, n: u32, x: Blk) {

@@ -5,6 +5,7 @@
 override WG: u32 = 64;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+override ACCUMULATE: bool = false;   // add to C instead of overwriting it (see matmul.wgsl)
 
 struct Params {
   M: u32,
@@ -19,6 +20,8 @@ struct Params {
   wgs_n: u32,
   workgroups: u32,
   batches: u32,       // matrices in the batch
+  ldc: u32,           // row stride of C (N, or more when C is a block of columns of a wider matrix)
+  c_off: u32,         // element offset of C
   batch_shape: array<vec4u, 2>,
   a_bstrides: array<vec4u, 2>,
   b_bstrides: array<vec4u, 2>,
@@ -41,7 +44,8 @@ fn naive(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let i = wid * WG + lid;
   let mn = p.M * p.N;
   if (i >= p.batches * mn) { return; }
-  var rem = i / mn;
+  let batch = i / mn;
+  var rem = batch;
   let m = (i % mn) / p.N;
   let n = i % p.N;
   var ao = p.a_off;
@@ -61,5 +65,6 @@ fn naive(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var k = 0u; k < p.K; k++) {
     sum += a[ao + m * sam + k * sak] * b[bo + k * sbk + n * sbn];
   }
-  c[i] = sum;
+  let ci = p.c_off + batch * p.M * p.ldc + m * p.ldc + n;
+  if (ACCUMULATE) { c[ci] += sum; } else { c[ci] = sum; }
 }

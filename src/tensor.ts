@@ -5,7 +5,7 @@
 import type { Node } from './autograd/node';
 import { currentRuntime, runtime, type Runtime } from './runtime/device';
 import { contiguous } from './ops/copy';
-import { dataBytes } from './runtime/buffer-pool';
+import { bufferContents } from './runtime/buffer-pool';
 import { DisposedError, ShapeError } from './runtime/errors';
 import { track, untrack } from './scope';
 
@@ -20,8 +20,10 @@ export class Storage {
     /** Bytes the tensor data occupies (the buffer may be larger: its size class). */
     readonly bytes: number,
     private readonly rt: Runtime,
+    /** The tensor it was made for, e.g. "tensor [200, 300] float32" (for error messages). */
+    what = 'a tensor',
   ) {
-    dataBytes.set(buffer, bytes);
+    bufferContents.set(buffer, { bytes, what });
   }
 
   retain(): this {
@@ -192,7 +194,7 @@ export function empty(shape: readonly number[], dtype: DType = 'float32', what =
   const bytes = Math.max(4, sizeOf(shape) * 4);
   rt.executor.openScopes();
   const buffer = rt.pool.acquire(bytes, `${what} ${formatShape(shape)}`);
-  const t = new Tensor(new Storage(buffer, bytes, rt), shape, dtype);
+  const t = new Tensor(new Storage(buffer, bytes, rt, `tensor ${formatShape(shape)} ${dtype}`), shape, dtype);
   if (debug.poisonOutputs) poison(rt, buffer);
   return t;
 }

@@ -9,10 +9,8 @@ import { ShapeError } from '../runtime/errors';
 import { empty, formatShape, type DType, type Tensor } from '../tensor';
 import { record } from '../autograd/record';
 import { checkRank, MAX_RANK, WG } from './util';
-import { bindView, viewBytes } from './binding';
-import { fitsBinding, flatSlice, inFlatChunks } from './segments';
-import { LimitError } from '../runtime/errors';
-import { formatBytes } from '../runtime/limits';
+import { bindView } from './binding';
+import { fitsBinding, inFlatChunks } from './segments';
 
 const fillKernel = defineKernel('fill', copyWGSL, ['write'], 'fill');
 const copyKernel = defineKernel('copy', copyWGSL, ['read', 'write'], 'copy');
@@ -24,59 +22,63 @@ export function contiguous(t: Tensor): Tensor {
 }
 
 /**
- * A contiguous copy of any view (not recorded: internal use). A view larger than one binding is
- * copied in blocks along its first dimension.
+ * A contiguous copy of any view (not recorded: internal use). A view larger than one storage
+ * binding is copied in blocks (see copyBlocks).
  */
 export function gather(t: Tensor): Tensor {
   checkRank('contiguous', t.shape);
   const out = empty(t.shape, t.dtype, 'contiguous');
-  if (t.ndim === 0 || t.size === 0 || fitsBinding(t, out)) {
-    copyView(t, out);
-    return out;
-  }
-  const rows = blockRows(t);
-  const rowSize = t.size / t.shape[0]!;
-  for (let r = 0; r < t.shape[0]!; r += rows) {
-    const n = Math.min(rows, t.shape[0]! - r);
-    const src = rowBlock(t, r, n);
-    const dst = flatSlice(out, r * rowSize, n * rowSize);
-    copyView(src, dst);
-    src.dispose();
-    dst.dispose();
-  }
+  if (t.size > 0) copyBlocks(t, out);
   return out;
 }
 
-/** One copy dispatch: the strided view `src` into the contiguous `dst` of the same size. */
+/**
+ * Copy the view `src` into the view `dst` (same shape). When either spans more than one binding,
+ * halve along the dimension whose stride is largest (the block that is most compact in memory)
+ * until both halves bind; a single element always does.
+ */
+function copyBlocks(src: Tensor, dst: Tensor): void {
+  if (fitsBinding(src, dst)) {
+    copyView(src, dst);
+    return;
+  }
+  let d = -1;
+  for (let i = 0; i < src.ndim; i++) {
+    if (src.shape[i]! > 1 && (d < 0 || Math.max(src.strides[i]!, dst.strides[i]!) > Math.max(src.strides[d]!, dst.strides[d]!))) d = i;
+  }
+  const n = src.shape[d]!;
+  const h = Math.ceil(n / 2);
+  for (const [start, len] of [[0, h], [h, n - h]] as const) {
+    const s = slice(src, d, start, len);
+    const t = slice(dst, d, start, len);
+    copyBlocks(s, t);
+    s.dispose();
+    t.dispose();
+  }
+}
+
+/** Elements [start, start + len) along dimension d (a view; internal, not recorded). */
+function slice(t: Tensor, d: number, start: number, len: number): Tensor {
+  const shape = [...t.shape];
+  shape[d] = len;
+  return t.view(shape, t.strides, t.offset + start * t.strides[d]!);
+}
+
+/** One copy dispatch between two views of the same shape. */
 function copyView(src: Tensor, dst: Tensor): void {
   const from = bindView('contiguous', src);
+  const to = bindView('contiguous', dst);
   runtime().executor.dispatch(copyKernel, {
     constants: { WG },
-    buffers: [from.range, bindView('contiguous', dst).range],
-    params: new Params().u32(src.size, src.ndim, 0, from.offset).vecU32(src.shape, MAX_RANK, 1).vecU32(src.strides, MAX_RANK),
+    buffers: [from.range, to.range],
+    params: new Params()
+      .u32(src.size, src.ndim, 0, from.offset)
+      .vecU32(src.shape, MAX_RANK, 1)
+      .vecU32(src.strides, MAX_RANK)
+      .vecU32(dst.strides, MAX_RANK)
+      .u32(to.offset),
     workgroups: Math.ceil(src.size / WG),
   });
-}
-
-/** Rows [start, start + n) along the first dimension (a view; internal, not recorded). */
-function rowBlock(t: Tensor, start: number, n: number): Tensor {
-  return t.view([n, ...t.shape.slice(1)], t.strides, t.offset + start * t.strides[0]!);
-}
-
-/** How many first-dimension rows of t (and of its contiguous copy) fit one binding. */
-function blockRows(t: Tensor): number {
-  const { maxStorageBufferBindingSize: max, minStorageBufferOffsetAlignment: align } = runtime().limits;
-  const one = rowBlock(t, 0, 1);
-  const rowBytes = Math.max(viewBytes(one), (t.size / t.shape[0]!) * 4);
-  one.dispose();
-  const rows = Math.floor((max - 2 * align) / Math.max(4, rowBytes, t.strides[0]! * 4));
-  if (rows < 1) {
-    throw new LimitError(
-      `contiguous: one row of ${formatShape(t.shape)} spans ${formatBytes(rowBytes)}, more than one storage binding may hold ` +
-        `(maxStorageBufferBindingSize ${formatBytes(max)})`,
-    );
-  }
-  return rows;
 }
 
 /** A new tensor of `shape` holding `value` everywhere. */

@@ -11,7 +11,17 @@ import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
 import { defineKernel, type Kernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
-import { matmulConfig } from '../schedule/matmul-config';
+import { autotuner } from '../schedule/autotune';
+import {
+  defaultMatmulConfig,
+  describeConfig,
+  forcedMatmulConfig,
+  tuningCandidates,
+  type MatmulConfig,
+} from '../schedule/matmul-config';
+import { randn } from '../creation';
+import { bindView } from './binding';
+import { fitsBinding } from './segments';
 import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { gather } from './copy';
 import { sumToShape } from './reduce';
@@ -124,29 +134,79 @@ function operand(t: Tensor, batch: readonly number[]): Operand {
 }
 
 /** Can the operand be read as vec4s along its contiguous dimension of length `len`? */
-function vec4Aligned(o: Operand, len: number): boolean {
-  return len % 4 === 0 && o.src.offset % 4 === 0 && o.ld % 4 === 0 && o.bstrides.every((s) => s % 4 === 0);
+function vec4Aligned(o: Operand, offset: number, len: number): boolean {
+  return len % 4 === 0 && offset % 4 === 0 && o.ld % 4 === 0 && o.bstrides.every((s) => s % 4 === 0);
 }
 
 /** a @ b for a, b of rank ≥ 2 with matching inner and broadcastable batch dims (not recorded). */
-function gemm(a: Tensor, b: Tensor): Tensor {
-  const config = matmulConfig();
+function gemm(a: Tensor, b: Tensor, config?: MatmulConfig): Tensor {
   const M = a.shape[a.ndim - 2]!;
-  const K = a.shape[a.ndim - 1]!;
   const N = b.shape[b.ndim - 1]!;
   const batch = batchShape(a, b, '');
   const out = empty([...batch, M, N], 'float32', 'matmul');
-  if (out.size === 0) return out;
+  if (out.size > 0) gemmInto(a, b, out, batch, false, config);
+  return out;
+}
+
+/**
+ * Write (or, with `accumulate`, add) a @ b into `out`, a view whose rows are contiguous. When an
+ * operand is larger than one storage binding (a Linear layer's big weight, say), the product is
+ * cut in halves until every piece binds: rows of A and C; columns of B and C (B stored
+ * column-major, as Wᵀ is); or slices of K, each added into the same C.
+ */
+function gemmInto(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[], accumulate: boolean, config?: MatmulConfig): void {
+  if (batch.length > 0 || fitsBinding(a, b, out)) {
+    dispatchGemm(a, b, out, batch, accumulate, config); // a batch too large to bind fails in bindView
+    return;
+  }
+  const [M, K] = a.shape as [number, number];
+  const N = b.shape[1]!;
+  const aColMajor = a.strides[1] !== 1 && M > 1;
+  const bColMajor = b.strides[1] !== 1 && K > 1;
+  const rows = (t: Tensor, r: number, n: number) => t.view([n, t.shape[1]!], t.strides, t.offset + r * t.strides[0]!);
+  const cols = (t: Tensor, c: number, n: number) => t.view([t.shape[0]!, n], t.strides, t.offset + c * t.strides[1]!);
+  const halves = (n: number, f: (start: number, len: number, first: boolean) => void) => {
+    const h = Math.ceil(n / 2);
+    f(0, h, true);
+    f(h, n - h, false);
+  };
+  const pieces: Tensor[] = [];
+  const view = (t: Tensor) => (pieces.push(t), t);
+  try {
+    if (M > 1 && (!fitsBinding(out) || (!fitsBinding(a) && !aColMajor))) {
+      halves(M, (r, n) => gemmInto(view(rows(a, r, n)), b, view(rows(out, r, n)), batch, accumulate, config));
+    } else if (N > 1 && !fitsBinding(b) && bColMajor) {
+      halves(N, (c, n) => gemmInto(a, view(cols(b, c, n)), view(cols(out, c, n)), batch, accumulate, config));
+    } else if (K > 1) {
+      halves(K, (k, n, first) => gemmInto(view(cols(a, k, n)), view(rows(b, k, n)), out, batch, accumulate || !first, config));
+    } else {
+      dispatchGemm(a, b, out, batch, accumulate, config); // nothing left to cut: bindView names the limit
+    }
+  } finally {
+    for (const t of pieces) t.dispose();
+  }
+}
+
+function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[], accumulate: boolean, forced?: MatmulConfig): void {
+  const M = a.shape[a.ndim - 2]!;
+  const K = a.shape[a.ndim - 1]!;
+  const N = b.shape[b.ndim - 1]!;
   const A = operand(a, batch);
   const B = operand(b, batch);
+  const bindA = bindView('matmul', A.src, 'first operand');
+  const bindB = bindView('matmul', B.src, 'second operand');
+  const bindC = bindView('matmul', out, 'result');
   const batches = sizeOf(batch);
+  const vec4 = vec4Aligned(A, bindA.offset, A.trans ? M : K) && vec4Aligned(B, bindB.offset, B.trans ? K : N);
+  const config = forced ?? chooseConfig(A, B, M, N, K, batch, vec4);
   const tileM = config.wgY * config.tm;
   const tileN = config.wgX * config.tn;
   const wgsM = Math.ceil(M / tileM);
   const wgsN = Math.ceil(N / tileN);
   const workgroups = config.family === 'naive' ? Math.ceil((batches * M * N) / config.wgX) : wgsM * wgsN * batches;
   const params = new Params()
-    .u32(M, N, K, batch.length, A.ld, B.ld, A.src.offset, B.src.offset, wgsM, wgsN, workgroups, batches)
+    .u32(M, N, K, batch.length, A.ld, B.ld, bindA.offset, bindB.offset, wgsM, wgsN, workgroups, batches)
+    .u32(out.strides[out.ndim - 2] ?? N, bindC.offset)
     .vecU32(batch, MAX_RANK, 1)
     .vecU32(A.bstrides, MAX_RANK)
     .vecU32(B.bstrides, MAX_RANK);
@@ -154,24 +214,52 @@ function gemm(a: Tensor, b: Tensor): Tensor {
   let constants: Record<string, number | boolean>;
   if (config.family === 'naive') {
     kernel = naiveKernel;
-    constants = { WG: config.wgX, TRANS_A: A.trans, TRANS_B: B.trans };
+    constants = { WG: config.wgX, TRANS_A: A.trans, TRANS_B: B.trans, ACCUMULATE: accumulate };
   } else {
-    constants = { WGX: config.wgX, WGY: config.wgY, TM: config.tm, TN: config.tn, TRANS_A: A.trans, TRANS_B: B.trans };
+    constants = { WGX: config.wgX, WGY: config.wgY, TM: config.tm, TN: config.tn, TRANS_A: A.trans, TRANS_B: B.trans, ACCUMULATE: accumulate };
     if (config.family === 'staged') {
       kernel = stagedKernel;
       constants.BK = config.bk;
     } else {
-      const vec4 = vec4Aligned(A, A.trans ? M : K) && vec4Aligned(B, B.trans ? K : N);
       kernel = vec4 ? directVec4Kernel : directKernel;
     }
   }
-  runtime().executor.dispatch(kernel, {
-    constants,
-    buffers: [A.src.buffer('matmul'), B.src.buffer('matmul'), out.buffer()],
-    params,
-    workgroups,
-  });
+  runtime().executor.dispatch(kernel, { constants, buffers: [bindA.range, bindB.range, bindC.range], params, workgroups });
   if (A.copied) A.src.dispose();
   if (B.copied) B.src.dispose();
-  return out;
+}
+
+/**
+ * The configuration for this product: one forced with setMatmulConfig, else the autotuner's pick
+ * for its shape class (sizes rounded up to powers of two, layouts, alignment) — the untimed
+ * default until the class has been timed.
+ */
+function chooseConfig(A: Operand, B: Operand, M: number, N: number, K: number, batch: readonly number[], vec4: boolean): MatmulConfig {
+  const forced = forcedMatmulConfig();
+  if (forced) return forced;
+  const rt = runtime();
+  const cls = `${bucket(M)}x${bucket(N)}x${bucket(K)}${A.trans ? 'T' : 'N'}${B.trans ? 'T' : 'N'}${vec4 ? 'v' : ''}${batch.length ? 'b' : ''}`;
+  const candidates = tuningCandidates(rt.info);
+  return autotuner().pick('matmul', cls, {
+    candidates,
+    fallback: defaultMatmulConfig(rt.info),
+    id: describeConfig,
+    prepare: () => {
+      // Operands of this shape and layout: column-major ones as transposed views.
+      const x = A.trans ? mT(randn([...batch, K, M])) : randn([...batch, M, K]);
+      const y = B.trans ? mT(randn([N, K])) : randn([K, N]);
+      return {
+        run: (c) => gemm(x, y, c).dispose(),
+        dispose: () => {
+          x.dispose();
+          y.dispose();
+        },
+      };
+    },
+  });
+}
+
+/** The power of two at or above n (at least 16): the size part of a shape class. */
+function bucket(n: number): number {
+  return Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
 }

@@ -8,6 +8,8 @@ import { WG } from '../ops/util';
 import { runtime } from '../runtime/device';
 import { defineKernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
+import { bindView } from '../ops/binding';
+import { inFlatChunks } from '../ops/segments';
 import { keep } from '../scope';
 import type { Tensor } from '../tensor';
 import { checkNumber, Optimizer, type ParamState } from './optimizer';
@@ -57,14 +59,19 @@ abstract class AdamBase extends Optimizer {
     // Bias corrections in float64 on the CPU, for this parameter's own step count.
     const stepSize = this.lr / (1 - b1 ** state.step);
     const bc2Sqrt = Math.sqrt(1 - b2 ** state.step);
-    const params = new Params()
-      .u32(param.size, param.offset, grad.offset)
-      .f32(this.lr, b1, b2, this.eps, this.weightDecay, stepSize, bc2Sqrt);
-    runtime().executor.dispatch(adamKernel, {
-      constants: { WG, DECOUPLED: this.decoupled },
-      buffers: [param.buffer(`${this.name}.step`), grad.buffer(`${this.name}.step`), m.buffer(`${this.name}.step`), v.buffer(`${this.name}.step`)],
-      params,
-      workgroups: Math.ceil(param.size / WG),
+    const op = `${this.name}.step`;
+    // A parameter larger than one storage binding is updated chunk by chunk.
+    inFlatChunks([param, grad, m, v], (views) => {
+      const [p, g, bm, bv] = views.map((t) => bindView(op, t));
+      const params = new Params()
+        .u32(views[0]!.size, p!.offset, g!.offset)
+        .f32(this.lr, b1, b2, this.eps, this.weightDecay, stepSize, bc2Sqrt);
+      runtime().executor.dispatch(adamKernel, {
+        constants: { WG, DECOUPLED: this.decoupled },
+        buffers: [p!.range, g!.range, bm!.range, bv!.range],
+        params,
+        workgroups: Math.ceil(views[0]!.size / WG),
+      });
     });
   }
 }

@@ -7,6 +7,8 @@ import { runtime } from '../runtime/device';
 import { WebGradError } from '../runtime/errors';
 import { defineKernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
+import { bindView } from '../ops/binding';
+import { inFlatChunks } from '../ops/segments';
 import { keep } from '../scope';
 import { empty, type Tensor } from '../tensor';
 import { checkNumber, Optimizer, type ParamState } from './optimizer';
@@ -53,16 +55,19 @@ export class SGD extends Optimizer {
   protected update(param: Tensor, grad: Tensor, state: ParamState): void {
     const withMomentum = this.momentum !== 0;
     const first = withMomentum && state.step === 1;
-    const params = new Params()
-      .u32(param.size, param.offset, grad.offset, first ? 1 : 0)
-      .f32(this.lr, this.weightDecay, this.momentum, this.dampening);
-    const buffers = [param.buffer('SGD.step'), grad.buffer('SGD.step')];
-    if (withMomentum) buffers.push(state.buffers.momentumBuffer!.buffer('SGD.step'));
-    runtime().executor.dispatch(withMomentum ? momentumKernel : sgdKernel, {
-      constants: withMomentum ? { WG, NESTEROV: this.nesterov } : { WG },
-      buffers,
-      params,
-      workgroups: Math.ceil(param.size / WG),
+    const tensors = withMomentum ? [param, grad, state.buffers.momentumBuffer!] : [param, grad];
+    // A parameter larger than one storage binding is updated chunk by chunk.
+    inFlatChunks(tensors, (views) => {
+      const [p, g, ...rest] = views.map((v) => bindView('SGD.step', v));
+      const params = new Params()
+        .u32(views[0]!.size, p!.offset, g!.offset, first ? 1 : 0)
+        .f32(this.lr, this.weightDecay, this.momentum, this.dampening);
+      runtime().executor.dispatch(withMomentum ? momentumKernel : sgdKernel, {
+        constants: withMomentum ? { WG, NESTEROV: this.nesterov } : { WG },
+        buffers: [p!.range, g!.range, ...rest.map((r) => r.range)],
+        params,
+        workgroups: Math.ceil(views[0]!.size / WG),
+      });
     });
   }
 }

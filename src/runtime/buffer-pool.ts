@@ -38,10 +38,11 @@ export interface MemoryStats {
 }
 
 /**
- * Bytes of tensor data a pooled buffer holds now (its size class may be larger). Set by the
- * tensor storage that owns the buffer; dispatches bind just this much.
+ * What a pooled buffer holds now: the bytes of tensor data (its size class may be larger), which
+ * a dispatch binds, and the tensor's description for error messages. Set by the tensor storage
+ * that owns the buffer.
  */
-export const dataBytes = new WeakMap<GPUBuffer, number>();
+export const bufferContents = new WeakMap<GPUBuffer, { bytes: number; what: string }>();
 
 let nextBufferId = 1;
 const bufferIds = new WeakMap<GPUBuffer, number>();

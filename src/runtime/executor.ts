@@ -10,7 +10,7 @@
 
 import { BindGroupCache, type BufferRange } from './bind-group-cache';
 import type { BufferPool } from './buffer-pool';
-import { dataBytes, Usage } from './buffer-pool';
+import { bufferContents, Usage } from './buffer-pool';
 import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
 import type { Constants, Kernel } from './kernel';
 import { formatBytes, type EngineLimits } from './limits';
@@ -96,8 +96,9 @@ export class Executor {
     const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeData(b)));
     for (const r of ranges) {
       if (r.size > this.limits.maxStorageBufferBindingSize) {
+        const what = bufferContents.get(r.buffer)?.what ?? 'an operand';
         throw new LimitError(
-          `${kernel.name}: an operand of ${formatBytes(r.size)} is larger than one storage binding may be ` +
+          `${kernel.name}: ${what} (${formatBytes(r.size)}) is larger than one storage binding may be ` +
             `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
         );
       }
@@ -277,7 +278,7 @@ export class Executor {
 
 /** The range of a buffer that holds tensor data (rounded up to 16 bytes for vec4 views). */
 function wholeData(b: GPUBuffer): BufferRange {
-  const bytes = dataBytes.get(b) ?? b.size;
+  const bytes = bufferContents.get(b)?.bytes ?? b.size;
   return { buffer: b, offset: 0, size: Math.min(b.size, Math.ceil(bytes / 16) * 16) };
 }
 

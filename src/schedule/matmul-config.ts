@@ -119,9 +119,34 @@ export function setMatmulConfig(c: MatmulConfig | null): void {
   forced = c ? { ...c } : null;
 }
 
-/** The configuration matmul uses now. */
+/** The configuration forced with setMatmulConfig, if any. */
+export function forcedMatmulConfig(): MatmulConfig | null {
+  return forced;
+}
+
+/** The configuration matmul uses when neither forced nor tuned. */
 export function matmulConfig(): MatmulConfig {
   return forced ?? defaultMatmulConfig(runtime().info);
+}
+
+/**
+ * What the autotuner times: a short list, since every candidate costs a pipeline compile (1–3 s
+ * for staged ones on SwiftShader). A software adapter gets direct tiles only (staged never won
+ * there); a GPU gets both families in the shapes that usually win.
+ */
+export function tuningCandidates(info: DeviceInfo): MatmulConfig[] {
+  const wanted: MatmulConfig[] = [];
+  for (const [tm, tn] of TILES) {
+    for (const [wgX, wgY] of [[8, 8], [16, 4]] as const) wanted.push({ family: 'direct', wgX, wgY, tm, tn, bk: 0 });
+  }
+  if (!info.adapterInfo.isFallbackAdapter) {
+    for (const [tm, tn] of [[4, 4], [8, 8], [8, 4]] as const) {
+      for (const [wgX, wgY] of [[16, 16], [8, 8], [16, 8]] as const) {
+        for (const bk of [16, 32]) wanted.push({ family: 'staged', wgX, wgY, tm, tn, bk });
+      }
+    }
+  }
+  return wanted.filter((c) => !invalidReason(c, info.limits));
 }
 
 export function describeConfig(c: MatmulConfig): string {
