@@ -4,7 +4,8 @@
 import './ops/methods';
 
 export { init, shutdown, type InitOptions, type DeviceInfo, type AdapterDescription } from './runtime/device';
-export type { Budget, EngineLimits } from './runtime/limits';
+export { formatBytes, type Budget, type EngineLimits } from './runtime/limits';
+export { unavailableMessage } from './runtime/gpu-provider';
 export {
   WebGradError,
   ShapeError,

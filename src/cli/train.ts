@@ -52,8 +52,14 @@ export async function main(argv: string[]): Promise<void> {
 
   let startEpoch = 0;
   if (a.resume) {
-    const progress = wg.io.loadCheckpoint(new Uint8Array(readFileSync(a.resume)), { model, optimizer });
-    if (progress.model !== kind) throw new Error(`--resume: ${a.resume} holds a ${String(progress.model)} model, not ${kind}`);
+    const bytes = new Uint8Array(readFileSync(a.resume));
+    // Check the model and optimizer kinds first: their state would not fit otherwise.
+    const progress = wg.io.readCheckpointProgress(bytes);
+    if (progress.model !== kind) throw new Error(`--resume: ${a.resume} holds a ${String(progress.model)} model; pass --model ${String(progress.model)}`);
+    if (progress.optimizer !== undefined && progress.optimizer !== a.optimizer) {
+      throw new Error(`--resume: ${a.resume} was trained with ${String(progress.optimizer)}; pass --optimizer ${String(progress.optimizer)}`);
+    }
+    wg.io.loadCheckpoint(bytes, { model, optimizer });
     startEpoch = Number(progress.epoch ?? 0);
     console.log(`resumed from ${a.resume} at epoch ${startEpoch}`);
   }
@@ -82,7 +88,7 @@ export async function main(argv: string[]): Promise<void> {
         `epoch ${e.epoch + 1}/${epochs}: train loss ${e.loss.toFixed(4)}, test loss ${e.eval!.loss.toFixed(4)}, ` +
           `test accuracy ${(e.eval!.accuracy * 100).toFixed(2)}% (${formatTime(e.seconds)})`,
       );
-      const bytes = await wg.io.saveCheckpoint({ model, optimizer, progress: { model: kind, epoch: e.epoch + 1, testAccuracy: e.eval!.accuracy } });
+      const bytes = await wg.io.saveCheckpoint({ model, optimizer, progress: { model: kind, optimizer: a.optimizer, epoch: e.epoch + 1, steps: trainer.steps, testAccuracy: e.eval!.accuracy } });
       // Write then rename, so an interrupted save never leaves a broken checkpoint behind.
       writeFileSync(`${a.out}.tmp`, bytes);
       renameSync(`${a.out}.tmp`, a.out!);

@@ -39,20 +39,28 @@ export async function saveCheckpoint(opts: { model: Module; optimizer?: Optimize
   return saveSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) });
 }
 
+/** The progress object saved with a checkpoint, without loading anything onto the GPU. */
+export function readCheckpointProgress(bytes: Uint8Array): Record<string, unknown> {
+  return readMeta(bytes).progress;
+}
+
+function readMeta(bytes: Uint8Array): StoredMeta {
+  const header = readSafetensorsHeader(bytes);
+  const raw = header.metadata[META_KEY];
+  if (!raw) throw new WebGradError(`loadCheckpoint: not a webgrad checkpoint (no "${META_KEY}" metadata)`);
+  try {
+    return JSON.parse(raw) as StoredMeta;
+  } catch (e) {
+    throw new WebGradError(`loadCheckpoint: the checkpoint metadata is not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /**
  * Restore a checkpoint into `model` (and `optimizer`, when given and the file has its state).
  * Returns the progress object saved with it.
  */
 export function loadCheckpoint(bytes: Uint8Array, opts: { model: Module; optimizer?: Optimizer }): Record<string, unknown> {
-  const header = readSafetensorsHeader(bytes);
-  const raw = header.metadata[META_KEY];
-  if (!raw) throw new WebGradError(`loadCheckpoint: not a webgrad checkpoint (no "${META_KEY}" metadata)`);
-  let meta: StoredMeta;
-  try {
-    meta = JSON.parse(raw) as StoredMeta;
-  } catch (e) {
-    throw new WebGradError(`loadCheckpoint: the checkpoint metadata is not valid JSON (${(e as Error).message})`);
-  }
+  const meta = readMeta(bytes);
   const all = loadSafetensors(bytes);
   try {
     const model: Record<string, Tensor> = {};

@@ -8,4 +8,4 @@ export {
   type SafetensorsHeader,
   type SafetensorsTensorInfo,
 } from './safetensors';
-export { saveCheckpoint, loadCheckpoint } from './checkpoint';
+export { saveCheckpoint, loadCheckpoint, readCheckpointProgress } from './checkpoint';
