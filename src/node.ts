@@ -19,12 +19,10 @@ const SWIFTSHADER_ICDS = [
 
 let dawn: Promise<GPU> | null = null;
 
-setGPUProvider({
-  get: () => (dawn ??= createDawnGPU()),
-  release: () => {
-    dawn = null;
-  },
-});
+// One Dawn instance for the life of the process: shutdown() destroys the device (which lets
+// Node exit) but keeps the instance, since tearing instances down and making new ones in one
+// process has crashed Dawn.
+setGPUProvider({ get: () => (dawn ??= createDawnGPU()) });
 
 // Autotuning results: $WEBGRAD_TUNING_FILE, else ~/.cache/webgrad/tuning.json. WEBGRAD_AUTOTUNE=0
 // turns tuning off unless init() says otherwise.
@@ -62,7 +60,6 @@ async function createDawnGPU(): Promise<GPU> {
     );
   }
   Object.assign(globalThis, mod.globals);
-  // Keep the instance referenced for the life of the process: Dawn tears down with it.
   let gpu = mod.create([]) as GPU;
   if (!(await gpu.requestAdapter()) && !env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES) {
     const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));

@@ -3,7 +3,7 @@
 import { BufferPool, DryRunStats } from './buffer-pool';
 import { DeviceLostError, NotInitializedError, WebGPUUnavailableError, type WebGradError } from './errors';
 import { Executor, fromGPUError } from './executor';
-import { getGPU, releaseGPU, unavailableMessage } from './gpu-provider';
+import { getGPU, unavailableMessage } from './gpu-provider';
 import { engineLimits, requiredLimits, type Budget, type EngineLimits } from './limits';
 
 export interface InitOptions {
@@ -134,10 +134,7 @@ export function shutdown(): void {
   if (!rt) return;
   rt.executor.destroy();
   rt.pool.trim(0);
-  if (rt.ownsDevice) {
-    rt.device.destroy();
-    releaseGPU();
-  }
+  if (rt.ownsDevice) rt.device.destroy();
 }
 
 async function start(opts: InitOptions): Promise<Runtime> {

@@ -5,8 +5,6 @@ import { WebGPUUnavailableError } from './errors';
 
 export interface GPUProvider {
   get(): Promise<GPU>;
-  /** Drop the GPU object (Node: lets the process exit). */
-  release?(): void;
 }
 
 let provider: GPUProvider = { get: browserGPU };
@@ -17,10 +15,6 @@ export function setGPUProvider(p: GPUProvider): void {
 
 export function getGPU(): Promise<GPU> {
   return provider.get();
-}
-
-export function releaseGPU(): void {
-  provider.release?.();
 }
 
 async function browserGPU(): Promise<GPU> {
