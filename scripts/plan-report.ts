@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<void> {
     for (let s = 0; s < steps; s++) {
       const r = await trainer.step(b.x, b.y);
       peak = Math.max(peak, trainer.lastPeakBytes);
-      process.stdout.write(`  step ${s + 1}/${steps}: loss ${r.loss.toFixed(4)}, ${r.microBatches} micro-batches\n`);
+      process.stdout.write(`  step ${s + 1}/${steps}: loss ${r.loss.toFixed(4)}, ${r.microBatches} micro-batch${r.microBatches === 1 ? "" : "es"}\n`);
     }
     const sps = (batch * steps) / ((performance.now() - t0) / 1000);
     console.log(`  measured peak ${(peak / 2 ** 20).toFixed(1)} MiB (planned ${(plan.estimatedPeakBytes / 2 ** 20).toFixed(1)} MiB), ${sps.toFixed(1)} samples/s`);

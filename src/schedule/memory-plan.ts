@@ -143,7 +143,7 @@ export function plan(inp: PlanInputs): Plan {
     persistentBytes,
     bytesPerSample: Math.round(perSample),
     reason:
-      `${why}: model + optimizer state ${formatBytes(persistentBytes)}, about ${formatBytes(perSample)} per sample ` +
+      `${why}: model, optimizer state and batch ${formatBytes(persistentBytes)}, about ${formatBytes(perSample)} per sample ` +
       `for activations and gradients, budget ${formatBytes(inp.budgetBytes)} → ${microBatches} micro-batch` +
       `${microBatches === 1 ? '' : 'es'} of ${m}, planned peak ${formatBytes(peak)}`,
   };
