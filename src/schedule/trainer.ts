@@ -149,6 +149,18 @@ export class Trainer {
 
   /** One optimizer update from the batch (x, y): split, accumulate, update. */
   async step(x: Tensor, y: Tensor): Promise<StepResult> {
+    const result = await this.computeGradients(x, y);
+    this.applyGradients();
+    return result;
+  }
+
+  /**
+   * The first half of a step: forward and backward over (x, y) in micro-batches, leaving in each
+   * parameter's .grad the gradient of the mean loss over the batch, times `gradScale` (data
+   * parallelism passes a replica's share of the global batch here, and sums the replicas'
+   * gradients). Recovers from running out of memory by halving the micro-batch.
+   */
+  async computeGradients(x: Tensor, y: Tensor, { gradScale = 1 }: { gradScale?: number } = {}): Promise<StepResult> {
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
@@ -162,9 +174,7 @@ export class Trainer {
     try {
       for (;;) {
         try {
-          const loss = await this.runStep(x, y, m);
-          this.optimizer.step();
-          this.steps++;
+          const loss = await this.runStep(x, y, m, gradScale);
           return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries };
         } catch (e) {
           if (!(e instanceof OutOfMemoryError) || m === 1) throw e;
@@ -180,6 +190,12 @@ export class Trainer {
     } finally {
       if (buffers) for (const t of Object.values(buffers)) t.dispose();
     }
+  }
+
+  /** The second half of a step: one optimizer update from the accumulated gradients. */
+  applyGradients(): void {
+    this.optimizer.step();
+    this.steps++;
   }
 
   /** Train for `epochs` over `data`, reporting each step and epoch. */
@@ -258,7 +274,7 @@ export class Trainer {
   }
 
   /** Forward and backward over the batch in micro-batches of m; returns the mean loss. */
-  private async runStep(x: Tensor, y: Tensor, m: number): Promise<number> {
+  private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number): Promise<number> {
     const rt = runtime();
     const batch = x.shape[0]!;
     this.optimizer.zeroGrad();
@@ -269,7 +285,7 @@ export class Trainer {
       for (let start = 0; start < batch; start += m) {
         const len = Math.min(m, batch - start);
         tidy(() => {
-          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), len / batch);
+          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), (len / batch) * gradScale);
           axpyInPlace(lossSum, loss, len / batch);
         });
         if (start === 0) this.checkEstimate(x.shape, y.shape, rt.pool.peakBytes - startBytes);
