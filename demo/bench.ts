@@ -132,36 +132,37 @@ function render(results: Result[]): void {
   }
 }
 
-/** Options in the form, built from the known engines and work items. */
-function buildForm(): void {
-  const checkbox = (parent: HTMLElement, name: string, value: string, label: string) => {
+/** Options in the form, built from the known engines and work items, set from `initial`. */
+function buildForm(initial: PageOptions): void {
+  const checkbox = (parent: HTMLElement, name: string, value: string, label: string, checked: boolean) => {
     const l = parent.appendChild(document.createElement('label'));
     const input = l.appendChild(document.createElement('input'));
     input.type = 'checkbox';
     input.name = name;
     input.value = value;
-    input.checked = true;
+    input.checked = checked;
     l.append(` ${label}`);
   };
-  for (const e of ENGINES) checkbox($('engines'), 'engine', e, ENGINE_LABELS[e]);
-  const fillWorks = () => {
+  for (const e of ENGINES) checkbox($('engines'), 'engine', e, ENGINE_LABELS[e], !initial.engines || initial.engines.includes(e));
+  const quick = $<HTMLInputElement>('quick');
+  quick.checked = !!initial.quick;
+  const fillWorks = (names?: string[]) => {
     const fs = $('works');
     fs.querySelectorAll('label').forEach((l) => l.remove());
-    for (const w of workloads($<HTMLInputElement>('quick').checked)) checkbox(fs, 'work', w.name, w.name);
+    for (const w of workloads(quick.checked)) checkbox(fs, 'work', w.name, w.name, !names || names.includes(w.name));
   };
-  fillWorks();
-  $('quick').addEventListener('change', fillWorks);
+  fillWorks(initial.works);
+  quick.addEventListener('change', () => fillWorks());
   $<HTMLFormElement>('options').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const checked = (name: string) => [...document.querySelectorAll<HTMLInputElement>(`input[name=${name}]:checked`)].map((i) => i.value);
-    runBench({ quick: $<HTMLInputElement>('quick').checked, engines: checked('engine'), works: checked('work') }).catch((e) => log(String(e)));
+    runBench({ quick: quick.checked, engines: checked('engine'), works: checked('work') }).catch((e) => log(String(e)));
   });
 }
 
 window.runBench = runBench;
-buildForm();
 const params = new URLSearchParams(location.search);
-if (params.has('run')) {
-  const list = (k: string) => params.get(k)?.split(',').filter(Boolean);
-  runBench({ quick: params.has('quick'), engines: list('engines'), works: list('work') }).catch((e) => log(String(e)));
-}
+const list = (k: string) => params.get(k)?.split(',').filter(Boolean);
+const fromUrl: PageOptions = { quick: params.has('quick'), engines: list('engines'), works: list('work') };
+buildForm(fromUrl);
+if (params.has('run')) runBench(fromUrl).catch((e) => log(String(e)));
