@@ -85,7 +85,7 @@ export function markdown(report: BenchReport): string {
     `- browser: ${report.browser}`,
     `- date: ${report.date}`,
     `- median of ${report.runs} timed run${report.runs === 1 ? '' : 's'} after ${report.warmup} warm-up${report.warmup === 1 ? '' : 's'}; ` +
-      'the engines take turns run by run; each run ends with a read-back that waits for all its GPU work',
+      `${peers.length ? 'the engines take turns run by run; ' : ''}each run ends with a read-back that waits for all its GPU work`,
   ];
   if (report.load) {
     const f = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
@@ -101,14 +101,17 @@ export function markdown(report: BenchReport): string {
     const ratios = peers.map((p) => formatSpeedup(speedup(row, p)));
     lines.push(`| ${row.work} | ${row.shape} | ${[...cells, ...ratios].join(' | ')} |`);
   }
-  if (peers.length) lines.push('', 'Speed-up: the peer\'s median time ÷ webgrad\'s (above 1: webgrad is faster).');
-  const bad = disagreements(report.results);
-  lines.push(
-    '',
-    bad.length
-      ? `**The engines disagree** (not the same math; these times do not compare):\n${bad.map((b) => `- ${b}`).join('\n')}`
-      : 'Every engine\'s first loss (or first result element) agrees with webgrad\'s: they did the same math.',
-  );
+  if (peers.length) {
+    const bad = disagreements(report.results);
+    lines.push(
+      '',
+      'Speed-up: the peer\'s median time ÷ webgrad\'s (above 1: webgrad is faster).',
+      '',
+      bad.length
+        ? `**The engines disagree** (not the same math; these times do not compare):\n${bad.map((b) => `- ${b}`).join('\n')}`
+        : 'Every engine\'s first loss (or first result element) agrees with webgrad\'s: they did the same math.',
+    );
+  }
   return lines.join('\n') + '\n';
 }
 
