@@ -1,3 +1,4 @@
+// @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl
 // Fused cross-entropy over logits [N, K] and int32 labels [N].
 //   forward:  per row, lse = logsumexp(x) (max-subtracted) and loss = lse − x[label]; the host
 //             then takes the mean of the losses. A label outside [0, K) raises the device-side
@@ -39,35 +40,10 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b_g: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b_dx: array<f32>;
 
-var<workgroup> acc: array<f32, WG>;
-
 // -inf, made at run time (a constant infinity is a compile error).
 fn neg_inf() -> f32 {
   var bits = 0xff800000u;
   return bitcast<f32>(bits);
-}
-
-fn slot(tx: u32, lane: u32) -> u32 {
-  if (LANES_FAST) { return tx * (WG / TX) + lane; }
-  return lane * TX + tx;
-}
-
-// Combine the lanes of each row (max or sum); every lane gets its row's result.
-fn across_lanes(v: f32, tx: u32, lane: u32, take_max: bool) -> f32 {
-  if (WG / TX == 1u) { return v; } // one lane per row: no workgroup memory, no barriers
-  let s = slot(tx, lane);
-  acc[s] = v;
-  workgroupBarrier();
-  for (var h = (WG / TX) / 2u; h > 0u; h /= 2u) {
-    if (lane < h) {
-      let o = acc[slot(tx, lane + h)];
-      acc[s] = select(acc[s] + o, max(acc[s], o), take_max);
-    }
-    workgroupBarrier();
-  }
-  let r = acc[slot(tx, 0u)];
-  workgroupBarrier();
-  return r;
 }
 
 @compute @workgroup_size(WG)
@@ -86,12 +62,12 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   for (var c = lane; c < p.k; c += lanes) {
     mx = max(mx, f_x[xb + c * p.x_col]);
   }
-  mx = across_lanes(mx, tx, lane, true);
+  mx = row_max(mx, tx, lane);
   var s = 0.0;
   for (var c = lane; c < p.k; c += lanes) {
     s += exp(f_x[xb + c * p.x_col] - mx);
   }
-  s = across_lanes(s, tx, lane, false);
+  s = row_sum(s, tx, lane);
   if (!live || lane != 0u) { return; }
   let label = f_labels[p.label_offset + row * p.label_stride];
   let ok = label >= 0 && label < i32(p.k);

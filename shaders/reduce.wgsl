@@ -1,3 +1,4 @@
+// @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl
 // Reductions over any set of axes: sum and max (with a scale, so mean is sum · 1/L), argmax
 // (value and first index of the maximum), and the scatter that routes max's gradient back.
 //
@@ -7,7 +8,9 @@
 // axis 0 of [N, F] reads [F] columns through their strides without a transpose copy.
 //
 // A workgroup holds TX outputs × LANES lanes (WG = TX · LANES). Each lane folds a strided part of
-// its output's elements, then the lanes combine in a tree in workgroup memory. LANES_FAST puts
+// its output's elements, then the lanes combine (row_sum / row_max from the prepended rows_*.wgsl:
+// subgroup operations where the device has them, a tree in workgroup memory otherwise; argmax
+// keeps its own tree of value-index pairs). LANES_FAST puts
 // adjacent invocations on adjacent lanes (the reduced dimension has the smallest stride: reads of
 // one row coalesce); otherwise adjacent invocations take adjacent outputs (columns coalesce).
 // A long reduction is cut into `chunks` pieces written as partials [M, chunks], which a second
@@ -54,7 +57,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> s_idx: array<u32>;
 @group(0) @binding(3) var<storage, read_write> s_out: array<f32>;
 
-var<workgroup> acc: array<f32, WG>;
+// argmax's tree: values in row_acc (rows_tree.wgsl), their indices here.
 var<workgroup> acc_idx: array<u32, WG>;
 
 fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
@@ -90,36 +93,22 @@ fn neg_inf() -> f32 {
   return bitcast<f32>(bits);
 }
 
-// NaN test on the bits: compilers may fold `x != x` to false.
-fn is_nan(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
 fn identity() -> f32 {
   if (OP == 1u) { return neg_inf(); }
   return 0.0;
 }
 
 fn combine(a: f32, b: f32) -> f32 {
-  if (OP == 1u) {
-    // a + b is NaN when either is: max must not drop a NaN.
-    return select(max(a, b), a + b, is_nan(a) || is_nan(b));
-  }
-  return a + b;
+  return row_combine(a, b, OP == 1u);
 }
 
 // True when (vb, ib) should replace (va, ia): larger, or equal with a smaller index; NaN counts
 // as the largest value (like PyTorch's argmax).
 fn arg_better(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
-  let na = is_nan(va);
-  let nb = is_nan(vb);
+  let na = row_is_nan(va);
+  let nb = row_is_nan(vb);
   if (na || nb) { return nb && (!na || ib < ia); }
   return vb > va || (vb == va && ib < ia);
-}
-
-fn slot(tx: u32, lane: u32) -> u32 {
-  if (LANES_FAST) { return tx * (WG / TX) + lane; }
-  return lane * TX + tx;
 }
 
 struct Place {
@@ -160,17 +149,7 @@ fn reduce(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       a = combine(a, r_src[base + reduced_offset(r)]);
     }
   }
-  // One lane per output needs no tree (and no barriers, which software adapters pay dearly for).
-  if (lanes > 1u) {
-    let s = slot(pl.tx, pl.lane);
-    acc[s] = a;
-    workgroupBarrier();
-    for (var h = lanes / 2u; h > 0u; h /= 2u) {
-      if (pl.lane < h) { acc[s] = combine(acc[s], acc[slot(pl.tx, pl.lane + h)]); }
-      workgroupBarrier();
-    }
-    a = acc[s];
-  }
+  if (OP == 1u) { a = row_max(a, pl.tx, pl.lane); } else { a = row_sum(a, pl.tx, pl.lane); }
   if (pl.lane == 0u && pl.m < p.m) {
     r_out[pl.m * p.chunks + pl.piece] = a * p.scale;
   }
@@ -200,21 +179,21 @@ fn argmax(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
   if (lanes > 1u) {
-    let s = slot(pl.tx, pl.lane);
-    acc[s] = v;
+    let s = row_slot(pl.tx, pl.lane);
+    row_acc[s] = v;
     acc_idx[s] = i;
     workgroupBarrier();
     for (var h = lanes / 2u; h > 0u; h /= 2u) {
       if (pl.lane < h) {
-        let o = slot(pl.tx, pl.lane + h);
-        if (arg_better(acc[s], acc_idx[s], acc[o], acc_idx[o])) {
-          acc[s] = acc[o];
+        let o = row_slot(pl.tx, pl.lane + h);
+        if (arg_better(row_acc[s], acc_idx[s], row_acc[o], acc_idx[o])) {
+          row_acc[s] = row_acc[o];
           acc_idx[s] = acc_idx[o];
         }
       }
       workgroupBarrier();
     }
-    v = acc[s];
+    v = row_acc[s];
     i = acc_idx[s];
   }
   if (pl.lane == 0u && pl.m < p.m) {

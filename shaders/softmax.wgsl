@@ -1,10 +1,11 @@
+// @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl
 // Softmax and log-softmax along one axis, and their backward rules. A "row" is the 1-D slice
 // along the axis; the host merges the other dimensions into M rows and passes strides, so any
 // axis of any view is read in place.
 //
 // A workgroup holds TX rows × LANES lanes (WG = TX · LANES), like shaders/reduce.wgsl: lanes fold
-// strided parts of their row, then combine in a tree in workgroup memory. LANES_FAST puts
-// adjacent invocations on adjacent lanes (the axis has the smallest stride); otherwise on
+// strided parts of their row, then combine (row_max / row_sum, from the prepended rows_*.wgsl).
+// LANES_FAST puts adjacent invocations on adjacent lanes (the axis has the smallest stride); otherwise on
 // adjacent rows. Forward is numerically stable: exp(x − max) / Σ exp(x − max).
 
 override WG: u32 = 256;
@@ -37,8 +38,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b_y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b_out: array<f32>;
 
-var<workgroup> acc: array<f32, WG>;
-
 fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
@@ -58,29 +57,6 @@ fn row_offset(row: u32, strides: array<vec4u, 2>) -> u32 {
 fn neg_inf() -> f32 {
   var bits = 0xff800000u;
   return bitcast<f32>(bits);
-}
-
-fn slot(tx: u32, lane: u32) -> u32 {
-  if (LANES_FAST) { return tx * (WG / TX) + lane; }
-  return lane * TX + tx;
-}
-
-// Combine the lanes of each row (max or sum); every lane gets its row's result.
-fn across_lanes(v: f32, tx: u32, lane: u32, take_max: bool) -> f32 {
-  if (WG / TX == 1u) { return v; } // one lane per row: no workgroup memory, no barriers
-  let s = slot(tx, lane);
-  acc[s] = v;
-  workgroupBarrier();
-  for (var h = (WG / TX) / 2u; h > 0u; h /= 2u) {
-    if (lane < h) {
-      let o = acc[slot(tx, lane + h)];
-      acc[s] = select(acc[s] + o, max(acc[s], o), take_max);
-    }
-    workgroupBarrier();
-  }
-  let r = acc[slot(tx, 0u)];
-  workgroupBarrier();
-  return r;
 }
 
 struct Place {
@@ -113,12 +89,12 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   for (var k = pl.lane; k < p.k; k += lanes) {
     mx = max(mx, f_x[xb + k * p.in_stride]);
   }
-  mx = across_lanes(mx, pl.tx, pl.lane, true);
+  mx = row_max(mx, pl.tx, pl.lane);
   var s = 0.0;
   for (var k = pl.lane; k < p.k; k += lanes) {
     s += exp(f_x[xb + k * p.in_stride] - mx);
   }
-  s = across_lanes(s, pl.tx, pl.lane, false);
+  s = row_sum(s, pl.tx, pl.lane);
   if (!pl.live) { return; }
   let ob = row_offset(pl.row, p.out_rows);
   let log_s = log(s);
@@ -151,7 +127,7 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
       s += g * b_y[yb + k * p.out_stride];
     }
   }
-  s = across_lanes(s, pl.tx, pl.lane, false);
+  s = row_sum(s, pl.tx, pl.lane);
   if (!pl.live) { return; }
   for (var k = pl.lane; k < p.k; k += lanes) {
     let g = b_g[gb + k * p.in_stride];

@@ -6,16 +6,16 @@ import { record } from '../autograd/record';
 import { tensor } from '../creation';
 import { runtime } from '../runtime/device';
 import { DTypeError, ShapeError } from '../runtime/errors';
-import { defineKernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { mul, sub } from './elementwise';
 import { mean, reduceTile } from './reduce';
+import { rowKernel } from './rows';
 import { checkDType, sameShape, WG } from './util';
 
-const forwardKernel = defineKernel('crossEntropy', crossEntropyWGSL, ['read', 'read', 'write', 'write', 'write'], 'forward');
-const backwardKernel = defineKernel('crossEntropy.backward', crossEntropyWGSL, ['read', 'read', 'read', 'read', 'write'], 'backward');
+const forwardKernel = () => rowKernel('crossEntropy', crossEntropyWGSL, ['read', 'read', 'write', 'write', 'write'], 'forward');
+const backwardKernel = () => rowKernel('crossEntropy.backward', crossEntropyWGSL, ['read', 'read', 'read', 'read', 'write'], 'backward');
 
 /**
  * Mean over rows of −log softmax(logits)[label]: logits [N, K] float32, labels [N] as an int32
@@ -44,7 +44,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array): Tenso
   const lanesFast = colStride <= rowStride;
   const { tx, lanes } = reduceTile(n, k, lanesFast);
   const groups = Math.ceil(n / tx);
-  rt.executor.dispatch(forwardKernel, {
+  rt.executor.dispatch(forwardKernel(), {
     constants: { WG: tx * lanes, TX: tx, LANES_FAST: lanesFast },
     buffers: [logits.buffer('crossEntropy'), labelTensor.buffer('crossEntropy'), losses.buffer(), lse.buffer(), check.buffer],
     params: ceParams(logits, labelTensor, groups, check.code, 0),
@@ -59,7 +59,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array): Tenso
     (g, [x, l, s]) => {
       const dx = empty([n, k], 'float32', 'crossEntropy.backward');
       const blocks = Math.ceil((n * k) / WG);
-      runtime().executor.dispatch(backwardKernel, {
+      runtime().executor.dispatch(backwardKernel(), {
         constants: { WG },
         buffers: [x!.buffer(), l!.buffer(), s!.buffer(), g.buffer('crossEntropy.backward'), dx.buffer()],
         params: ceParams(x!, l!, blocks, 0, g.offset),

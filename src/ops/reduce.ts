@@ -8,16 +8,16 @@ import { isGradEnabled } from '../autograd/grad-mode';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
-import { defineKernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
 import { contiguousStrides, empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { fillWith, gather } from './copy';
 import { scale } from './elementwise';
+import { rowKernel, rowLanes } from './rows';
 import { checkDType, checkRank, MAX_RANK, normAxis, sameShape } from './util';
 
-const reduceKernel = defineKernel('reduce', reduceWGSL, ['read', 'write'], 'reduce');
-const argmaxKernel = defineKernel('argmax', reduceWGSL, ['read', 'read', 'write', 'write'], 'argmax');
-const scatterKernel = defineKernel('max.scatter', reduceWGSL, ['read', 'read', 'write'], 'scatter');
+const reduceKernel = () => rowKernel('reduce', reduceWGSL, ['read', 'write'], 'reduce');
+const argmaxKernel = () => rowKernel('argmax', reduceWGSL, ['read', 'read', 'write', 'write'], 'argmax');
+const scatterKernel = () => rowKernel('max.scatter', reduceWGSL, ['read', 'read', 'write'], 'scatter');
 
 /** Axes to reduce: one, several, or (omitted) all of them. */
 export type Axis = number | readonly number[];
@@ -238,11 +238,13 @@ export function reduceProfile(): ReduceProfile {
 
 /** Outputs per workgroup (tx) and lanes per output, both powers of two. */
 export function reduceTile(m: number, len: number, lanesFast: boolean): { tx: number; lanes: number } {
-  const { maxWorkgroup: wg, perLane } = reduceProfile();
+  const { maxWorkgroup, perLane } = reduceProfile();
+  // The subgroup variant needs room for a whole subgroup per row (rowCombine checked the device).
+  const wg = Math.max(maxWorkgroup, rowLanes(2, true));
   // Short rows use few lanes and put several outputs in one workgroup instead of idling.
   const want = pow2ceil(Math.ceil(len / perLane));
   if (lanesFast) {
-    const lanes = Math.min(wg, want);
+    const lanes = Math.min(wg, rowLanes(want, true));
     return { tx: Math.min(wg / lanes, pow2ceil(m)), lanes };
   }
   const tx = Math.min(wg, MAX_COLUMNS, pow2ceil(m));
@@ -310,7 +312,7 @@ function reduceTo(op: ReduceOp, a: Tensor, axes: readonly number[], shape: reado
 function runReduce(op: ReduceOp, src: Tensor, lay: Layout, chunks: number, resultScale: number, shape: readonly number[]): Tensor {
   const out = empty(shape, 'float32', op);
   const { params, constants, workgroups } = pass(lay, chunks, resultScale);
-  runtime().executor.dispatch(reduceKernel, {
+  runtime().executor.dispatch(reduceKernel(), {
     constants: { ...constants, OP: OP[op] },
     buffers: [src.buffer(op), out.buffer()],
     params,
@@ -342,7 +344,7 @@ function runArgmax(
   const indices = empty(shape, 'int32', 'argmax');
   if (lay.m === 0) return { values, indices };
   const { params, constants, workgroups } = pass(lay, chunks, 1);
-  runtime().executor.dispatch(argmaxKernel, {
+  runtime().executor.dispatch(argmaxKernel(), {
     constants: { ...constants, MERGE: srcIndices !== null },
     // A first pass has no input indices: the input is bound again in their place, unread.
     buffers: [src.buffer('argmax'), (srcIndices ?? src).buffer('argmax'), values.buffer(), indices.buffer()],
@@ -360,7 +362,7 @@ function scatterGrad(g: Tensor, indices: Tensor, shape: readonly number[], axes:
   const lay = layoutOf(shape, contiguousStrides(shape), 0, axes);
   const wg = maxWorkgroup();
   const blocks = Math.ceil(lay.m / wg);
-  runtime().executor.dispatch(scatterKernel, {
+  runtime().executor.dispatch(scatterKernel(), {
     constants: { WG: wg },
     buffers: [src.buffer('max.backward'), indices.buffer('max.backward'), out.buffer()],
     params: layoutParams(lay, 1, lay.l, blocks, src.offset, 1),

@@ -5,14 +5,15 @@
 import softmaxWGSL from '../../shaders/softmax.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
-import { defineKernel, type Kernel } from '../runtime/kernel';
+import type { Kernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
 import { contiguousStrides, empty, type Tensor } from '../tensor';
 import { coalesce, reduceTile } from './reduce';
+import { rowKernel } from './rows';
 import { checkDType, checkRank, MAX_RANK, normAxis } from './util';
 
-const forwardKernel = defineKernel('softmax', softmaxWGSL, ['read', 'write'], 'forward');
-const backwardKernel = defineKernel('softmax.backward', softmaxWGSL, ['read', 'read', 'write'], 'backward');
+const forwardKernel = () => rowKernel('softmax', softmaxWGSL, ['read', 'write'], 'forward');
+const backwardKernel = () => rowKernel('softmax.backward', softmaxWGSL, ['read', 'read', 'write'], 'backward');
 
 /** exp(a) / Σ exp(a) along `axis`. */
 export function softmax(a: Tensor, axis = -1): Tensor {
@@ -29,7 +30,7 @@ function rowwise(op: string, a: Tensor, axis: number, log: boolean): Tensor {
   checkRank(op, a.shape);
   const ax = normAxis(op, axis, Math.max(a.ndim, 1)); // a 0-d tensor is one row of length 1
   const out = empty(a.shape, 'float32', op);
-  if (a.size > 0) run(forwardKernel, a, out, ax, log, [a.buffer(op), out.buffer()], true);
+  if (a.size > 0) run(forwardKernel(), a, out, ax, log, [a.buffer(op), out.buffer()], true);
   // backward: softmax y·(g − Σ g·y); logSoftmax g − exp(y)·Σ g (exp(y) is the softmax).
   return record(
     op,
@@ -38,7 +39,7 @@ function rowwise(op: string, a: Tensor, axis: number, log: boolean): Tensor {
     (g, [y]) => {
       const name = `${op}.backward`;
       const dx = empty(y!.shape, 'float32', name);
-      if (dx.size > 0) run(backwardKernel, g, dx, ax, log, [g.buffer(name), y!.buffer(name), dx.buffer()], false);
+      if (dx.size > 0) run(backwardKernel(), g, dx, ax, log, [g.buffer(name), y!.buffer(name), dx.buffer()], false);
       return [dx];
     },
     [out],
