@@ -1,0 +1,87 @@
+// One number over all gradients, computed on the GPU and left there (shaders/grad_stats.wgsl):
+// a pass per gradient writes partials, one workgroup adds them up. clipGradNorm takes the norm
+// (sum of squares); loss scaling unscales the gradients and counts the inf/NaN elements in the
+// same pass. The result stays in GPU memory: rescaling reads it there, and the Trainer reads the
+// count back together with the loss.
+
+import gradStatsWGSL from '../../shaders/grad_stats.wgsl?raw';
+import { bindView } from '../ops/binding';
+import { rowKernel } from '../ops/rows';
+import { WG } from '../ops/util';
+import { runtime } from '../runtime/device';
+import { DTypeError, ShapeError } from '../runtime/errors';
+import { Params } from '../runtime/params';
+import { empty, formatShape, type Tensor } from '../tensor';
+
+/** Elements each invocation of the per-tensor passes takes (the ITEMS override). */
+const ITEMS = 8;
+const CHUNK = WG * ITEMS;
+
+export type GradStat = 'sumSquares' | 'unscaleCheck';
+
+const ENTRY: Record<GradStat, [string, 'read' | 'write']> = {
+  sumSquares: ['sum_squares', 'read'],
+  unscaleCheck: ['unscale_check', 'write'],
+};
+
+/** The gradients of `params` that exist, checked to be float32 and contiguous (they may be changed in place). */
+export function collectGrads(op: string, params: Iterable<Tensor>): Tensor[] {
+  const grads: Tensor[] = [];
+  for (const p of params) {
+    const g = p.grad;
+    if (!g) continue;
+    if (g.dtype !== 'float32') throw new DTypeError(`${op}: a gradient ${formatShape(g.shape)} is ${g.dtype}, expected float32`);
+    if (!g.isContiguous) {
+      throw new ShapeError(`${op}: the gradient ${formatShape(g.shape)} is a non-contiguous view; it is changed in place`);
+    }
+    grads.push(g);
+  }
+  return grads;
+}
+
+/**
+ * Write into `out` (a one-element view) Σ g² over all `grads` (its square root with `root`) for
+ * 'sumSquares', or, for 'unscaleCheck', the number of inf/NaN elements after multiplying every
+ * gradient in place by `factor`. Returns false (writing nothing) when there is no element.
+ */
+export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, { factor = 1, root = false } = {}): boolean {
+  const groups = grads.map((g) => Math.ceil(g.size / CHUNK));
+  const totalGroups = groups.reduce((a, b) => a + b, 0);
+  if (totalGroups === 0) return false;
+  const [entry, access] = ENTRY[stat];
+  const perTensor = rowKernel(`gradStats.${entry}`, gradStatsWGSL, [access, 'write'], entry);
+  const executor = runtime().executor;
+  const partials = empty([totalGroups], 'float32', 'gradient statistics');
+  let slot = 0;
+  grads.forEach((g, i) => {
+    executor.dispatch(perTensor, {
+      constants: { WG, ITEMS },
+      buffers: [g.buffer(stat), partials.buffer()],
+      params: new Params().u32(g.size, g.offset, slot, groups[i]!).f32(factor),
+      workgroups: groups[i]!,
+    });
+    slot += groups[i]!;
+  });
+  const target = bindView(stat, out, 'result');
+  executor.dispatch(rowKernel('gradStats.total', gradStatsWGSL, ['read', 'write'], 'total'), {
+    constants: { WG, ROOT: root },
+    buffers: [partials.buffer(), target.range],
+    params: new Params().u32(totalGroups, target.offset, 0, 0).f32(0),
+    workgroups: 1,
+  });
+  partials.dispose();
+  return true;
+}
+
+/** Rescale every gradient in place by min(1, maxNorm / (norm + 1e-6)), reading `norm` on the GPU. */
+export function clipScale(grads: readonly Tensor[], norm: Tensor, maxNorm: number): void {
+  const kernel = rowKernel('gradStats.clip_scale', gradStatsWGSL, ['read', 'write'], 'clip_scale');
+  for (const g of grads) {
+    runtime().executor.dispatch(kernel, {
+      constants: { WG },
+      buffers: [norm.buffer('clipGradNorm'), g.buffer('clipGradNorm')],
+      params: new Params().u32(g.size, g.offset, 0, 0).f32(maxNorm),
+      workgroups: Math.ceil(g.size / WG),
+    });
+  }
+}
