@@ -4,6 +4,10 @@
 import './ops/methods';
 
 export { init, shutdown, type InitOptions, type DeviceInfo, type AdapterDescription } from './runtime/device';
+export { adapters, type AdapterSummary, type AdapterRequest } from './runtime/adapters';
+export {
+  profile, formatProfile, type Profile, type ProfileOptions, type KernelProfile, type OpProfile, type DispatchProfile, type SubmissionProfile,
+} from './profile';
 export { formatBytes, type Budget, type EngineLimits } from './runtime/limits';
 export { unavailableMessage } from './runtime/gpu-provider';
 export {
@@ -44,5 +48,6 @@ export * as io from './io';
 export * as optim from './optim';
 export { Trainer, type TrainerOptions, type StepResult, type StepInfo, type EpochInfo, type EvalResult, type FitOptions, type LossFn } from './schedule/trainer';
 export type { Plan } from './schedule/memory-plan';
+export type { AutoCheckpointOptions, ResumePoint } from './schedule/recovery';
 export * as models from './models';
 export { autotune, type TuneResult } from './schedule/autotune';

@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { setGPUProvider, unavailableMessage } from './runtime/gpu-provider';
 import { WebGPUUnavailableError } from './runtime/errors';
 import { setTuningStore } from './schedule/tuning-store';
+import { setCheckpointStoreFactory } from './io/checkpoint-store';
+import { fileCheckpointStores } from './io/file-checkpoint-store';
 
 export * from './index';
 
@@ -47,6 +49,9 @@ setTuningStore(
   },
   process.env.WEBGRAD_AUTOTUNE !== '0',
 );
+
+// A Trainer's automatic checkpoints go to files (a name is a path).
+setCheckpointStoreFactory(fileCheckpointStores);
 
 async function createDawnGPU(): Promise<GPU> {
   const env = process.env;

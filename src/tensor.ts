@@ -19,7 +19,8 @@ export class Storage {
     readonly buffer: GPUBuffer,
     /** Bytes the tensor data occupies (the buffer may be larger: its size class). */
     readonly bytes: number,
-    private readonly rt: Runtime,
+    /** The runtime (device) the buffer belongs to. */
+    readonly rt: Runtime,
     /** The tensor it was made for, e.g. "tensor [200, 300] float32" (for error messages). */
     what = 'a tensor',
   ) {
@@ -66,8 +67,7 @@ export function formatShape(shape: readonly number[]): string {
 
 // Tensors that the program dropped without dispose() give their buffer back when collected.
 const collected = new FinalizationRegistry<Storage>((s) => {
-  const rt = currentRuntime();
-  if (rt) rt.liveTensors--;
+  if (currentRuntime() === s.rt) s.rt.liveTensors--;
   s.release();
 });
 
@@ -149,13 +149,37 @@ export class Tensor {
     this._storage = null;
     collected.unregister(this);
     untrack(this);
-    const rt = currentRuntime();
-    if (rt) rt.liveTensors--;
+    if (currentRuntime() === s.rt) s.rt.liveTensors--;
     s.release();
     this._node?.release();
     this._node = null;
     this.grad?.dispose();
     this.grad = null;
+  }
+
+  /** True when this tensor's memory belonged to a device that is gone (lost, or replaced by a later init()). */
+  get orphaned(): boolean {
+    const s = this._storage;
+    return s !== null && (s.rt !== currentRuntime() || s.rt.lost !== null);
+  }
+
+  /**
+   * @internal Give an orphaned tensor new memory (contents undefined) on the current device,
+   * keeping this Tensor object, so that whatever holds it (a module, an optimizer) holds it still.
+   * `homes` maps old storage to new, so that views of one storage keep sharing it.
+   */
+  rehome(homes: Map<Storage, Storage>): void {
+    const old = this.storage('rehome');
+    if (!this.orphaned) return;
+    let s = homes.get(old);
+    if (s) s.retain();
+    else homes.set(old, (s = freshStorage(runtime(), old.bytes, `tensor ${formatShape(this.shape)} ${this.dtype}`)));
+    collected.unregister(this);
+    collected.register(this, s, this);
+    this._storage = s;
+    s.rt.liveTensors++;
+    this._node?.release(); // a graph over the old device's tensors
+    this._node = null;
   }
 
   /** @internal a new Tensor object sharing this storage (for views and saved tensors). */
@@ -192,11 +216,15 @@ export class Tensor {
 export function empty(shape: readonly number[], dtype: DType = 'float32', what = 'tensor'): Tensor {
   const rt = runtime();
   const bytes = Math.max(4, sizeOf(shape) * 4);
+  return new Tensor(freshStorage(rt, bytes, `tensor ${formatShape(shape)} ${dtype}`, `${what} ${formatShape(shape)}`), shape, dtype);
+}
+
+/** A new pooled buffer of `bytes` as storage (poisoned with NaN in tests). */
+function freshStorage(rt: Runtime, bytes: number, contents: string, what = contents): Storage {
   rt.executor.openScopes();
-  const buffer = rt.pool.acquire(bytes, `${what} ${formatShape(shape)}`);
-  const t = new Tensor(new Storage(buffer, bytes, rt, `tensor ${formatShape(shape)} ${dtype}`), shape, dtype);
+  const buffer = rt.pool.acquire(bytes, what);
   if (debug.poisonOutputs) poison(rt, buffer);
-  return t;
+  return new Storage(buffer, bytes, rt, contents);
 }
 
 /** Debug switches (tests turn poisoning on so that unwritten output elements read as NaN). */

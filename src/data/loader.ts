@@ -75,8 +75,13 @@ export class DataLoader implements Iterable<Batch> {
   }
 
   /** The next epoch as GPU tensors (one batch is uploaded per step of the iteration). */
-  *[Symbol.iterator](): IterableIterator<Batch> {
-    for (const b of this.cpuBatches()) {
+  [Symbol.iterator](): IterableIterator<Batch> {
+    return this.batches();
+  }
+
+  /** The next epoch as GPU tensors, from batch `from` on (resuming mid-epoch: the same batches as a full pass). */
+  *batches(from = 0): IterableIterator<Batch> {
+    for (const b of this.cpuBatches(from)) {
       const x = tensor(b.x, b.shape);
       const y = tensor(b.y, [b.size], { dtype: 'int32' });
       yield {
@@ -91,8 +96,8 @@ export class DataLoader implements Iterable<Batch> {
     }
   }
 
-  /** The next epoch as CPU arrays, without touching the GPU (evaluation, tests, workers). */
-  *cpuBatches(): IterableIterator<CpuBatch> {
+  /** The next epoch as CPU arrays, without touching the GPU (evaluation, tests, workers), from batch `from` on. */
+  *cpuBatches(from = 0): IterableIterator<CpuBatch> {
     const gen = new Generator(mixSeed(this.seed, this.epoch++));
     const order = this.order(gen);
     const [c, h, w] = this.dataset.imageShape;
@@ -100,6 +105,11 @@ export class DataLoader implements Iterable<Batch> {
     for (let b = 0; b < this.length; b++) {
       const start = b * this.batchSize;
       const size = Math.min(this.batchSize, order.length - start);
+      if (b < from) {
+        // Skipped, but its augmentation is drawn all the same: later batches stay as in a full pass.
+        if (this.augment) for (let k = 0; k < size; k++) randomAffine(gen, this.augment);
+        continue;
+      }
       const x = new Float32Array(size * pixels);
       const y = new Int32Array(size);
       for (let k = 0; k < size; k++) {

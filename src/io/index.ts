@@ -9,3 +9,4 @@ export {
   type SafetensorsTensorInfo,
 } from './safetensors';
 export { saveCheckpoint, loadCheckpoint, readCheckpointProgress } from './checkpoint';
+export { memoryCheckpointStore, indexedDBCheckpointStore, type CheckpointStore } from './checkpoint-store';

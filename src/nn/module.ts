@@ -88,6 +88,22 @@ export abstract class Module {
     return this.train(false);
   }
 
+  /**
+   * After a device loss and a new wg.init(): give every parameter and buffer new, uninitialised
+   * memory on the new device. The tensor objects stay (an optimizer over them still holds them);
+   * load a state dict or checkpoint next. Gradients of the old device are dropped.
+   */
+  rehome(): void {
+    const homes = new Map();
+    for (const t of Object.values(this.stateDict())) {
+      if (t.grad?.orphaned) {
+        t.grad.dispose();
+        t.grad = null;
+      }
+      t.rehome(homes);
+    }
+  }
+
   /** Free every parameter and buffer. */
   dispose(): void {
     for (const t of Object.values(this.stateDict())) t.dispose();

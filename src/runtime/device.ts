@@ -1,9 +1,11 @@
 // The engine's one device: acquiring it, its limits and features, and its loss.
 
 import { BufferPool, DryRunStats } from './buffer-pool';
-import { DeviceLostError, NotInitializedError, WebGPUUnavailableError, type WebGradError } from './errors';
+import { deviceLostError } from './device-loss';
+import { NotInitializedError, WebGPUUnavailableError, type WebGradError } from './errors';
 import { Executor, fromGPUError } from './executor';
 import { getGPU, unavailableMessage } from './gpu-provider';
+import { globalGenerator } from '../random';
 import { engineLimits, requiredLimits, type Budget, type EngineLimits } from './limits';
 
 export interface InitOptions {
@@ -36,7 +38,7 @@ export interface DeviceInfo {
 }
 
 /** Optional features webgrad uses when the adapter has them. */
-const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+export const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
 
 export class Runtime {
   readonly pool: BufferPool;
@@ -70,12 +72,7 @@ export class Runtime {
 
   /** Throws if the device is gone or an earlier asynchronous GPU error is unreported. */
   check(): void {
-    if (this.lost) {
-      throw new DeviceLostError(
-        `the GPU device was lost (${this.lost.reason}${this.lost.message ? ': ' + this.lost.message : ''}); ` +
-          'tensors on it are gone. Call wg.init() again (or trainer.recover()) to continue.',
-      );
-    }
+    if (this.lost) throw deviceLostError(this.lost);
     if (this.pendingError) {
       const e = this.pendingError;
       this.pendingError = null;
@@ -86,15 +83,19 @@ export class Runtime {
   /**
    * Run `fn` without touching the GPU: allocations are only counted and kernels are skipped.
    * Returns the peak bytes allocated by fn (above what was live before) and its largest tensor.
+   * The global generator is rewound after it: a dry run (planning a step) does not take the
+   * random numbers (dropout masks) of the real run that follows.
    */
   dryRun(fn: () => void): { peakBytes: number; largestBytes: number } {
     if (this.pool.dry) throw new Error('dry runs do not nest');
     const stats = new DryRunStats();
+    const rng = globalGenerator.getState();
     this.pool.dry = stats;
     try {
       fn();
     } finally {
       this.pool.dry = null;
+      globalGenerator.setState(rng);
     }
     return { peakBytes: stats.peakBytes, largestBytes: stats.largestBytes };
   }
@@ -141,7 +142,7 @@ async function start(opts: InitOptions): Promise<Runtime> {
   let device = opts.device;
   let adapterInfo: AdapterDescription;
   if (device) {
-    adapterInfo = describe(device.adapterInfo, false);
+    adapterInfo = describeAdapter(device.adapterInfo, false);
   } else {
     const gpu = await getGPU();
     const adapter = await gpu.requestAdapter({
@@ -155,7 +156,7 @@ async function start(opts: InitOptions): Promise<Runtime> {
       requiredFeatures: features as GPUFeatureName[],
       requiredLimits: requiredLimits(adapter),
     });
-    adapterInfo = describe(adapter.info, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+    adapterInfo = describeAdapter(adapter.info, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
   }
   const features = WANTED_FEATURES.filter((f) => device.features.has(f));
   const info: DeviceInfo = { adapterInfo, limits: engineLimits(device, opts.budget), features };
@@ -168,7 +169,7 @@ async function start(opts: InitOptions): Promise<Runtime> {
   return rt;
 }
 
-function describe(info: GPUAdapterInfo | undefined, fallback: boolean | undefined): AdapterDescription {
+export function describeAdapter(info: GPUAdapterInfo | undefined, fallback: boolean | undefined): AdapterDescription {
   const i = (info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean };
   return {
     vendor: i.vendor ?? '',

@@ -11,6 +11,7 @@
 import { BindGroupCache, type BufferRange } from './bind-group-cache';
 import type { BufferPool } from './buffer-pool';
 import { bufferContents, Usage } from './buffer-pool';
+import { lostDeviceError } from './device-loss';
 import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
 import type { Constants, Kernel } from './kernel';
 import { formatBytes, type EngineLimits } from './limits';
@@ -30,8 +31,16 @@ export interface Dispatch {
 
 /** Observes each dispatch (the profiler and tests hook in here). */
 export interface DispatchObserver {
-  onDispatch(kernel: Kernel, d: Dispatch, pass: GPUComputePassEncoder, index: number): void;
+  /** `ranges`: what each storage binding of the dispatch binds. */
+  onDispatch(kernel: Kernel, d: Dispatch, pass: GPUComputePassEncoder, index: number, ranges: readonly BufferRange[]): void;
   beforeEnd?(pass: GPUComputePassEncoder): void;
+  /**
+   * With this, every dispatch gets a compute pass of its own, begun with the descriptor it returns
+   * (the profiler's timestamp writes: Dawn and Chromium time whole passes).
+   */
+  passPerDispatch?(): GPUComputePassDescriptor;
+  /** After each queue submission. */
+  afterSubmit?(): void;
 }
 
 export class Executor {
@@ -119,10 +128,11 @@ export class Executor {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group, [offset]);
     for (const r of ranges) this.used.add(r.buffer);
-    this.observer?.onDispatch(kernel, d, pass, this.dispatchCount);
+    this.observer?.onDispatch(kernel, d, pass, this.dispatchCount, ranges);
     const [x, y, z] = fold(d.workgroups, this.limits.maxComputeWorkgroupsPerDimension);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
+    if (this.observer?.passPerDispatch) this.endPass();
   }
 
   /** Copy bytes between buffers, in order with the recorded dispatches. */
@@ -153,6 +163,7 @@ export class Executor {
       if (this.slot > 0) this.device.queue.writeBuffer(this.paramsGPU, 0, this.paramsCPU, 0, this.slot * PARAMS_SLOT_BYTES);
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
+      this.observer?.afterSubmit?.();
     }
     this.slot = 0;
     this.used.clear();
@@ -174,7 +185,7 @@ export class Executor {
       await staging.mapAsync(1 /* GPUMapMode.READ */, 0, padded + 16);
     } catch (e) {
       await this.checkErrors();
-      throw e;
+      throw (await lostDeviceError(this.device)) ?? e;
     }
     const out = staging.getMappedRange(0, padded).slice(0, size);
     const status = new Uint32Array(staging.getMappedRange(padded, 16))[0]!;
@@ -233,7 +244,7 @@ export class Executor {
   }
 
   private beginPass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.beginEncoder().beginComputePass();
+    if (!this.pass) this.pass = this.beginEncoder().beginComputePass(this.observer?.passPerDispatch?.());
     return this.pass;
   }
 

@@ -18,11 +18,12 @@ import { gather } from '../ops/copy';
 import type { Optimizer } from '../optim/optimizer';
 import { globalGenerator } from '../random';
 import { runtime } from '../runtime/device';
-import { OutOfMemoryError, ShapeError } from '../runtime/errors';
+import { OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { autotuner } from './autotune';
 import { defaultBudget, plan, type Plan } from './memory-plan';
+import { AutoCheckpoints, withRecoveryHint, type AutoCheckpointOptions, type FitCursor, type ResumePoint } from './recovery';
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
 
@@ -35,6 +36,8 @@ export interface TrainerOptions {
   microBatchSize?: number | 'auto';
   /** Bytes a step may use; default: the init() budget, else half of 4 × maxBufferSize (see README). */
   memoryBudgetBytes?: number;
+  /** Save model, optimizer and progress every N steps, for recover() after a device loss (recovery.ts). */
+  checkpoint?: AutoCheckpointOptions;
 }
 
 export interface StepResult {
@@ -74,6 +77,8 @@ export interface FitOptions {
   epochs: number;
   /** Epochs already done (when resuming): numbering, shuffling and augmentation continue from here. */
   initialEpoch?: number;
+  /** Batches of the first epoch already done (resuming mid-epoch, e.g. where trainer.recover() says). */
+  initialBatch?: number;
   batchSize: number;
   shuffle?: boolean;
   augment?: boolean;
@@ -98,6 +103,10 @@ export class Trainer {
   /** Micro-batch sizes forced by out-of-memory recovery, by batch shape, with the reason. */
   private overrides = new Map<string, { microBatchSize: number; why: string }>();
   private correction = 1;
+  /** Automatic checkpoints (null unless the options ask for them). */
+  readonly checkpoints: AutoCheckpoints | null;
+  /** Where fit() is (null outside fit): saved with automatic checkpoints. */
+  cursor: FitCursor | null = null;
 
   constructor(opts: TrainerOptions) {
     this.model = opts.model;
@@ -106,6 +115,7 @@ export class Trainer {
     this.lossFn = opts.loss === 'cross-entropy' ? crossEntropy : opts.loss === 'mse' ? mse : opts.loss;
     this.microBatchSize = opts.microBatchSize ?? 'auto';
     this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
+    this.checkpoints = opts.checkpoint ? new AutoCheckpoints(opts.checkpoint) : null;
   }
 
   /** How a batch of `batchShape` is split into micro-batches, and why. */
@@ -149,9 +159,27 @@ export class Trainer {
 
   /** One optimizer update from the batch (x, y): split, accumulate, update. */
   async step(x: Tensor, y: Tensor): Promise<StepResult> {
-    const result = await this.computeGradients(x, y);
-    this.applyGradients();
-    return result;
+    try {
+      await this.checkpoints?.beforeStep(this);
+      const result = await this.computeGradients(x, y);
+      this.applyGradients();
+      await this.checkpoints?.afterStep(this);
+      return result;
+    } catch (e) {
+      throw withRecoveryHint(e, 'Trainer.step', this.steps + 1, this.checkpoints);
+    }
+  }
+
+  /**
+   * After a DeviceLostError: a new device (wg.init() with the same options), the model and
+   * optimizer as of the last automatic checkpoint, and `steps` back at its step. Returns where
+   * to continue (for fit: initialEpoch and initialBatch).
+   */
+  async recover(): Promise<ResumePoint> {
+    if (!this.checkpoints) {
+      throw new WebGradError('Trainer.recover: this Trainer keeps no automatic checkpoints; create it with checkpoint: { every: N }');
+    }
+    return this.checkpoints.recover(this);
   }
 
   /**
@@ -200,6 +228,14 @@ export class Trainer {
 
   /** Train for `epochs` over `data`, reporting each step and epoch. */
   async fit(data: Dataset | DataLoader, opts: FitOptions): Promise<EpochInfo[]> {
+    try {
+      return await this.fitEpochs(data, opts);
+    } catch (e) {
+      throw withRecoveryHint(e, 'Trainer.fit', this.steps + 1, this.checkpoints);
+    }
+  }
+
+  private async fitEpochs(data: Dataset | DataLoader, opts: FitOptions): Promise<EpochInfo[]> {
     const loader =
       data instanceof DataLoader
         ? data
@@ -212,12 +248,14 @@ export class Trainer {
       const started = now();
       let lossSum = 0;
       let seen = 0;
-      let batchIndex = 0;
-      for (const batch of loader) {
+      let batchIndex = epoch === first ? (opts.initialBatch ?? 0) : 0;
+      for (const batch of loader.batches(batchIndex)) {
         let result: StepResult;
+        this.cursor = { epoch, batch: batchIndex, batches: loader.length };
         try {
           result = await this.step(batch.x, batch.y);
         } finally {
+          this.cursor = null;
           batch.dispose();
         }
         lossSum += result.loss * batch.size;
