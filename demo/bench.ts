@@ -17,6 +17,8 @@ export interface PageOptions {
 declare global {
   interface Window {
     runBench(opts?: PageOptions): Promise<BenchReport>;
+    /** webgrad's per-kernel profile of each work item (the driver's --profile). */
+    profileBench(opts?: PageOptions): Promise<import('./bench/profile').WorkProfile[]>;
     /** Set by the driver (page.exposeFunction) to follow the run. */
     benchProgress?: (p: Progress) => void;
   }
@@ -161,6 +163,7 @@ function buildForm(initial: PageOptions): void {
 }
 
 window.runBench = runBench;
+window.profileBench = async (o = {}) => (await import('./bench/profile')).profileWorks({ quick: o.quick, works: o.works });
 const params = new URLSearchParams(location.search);
 const list = (k: string) => params.get(k)?.split(',').filter(Boolean);
 const fromUrl: PageOptions = { quick: params.has('quick'), engines: list('engines'), works: list('work') };

@@ -3,6 +3,7 @@
 
 import * as wg from '../src/node';
 import { createEngine } from '../demo/bench/webgrad';
+import { formatWorkProfiles, profileWorks } from '../demo/bench/profile';
 import type { BenchReport } from '../demo/bench/results';
 import { runSuite } from '../demo/bench/suite';
 import { selectEngines, selectWorks } from '../demo/bench/workloads';
@@ -16,6 +17,7 @@ export async function runNodeBench(opts: BenchOptions = {}): Promise<BenchReport
   const info = await wg.init();
   try {
     const results = await runSuite([{ name: 'webgrad', load: createEngine }], works, { warmup, runs, onProgress: opts.onProgress });
+    if (opts.profile) console.log(`\n${formatWorkProfiles(await profileWorks({ quick: opts.quick, works: opts.work }))}`);
     return {
       adapter: info.adapterInfo,
       browser: `Node ${process.version}, Dawn (webgpu package)`,

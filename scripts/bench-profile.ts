@@ -9,20 +9,16 @@
 //  - the first (cold) run, and how much of it is pipeline creation (Dawn compiles shaders there);
 //  - warm runs: wall time, split into recording (CPU, until the read-back starts) and waiting,
 //    with the dispatches, submissions and read-backs per run;
-//  - one more run with every dispatch in its own submission and compute pass, timed on the GPU
-//    with timestamp queries: GPU time per kernel, summed by kernel name. Wall time minus GPU time
+//  - runs profiled by wg.profile (every dispatch in its own compute pass, timed on the GPU with
+//    timestamp queries): GPU time per kernel, summed by kernel name. Wall time minus GPU time
 //    is what the CPU, submissions and the read-back add.
 
 import * as wg from '../src/node';
 import { runtime } from '../src/runtime/device';
-import type { Kernel } from '../src/runtime/kernel';
-import type { Dispatch } from '../src/runtime/executor';
 import { createEngine } from '../demo/bench/webgrad';
 import { formatTime } from '../demo/bench/report';
 import { median } from '../demo/bench/timing';
 import { describe, selectWorks, workData } from '../demo/bench/workloads';
-
-const MAX_PASSES = 2048;
 
 export async function main(args: string[]): Promise<void> {
   const opt = (name: string) => {
@@ -121,7 +117,7 @@ export async function main(args: string[]): Promise<void> {
     }
     console.log(
       `GPU time ${formatTime(total)} in ${kernels.length} dispatches (medians of ${steps} runs of ${formatTime(gpuWall)} on average, ` +
-        `one submission per dispatch); the warm run's wall time − GPU time = ${formatTime(w - total)}:`,
+        `one compute pass per dispatch); the warm run's wall time − GPU time = ${formatTime(w - total)}:`,
     );
     console.log(`  ${'kernel'.padEnd(28)}${'dispatches'.padStart(11)}${'GPU time'.padStart(12)}${'share'.padStart(8)}`);
     for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms)) {
@@ -143,70 +139,13 @@ interface KernelTime {
   ms: number;
 }
 
-/**
- * Run once with every dispatch in its own submission and compute pass, each pass bracketed by
- * timestamp writes; returns the GPU time of each dispatch, in order.
- */
+/** One run profiled by wg.profile (a compute pass per dispatch, timed by timestamp queries): each dispatch's GPU time, in order. */
 async function gpuTimes(run: () => Promise<number>): Promise<KernelTime[]> {
-  const ex = runtime().executor;
-  const device = runtime().device;
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PASSES });
-  const seen: Omit<KernelTime, 'ms'>[] = [];
-  let passes = 0;
-  const exPrivate = ex as unknown as { device: GPUDevice };
-  const realDevice = exPrivate.device;
-  const bind = <T extends object>(target: T, overrides: Partial<Record<keyof T, unknown>>): T =>
-    new Proxy(target, {
-      get(t, p) {
-        if (p in overrides) return overrides[p as keyof T];
-        const v = Reflect.get(t, p, t);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
-    });
-  exPrivate.device = bind(realDevice, {
-    createCommandEncoder: (desc?: GPUCommandEncoderDescriptor) => {
-      const enc = realDevice.createCommandEncoder(desc);
-      return bind(enc, {
-        beginComputePass: (d?: GPUComputePassDescriptor) => {
-          const i = passes++;
-          return enc.beginComputePass(
-            i < MAX_PASSES ? { ...d, timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : d,
-          );
-        },
-      });
-    },
-  });
-  const dispatch = ex.dispatch.bind(ex);
-  ex.dispatch = (kernel: Kernel, d: Dispatch) => {
-    dispatch(kernel, d);
-    ex.flush();
-  };
-  ex.observer = {
-    onDispatch(kernel, d) {
-      seen.push({
-        name: kernel.name,
-        workgroups: d.workgroups,
-        constants: Object.entries(d.constants ?? {}).map(([k, v]) => `${k}=${v}`).join(' '),
-      });
-    },
-  };
-  try {
-    await run();
-  } finally {
-    delete (ex as { dispatch?: unknown }).dispatch;
-    ex.observer = null;
-    exPrivate.device = realDevice;
-  }
-  const n = Math.min(passes, MAX_PASSES);
-  const resolved = realDevice.createBuffer({ size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const readable = realDevice.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = realDevice.createCommandEncoder();
-  enc.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
-  enc.copyBufferToBuffer(resolved, 0, readable, 0, 16 * n);
-  realDevice.queue.submit([enc.finish()]);
-  await readable.mapAsync(GPUMapMode.READ);
-  const stamps = new BigUint64Array(readable.getMappedRange().slice(0));
-  readable.unmap();
-  [querySet, resolved, readable].forEach((o) => o.destroy());
-  return seen.slice(0, n).map((k, i) => ({ ...k, ms: Number(stamps[2 * i + 1]! - stamps[2 * i]!) / 1e6 }));
+  const p = await wg.profile(run);
+  return p.dispatches.map((d) => ({
+    name: d.kernel,
+    workgroups: d.workgroups,
+    constants: Object.entries(d.constants).map(([k, v]) => `${k}=${v}`).join(' '),
+    ms: d.gpuMs!,
+  }));
 }

@@ -1,7 +1,9 @@
 // The benchmark driver: headless Chromium runs demo/bench.html (webgrad, TF.js and jax-js on the
 // same WebGPU adapter), or with --node webgrad alone runs on Dawn in this process.
 //
-//   npm run bench [-- --quick] [--only webgrad,tfjs-webgpu] [--work matmul-1024,mlp-step] [--node]
+//   npm run bench [-- --quick] [--only webgrad,tfjs-webgpu] [--work matmul-1024,mlp-step] [--node] [--profile]
+//
+// --profile: after the runs, webgrad's per-kernel table (wg.profile) for each work item.
 //
 // Writes bench-results.json and bench-results.md (with --node: bench-results-node.*) and prints
 // progress as each run finishes.
@@ -10,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import type { PageOptions } from '../demo/bench';
 import { formatProgress, markdown } from '../demo/bench/report';
+import { formatWorkProfiles } from '../demo/bench/profile';
 import type { BenchReport, Progress } from '../demo/bench/results';
 import { selectEngines, selectWorks } from '../demo/bench/workloads';
 import { collectErrors, launchChromium, startDevServer } from '../test/browser/harness';
@@ -20,6 +23,8 @@ export interface BenchOptions {
   only?: string[];
   /** Work item names (default: all). */
   work?: string[];
+  /** Also print webgrad's per-kernel profile (wg.profile) of each work item. */
+  profile?: boolean;
   onProgress?: (p: Progress) => void;
 }
 
@@ -39,6 +44,7 @@ export async function runBrowserBench(opts: BenchOptions = {}): Promise<BenchRep
       await page.waitForFunction(() => typeof window.runBench === 'function', null, { timeout: 60_000 });
       const pageOptions: PageOptions = { quick: opts.quick, engines: opts.only, works: opts.work };
       const report = await page.evaluate((o) => window.runBench(o), pageOptions);
+      if (opts.profile) console.log(`\n${formatWorkProfiles(await page.evaluate((o) => window.profileBench(o), pageOptions))}`);
       if (errors.length) console.warn(`the page logged errors:\n${errors.join('\n')}`);
       return { ...report, browser: `Chromium ${browser.version()} (headless)` };
     } finally {
@@ -59,6 +65,7 @@ export async function main(args: string[]): Promise<void> {
     quick: args.includes('--quick'),
     only: list('--only'),
     work: list('--work'),
+    profile: args.includes('--profile'),
     onProgress: (p) => console.log(formatProgress(p)),
   };
   const before = loadavg();
