@@ -9,7 +9,8 @@ import { ProgressBar, formatTime } from './progress';
 
 const USAGE = `usage: npm run train -- [--model mlp|cnn] [--epochs N] [--batch B] [--lr X]
                          [--optimizer sgd|adam] [--momentum M] [--augment] [--seed S]
-                         [--micro-batch N|auto] [--out model.safetensors] [--resume FILE]`;
+                         [--schedule cosine|constant] [--micro-batch N|auto]
+                         [--out model.safetensors] [--resume FILE]`;
 
 export async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
       augment: { type: 'boolean', default: false },
       seed: { type: 'string', default: '1' },
       'micro-batch': { type: 'string', default: 'auto' },
+      schedule: { type: 'string', default: 'cosine' },
       out: { type: 'string', default: 'model.safetensors' },
       resume: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -36,6 +38,7 @@ export async function main(argv: string[]): Promise<void> {
   const kind = a.model;
   if (kind !== 'mlp' && kind !== 'cnn') throw new Error(`--model must be mlp or cnn\n${USAGE}`);
   if (a.optimizer !== 'sgd' && a.optimizer !== 'adam') throw new Error(`--optimizer must be sgd or adam\n${USAGE}`);
+  if (a.schedule !== 'cosine' && a.schedule !== 'constant') throw new Error(`--schedule must be cosine or constant\n${USAGE}`);
   const epochs = positiveInt('--epochs', a.epochs!);
   const batchSize = positiveInt('--batch', a.batch!);
   const lr = a.lr !== undefined ? Number(a.lr) : a.optimizer === 'adam' ? 1e-3 : 0.05;
@@ -50,7 +53,13 @@ export async function main(argv: string[]): Promise<void> {
   const params = model.parameters();
   const optimizer = a.optimizer === 'adam' ? new wg.optim.Adam(params, { lr }) : new wg.optim.SGD(params, { lr, momentum: Number(a.momentum) });
 
+  const { train, test } = await wg.data.mnist();
+  // The learning rate decays to 0 over the whole run (per step, cosine): the last epochs settle.
+  const stepsPerEpoch = Math.ceil(train.size / batchSize);
+  const schedule = a.schedule === 'cosine' ? new wg.optim.CosineAnnealingLR(optimizer, { tMax: epochs * stepsPerEpoch }) : null;
+
   let startEpoch = 0;
+  let startStep = 0;
   if (a.resume) {
     const bytes = new Uint8Array(readFileSync(a.resume));
     // Check the model and optimizer kinds first: their state would not fit otherwise.
@@ -61,13 +70,18 @@ export async function main(argv: string[]): Promise<void> {
     }
     wg.io.loadCheckpoint(bytes, { model, optimizer });
     startEpoch = Number(progress.epoch ?? 0);
+    startStep = Number(progress.steps ?? startEpoch * stepsPerEpoch);
+    schedule?.loadStateDict({ lastEpoch: startStep });
     console.log(`resumed from ${a.resume} at epoch ${startEpoch}`);
   }
 
-  const { train, test } = await wg.data.mnist();
   const trainer = new wg.Trainer({ model, optimizer, loss: 'cross-entropy', microBatchSize: micro });
+  trainer.steps = startStep;
   const plan = trainer.plan([batchSize, 1, 28, 28]);
-  console.log(`model: ${kind}, ${params.reduce((s, p) => s + p.size, 0).toLocaleString('en')} parameters; ${a.optimizer} lr ${lr}; batch ${batchSize}`);
+  console.log(
+    `model: ${kind}, ${params.reduce((s, p) => s + p.size, 0).toLocaleString('en')} parameters; ${a.optimizer} lr ${lr}` +
+      `${schedule ? ' (cosine decay)' : ''}; batch ${batchSize}`,
+  );
   console.log(`plan: ${plan.reason}`);
   console.log(`data: ${train.size} training / ${test.size} held-out digits`);
 
@@ -80,6 +94,7 @@ export async function main(argv: string[]): Promise<void> {
     seed: Number(a.seed),
     evalData: test,
     onStep: (s) => {
+      schedule?.step();
       if (s.batch === 0) bar = new ProgressBar(s.batches, `epoch ${s.epoch + 1}/${epochs}`);
       bar!.update(s.batch + 1, { loss: s.loss.toFixed(4), 'samples/s': s.samplesPerSecond.toFixed(0) });
     },
