@@ -4,9 +4,11 @@
 import { unavailableMessage } from '../src/runtime/gpu-provider';
 import { formatBytes } from '../src/runtime/limits';
 import { TrainingCharts } from './charts';
-import { showDevice } from './device-panel';
+import { showAdapters, showDevice } from './device-panel';
+import { ProfilePanel } from './profile-panel';
 import { DrawingPad, showInput } from './draw';
 import { ProbabilityBars } from './prediction';
+import type { DeviceInfo } from '../src/index';
 import {
   QUICK_EVAL_DIGITS,
   type EvalPoint,
@@ -40,6 +42,8 @@ const buttons = {
   load: $<HTMLInputElement>('load'),
   clear: $<HTMLButtonElement>('clear'),
 };
+
+let profilePanel: ProfilePanel | null = null;
 
 /** What the page knows of the worker's state. */
 let runState: RunState = 'starting';
@@ -94,6 +98,7 @@ function updateControls(): void {
   controls.model.disabled = !idle || !fresh;
   controls.optimizer.disabled = !idle || !fresh;
   for (const c of [controls.lr, controls.batchSize, controls.microBatch, controls.augment]) c.disabled = !idle;
+  profilePanel?.setEnabled(idle || training);
   $('controls-hint').textContent = training
     ? 'Pause to change the settings.'
     : idle && !fresh
@@ -159,6 +164,8 @@ function startDemo(): void {
   const charts = new TrainingCharts($('loss-chart'), $('accuracy-chart'));
   const bars = new ProbabilityBars($('probabilities'), $('verdict'));
   const seen = $<HTMLCanvasElement>('seen');
+  profilePanel = new ProfilePanel($('profile'), $('profile-table'), $('profile-note'), () => post({ type: 'profile', config: readConfig() }));
+  let deviceInfo: DeviceInfo | null = null;
 
   // One prediction in flight at a time; while it runs, only the newest drawing waits.
   let predicting = false;
@@ -185,7 +192,15 @@ function startDemo(): void {
     const msg = ev.data;
     switch (msg.type) {
       case 'device':
+        deviceInfo = msg.info;
         showDevice($('device'), msg.info);
+        break;
+      case 'adapters':
+        if (deviceInfo) showAdapters($('device'), deviceInfo, msg.adapters);
+        break;
+      case 'profile':
+        profilePanel!.show(msg.profile);
+        updateControls();
         break;
       case 'unavailable':
         worker.terminate();

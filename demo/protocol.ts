@@ -2,7 +2,7 @@
 // owns the GPU, the model and the training history; the page only shows what it is told and
 // sends the user's requests.
 
-import type { DeviceInfo, MemoryStats } from '../src/index';
+import type { AdapterSummary, DeviceInfo, KernelProfile, MemoryStats } from '../src/index';
 
 /** The quick accuracy check: this many held-out digits, every EVAL_EVERY_STEPS steps. */
 export const QUICK_EVAL_DIGITS = 500;
@@ -61,6 +61,19 @@ export interface PlanInfo {
   reason: string;
 }
 
+/** One training step under wg.profile (profile-step.ts, profile-panel.ts). */
+export interface StepProfile {
+  /** The step it was (1-based). */
+  step: number;
+  /** GPU times from timestamp queries; false: only the step's wall time. */
+  timestamps: boolean;
+  totalGpuMs: number | null;
+  wallMs: number;
+  dispatches: number;
+  submissions: number;
+  kernels: KernelProfile[];
+}
+
 export type ToWorker =
   /** The first message: start WebGPU, load the digits, restore the stored model or make one from `config`. */
   | { type: 'start'; config: TrainConfig }
@@ -74,10 +87,15 @@ export type ToWorker =
   | { type: 'clear-drawing' }
   /** Ask for the model as a safetensors checkpoint (answered with 'checkpoint'). */
   | { type: 'download' }
-  | { type: 'load'; bytes: Uint8Array; fileName: string };
+  | { type: 'load'; bytes: Uint8Array; fileName: string }
+  /** Profile the next training step (when idle: train one step, profiled, then pause). */
+  | { type: 'profile'; config: TrainConfig };
 
 export type FromWorker =
   | { type: 'device'; info: DeviceInfo }
+  /** Every adapter the browser offers (wg.adapters()). */
+  | { type: 'adapters'; adapters: AdapterSummary[] }
+  | { type: 'profile'; profile: StepProfile }
   /** No WebGPU in the worker: the message says what is missing and how to enable it. */
   | { type: 'unavailable'; message: string }
   | { type: 'status'; state: RunState; detail: string }

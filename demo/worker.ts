@@ -25,6 +25,7 @@ import {
   type TrainConfig,
 } from './protocol';
 import { forgetStoredModel, loadStoredModel, storeModel } from './storage';
+import { nextStepProfile, profiledStep } from './profile-step';
 
 const EVAL_BATCH = 500;
 /** samples/s is measured over this many recent steps. */
@@ -94,6 +95,7 @@ async function start(config: TrainConfig): Promise<void> {
     throw e;
   }
   send({ type: 'device', info });
+  void wg.adapters().then((adapters) => send({ type: 'adapters', adapters }), () => undefined);
   setState('starting', 'Loading 10,000 handwritten digits…');
   const { train, test } = await wg.data.mnist();
   digits = { train, test, quick: wg.data.subset(test, Array.from({ length: QUICK_EVAL_DIGITS }, (_, i) => i)) };
@@ -214,7 +216,7 @@ async function trainLoop(s: Session): Promise<void> {
         const x = wg.tensor(b.x, b.shape);
         const y = wg.tensor(b.y, [b.size], { dtype: 'int32' });
         try {
-          return await trainer.step(x, y);
+          return await profiledStep(s.progress.step + 1, () => trainer.step(x, y));
         } finally {
           x.dispose();
           y.dispose();
@@ -403,6 +405,17 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     case 'download':
       return download();
+    case 'profile': {
+      const profiled = nextStepProfile().then((profile) => send({ type: 'profile', profile }));
+      if (training || !session) return;
+      // Idle: one step, profiled, then pause as the Pause button does.
+      train(msg.config);
+      await Promise.race([profiled, training]); // training may stop (an error) before its first step
+      setState('pausing');
+      await stopTraining();
+      await store(session);
+      return setState(idleState());
+    }
     case 'load':
       setState('busy', `Loading ${msg.fileName}…`);
       await stopTraining();

@@ -1,4 +1,4 @@
-// @prepend conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
 // conv2d forward as an implicit GEMM: out[O, N·OH·OW] = W[O, C·kH·kW] · im2col(x), without
 // materialising im2col. Each invocation computes a 16-channel × 8-pixel output tile (Tile, from
 // conv2d_tile.wgsl), so every loaded x value feeds 16 multiply-adds. The 16 weights of a step are
@@ -19,6 +19,9 @@
 // Also measured on SwiftShader (N=32 C=32 28×28 O=64 k=5): 16×8 tiles with shared weights beat
 // 8×8 tiles loading their own weights by about 1.4×; 16×16 tiles spill and run 2.5× slower, and
 // unrolling the reduction by 2 or 4 is slower too.
+//
+// x and the packed weights hold `Operand`s (operand_*.wgsl: f32, or f16 for mixed precision, which
+// pack_weight then writes), converted to f32 as they are loaded; bias, output and arithmetic are f32.
 
 override WG: u32 = 64;
 override HAS_BIAS: bool = false;
@@ -50,14 +53,14 @@ struct PackParams {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wp: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<Operand>;
+@group(0) @binding(2) var<storage, read> wp: array<Operand4>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 @group(0) @binding(0) var<uniform> pk: PackParams;
 @group(0) @binding(1) var<storage, read> pk_w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> pk_out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pk_out: array<Operand>;
 
 // Which of four input positions (y, x) lie inside the h × w image (the others are padding).
 fn inside(y: vec4i, x: vec4i, h: i32, w: i32) -> vec4<bool> {
@@ -67,7 +70,7 @@ fn inside(y: vec4i, x: vec4i, h: i32, w: i32) -> vec4<bool> {
 // Four x values at `at`, zero where the tap falls into the padding. Addresses of padding taps
 // may fall outside x; they are read (clamped) and dropped.
 fn load4(at: vec4u, ok: vec4<bool>) -> vec4f {
-  return select(vec4f(0.0), vec4f(x[at.x], x[at.y], x[at.z], x[at.w]), ok);
+  return select(vec4f(0.0), vec4f(vec4<Operand>(x[at.x], x[at.y], x[at.z], x[at.w])), ok);
 }
 
 // Store channels o..o+3 of pixel q (flat over N·OH·OW), skipping pixels past the end and
@@ -145,7 +148,7 @@ fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let ixb = xb + i32(t % p.kw * p.dil_w);
         let va = load4(vec4u(basea + plane + iya * w + ixa), ina & inside(iya, ixa, h, w));
         let vb = load4(vec4u(baseb + plane + iyb * w + ixb), inb & inside(iyb, ixb, h, w));
-        acc = accumulate(acc, share(wp[(t * c + ci) * o_vecs + o0 / 4u + lane], lid), va, vb);
+        acc = accumulate(acc, share(vec4f(wp[(t * c + ci) * o_vecs + o0 / 4u + lane]), lid), va, vb);
       }
     }
   } else {
@@ -161,7 +164,7 @@ fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         var atb = vec4u(baseb + iyb * w + ixb);
         var wi = (kh * p.kw + kw) * c * o_vecs + o0 / 4u + lane;
         for (var ci = 0u; ci < c; ci++) {
-          acc = accumulate(acc, share(wp[wi], lid), load4(ata, oka), load4(atb, okb));
+          acc = accumulate(acc, share(vec4f(wp[wi]), lid), load4(ata, oka), load4(atb, okb));
           ata += hw;
           atb += hw;
           wi += o_vecs;
@@ -185,5 +188,5 @@ fn pack_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let tap = i / (pk.cols_pad * pk.rows);
   let src = pk.offset + min(l, pk.cols - 1u) * pk.stride_col + r * pk.stride_row + (tap / pk.kw) * pk.stride_kh +
             (tap % pk.kw) * pk.stride_kw;
-  pk_out[i] = select(0.0, pk_w[src], l < pk.cols);
+  pk_out[i] = Operand(select(0.0, pk_w[src], l < pk.cols));
 }

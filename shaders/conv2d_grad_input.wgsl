@@ -1,4 +1,4 @@
-// @prepend conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
 // conv2d input gradient: dx[n, c, ih, iw] = Σ_{o, kh, kw} dy[n, o, oh, ow] · w[o, c, kh, kw] over the
 // taps with ih = oh·stride − pad + kh·dil (and the same along w): a transposed convolution, as
 // a gather (each dx element is written once, no atomics).
@@ -12,6 +12,7 @@
 // conv2d_tile.wgsl), the 16 weights of a step shared among four invocations (share(), from
 // conv2d_share_*.wgsl), the weight packed as [kH·kW, O, C16] by conv2d.wgsl's pack_weight, and the
 // same two loop orders: output channels inside, or (TAPS_INNER, for few output channels) outside.
+// dy and the packed weights hold `Operand`s (operand_*.wgsl), converted to f32 as they are loaded.
 
 override WG: u32 = 64;
 override TAPS_INNER: bool = false;
@@ -29,8 +30,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> wp: array<vec4f>;
+@group(0) @binding(1) var<storage, read> dy: array<Operand>;
+@group(0) @binding(2) var<storage, read> wp: array<Operand4>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 // Which of four output positions (y, x) lie inside the oh × ow output.
@@ -40,7 +41,7 @@ fn inside(y: vec4i, x: vec4i, oh: i32, ow: i32) -> vec4<bool> {
 
 // Four dy values at `at`, zero where the tap has no output position.
 fn load4(at: vec4u, ok: vec4<bool>) -> vec4f {
-  return select(vec4f(0.0), vec4f(dy[at.x], dy[at.y], dy[at.z], dy[at.w]), ok);
+  return select(vec4f(0.0), vec4f(vec4<Operand>(dy[at.x], dy[at.y], dy[at.z], dy[at.w])), ok);
 }
 
 // Store channels c..c+3 of phase pixel q (flat over N·rows·cols), skipping pixels past the end
@@ -108,7 +109,7 @@ fn grad_input(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
         let xb = jb + tw / sw;
         let va = load4(vec4u(basea + plane + ya * ow + xa), ina & inside(ya, xa, oh, ow));
         let vb = load4(vec4u(baseb + plane + yb * ow + xb), inb & inside(yb, xb, oh, ow));
-        acc = accumulate(acc, share(wp[(t * p.o + o) * c_vecs + c0 / 4u + lane], lid), va, vb);
+        acc = accumulate(acc, share(vec4f(wp[(t * p.o + o) * c_vecs + c0 / 4u + lane]), lid), va, vb);
       }
     }
   } else {
@@ -129,7 +130,7 @@ fn grad_input(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
         var atb = vec4u(baseb + yb * ow + xb);
         var wi = (kh * p.kw + kw) * p.o * c_vecs + c0 / 4u + lane;
         for (var o = 0u; o < p.o; o++) {
-          acc = accumulate(acc, share(wp[wi], lid), load4(ata, oka), load4(atb, okb));
+          acc = accumulate(acc, share(vec4f(wp[wi]), lid), load4(ata, oka), load4(atb, okb));
           ata += ohw;
           atb += ohw;
           wi += c_vecs;

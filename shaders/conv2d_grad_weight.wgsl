@@ -1,4 +1,4 @@
-// @prepend conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
 // conv2d weight gradient: dw[o, (c, kh, kw)] = Σ_{n, oh, ow} dy[n, o, oh, ow] · x[n, c, ih, iw] with
 // ih = oh·stride − pad + kh·dil: a GEMM with a long reduction over N·OH·OW. Each invocation
 // computes a 16-output-channel × 8-column tile (Tile, from conv2d_tile.wgsl; a column is one
@@ -6,6 +6,8 @@
 // invocation and shared among four (share(), from conv2d_share_*.wgsl). When the tiles alone are
 // too few to keep the device busy, the reduction is split into ranges of rows (n, oh) that write
 // partial sums, added up by reduce_partials. grad_bias sums dy over N, OH, OW per channel.
+// grad_weight's dy and x hold `Operand`s (operand_*.wgsl), converted to f32 as they are loaded;
+// partials, grad_bias's dy (always f32) and the results are f32.
 
 override WG: u32 = 64;
 
@@ -30,8 +32,8 @@ struct SumParams {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<Operand>;
+@group(0) @binding(2) var<storage, read> x: array<Operand>;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 
 @group(0) @binding(0) var<uniform> ps: SumParams;
@@ -42,7 +44,7 @@ var<workgroup> bias_sums: array<f32, WG>;
 
 // Four x values at `at`, zero where the tap falls into the padding.
 fn load4(at: vec4u, ok: vec4<bool>) -> vec4f {
-  return select(vec4f(0.0), vec4f(x[at.x], x[at.y], x[at.z], x[at.w]), ok);
+  return select(vec4f(0.0), vec4f(vec4<Operand>(x[at.x], x[at.y], x[at.z], x[at.w])), ok);
 }
 
 // Store output channels o..o+3 of column k into dw (or a partial at `base`), skipping columns
@@ -119,7 +121,7 @@ fn grad_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
       let xb = tb.dx + ix;
       let va = load4(vec4u(basea + xa), rowa & (xa >= vec4i(0)) & (xa < vec4i(w)));
       let vb = load4(vec4u(baseb + xb), rowb & (xb >= vec4i(0)) & (xb < vec4i(w)));
-      acc = accumulate(acc, share(vec4f(dy[at_dy.x], dy[at_dy.y], dy[at_dy.z], dy[at_dy.w]), lid), va, vb);
+      acc = accumulate(acc, share(vec4f(vec4<Operand>(dy[at_dy.x], dy[at_dy.y], dy[at_dy.z], dy[at_dy.w])), lid), va, vb);
       at_dy += 1u;
       ix += i32(p.stride_w);
     }

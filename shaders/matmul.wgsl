@@ -1,3 +1,4 @@
+// @prepend operand_f32.wgsl|operand_f16.wgsl
 // Batched matrix multiply C = A·B, register-blocked: each invocation computes a TM×TN tile of C
 // (TM, TN ∈ {4, 8}) held in up to four 4×4 blocks of vec4 registers. Two families:
 //
@@ -17,6 +18,9 @@
 // Edge tiles: row and column indices are clamped into the matrix before the k loop, so the loop
 // needs no bounds checks; edge invocations compute a few rows or columns twice and do not store
 // them. Only the last k step (when K is not a multiple of 4) masks its loads.
+//
+// A and B hold `Operand`s (the prepended operand_*.wgsl: f32, or f16 for mixed precision), each
+// converted to f32 as it is loaded; C and all arithmetic are f32.
 
 override WGX: u32 = 16;        // invocations per workgroup along N
 override WGY: u32 = 4;         // invocations per workgroup along M
@@ -59,13 +63,19 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<Operand>;
+@group(0) @binding(2) var<storage, read> b: array<Operand>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 // direct_vec4 reads the same operands as vec4s (binding 3 stays `c`).
-@group(0) @binding(1) var<storage, read> a4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b4: array<vec4f>;
+@group(0) @binding(1) var<storage, read> a4: array<Operand4>;
+@group(0) @binding(2) var<storage, read> b4: array<Operand4>;
+
+// Operand loads, as f32.
+fn ga(i: u32) -> f32 { return f32(a[i]); }
+fn gb(i: u32) -> f32 { return f32(b[i]); }
+fn ga4(i: u32) -> vec4f { return vec4f(a4[i]); }
+fn gb4(i: u32) -> vec4f { return vec4f(b4[i]); }
 
 // ---- 4×4 blocks in registers ----------------------------------------------------------------
 
@@ -192,30 +202,30 @@ fn zero_outside(v: vec4f, keep: bool) -> vec4f {
 fn load_a(o: vec4u, s: KStep) -> Blk {
   let ko = s.k * sak();
   let z = vec4f(0.0);
-  return Blk(select(z, vec4f(a[o.x + ko.x], a[o.x + ko.y], a[o.x + ko.z], a[o.x + ko.w]), s.keep),
-             select(z, vec4f(a[o.y + ko.x], a[o.y + ko.y], a[o.y + ko.z], a[o.y + ko.w]), s.keep),
-             select(z, vec4f(a[o.z + ko.x], a[o.z + ko.y], a[o.z + ko.z], a[o.z + ko.w]), s.keep),
-             select(z, vec4f(a[o.w + ko.x], a[o.w + ko.y], a[o.w + ko.z], a[o.w + ko.w]), s.keep));
+  return Blk(select(z, vec4f(ga(o.x + ko.x), ga(o.x + ko.y), ga(o.x + ko.z), ga(o.x + ko.w)), s.keep),
+             select(z, vec4f(ga(o.y + ko.x), ga(o.y + ko.y), ga(o.y + ko.z), ga(o.y + ko.w)), s.keep),
+             select(z, vec4f(ga(o.z + ko.x), ga(o.z + ko.y), ga(o.z + ko.z), ga(o.z + ko.w)), s.keep),
+             select(z, vec4f(ga(o.w + ko.x), ga(o.w + ko.y), ga(o.w + ko.z), ga(o.w + ko.w)), s.keep));
 }
 
 // The four k rows of s of B over columns o (offsets from b_cols).
 fn load_b(o: vec4u, s: KStep) -> Blk {
   let ko = s.k * sbk();
-  return Blk(zero_outside(vec4f(b[o.x + ko.x], b[o.y + ko.x], b[o.z + ko.x], b[o.w + ko.x]), s.keep.x),
-             zero_outside(vec4f(b[o.x + ko.y], b[o.y + ko.y], b[o.z + ko.y], b[o.w + ko.y]), s.keep.y),
-             zero_outside(vec4f(b[o.x + ko.z], b[o.y + ko.z], b[o.z + ko.z], b[o.w + ko.z]), s.keep.z),
-             zero_outside(vec4f(b[o.x + ko.w], b[o.y + ko.w], b[o.z + ko.w], b[o.w + ko.w]), s.keep.w));
+  return Blk(zero_outside(vec4f(gb(o.x + ko.x), gb(o.y + ko.x), gb(o.z + ko.x), gb(o.w + ko.x)), s.keep.x),
+             zero_outside(vec4f(gb(o.x + ko.y), gb(o.y + ko.y), gb(o.z + ko.y), gb(o.w + ko.y)), s.keep.y),
+             zero_outside(vec4f(gb(o.x + ko.z), gb(o.y + ko.z), gb(o.z + ko.z), gb(o.w + ko.z)), s.keep.z),
+             zero_outside(vec4f(gb(o.x + ko.w), gb(o.y + ko.w), gb(o.z + ko.w), gb(o.w + ko.w)), s.keep.w));
 }
 
 // The block of A at walk indices i, as rows of A (vec4s over m are transposed).
 fn load_a4(i: vec4u) -> Blk {
-  let x = Blk(a4[i.x], a4[i.y], a4[i.z], a4[i.w]);
+  let x = Blk(ga4(i.x), ga4(i.y), ga4(i.z), ga4(i.w));
   if (TRANS_A) { return tr(x); }
   return x;
 }
 
 fn load_b4(i: vec4u) -> Blk {
-  let y = Blk(b4[i.x], b4[i.y], b4[i.z], b4[i.w]);
+  let y = Blk(gb4(i.x), gb4(i.y), gb4(i.z), gb4(i.w));
   if (TRANS_B) { return tr(y); }
   return y;
 }
@@ -225,15 +235,15 @@ fn load_b4(i: vec4u) -> Blk {
 fn tail_a4(w: vec4u, s: KStep) -> Blk {
   if (!TRANS_A) { return load_a4(w); }
   let i = w.x + s.k * (p.lda / 4u);
-  return tr(Blk(zero_outside(a4[i.x], s.keep.x), zero_outside(a4[i.y], s.keep.y),
-                zero_outside(a4[i.z], s.keep.z), zero_outside(a4[i.w], s.keep.w)));
+  return tr(Blk(zero_outside(ga4(i.x), s.keep.x), zero_outside(ga4(i.y), s.keep.y),
+                zero_outside(ga4(i.z), s.keep.z), zero_outside(ga4(i.w), s.keep.w)));
 }
 
 fn tail_b4(w: vec4u, s: KStep) -> Blk {
   if (TRANS_B) { return load_b4(w); }
   let i = w.x + s.k * (p.ldb / 4u);
-  return Blk(zero_outside(b4[i.x], s.keep.x), zero_outside(b4[i.y], s.keep.y),
-             zero_outside(b4[i.z], s.keep.z), zero_outside(b4[i.w], s.keep.w));
+  return Blk(zero_outside(gb4(i.x), s.keep.x), zero_outside(gb4(i.y), s.keep.y),
+             zero_outside(gb4(i.z), s.keep.z), zero_outside(gb4(i.w), s.keep.w));
 }
 
 // ---- stores ---------------------------------------------------------------------------------
@@ -369,7 +379,7 @@ fn load_slices(t: Tile, k: u32, li: u32) {
     let m = t.m0 + mm;
     let kg = k + kk;
     var v = 0.0;
-    if (m < p.M && kg < p.K) { v = a[t.a_base + m * sam() + kg * sak()]; }
+    if (m < p.M && kg < p.K) { v = ga(t.a_base + m * sam() + kg * sak()); }
     put(true, kk, mm, v);
   }
   for (var e = li; e < bn * BK; e += nt) {
@@ -379,7 +389,7 @@ fn load_slices(t: Tile, k: u32, li: u32) {
     let n = t.n0 + nn;
     let kg = k + kk;
     var v = 0.0;
-    if (n < p.N && kg < p.K) { v = b[t.b_base + kg * sbk() + n * sbn()]; }
+    if (n < p.N && kg < p.K) { v = gb(t.b_base + kg * sbk() + n * sbn()); }
     put(false, kk, nn, v);
   }
 }

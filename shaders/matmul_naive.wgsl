@@ -1,3 +1,4 @@
+// @prepend operand_f32.wgsl|operand_f16.wgsl
 // The baseline matrix multiply: one element of C per invocation, a plain dot product over k.
 // Kept to measure the register-blocked kernels of matmul.wgsl against; it takes the same Params
 // (batches, transposed operands) so that it can stand in for them in tests and benchmarks.
@@ -28,8 +29,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<Operand>;  // operand_*.wgsl: f32, or f16
+@group(0) @binding(2) var<storage, read> b: array<Operand>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
@@ -63,7 +64,7 @@ fn naive(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let sbn = select(1u, p.ldb, TRANS_B);
   var sum = 0.0;
   for (var k = 0u; k < p.K; k++) {
-    sum += a[ao + m * sam + k * sak] * b[bo + k * sbk + n * sbn];
+    sum += f32(a[ao + m * sam + k * sak]) * f32(b[bo + k * sbk + n * sbn]);
   }
   let ci = p.c_off + batch * p.M * p.ldc + m * p.ldc + n;
   if (ACCUMULATE) { c[ci] += sum; } else { c[ci] = sum; }

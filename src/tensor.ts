@@ -5,11 +5,21 @@
 import type { Node } from './autograd/node';
 import { currentRuntime, runtime, type Runtime } from './runtime/device';
 import { contiguous } from './ops/copy';
+import { readHalf } from './ops/half';
 import { bufferContents } from './runtime/buffer-pool';
 import { DisposedError, ShapeError } from './runtime/errors';
 import { track, untrack } from './scope';
 
-export type DType = 'float32' | 'int32';
+/**
+ * Element types. 'float16' is internal: mixed precision's operand copies (src/ops/half.ts), read
+ * only by the f16 kernels; every public op takes float32 or int32.
+ */
+export type DType = 'float32' | 'int32' | 'float16';
+
+/** Bytes per element. */
+export function elementBytes(dtype: DType): number {
+  return dtype === 'float16' ? 2 : 4;
+}
 
 /** A GPU buffer shared by a tensor and its views, freed when the last reference is released. */
 export class Storage {
@@ -189,6 +199,7 @@ export class Tensor {
 
   /** A copy of the data (Float32Array for float32, Int32Array for int32). */
   async toArray(): Promise<Float32Array | Int32Array> {
+    if (this.dtype === 'float16') return readHalf(this);
     const rt = runtime();
     const src = this.isContiguous ? this : contiguous(this);
     try {
@@ -215,7 +226,7 @@ export class Tensor {
 /** @internal a fresh tensor of `shape` on a new pooled buffer (contents undefined). */
 export function empty(shape: readonly number[], dtype: DType = 'float32', what = 'tensor'): Tensor {
   const rt = runtime();
-  const bytes = Math.max(4, sizeOf(shape) * 4);
+  const bytes = Math.max(4, Math.ceil((sizeOf(shape) * elementBytes(dtype)) / 4) * 4);
   return new Tensor(freshStorage(rt, bytes, `tensor ${formatShape(shape)} ${dtype}`, `${what} ${formatShape(shape)}`), shape, dtype);
 }
 

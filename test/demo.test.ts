@@ -1,6 +1,6 @@
 // The demo page (demo/) in headless Chromium, through the Vite dev server: it trains an MLP in
 // its Worker, the curves and readouts move, Pause holds, a drawing gets read, the model downloads
-// as a valid safetensors file, loads back, and survives a reload; without WebGPU it explains
+// as a valid safetensors file, loads back, survives a reload, and profiles a step; without WebGPU it explains
 // what is missing. Also the MNIST-style preprocessing of drawings, in Node.
 
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -121,6 +121,16 @@ describe('the demo page', () => {
     await waitForState(page, 'paused');
     expect(await text(page, 'model-note')).toMatch(/^Restored model from .+: MLP/);
     expect(await numberIn(page, 'step')).toBe(pausedAt);
+
+    // Profile a step while paused: one more step, under wg.profile, and a table of its kernels.
+    await page.click('#profile');
+    await page.waitForSelector('#profile-table tbody tr', { timeout: 60_000 });
+    await waitForState(page, 'paused');
+    expect(await numberIn(page, 'step')).toBe(pausedAt + 1);
+    expect(await text(page, 'profile-note')).toMatch(new RegExp(`^Step ${pausedAt + 1}: \\d+ kernel runs, [\\d.]+ (ms|µs) on the GPU`));
+    const kernels = await page.$$eval('#profile-table tbody tr', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent)));
+    expect(kernels.map((k) => k[0])).toEqual(expect.arrayContaining([expect.stringMatching(/^matmul\./), 'SGD.step']));
+    for (const k of kernels) expect(k[4]).toMatch(/\d (B|KiB|MiB)$/);
 
     expect(errors, errors.join('\n')).toEqual([]);
     expect(foreign).toEqual([]);

@@ -35,7 +35,8 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
-const TO_SAFETENSORS: Record<DType, SafetensorsDType> = { float32: 'F32', int32: 'I32' };
+// float16 tensors are internal (mixed precision's operand copies) and never saved.
+const TO_SAFETENSORS: Record<Exclude<DType, 'float16'>, SafetensorsDType> = { float32: 'F32', int32: 'I32' };
 const FROM_SAFETENSORS: Record<SafetensorsDType, DType> = { F32: 'float32', I32: 'int32' };
 /** Bytes per element of every dtype the format defines (to tell "unsupported" from "unknown"). */
 const FORMAT_DTYPE_BYTES: Record<string, number> = {
@@ -56,6 +57,7 @@ export async function saveSafetensors(
     if (!(t instanceof Tensor)) throw new WebGradError(`saveSafetensors: "${name}" is not a Tensor (got ${typeof t})`);
     if (t.disposed) throw new DisposedError(`saveSafetensors: tensor "${name}" ${formatShape(t.shape)} was disposed`);
     if (name === METADATA_KEY) throw new WebGradError(`saveSafetensors: "${METADATA_KEY}" is reserved and cannot name a tensor`);
+    if (t.dtype === 'float16') throw new DTypeError(`saveSafetensors: "${name}" is an internal float16 tensor`);
     return { name, key: encoder.encode(name), tensor: t, dtype: TO_SAFETENSORS[t.dtype] };
   });
   for (const [k, v] of Object.entries(metadata)) {

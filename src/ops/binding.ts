@@ -8,7 +8,7 @@ import type { BufferRange } from '../runtime/bind-group-cache';
 import { runtime } from '../runtime/device';
 import { LimitError } from '../runtime/errors';
 import { formatBytes } from '../runtime/limits';
-import { formatShape, type Tensor } from '../tensor';
+import { elementBytes, formatShape, type Tensor } from '../tensor';
 
 export interface BoundView {
   range: BufferRange;
@@ -26,7 +26,7 @@ export function viewSpan(t: Tensor): [number, number] {
 /** Bytes a view needs bound: the span it touches. */
 export function viewBytes(t: Tensor): number {
   const [a, b] = viewSpan(t);
-  return (b - a) * 4;
+  return (b - a) * elementBytes(t.dtype);
 }
 
 export function bindView(op: string, t: Tensor, what = 'operand'): BoundView {
@@ -34,14 +34,15 @@ export function bindView(op: string, t: Tensor, what = 'operand'): BoundView {
   const buffer = t.buffer(op);
   const align = rt.limits.minStorageBufferOffsetAlignment;
   const [first, end] = viewSpan(t);
-  const start = Math.floor((first * 4) / align) * align;
+  const bytes = elementBytes(t.dtype);
+  const start = Math.floor((first * bytes) / align) * align;
   // Round up to 16 bytes so vec4 views of the binding see every element.
-  const size = Math.max(16, Math.min(buffer.size - start, Math.ceil((end * 4 - start) / 16) * 16));
+  const size = Math.max(16, Math.min(buffer.size - start, Math.ceil((end * bytes - start) / 16) * 16));
   if (size > rt.limits.maxStorageBufferBindingSize) {
     throw new LimitError(
       `${op}: ${what} ${formatShape(t.shape)} spans ${formatBytes(size)}, more than one storage binding may hold ` +
         `(maxStorageBufferBindingSize ${formatBytes(rt.limits.maxStorageBufferBindingSize)}), and ${op} cannot split it`,
     );
   }
-  return { range: { buffer, offset: start, size }, offset: first - start / 4 };
+  return { range: { buffer, offset: start, size }, offset: first - start / bytes };
 }

@@ -9,10 +9,14 @@
 // 16-value operand per reduction step among groups of four invocations: by quad swaps where the
 // device has subgroups (of at least 4 lanes), through workgroup memory otherwise
 // (conv2d_share_*.wgsl). Both are prepended to each kernel's module, so the kernels are written once.
+// Under autocast (mixed precision) the operands — x, dy and the packed weights — are f16
+// (operand_f16.wgsl prepended instead of operand_f32.wgsl); accumulation and results stay f32.
 
 import conv2dWGSL from '../../shaders/conv2d.wgsl?raw';
 import gradInputWGSL from '../../shaders/conv2d_grad_input.wgsl?raw';
 import gradWeightWGSL from '../../shaders/conv2d_grad_weight.wgsl?raw';
+import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
+import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
 import shareSubgroupWGSL from '../../shaders/conv2d_share_subgroup.wgsl?raw';
 import shareWorkgroupWGSL from '../../shaders/conv2d_share_workgroup.wgsl?raw';
 import tileWGSL from '../../shaders/conv2d_tile.wgsl?raw';
@@ -21,8 +25,11 @@ import { runtime } from '../runtime/device';
 import { LimitError, ShapeError } from '../runtime/errors';
 import { defineKernel, type Kernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
+import { assembleWGSL } from '../runtime/wgsl';
 import { empty, formatShape, type Tensor } from '../tensor';
+import { autocastActive } from './autocast';
 import { gather } from './copy';
+import { toHalf } from './half';
 import { checkDType, WG } from './util';
 
 export interface Conv2dOptions {
@@ -65,7 +72,7 @@ interface Kernels {
   gradBias: Kernel;
 }
 
-const kernelSets = new Map<Conv2dSharing, Kernels>();
+const kernelSets = new Map<string, Kernels>();
 let sharingOverride: Conv2dSharing | null = null;
 
 /** @internal tests run the kernels with each kind of sharing, whatever the device. */
@@ -81,23 +88,25 @@ export function conv2dSharing(): Conv2dSharing {
   return rt.hasFeature('subgroups') && minLanes >= 4 ? 'subgroup' : 'workgroup';
 }
 
-function kernels(): Kernels {
+/** The kernels for this device's sharing, with f32 operands or (`half`) f16 ones. */
+function kernels(half = false): Kernels {
   const s = conv2dSharing();
-  let k = kernelSets.get(s);
+  const v = half ? `${s}/f16` : s;
+  let k = kernelSets.get(v);
   if (!k) {
-    const share = (s === 'subgroup' ? shareSubgroupWGSL : shareWorkgroupWGSL) + tileWGSL;
-    const fwd = share + conv2dWGSL;
-    const gi = share + gradInputWGSL;
-    const gw = share + gradWeightWGSL;
+    const parts = [half ? operandF16WGSL : operandF32WGSL, s === 'subgroup' ? shareSubgroupWGSL : shareWorkgroupWGSL, tileWGSL];
+    const fwd = assembleWGSL(...parts, conv2dWGSL);
+    const gi = assembleWGSL(...parts, gradInputWGSL);
+    const gw = assembleWGSL(...parts, gradWeightWGSL);
     k = {
-      pack: defineKernel(`conv2d.pack/${s}`, fwd, ['read', 'write'], 'pack_weight'),
-      forward: defineKernel(`conv2d/${s}`, fwd, ['read', 'read', 'read', 'write'], 'conv2d'),
-      gradInput: defineKernel(`conv2d.grad_input/${s}`, gi, ['read', 'read', 'write'], 'grad_input'),
-      gradWeight: defineKernel(`conv2d.grad_weight/${s}`, gw, ['read', 'read', 'write'], 'grad_weight'),
-      reducePartials: defineKernel(`conv2d.reduce_partials/${s}`, gw, ['read', 'write'], 'reduce_partials'),
-      gradBias: defineKernel(`conv2d.grad_bias/${s}`, gw, ['read', 'write'], 'grad_bias'),
+      pack: defineKernel(`conv2d.pack/${v}`, fwd, ['read', 'write'], 'pack_weight'),
+      forward: defineKernel(`conv2d/${v}`, fwd, ['read', 'read', 'read', 'write'], 'conv2d'),
+      gradInput: defineKernel(`conv2d.grad_input/${v}`, gi, ['read', 'read', 'write'], 'grad_input'),
+      gradWeight: defineKernel(`conv2d.grad_weight/${v}`, gw, ['read', 'read', 'write'], 'grad_weight'),
+      reducePartials: defineKernel(`conv2d.reduce_partials/${v}`, gw, ['read', 'write'], 'reduce_partials'),
+      gradBias: defineKernel(`conv2d.grad_bias/${v}`, gw, ['read', 'write'], 'grad_bias'),
     };
-    kernelSets.set(s, k);
+    kernelSets.set(v, k);
   }
   return k;
 }
@@ -109,20 +118,27 @@ function kernels(): Kernels {
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const bias = b ?? null;
   const g = geometry(x, w, bias, opts);
-  const out = forward(x, w, bias, g);
+  // Under autocast, x is converted once: the forward pass reads it and the backward pass keeps it.
+  const half = autocastActive();
+  const xs = half ? toHalf(rowMajor(x)) : x;
+  const out = forward(xs, w, bias, g, half);
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record(
+  const result = record(
     'conv2d',
     out,
     inputs,
-    (gy, [xs, ws], needs) => {
+    (gy, [xk, wk], needs) => {
       const dy = rowMajor(gy);
-      const grads = [needs[0] ? gradInput(dy, ws!, g) : null, needs[1] ? gradWeight(dy, xs!, g) : null];
+      const dyOp = half ? toHalf(dy) : dy;
+      const grads = [needs[0] ? gradInput(dyOp, wk!, g, half) : null, needs[1] ? gradWeight(dyOp, xk!, g) : null];
       if (bias) grads.push(needs[2] ? gradBias(dy, g) : null);
+      if (dyOp !== dy) dyOp.dispose();
       return grads;
     },
-    [x, w],
+    [xs, w],
   );
+  if (xs !== x) xs.dispose();
+  return result;
 }
 
 function geometry(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions): Geometry {
@@ -183,14 +199,14 @@ const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
  * The weight repacked as [kH·kW, R, L padded to 16] for a kernel that reduces over R and tiles
  * over L: (R, L) = (C, O) for the forward pass, (O, C) for the input gradient.
  */
-function packWeight(w: Tensor, g: Geometry, forInput: boolean): Tensor {
+function packWeight(w: Tensor, g: Geometry, forInput: boolean, half: boolean): Tensor {
   const [rows, cols] = forInput ? [g.O, g.C] : [g.C, g.O];
   const [strideRow, strideCol] = forInput ? [w.strides[0]!, w.strides[1]!] : [w.strides[1]!, w.strides[0]!];
   const colsPad = roundUp(cols, TILE_CHANNELS);
   const n = g.kH * g.kW * rows * colsPad;
-  const out = empty([n], 'float32', 'conv2d');
+  const out = empty([n], half ? 'float16' : 'float32', 'conv2d');
   const params = new Params().u32(rows, cols, colsPad, g.kW, strideRow, strideCol, w.strides[2]!, w.strides[3]!, w.offset, n);
-  runtime().executor.dispatch(kernels().pack, {
+  runtime().executor.dispatch(kernels(half).pack, {
     constants: { WG },
     buffers: [w.buffer('conv2d'), out.buffer()],
     params,
@@ -208,16 +224,17 @@ function geometryParams(g: Geometry, eighth: number): Params {
     .u32(g.dh, g.dw);
 }
 
-function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry): Tensor {
+/** The forward pass; x is f16 (from toHalf, row-major) when `half`, else float32 in any layout. */
+function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry, half: boolean): Tensor {
   const out = empty([g.N, g.O, g.OH, g.OW], 'float32', 'conv2d');
   if (out.size === 0) return out;
   const xs = rowMajor(x);
   const bs = b && !b.isContiguous ? gather(b) : b;
-  const wp = packWeight(w, g, false);
+  const wp = packWeight(w, g, false, half);
   const pixelGroups = Math.ceil((g.N * g.OH * g.OW) / (TILE_WG * TILE_PIXELS));
   const groups = pixelGroups * Math.ceil(g.O / TILE_CHANNELS);
   const params = geometryParams(g, roundUp(g.O, TILE_CHANNELS)).u32(xs.offset, bs?.offset ?? 0, pixelGroups, groups);
-  runtime().executor.dispatch(kernels().forward, {
+  runtime().executor.dispatch(kernels(half).forward, {
     constants: { WG: TILE_WG, HAS_BIAS: bs !== null, TAPS_INNER: g.C <= TAPS_INNER_MAX_CHANNELS },
     buffers: [xs.buffer('conv2d'), wp.buffer(), (bs ?? wp).buffer('conv2d'), out.buffer()],
     params,
@@ -229,13 +246,16 @@ function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry): Tensor {
   return out;
 }
 
-/** dx from dy [N, O, OH, OW] and w: one dispatch per stride phase (see conv2d_grad_input.wgsl). */
-function gradInput(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+/**
+ * dx from dy [N, O, OH, OW] and w: one dispatch per stride phase (see conv2d_grad_input.wgsl).
+ * With `half`, dy is f16 (row-major) and the weight is packed as f16.
+ */
+function gradInput(dy: Tensor, w: Tensor, g: Geometry, half: boolean): Tensor {
   const dx = empty([g.N, g.C, g.H, g.W], 'float32', 'conv2d backward');
   if (dx.size === 0) return dx;
   const dys = rowMajor(dy);
-  const wp = packWeight(w, g, true);
-  const k = kernels().gradInput;
+  const wp = packWeight(w, g, true, half);
+  const k = kernels(half).gradInput;
   for (let phaseH = 0; phaseH < Math.min(g.sh, g.H); phaseH++) {
     for (let phaseW = 0; phaseW < Math.min(g.sw, g.W); phaseW++) {
       const rows = Math.ceil((g.H - phaseH) / g.sh);
@@ -272,13 +292,17 @@ function gradWeightWorkgroup(cols: number): number {
   return best;
 }
 
-/** dw from dy [N, O, OH, OW] and x, with the reduction over N·OH·OW split when tiles are few. */
+/**
+ * dw from dy [N, O, OH, OW] and x, with the reduction over N·OH·OW split when tiles are few. Both
+ * are f16 (row-major) under autocast, float32 otherwise.
+ */
 function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const dw = empty([g.O, g.C, g.kH, g.kW], 'float32', 'conv2d backward');
   if (dw.size === 0) return dw;
   const dys = rowMajor(dy);
   const xs = rowMajor(x);
-  const ks = kernels();
+  const half = x.dtype === 'float16';
+  const ks = kernels(half);
   const cols = g.C * g.kH * g.kW;
   const wg = gradWeightWorkgroup(cols);
   const colGroups = Math.ceil(cols / (wg * TILE_PIXELS));

@@ -5,7 +5,7 @@ import copyWGSL from '../../shaders/copy.wgsl?raw';
 import { runtime } from '../runtime/device';
 import { defineKernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
-import { ShapeError } from '../runtime/errors';
+import { DTypeError, ShapeError } from '../runtime/errors';
 import { empty, formatShape, type DType, type Tensor } from '../tensor';
 import { record } from '../autograd/record';
 import { checkRank, MAX_RANK, WG } from './util';
@@ -27,6 +27,8 @@ export function contiguous(t: Tensor): Tensor {
  */
 export function gather(t: Tensor): Tensor {
   checkRank('contiguous', t.shape);
+  // The copy kernel moves 32-bit words; float16 tensors are made contiguous by toHalf (half.ts).
+  if (t.dtype === 'float16') throw new DTypeError(`contiguous: tensor ${formatShape(t.shape)} is float16, which only the f16 kernels read`);
   const out = empty(t.shape, t.dtype, 'contiguous');
   if (t.size > 0) copyBlocks(t, out);
   return out;

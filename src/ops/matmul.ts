@@ -3,14 +3,19 @@
 // drops. Operands are read where they lie: a row-major matrix as is, a column-major one (such
 // as a transposed view) through the kernel's TRANS_A / TRANS_B variants, so the backward pass
 // (dA = g·Bᵀ, dB = Aᵀ·g) transposes nothing. Only a matrix that is neither is copied first.
+// Under autocast (mixed precision) the operands are converted to f16 first and the same kernels,
+// assembled with operand_f16.wgsl, read them; results and gradients stay f32.
 
 import matmulWGSL from '../../shaders/matmul.wgsl?raw';
 import naiveWGSL from '../../shaders/matmul_naive.wgsl?raw';
+import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
+import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
 import { defineKernel, type Kernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
+import { assembleWGSL } from '../runtime/wgsl';
 import { autotuner } from '../schedule/autotune';
 import {
   defaultMatmulConfig,
@@ -20,6 +25,8 @@ import {
   type MatmulConfig,
 } from '../schedule/matmul-config';
 import { randn } from '../creation';
+import { autocastActive } from './autocast';
+import { toHalf } from './half';
 import { bindView } from './binding';
 import { fitsBinding } from './segments';
 import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
@@ -29,10 +36,20 @@ import { mT, reshape } from './shape';
 import { checkDType, checkRank, MAX_RANK } from './util';
 
 const BUFFERS = ['read', 'read', 'write'] as const;
-const directKernel = defineKernel('matmul.direct', matmulWGSL, BUFFERS, 'direct');
-const directVec4Kernel = defineKernel('matmul.direct_vec4', matmulWGSL, BUFFERS, 'direct_vec4');
-const stagedKernel = defineKernel('matmul.staged', matmulWGSL, BUFFERS, 'staged');
-const naiveKernel = defineKernel('matmul.naive', naiveWGSL, BUFFERS, 'naive');
+
+/** The kernels for f32 operands, and (suffix .f16) for f16 ones. */
+function kernelSet(half: boolean) {
+  const operand = half ? operandF16WGSL : operandF32WGSL;
+  const suffix = half ? '.f16' : '';
+  const main = assembleWGSL(operand, matmulWGSL);
+  return {
+    direct: defineKernel(`matmul.direct${suffix}`, main, BUFFERS, 'direct'),
+    directVec4: defineKernel(`matmul.direct_vec4${suffix}`, main, BUFFERS, 'direct_vec4'),
+    staged: defineKernel(`matmul.staged${suffix}`, main, BUFFERS, 'staged'),
+    naive: defineKernel(`matmul.naive${suffix}`, assembleWGSL(operand, naiveWGSL), BUFFERS, 'naive'),
+  };
+}
+const KERNELS = { f32: kernelSet(false), f16: kernelSet(true) };
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkDType('matmul', a, 'float32', 'first operand');
@@ -68,6 +85,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     out2.dispose();
     return out;
   }
+  if (autocastActive()) return matmulHalf(a, b);
   return record(
     'matmul',
     gemm(a, b),
@@ -78,6 +96,43 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     ],
     [a, b],
   );
+}
+
+/**
+ * a @ b with f16 operands (autocast): both are converted once, and the conversions are what the
+ * backward pass keeps (half the bytes of the f32 inputs); the incoming gradient is converted too.
+ */
+function matmulHalf(a: Tensor, b: Tensor): Tensor {
+  const a16 = halfOperand(a);
+  const b16 = halfOperand(b);
+  const out = record(
+    'matmul',
+    gemm(a16, b16),
+    [a, b],
+    (g, [x, y], needs) => {
+      const g16 = halfOperand(g);
+      const grads = [
+        needs[0] ? reduceTo(gemm(g16, mT(y!)), x!.shape) : null,
+        needs[1] ? reduceTo(gemm(mT(x!), g16), y!.shape) : null,
+      ];
+      g16.dispose();
+      return grads;
+    },
+    [a16, b16],
+  );
+  a16.dispose();
+  b16.dispose();
+  return out;
+}
+
+/** `t` as f16, in a layout the kernels read (row- or column-major matrices; copied first otherwise). */
+function halfOperand(t: Tensor): Tensor {
+  const r = t.ndim - 2;
+  const readable = t.shape[r + 1] === 1 || t.strides[r + 1] === 1 || t.shape[r] === 1 || t.strides[r] === 1;
+  const src = readable ? t : gather(t);
+  const h = toHalf(src);
+  if (src !== t) src.dispose();
+  return h;
 }
 
 /** The broadcast of the batch dimensions (all but the last two) of a and b. */
@@ -198,7 +253,10 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
   const bindC = bindView('matmul', out, 'result');
   const batches = sizeOf(batch);
   const vec4 = vec4Aligned(A, bindA.offset, A.trans ? M : K) && vec4Aligned(B, bindB.offset, B.trans ? K : N);
-  const config = forced ?? chooseConfig(A, B, M, N, K, batch, vec4);
+  const half = A.src.dtype === 'float16';
+  if (half !== (B.src.dtype === 'float16')) throw new Error('matmul: operands of different precisions');
+  const kernels = half ? KERNELS.f16 : KERNELS.f32;
+  const config = forced ?? chooseConfig(A, B, M, N, K, batch, vec4, half);
   const tileM = config.wgY * config.tm;
   const tileN = config.wgX * config.tn;
   const wgsM = Math.ceil(M / tileM);
@@ -213,15 +271,15 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
   let kernel: Kernel;
   let constants: Record<string, number | boolean>;
   if (config.family === 'naive') {
-    kernel = naiveKernel;
+    kernel = kernels.naive;
     constants = { WG: config.wgX, TRANS_A: A.trans, TRANS_B: B.trans, ACCUMULATE: accumulate };
   } else {
     constants = { WGX: config.wgX, WGY: config.wgY, TM: config.tm, TN: config.tn, TRANS_A: A.trans, TRANS_B: B.trans, ACCUMULATE: accumulate };
     if (config.family === 'staged') {
-      kernel = stagedKernel;
+      kernel = kernels.staged;
       constants.BK = config.bk;
     } else {
-      kernel = vec4 ? directVec4Kernel : directKernel;
+      kernel = vec4 ? kernels.directVec4 : kernels.direct;
     }
   }
   runtime().executor.dispatch(kernel, { constants, buffers: [bindA.range, bindB.range, bindC.range], params, workgroups });
@@ -234,20 +292,35 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
  * for its shape class (sizes rounded up to powers of two, layouts, alignment) — the untimed
  * default until the class has been timed.
  */
-function chooseConfig(A: Operand, B: Operand, M: number, N: number, K: number, batch: readonly number[], vec4: boolean): MatmulConfig {
+function chooseConfig(
+  A: Operand,
+  B: Operand,
+  M: number,
+  N: number,
+  K: number,
+  batch: readonly number[],
+  vec4: boolean,
+  half: boolean,
+): MatmulConfig {
   const forced = forcedMatmulConfig();
   if (forced) return forced;
   const rt = runtime();
-  const cls = `${bucket(M)}x${bucket(N)}x${bucket(K)}${A.trans ? 'T' : 'N'}${B.trans ? 'T' : 'N'}${vec4 ? 'v' : ''}${batch.length ? 'b' : ''}`;
+  const cls = `${bucket(M)}x${bucket(N)}x${bucket(K)}${A.trans ? 'T' : 'N'}${B.trans ? 'T' : 'N'}${vec4 ? 'v' : ''}${batch.length ? 'b' : ''}${half ? 'h' : ''}`;
   const candidates = tuningCandidates(rt.info);
   return autotuner().pick('matmul', cls, {
     candidates,
     fallback: defaultMatmulConfig(rt.info),
     id: describeConfig,
     prepare: () => {
-      // Operands of this shape and layout: column-major ones as transposed views.
-      const x = A.trans ? mT(randn([...batch, K, M])) : randn([...batch, M, K]);
-      const y = B.trans ? mT(randn([N, K])) : randn([K, N]);
+      // Operands of this shape, layout and precision: column-major ones as transposed views.
+      const cast = (t: Tensor) => {
+        if (!half) return t;
+        const h = toHalf(t);
+        t.dispose();
+        return h;
+      };
+      const x = cast(A.trans ? mT(randn([...batch, K, M])) : randn([...batch, M, K]));
+      const y = cast(B.trans ? mT(randn([N, K])) : randn([K, N]));
       return {
         run: (c) => gemm(x, y, c).dispose(),
         dispose: () => {
