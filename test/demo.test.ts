@@ -131,11 +131,12 @@ describe('the demo page', () => {
     const kernels = await page.$$eval('#profile-table tbody tr', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent)));
     expect(kernels.map((k) => k[0])).toEqual(expect.arrayContaining([expect.stringMatching(/^matmul\./), 'SGD.step']));
     for (const k of kernels) expect(k[4]).toMatch(/\d (B|KiB|MiB)$/);
+    await page.locator('#profile-card').screenshot({ path: resolve(artifacts, 'demo-profile.png') });
 
     expect(errors, errors.join('\n')).toEqual([]);
     expect(foreign).toEqual([]);
     await context.close();
-  });
+  }, 180_000); // 100 SwiftShader training steps take most of it
 
   it('without navigator.gpu, explains what is missing instead of starting', async () => {
     const page = await browser.newPage();

@@ -23,6 +23,8 @@ import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { autotuner } from './autotune';
 import { defaultBudget, plan, type Plan } from './memory-plan';
+import type { LossScalingOptions } from './loss-scaler';
+import { MixedPrecision, type Precision } from './mixed-precision';
 import { AutoCheckpoints, withRecoveryHint, type AutoCheckpointOptions, type FitCursor, type ResumePoint } from './recovery';
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
@@ -38,6 +40,13 @@ export interface TrainerOptions {
   memoryBudgetBytes?: number;
   /** Save model, optimizer and progress every N steps, for recover() after a device loss (recovery.ts). */
   checkpoint?: AutoCheckpointOptions;
+  /**
+   * 'f32' (default), or 'f16-mixed': matmul and conv2d with f16 operands and f32 accumulation
+   * (on devices with shader-f16), f32 weights and optimizer state, dynamic loss scaling (mixed-precision.ts).
+   */
+  precision?: Precision;
+  /** Loss scaling for 'f16-mixed' (initial scale 2^16, growth ×2 after 2000 finite steps, backoff ×0.5). */
+  lossScaling?: LossScalingOptions;
 }
 
 export interface StepResult {
@@ -47,6 +56,10 @@ export interface StepResult {
   microBatchSize: number;
   /** Times this step was re-run after running out of memory. */
   recoveries: number;
+  /** 'f16-mixed': the gradients held inf/NaN, so the update was skipped (and the loss scale backed off). */
+  skipped: boolean;
+  /** Updates skipped so far for that reason. */
+  skippedSteps: number;
 }
 
 export interface StepInfo extends StepResult {
@@ -107,6 +120,8 @@ export class Trainer {
   readonly checkpoints: AutoCheckpoints | null;
   /** Where fit() is (null outside fit): saved with automatic checkpoints. */
   cursor: FitCursor | null = null;
+  /** Precision and loss scaling. */
+  readonly mixed: MixedPrecision;
 
   constructor(opts: TrainerOptions) {
     this.model = opts.model;
@@ -116,6 +131,12 @@ export class Trainer {
     this.microBatchSize = opts.microBatchSize ?? 'auto';
     this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
     this.checkpoints = opts.checkpoint ? new AutoCheckpoints(opts.checkpoint) : null;
+    this.mixed = new MixedPrecision(opts.precision, opts.lossScaling);
+  }
+
+  /** The current loss scale ('f16-mixed'; 1 otherwise). */
+  get lossScale(): number {
+    return this.mixed.lossFactor;
   }
 
   /** How a batch of `batchShape` is split into micro-batches, and why. */
@@ -203,7 +224,7 @@ export class Trainer {
       for (;;) {
         try {
           const loss = await this.runStep(x, y, m, gradScale);
-          return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries };
+          return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries, ...this.mixed.result() };
         } catch (e) {
           if (!(e instanceof OutOfMemoryError) || m === 1) throw e;
           // Start the step again with half the micro-batch, from the same state.
@@ -222,6 +243,10 @@ export class Trainer {
 
   /** The second half of a step: one optimizer update from the accumulated gradients. */
   applyGradients(): void {
+    if (this.mixed.skipped) {
+      this.optimizer.zeroGrad(); // inf/NaN gradients: no update (loss scaling backed off)
+      return;
+    }
     this.optimizer.step();
     this.steps++;
   }
@@ -316,35 +341,44 @@ export class Trainer {
     const rt = runtime();
     const batch = x.shape[0]!;
     this.optimizer.zeroGrad();
-    const lossSum = zeros([]);
+    const stats = zeros([2]); // the loss sum, and (loss scaling) how many gradient elements are inf/NaN
+    const lossSum = stats.view([], [], 0);
     const startBytes = rt.pool.liveBytes;
     rt.pool.resetPeak();
     try {
       for (let start = 0; start < batch; start += m) {
         const len = Math.min(m, batch - start);
         tidy(() => {
-          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), (len / batch) * gradScale);
+          const share = (len / batch) * gradScale * this.mixed.lossFactor;
+          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), share);
           axpyInPlace(lossSum, loss, len / batch);
         });
         if (start === 0) this.checkEstimate(x.shape, y.shape, rt.pool.peakBytes - startBytes);
       }
-      const loss = await lossSum.item(); // waits for the GPU: out-of-memory errors surface here
+      const nonFinite = stats.view([], [], 1);
+      this.mixed.unscale(this.optimizer.params, nonFinite);
+      nonFinite.dispose();
+      const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
+      this.mixed.check(bad!);
       this.lastPeakBytes = rt.pool.peakBytes;
-      return loss;
+      return loss!;
     } finally {
       lossSum.dispose();
+      stats.dispose();
     }
   }
 
   /** Forward, loss, and backward of the loss scaled by `share` (the micro-batch's part of the batch). */
   private microPass(x: Tensor, y: Tensor, share: number): Tensor {
-    const out = this.model.forward(x);
-    const loss = this.lossFn(out, y);
-    if (loss.size !== 1) {
-      throw new ShapeError(`Trainer: the loss function returned ${formatShape(loss.shape)}; it must return a mean (one element)`);
-    }
-    mul(loss, share).backward();
-    return loss;
+    return this.mixed.run(() => {
+      const out = this.model.forward(x);
+      const loss = this.lossFn(out, y);
+      if (loss.size !== 1) {
+        throw new ShapeError(`Trainer: the loss function returned ${formatShape(loss.shape)}; it must return a mean (one element)`);
+      }
+      mul(loss, share).backward();
+      return loss;
+    });
   }
 
   /** After a step's first micro-batch: if it took more than planned, plan future steps with the measured size. */
