@@ -28,7 +28,7 @@ const library: ViteUserConfig = {
       formats: ['es'],
     },
     rollupOptions: {
-      external: ['webgpu', /^node:/],
+      external: ['webgpu', 'ws', /^node:/],
     },
   },
   test: {

@@ -46,6 +46,7 @@ export * as nn from './nn';
 export * as data from './data';
 export * as io from './io';
 export * as optim from './optim';
+export * as distributed from './distributed';
 export { Trainer, type TrainerOptions, type StepResult, type StepInfo, type EpochInfo, type EvalResult, type FitOptions, type LossFn } from './schedule/trainer';
 export type { Plan } from './schedule/memory-plan';
 export type { AutoCheckpointOptions, ResumePoint } from './schedule/recovery';

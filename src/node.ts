@@ -12,6 +12,8 @@ import { setCheckpointStoreFactory } from './io/checkpoint-store';
 import { fileCheckpointStores } from './io/file-checkpoint-store';
 
 export * from './index';
+// The browser's wg.distributed plus the coordinator server (and ws as the WebSocket before Node 22).
+export * as distributed from './distributed/node';
 
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',

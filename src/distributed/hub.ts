@@ -1,0 +1,263 @@
+// The hub of a session: membership and relay, whatever carries the bytes (a WebSocket server in
+// Node, MessagePorts in a page). It
+//   - admits members: the first "join" fixes the session's model layout and agreed settings, later
+//     ones must match them;
+//   - keeps the membership (join order), the leader (the oldest member that holds the session's
+//     state; the oldest member before any step) and who holds the state, and tells every member
+//     after each change;
+//   - relays each message to the member ids it names, stamping the sender's id, after checking it
+//     (size, schema, gradient layout against the model, leader-only messages from the leader);
+//   - drops members that break the rules or go silent for longer than the timeout.
+// It knows which members hold the state from what it relays: a "begin" names who already held it
+// (participants less those being sent it), a "commit" makes every participant a holder.
+
+import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
+import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
+import { checkRelayed, LEADER_ONLY, type Begin, type Closed, type Member, type Members, type Welcome } from './messages';
+import { ProtocolError } from './errors';
+
+export interface HubOptions {
+  /** The largest message accepted, in bytes (default 1 MiB). */
+  maxMessageBytes?: number;
+  /** The most a gradient or state message carries, in bytes (default 48 KiB, safe for WebRTC data channels). */
+  partBytes?: number;
+  /** Gradients are reduced in buckets of this many bytes (default 2 MiB). */
+  bucketBytes?: number;
+  /** A member not heard from for this long is dropped (default 30 s); members send a heartbeat every quarter of it. */
+  timeoutMs?: number;
+  /** The largest model accepted, in parameters (default 256 Mi). */
+  maxModelElements?: number;
+  /** Where the hub reports joins, departures and rejections (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+/** One member's connection, as the hub sees it: send bytes, or close with a code and reason. */
+export interface HubLink {
+  send(frame: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+/** What the transport tells the hub about a connection: a frame arrived, or it closed. */
+export interface HubConnection {
+  receive(frame: Uint8Array): void;
+  closed(): void;
+}
+
+/** Close codes (WebSocket's application range), also sent in the hub's "closed" message. */
+export const CloseCode = {
+  left: 1000,
+  shutdown: 1001,
+  protocol: 4400,
+  unauthorized: 4401,
+  notFound: 4404,
+  timeout: 4408,
+  mismatch: 4409,
+  tooBig: 4413,
+} as const;
+
+interface Connection {
+  id: number;
+  name: string;
+  link: HubLink;
+  joined: boolean;
+  gone: boolean;
+  lastHeard: number;
+}
+
+export class Hub {
+  readonly maxMessageBytes: number;
+  readonly partBytes: number;
+  readonly bucketBytes: number;
+  readonly timeoutMs: number;
+  private readonly maxModelElements: number;
+  private readonly log: (line: string) => void;
+  private layout: ModelLayout | null = null;
+  private plan: BucketPlan | null = null;
+  private agreement = '';
+  private readonly connections = new Set<Connection>();
+  /** Joined members by id, in join order. */
+  private readonly members = new Map<number, Connection>();
+  private nextId = 1;
+  private synced: number[] = [];
+  private leader = 0;
+  private lastBegin: Begin | null = null;
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+
+  constructor(opts: HubOptions = {}) {
+    this.maxMessageBytes = opts.maxMessageBytes ?? 1 << 20;
+    this.partBytes = Math.min(opts.partBytes ?? 48 << 10, this.maxMessageBytes - 4096);
+    this.bucketBytes = opts.bucketBytes ?? 2 << 20;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.maxModelElements = opts.maxModelElements ?? 1 << 28;
+    this.log = opts.log ?? (() => undefined);
+    if (this.partBytes < 64) throw new ProtocolError(`Hub: maxMessageBytes ${this.maxMessageBytes} leaves no room for gradient messages`);
+  }
+
+  /** The current members, in join order. */
+  get memberList(): Member[] {
+    return [...this.members.values()].map((c) => ({ id: c.id, name: c.name }));
+  }
+
+  /** A new connection; its first message must be a "join". */
+  connect(link: HubLink): HubConnection {
+    const c: Connection = { id: 0, name: 'a new connection', link, joined: false, gone: false, lastHeard: Date.now() };
+    this.connections.add(c);
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, this.timeoutMs / 4));
+    return { receive: (bytes) => this.receive(c, bytes), closed: () => this.drop(c, 'disconnected') };
+  }
+
+  /** Close every connection and stop. */
+  close(): void {
+    for (const c of [...this.connections]) this.reject(c, CloseCode.shutdown, 'the coordinator is shutting down');
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  private receive(c: Connection, bytes: Uint8Array): void {
+    if (c.gone) return;
+    c.lastHeard = Date.now();
+    if (bytes.byteLength > this.maxMessageBytes) {
+      return this.reject(c, CloseCode.tooBig, `${c.name} sent a message of ${bytes.byteLength.toLocaleString('en')} bytes; the session accepts at most ${this.maxMessageBytes.toLocaleString('en')}`);
+    }
+    let f: Frame;
+    try {
+      f = decodeFrame(bytes);
+      if (!c.joined) {
+        if (f.header.type !== 'join') throw new ProtocolError(`the first message must be "join", got "${f.header.type}"`);
+        return this.join(c, f.header);
+      }
+      if (f.header.type === 'beat') return;
+      if (f.header.type === 'leave') return this.reject(c, CloseCode.left, `${c.name} left`);
+      this.relay(c, f, bytes);
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      this.reject(c, CloseCode.protocol, `rejected a message from ${c.name}: ${e.message}`);
+    }
+  }
+
+  private join(c: Connection, h: Record<string, unknown>): void {
+    const name = typeof h.name === 'string' && h.name.trim() ? h.name.trim().slice(0, 64) : '';
+    const layout = checkLayout(h.layout, this.maxModelElements);
+    const agreement = canonical(h.agreement);
+    if (!this.layout) {
+      this.layout = layout;
+      this.plan = new BucketPlan(layout, this.bucketBytes, this.partBytes);
+      this.agreement = agreement;
+    } else {
+      const diff = layoutDifference(layout, this.layout);
+      if (diff) return this.reject(c, CloseCode.mismatch, `${name || 'a replica'} trains another model than the session: ${diff}`);
+      if (agreement !== this.agreement) {
+        return this.reject(c, CloseCode.mismatch, `${name || 'a replica'} has other settings than the session: ${agreement} instead of ${this.agreement}`);
+      }
+    }
+    c.id = this.nextId++;
+    c.name = `${name || 'replica'} #${c.id}`;
+    c.joined = true;
+    this.members.set(c.id, c);
+    const welcome: Welcome = {
+      type: 'welcome',
+      id: c.id,
+      bucketBytes: this.bucketBytes,
+      partBytes: this.partBytes,
+      maxMessageBytes: this.maxMessageBytes,
+      heartbeatMs: Math.max(25, Math.floor(this.timeoutMs / 4)),
+    };
+    c.link.send(encodeFrame(welcome));
+    this.log(`${c.name} joined (${this.members.size} in the session)`);
+    this.membershipChanged();
+  }
+
+  private relay(c: Connection, f: Frame, bytes: Uint8Array): void {
+    const msg = checkRelayed(f.header, f.payload.byteLength, this.plan!);
+    const to = f.header.to;
+    if (!Array.isArray(to) || !to.every((id) => Number.isSafeInteger(id) && id > 0) || to.length > this.nextId) {
+      throw new ProtocolError(`a "${msg.type}" message has no valid "to" list of member ids`);
+    }
+    if (LEADER_ONLY.includes(msg.type) && c.id !== this.leader) {
+      throw new ProtocolError(`only the leader (member ${this.leader}) sends "${msg.type}" messages`);
+    }
+    if (msg.type === 'begin') {
+      if (msg.participants[0] !== c.id || !msg.syncTo.every((id) => msg.participants.includes(id))) {
+        throw new ProtocolError('a "begin" must list its sender first and send state only to participants');
+      }
+      this.lastBegin = msg;
+      const syncTo = new Set(msg.syncTo);
+      this.setSynced(msg.participants.filter((id) => !syncTo.has(id)));
+    } else if (msg.type === 'commit' && this.lastBegin?.step === msg.step && this.lastBegin.attempt === msg.attempt) {
+      this.setSynced(this.lastBegin.participants);
+    }
+    stampSender(bytes, c.id);
+    for (const id of to as number[]) {
+      const m = this.members.get(id);
+      if (m && (m !== c || msg.type === 'commit')) m.link.send(bytes);
+    }
+  }
+
+  private setSynced(ids: number[]): void {
+    const alive = ids.filter((id) => this.members.has(id));
+    if (alive.length === this.synced.length && alive.every((id, i) => id === this.synced[i])) return;
+    this.synced = alive;
+    this.membershipChanged();
+  }
+
+  /** Recompute the leader and tell every member who is in the session. */
+  private membershipChanged(): void {
+    this.synced = this.synced.filter((id) => this.members.has(id));
+    this.leader = this.synced[0] ?? this.members.keys().next().value ?? 0;
+    const members: Members = { type: 'members', members: this.memberList, leader: this.leader, synced: [...this.synced] };
+    const frame = encodeFrame(members);
+    for (const m of this.members.values()) m.link.send(frame);
+  }
+
+  /** Tell the member why, close its connection, and forget it. */
+  private reject(c: Connection, code: number, reason: string): void {
+    if (c.gone) return;
+    this.log(c.joined && code === CloseCode.left ? `${reason} (${this.members.size - 1} in the session)` : reason);
+    const closed: Closed = { type: 'closed', code, reason };
+    try {
+      c.link.send(encodeFrame(closed));
+      c.link.close(code, truncateUtf8(reason, 120));
+    } finally {
+      this.drop(c, reason);
+    }
+  }
+
+  private drop(c: Connection, why: string): void {
+    if (c.gone) return;
+    c.gone = true;
+    this.connections.delete(c);
+    if (!c.joined) return;
+    this.members.delete(c.id);
+    if (why === 'disconnected') this.log(`${c.name} disconnected (${this.members.size} left in the session)`);
+    this.membershipChanged();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const c of [...this.connections]) {
+      if (now - c.lastHeard > this.timeoutMs) {
+        this.reject(c, CloseCode.timeout, `${c.name} timed out: nothing heard from it for ${(this.timeoutMs / 1000).toFixed(1)} s`);
+      }
+    }
+  }
+}
+
+/** Agreed settings as a canonical string (keys sorted; values must be plain JSON scalars). */
+function canonical(v: unknown): string {
+  if (v === undefined) return '{}';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProtocolError('the agreed settings are not an object');
+  const entries = Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [k, x] of entries) {
+    if (!['string', 'number', 'boolean'].includes(typeof x)) throw new ProtocolError(`the agreed setting "${k}" is not a string, number or boolean`);
+  }
+  return JSON.stringify(Object.fromEntries(entries));
+}
+
+/** `s` cut to at most `bytes` bytes of UTF-8 (WebSocket close reasons hold 123). */
+function truncateUtf8(s: string, bytes: number): string {
+  const enc = new TextEncoder();
+  if (enc.encode(s).length <= bytes) return s;
+  let out = s;
+  while (enc.encode(`${out}…`).length > bytes) out = out.slice(0, -1);
+  return `${out}…`;
+}

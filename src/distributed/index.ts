@@ -1,0 +1,17 @@
+// wg.distributed: data-parallel training across Workers, tabs, machines and Node processes.
+
+export {
+  DataParallel,
+  type DataParallelOptions,
+  type DataParallelStepResult,
+  type Membership,
+  type PeerInfo,
+  type ShardFn,
+  type ShardPlace,
+} from './data-parallel';
+export { DistributedError, ProtocolError } from './errors';
+export { Hub, CloseCode, type HubOptions, type HubLink, type HubConnection } from './hub';
+export { MessagePortTransport, servePort } from './message-port';
+export { WebSocketTransport } from './websocket-transport';
+export type { Transport } from './transport';
+export { shardRange } from './shard';

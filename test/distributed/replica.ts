@@ -1,0 +1,76 @@
+// One replica in its own process, for the distributed tests and measurements:
+//   node scripts/run.mjs test/distributed/replica.ts --url ws://… --steps 5 --batch 96 [--seed S]
+//        [--min-replicas N] [--out params.json] [--die-at-step K | --hang-at-step K --hang-ms MS]
+// It prints one JSON line per step and writes its final parameters to --out. --die-at-step kills
+// the process with SIGKILL right after it sent its first gradient message of step K (the others
+// then hold part of its data); --hang-at-step blocks its event loop there instead (no heartbeats),
+// until the coordinator times it out.
+
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as wg from '../../src/node';
+import { decodeFrame } from '../../src/distributed/frame';
+import type { Transport } from '../../src/distributed/transport';
+import { encodeParams, makeTrainer, shardOf } from './fixture';
+
+export async function main(argv: string[]): Promise<void> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string' },
+      steps: { type: 'string', default: '5' },
+      batch: { type: 'string', default: '96' },
+      seed: { type: 'string', default: '1' },
+      name: { type: 'string', default: 'replica' },
+      'min-replicas': { type: 'string', default: '1' },
+      out: { type: 'string' },
+      'die-at-step': { type: 'string' },
+      'hang-at-step': { type: 'string' },
+      'hang-ms': { type: 'string', default: '10000' },
+    },
+  });
+  await wg.init();
+  const trainer = makeTrainer(wg, Number(a.seed));
+  const transport = misbehave(new wg.distributed.WebSocketTransport(a.url!), a);
+  const dp = new wg.distributed.DataParallel({ trainer, transport, name: a.name, minReplicas: Number(a['min-replicas']) });
+  const steps = Number(a.steps);
+  const batch = Number(a.batch);
+  try {
+    while (dp.steps < steps) {
+      const r = await dp.step(shardOf(wg, batch));
+      console.log(JSON.stringify(r));
+    }
+    if (a.out) {
+      const params = await Promise.all(trainer.model.parameters().map(async (p) => (await p.toArray()) as Float32Array));
+      writeFileSync(a.out, JSON.stringify(encodeParams(params)));
+    }
+  } catch (e) {
+    console.error(`${(e as Error).name}: ${(e as Error).message}`);
+    process.exitCode = 3;
+  } finally {
+    dp.close();
+    wg.shutdown();
+  }
+}
+
+/** The transport, made to die or hang after the first gradient message of a given step. */
+function misbehave(t: Transport, a: { 'die-at-step'?: string; 'hang-at-step'?: string; 'hang-ms'?: string }): Transport {
+  const die = a['die-at-step'] === undefined ? -1 : Number(a['die-at-step']);
+  const hang = a['hang-at-step'] === undefined ? -1 : Number(a['hang-at-step']);
+  if (die < 0 && hang < 0) return t;
+  const send = t.send.bind(t);
+  let dead = false;
+  t.send = (frame) => {
+    if (dead) return;
+    send(frame);
+    const h = decodeFrame(frame).header;
+    if (h.type !== 'grad') return;
+    if (h.step === die) {
+      dead = true;
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), 200);
+    } else if (h.step === hang) {
+      setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(a['hang-ms'])), 0);
+    }
+  };
+  return t;
+}
