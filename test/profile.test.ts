@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, gpu, gpuTensor, Rng, wg } from './helpers';
+import { autotuner } from '../src/schedule/autotune';
 
 beforeAll(() => gpu());
 afterAll(() => wg.shutdown());
@@ -118,6 +119,35 @@ describe('wg.profile', () => {
     for (const s of p.submissions) expect(s.wallMs).toBeGreaterThanOrEqual(0);
     expect(p.wallMs).toBeGreaterThan(0);
     expect(wg.formatProfile(p)).toMatch(/6 dispatches in 2 submissions, .* wall time \(no timestamp queries/);
+    ta.dispose();
+    tb.dispose();
+  });
+
+  it('autotuning inside a profile is not part of it (its timing runs are not the caller\'s work)', async () => {
+    const { ta, tb } = inputs();
+    const tuner = autotuner();
+    try {
+      const p = await wg.profile(async () => {
+        const first = wg.matmul(ta, tb); // untuned (the tuner is off until now)
+        tuner.enabled = true;
+        // A problem whose timing runs dispatch relu: none of them may show up in the profile.
+        tuner.pick('profile-test', 'relu', {
+          candidates: [1, 2],
+          fallback: 1,
+          id: String,
+          prepare: () => ({ run: () => wg.relu(ta).dispose(), dispose: () => undefined }),
+        });
+        const tuned = await tuner.tune();
+        expect(tuned.map((r) => r.kernel)).toEqual(['profile-test']);
+        const v = await first.toArray();
+        first.dispose();
+        return v;
+      });
+      expect(p.dispatches.map((d) => d.op)).toEqual(['matmul']);
+      expect(p.submissions.reduce((s, x) => s + x.dispatches, 0)).toBe(1);
+    } finally {
+      tuner.enabled = false;
+    }
     ta.dispose();
     tb.dispose();
   });

@@ -66,14 +66,24 @@ export class Autotuner {
   /** Time every waiting shape class; later pick() calls return the winners. */
   async tune(onProgress?: (r: TuneResult) => void): Promise<TuneResult[]> {
     const done: TuneResult[] = [];
-    while (this.enabled && this.pending.size) {
-      const [key, problem] = this.pending.entries().next().value as [string, TuningProblem<unknown>];
-      this.pending.delete(key);
-      const r = await timeProblem(key, problem);
-      this.winners[key] = r.winner;
-      this.history.push(r);
-      done.push(r);
-      onProgress?.(r);
+    // Timing runs are not the caller's work: a profile under way (the executor's observer) does
+    // not see them, and they run in the executor's usual passes, as the winners will.
+    const ex = runtime().executor;
+    ex.flush();
+    const observer = ex.observer;
+    ex.observer = null;
+    try {
+      while (this.enabled && this.pending.size) {
+        const [key, problem] = this.pending.entries().next().value as [string, TuningProblem<unknown>];
+        this.pending.delete(key);
+        const r = await timeProblem(key, problem);
+        this.winners[key] = r.winner;
+        this.history.push(r);
+        done.push(r);
+        onProgress?.(r);
+      }
+    } finally {
+      ex.observer = observer;
     }
     if (done.length) this.persist();
     return done;
