@@ -153,6 +153,34 @@ describe('device loss and recovery', () => {
     expect(await bits(t)).toEqual(expected);
   });
 
+  it("'f16-mixed': the loss scaler's state comes back with the checkpoint", async () => {
+    await wg.init();
+    wg.manualSeed(7);
+    const model = new wg.nn.Sequential(new wg.nn.Linear(FEATURES, 8), new wg.nn.ReLU(), new wg.nn.Linear(8, CLASSES));
+    const optimizer = new wg.optim.SGD(model.parameters(), { lr: 0.05 });
+    const t = new wg.Trainer({
+      model,
+      optimizer,
+      loss: 'cross-entropy',
+      precision: 'f16-mixed', // f32 math on a device without shader-f16; the loss scaler runs either way
+      lossScaling: { initScale: 8, growthInterval: 2 },
+      checkpoint: { every: 2, store: join(dir, 'scaler.safetensors') },
+    });
+    const data = batches(3);
+    for (const b of data) await step(t, b);
+    expect(t.lossScale).toBe(16); // grown once, after steps 1-2; step 3 is one finite step towards the next growth
+    runtime().device.destroy();
+    await expect(step(t, data[0]!)).rejects.toThrowError(wg.DeviceLostError);
+    await t.recover();
+    expect(t.steps).toBe(2);
+    expect(t.mixed.scaler!.stateDict()).toEqual({ scale: 16, finiteRun: 0, skippedSteps: 0 });
+    await step(t, data[2]!);
+    await step(t, data[0]!);
+    expect(t.lossScale).toBe(32);
+    model.dispose();
+    optimizer.dispose();
+  });
+
   it('recover() without automatic checkpoints, or before the first save, says what is missing', async () => {
     await wg.init();
     const plain = build();

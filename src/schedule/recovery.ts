@@ -1,16 +1,17 @@
 // Surviving a lost GPU device. A Trainer made with `checkpoint: { every: N }` saves the model, the
-// optimizer and its progress (step, where fit() was, the RNG) to a CPU-side store before its first
-// step and after every N-th; when the device goes away, the step fails with a DeviceLostError
-// that says so, and trainer.recover() starts a new device with the same init() options, gives the
-// model's tensors memory on it (Module.rehome: the same Tensor objects, so the optimizer keeps its
-// parameters) and loads the checkpoint. Training then continues from the checkpointed step
-// exactly as it would have gone on from there.
+// optimizer and its progress (step, where fit() was, the RNG, the loss scale) to a CPU-side store
+// before its first step and after every N-th; when the device goes away, the step fails with a
+// DeviceLostError that says so, and trainer.recover() starts a new device with the same init()
+// options, gives the model's tensors memory on it (Module.rehome: the same Tensor objects, so the
+// optimizer keeps its parameters) and loads the checkpoint. Training then continues from the
+// checkpointed step exactly as it would have gone on from there.
 
 import { checkpointStore, type CheckpointStore } from '../io/checkpoint-store';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
 import { globalGenerator } from '../random';
 import { currentRuntime, init, type InitOptions } from '../runtime/device';
 import { DeviceLostError, WebGradError } from '../runtime/errors';
+import type { LossScalerState } from './loss-scaler';
 import type { Trainer } from './trainer';
 
 export interface AutoCheckpointOptions {
@@ -43,6 +44,8 @@ export interface FitCursor {
 interface SavedProgress extends ResumePoint {
   /** The global generator's state (dropout, initialisation), to draw the same numbers again. */
   rng: number[];
+  /** 'f16-mixed': the loss scaler's state. */
+  lossScaler?: LossScalerState;
 }
 
 export class AutoCheckpoints {
@@ -77,6 +80,8 @@ export class AutoCheckpoints {
 
   private async save(t: Trainer, position: { epoch?: number; batch?: number }): Promise<void> {
     const progress: SavedProgress = { step: t.steps, ...position, rng: Array.from(globalGenerator.getState()) };
+    const scaler = t.mixed.scaler?.stateDict();
+    if (scaler) progress.lossScaler = scaler;
     const bytes = await saveCheckpoint({ model: t.model, optimizer: t.optimizer, progress: { ...progress } });
     try {
       await this.store.save(bytes);
@@ -113,6 +118,7 @@ export class AutoCheckpoints {
       throw new WebGradError(`Trainer.recover: ${this.store.where} is a checkpoint without a Trainer's progress (step, rng)`);
     }
     globalGenerator.setState(Uint32Array.from(progress.rng));
+    if (progress.lossScaler) t.mixed.scaler?.loadStateDict(progress.lossScaler);
     t.steps = progress.step;
     this.lastStep = progress.step;
     const at: ResumePoint = { step: progress.step };
