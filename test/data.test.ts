@@ -291,6 +291,24 @@ describe('augmentation', () => {
     expect(() => augmentRanges({ scale: [0, 1] })).toThrow(/0 < scale\[0\] ≤ scale\[1\]; .*scale \[0, 1\]/);
   });
 
+  it('resumes mid-epoch: batches from k on are those of a full pass, augmentation included', () => {
+    const data = subset(splits.train, Array.from({ length: 40 }, (_, i) => i));
+    const seed = new Rng().seed;
+    const make = () => new DataLoader(data, { batchSize: 12, shuffle: true, augment: true, seed });
+    const full = make();
+    full.epoch = 2;
+    const all = [...full.cpuBatches()];
+    const resumed = make();
+    resumed.epoch = 2;
+    const rest = [...resumed.cpuBatches(2)];
+    expect(rest.map((b) => b.size)).toEqual([12, 4]);
+    for (let i = 0; i < rest.length; i++) {
+      expect(Array.from(rest[i]!.y), `seed ${seed}`).toEqual(Array.from(all[i + 2]!.y));
+      expect(Array.from(rest[i]!.x), `seed ${seed}`).toEqual(Array.from(all[i + 2]!.x));
+    }
+    expect(resumed.epoch).toBe(3);
+  });
+
   it('in the loader: deterministic per seed, within [0, 1], and changes the images', () => {
     const data = subset(splits.train, Array.from({ length: 64 }, (_, i) => i));
     const seed = new Rng().seed;
