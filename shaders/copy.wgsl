@@ -3,6 +3,8 @@
 // non-contiguous view, toArray()).
 
 override WG: u32 = 256;
+// Dimensions of the (coalesced) shape: a constant, so the index loop unrolls (see elementwise.wgsl).
+override RANK: u32 = 8;
 
 struct Params {
   n: u32,
@@ -42,7 +44,7 @@ fn copy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var rem = i;
   var src = p.offset;
   var dst = p.dst_offset;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+  for (var d = i32(RANK) - 1; d >= 0; d--) {
     let size = dim(p.shape, u32(d));
     let c = rem % size;
     src += c * dim(p.strides, u32(d));

@@ -8,6 +8,10 @@
 override WG: u32 = 256;
 // When true, every operand is contiguous with the output's shape: index them flat.
 override CONTIG: bool = false;
+// Dimensions of the (coalesced) output shape when not CONTIG: a constant, so the index loop
+// unrolls and reads shapes and strides at constant indices (SwiftShader turns the variable-index
+// loop into slow per-lane code).
+override RANK: u32 = 8;
 override OP: u32 = 0;
 
 struct Params {
@@ -52,7 +56,7 @@ fn offsets(i: u32) -> vec2u {
   var rem = i;
   var oa = p.a_offset;
   var ob = p.b_offset;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+  for (var d = i32(RANK) - 1; d >= 0; d--) {
     let size = dim(p.shape, u32(d));
     let c = rem % size;
     rem = rem / size;

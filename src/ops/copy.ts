@@ -8,7 +8,7 @@ import { Params } from '../runtime/params';
 import { DTypeError, ShapeError } from '../runtime/errors';
 import { empty, formatShape, type DType, type Tensor } from '../tensor';
 import { record } from '../autograd/record';
-import { checkRank, MAX_RANK, WG } from './util';
+import { checkRank, coalesce, MAX_RANK, WG } from './util';
 import { bindView } from './binding';
 import { fitsBinding, inFlatChunks } from './segments';
 
@@ -70,14 +70,15 @@ function slice(t: Tensor, d: number, start: number, len: number): Tensor {
 function copyView(src: Tensor, dst: Tensor): void {
   const from = bindView('contiguous', src);
   const to = bindView('contiguous', dst);
+  const dims = coalesce(src.shape, [src.strides, dst.strides]);
   runtime().executor.dispatch(copyKernel, {
-    constants: { WG },
+    constants: { WG, RANK: Math.max(1, dims.shape.length) },
     buffers: [from.range, to.range],
     params: new Params()
-      .u32(src.size, src.ndim, 0, from.offset)
-      .vecU32(src.shape, MAX_RANK, 1)
-      .vecU32(src.strides, MAX_RANK)
-      .vecU32(dst.strides, MAX_RANK)
+      .u32(src.size, dims.shape.length, 0, from.offset)
+      .vecU32(dims.shape, MAX_RANK, 1)
+      .vecU32(dims.strides[0]!, MAX_RANK)
+      .vecU32(dims.strides[1]!, MAX_RANK)
       .u32(to.offset),
     workgroups: Math.ceil(src.size / WG),
   });

@@ -12,7 +12,7 @@ import { empty, formatShape, type Tensor } from '../tensor';
 import { sumToShape } from './reduce';
 import { bindView } from './binding';
 import { inFlatChunks } from './segments';
-import { broadcastShapes, broadcastStrides, checkDType, checkRank, MAX_RANK, sameShape, WG } from './util';
+import { coalesce, broadcastShapes, broadcastStrides, checkDType, checkRank, MAX_RANK, sameShape, WG } from './util';
 
 const unaryKernel = defineKernel('unary', elementwiseWGSL, ['read', 'write'], 'unary');
 const binaryKernel = defineKernel('binary', elementwiseWGSL, ['read', 'read', 'write'], 'binary');
@@ -41,15 +41,18 @@ function runUnary(name: UnaryName, a: Tensor, alpha = 0, beta = 0, seed = 0): Te
   const out = empty(a.shape, 'float32', name);
   inFlatChunks([a, out], ([av, ov], base) => {
     const x = bindView(name, av!);
+    const contig = av!.isContiguous;
+    // Strided: merge dimensions the input reads as one, so the kernel's index loop is short.
+    const dims = coalesce(av!.shape, [av!.strides]);
     const params = new Params()
-      .u32(av!.size, av!.ndim)
+      .u32(av!.size, dims.shape.length)
       .f32(alpha, beta)
-      .vecU32(av!.shape, MAX_RANK, 1)
-      .vecU32(av!.strides, MAX_RANK)
+      .vecU32(dims.shape, MAX_RANK, 1)
+      .vecU32(dims.strides[0]!, MAX_RANK)
       .vecU32([], MAX_RANK)
       .u32(x.offset, seed, base);
     runtime().executor.dispatch(unaryKernel, {
-      constants: { WG, OP: UNARY[name], CONTIG: av!.isContiguous },
+      constants: { WG, OP: UNARY[name], CONTIG: contig, RANK: contig ? 1 : Math.max(1, dims.shape.length) },
       buffers: [x.range, bindView(name, ov!).range],
       params,
       workgroups: Math.ceil(av!.size / WG),
@@ -68,15 +71,18 @@ function runBinary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const dispatch = (av: Tensor, bv: Tensor, ov: Tensor): void => {
     const x = bindView(name, av, 'first operand');
     const y = bindView(name, bv, 'second operand');
+    // Merge dimensions that the output and both operands address as one (a bias add over
+    // [B, F] stays 2-D; a contiguous-with-broadcast run becomes 1-D).
+    const dims = coalesce(ov.shape, [broadcastStrides(av, ov.shape), broadcastStrides(bv, ov.shape), ov.strides]);
     const params = new Params()
-      .u32(ov.size, shape.length)
+      .u32(ov.size, dims.shape.length)
       .f32(0, 0)
-      .vecU32(ov.shape, MAX_RANK, 1)
-      .vecU32(broadcastStrides(av, ov.shape), MAX_RANK)
-      .vecU32(broadcastStrides(bv, ov.shape), MAX_RANK)
+      .vecU32(dims.shape, MAX_RANK, 1)
+      .vecU32(dims.strides[0]!, MAX_RANK)
+      .vecU32(dims.strides[1]!, MAX_RANK)
       .u32(x.offset, y.offset);
     runtime().executor.dispatch(binaryKernel, {
-      constants: { WG, OP: BINARY[name], CONTIG: contig },
+      constants: { WG, OP: BINARY[name], CONTIG: contig, RANK: contig ? 1 : Math.max(1, dims.shape.length) },
       buffers: [x.range, y.range, bindView(name, ov).range],
       params,
       workgroups: Math.ceil(ov.size / WG),

@@ -13,7 +13,7 @@ import { contiguousStrides, empty, formatShape, sizeOf, type Tensor } from '../t
 import { fillWith, gather } from './copy';
 import { scale } from './elementwise';
 import { rowKernel, rowLanes } from './rows';
-import { checkDType, checkRank, MAX_RANK, normAxis, sameShape } from './util';
+import { checkDType, checkRank, MAX_RANK, normAxis, sameShape, coalesce, type Dims } from './util';
 
 const reduceKernel = () => rowKernel('reduce', reduceWGSL, ['read', 'write'], 'reduce');
 const argmaxKernel = () => rowKernel('argmax', reduceWGSL, ['read', 'read', 'write', 'write'], 'argmax');
@@ -136,31 +136,6 @@ function reducedSize(shape: readonly number[], axes: readonly number[]): number 
 }
 
 /** Dimensions with one stride per operand: size-1 dimensions dropped, mergeable neighbours merged. */
-export interface Dims {
-  shape: number[];
-  strides: number[][];
-}
-
-/**
- * Merge neighbouring dimensions that every operand addresses as one (outer stride = inner
- * stride · inner size) and drop dimensions of size 1. Row-major order is preserved.
- */
-export function coalesce(shape: readonly number[], strides: readonly (readonly number[])[]): Dims {
-  const out: Dims = { shape: [], strides: strides.map(() => []) };
-  shape.forEach((n, d) => {
-    if (n === 1) return;
-    const last = out.shape.length - 1;
-    if (last >= 0 && strides.every((s, k) => out.strides[k]![last] === s[d]! * n)) {
-      out.shape[last] *= n;
-      strides.forEach((s, k) => (out.strides[k]![last] = s[d]!));
-    } else {
-      out.shape.push(n);
-      strides.forEach((s, k) => out.strides[k]!.push(s[d]!));
-    }
-  });
-  return out;
-}
-
 /** A view read as M outputs × L reduced elements (see shaders/reduce.wgsl). */
 interface Layout {
   m: number;

@@ -8,9 +8,9 @@ import { runtime } from '../runtime/device';
 import type { Kernel } from '../runtime/kernel';
 import { Params } from '../runtime/params';
 import { contiguousStrides, empty, type Tensor } from '../tensor';
-import { coalesce, reduceTile } from './reduce';
+import { reduceTile } from './reduce';
 import { rowKernel } from './rows';
-import { checkDType, checkRank, MAX_RANK, normAxis } from './util';
+import { checkDType, checkRank, coalesce, MAX_RANK, normAxis } from './util';
 
 const forwardKernel = () => rowKernel('softmax', softmaxWGSL, ['read', 'write'], 'forward');
 const backwardKernel = () => rowKernel('softmax.backward', softmaxWGSL, ['read', 'read', 'write'], 'backward');

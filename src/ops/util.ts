@@ -67,3 +67,28 @@ export function broadcastStrides(t: Tensor, shape: readonly number[]): number[] 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+export interface Dims {
+  shape: number[];
+  strides: number[][];
+}
+
+/**
+ * Merge neighbouring dimensions that every operand addresses as one (outer stride = inner
+ * stride · inner size) and drop dimensions of size 1. Row-major order is preserved.
+ */
+export function coalesce(shape: readonly number[], strides: readonly (readonly number[])[]): Dims {
+  const out: Dims = { shape: [], strides: strides.map(() => []) };
+  shape.forEach((n, d) => {
+    if (n === 1) return;
+    const last = out.shape.length - 1;
+    if (last >= 0 && strides.every((s, k) => out.strides[k]![last] === s[d]! * n)) {
+      out.shape[last] *= n;
+      strides.forEach((s, k) => (out.strides[k]![last] = s[d]!));
+    } else {
+      out.shape.push(n);
+      strides.forEach((s, k) => out.strides[k]!.push(s[d]!));
+    }
+  });
+  return out;
+}
