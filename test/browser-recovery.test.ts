@@ -1,0 +1,51 @@
+// Headless Chromium: automatic checkpoints go to IndexedDB, and a Trainer whose device is
+// destroyed recovers on a new one with its parameters bit for bit (test/browser/recovery.ts).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import type { ViteDevServer } from 'vite';
+import { collectErrors, launchChromium, startDevServer } from './browser/harness';
+
+let browser: Browser;
+let server: ViteDevServer;
+let url: string;
+
+beforeAll(async () => {
+  ({ server, url } = await startDevServer());
+  browser = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('device loss in the browser', () => {
+  it('checkpoints in IndexedDB; after device.destroy() the step says so and recover() continues exactly', async () => {
+    const page = await browser.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${url}/test/browser/recovery.html`);
+    await page.waitForFunction(() => document.title === 'ready', null, { timeout: 60_000 });
+    const r = await page.evaluate(() => (window as unknown as { runRecovery(): Promise<{
+      where: string;
+      storedStep: number | null;
+      error: { name: string; message: string };
+      at: { step: number };
+      steps: number;
+      restoredIsStep2: boolean;
+      continuedIsStep3: boolean;
+    }> }).runRecovery());
+    expect(r.where).toBe('IndexedDB webgrad/checkpoints/browser-recovery-test');
+    expect(r.storedStep).toBe(2);
+    expect(r.error.name).toBe('DeviceLostError');
+    expect(r.error.message).toMatch(/^Trainer\.step \(step 4\): the GPU device was lost: it was destroyed/);
+    expect(r.error.message).toContain('The last automatic checkpoint is of step 2 (IndexedDB webgrad/checkpoints/browser-recovery-test)');
+    expect(r.at).toEqual({ step: 2 });
+    expect(r.steps).toBe(3);
+    expect(r.restoredIsStep2).toBe(true);
+    expect(r.continuedIsStep3).toBe(true);
+    // Chromium logs the destroyed device's loss as a warning, not an error.
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+});
