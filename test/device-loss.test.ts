@@ -139,12 +139,12 @@ describe('device loss and recovery', () => {
     reference.model.dispose();
     reference.optimizer.dispose();
 
-    const t = make({ every: 3, store: join(dir, 'fit.safetensors') });
+    const t = make({ every: 3, store: wg.io.memoryCheckpointStore() });
     const failed = await t
       .fit(dataset, { ...fit, onStep: () => (t.steps === 7 ? loseDevice() : undefined) })
       .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(wg.DeviceLostError);
-    expect((failed as Error).message).toMatch(/^Trainer\.fit \(step 8\): the GPU device was lost.*checkpoint is of step 6/);
+    expect((failed as Error).message).toMatch(/^Trainer\.fit \(step 8\): the GPU device was lost.*checkpoint is of step 6 \(memory\)/);
     // Step 6 was the first batch of the second epoch: the next is its batch 1.
     const at = await t.recover();
     expect(at).toEqual({ step: 6, epoch: 1, batch: 1 });

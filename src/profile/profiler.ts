@@ -203,7 +203,7 @@ class Recorder implements DispatchObserver {
 }
 
 /** A kernel's op: 'matmul.direct' → 'matmul', 'conv2d.grad_input/…' → 'conv2d'. */
-export function opOf(kernel: string): string {
+function opOf(kernel: string): string {
   return kernel.split(/[./]/, 1)[0]!;
 }
 

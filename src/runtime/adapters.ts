@@ -27,7 +27,7 @@ const REQUESTS: [AdapterRequest, GPURequestAdapterOptions][] = [
   ['fallback', { forceFallbackAdapter: true }],
 ];
 
-/** The distinct adapters available here, in the order first found ([] when there is no WebGPU adapter). */
+/** The distinct adapters available here, in the order first found ([] when WebGPU has none; WebGPUUnavailableError without WebGPU). */
 export async function adapters(): Promise<AdapterSummary[]> {
   const gpu = await getGPU();
   const found = new Map<string, AdapterSummary>();
