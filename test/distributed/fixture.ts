@@ -47,9 +47,9 @@ export function shardOf(wg: typeof WG, size: number): WG.distributed.ShardFn {
   };
 }
 
-/** One device training on the same global batches: the parameters after `steps` steps. */
-export async function singleDevice(wg: typeof WG, steps: number, size: number): Promise<Float32Array[]> {
-  const t = makeTrainer(wg, 1);
+/** One device training on the same global batches from the weights of `seed`: the parameters after `steps` steps. */
+export async function singleDevice(wg: typeof WG, steps: number, size: number, seed = 1): Promise<Float32Array[]> {
+  const t = makeTrainer(wg, seed);
   for (let s = 0; s < steps; s++) {
     const { x, y } = batchSlice(wg, s, size, 0, size);
     await t.step(x, y);

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import * as wg from '../../src/node';
 import { decodeFrame } from '../../src/distributed/frame';
 import type { Transport } from '../../src/distributed/transport';
-import { encodeParams, makeTrainer, shardOf } from './fixture';
+import { batchSlice, encodeParams, makeTrainer, shardOf } from './fixture';
 
 export async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({
@@ -31,6 +31,13 @@ export async function main(argv: string[]): Promise<void> {
   });
   await wg.init();
   const trainer = makeTrainer(wg, Number(a.seed));
+  // Compile the kernels before joining: the first step builds every pipeline synchronously, which
+  // would keep heartbeats from going out for seconds (the tests run with a short timeout).
+  const warm = batchSlice(wg, 0, Number(a.batch), 0, 32);
+  await trainer.computeGradients(warm.x, warm.y);
+  trainer.optimizer.zeroGrad();
+  warm.x.dispose();
+  warm.y.dispose();
   const transport = misbehave(new wg.distributed.WebSocketTransport(a.url!), a);
   const dp = new wg.distributed.DataParallel({ trainer, transport, name: a.name, minReplicas: Number(a['min-replicas']) });
   const steps = Number(a.steps);
@@ -38,7 +45,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     while (dp.steps < steps) {
       const r = await dp.step(shardOf(wg, batch));
-      console.log(JSON.stringify(r));
+      console.log(JSON.stringify({ ...r, seed: Number(a.seed) }));
     }
     if (a.out) {
       const params = await Promise.all(trainer.model.parameters().map(async (p) => (await p.toArray()) as Float32Array));
@@ -56,7 +63,7 @@ export async function main(argv: string[]): Promise<void> {
 /** The transport, made to die or hang after the first gradient message of a given step. */
 function misbehave(t: Transport, a: { 'die-at-step'?: string; 'hang-at-step'?: string; 'hang-ms'?: string }): Transport {
   const die = a['die-at-step'] === undefined ? -1 : Number(a['die-at-step']);
-  const hang = a['hang-at-step'] === undefined ? -1 : Number(a['hang-at-step']);
+  let hang = a['hang-at-step'] === undefined ? -1 : Number(a['hang-at-step']);
   if (die < 0 && hang < 0) return t;
   const send = t.send.bind(t);
   let dead = false;
@@ -69,6 +76,7 @@ function misbehave(t: Transport, a: { 'die-at-step'?: string; 'hang-at-step'?: s
       dead = true;
       setTimeout(() => process.kill(process.pid, 'SIGKILL'), 200);
     } else if (h.step === hang) {
+      hang = -1;
       setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(a['hang-ms'])), 0);
     }
   };
