@@ -24,9 +24,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> c_src: array<u32>;
 @group(0) @binding(2) var<storage, read_write> c_out: array<u32>;
 
-fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
-  return v[d / 4u][d % 4u];
-}
 
 @compute @workgroup_size(WG)
 fn fill(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -45,10 +42,10 @@ fn copy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var src = p.offset;
   var dst = p.dst_offset;
   for (var d = i32(RANK) - 1; d >= 0; d--) {
-    let size = dim(p.shape, u32(d));
+    let size = p.shape[u32(d) / 4u][u32(d) % 4u];
     let c = rem % size;
-    src += c * dim(p.strides, u32(d));
-    dst += c * dim(p.dst_strides, u32(d));
+    src += c * p.strides[u32(d) / 4u][u32(d) % 4u];
+    dst += c * p.dst_strides[u32(d) / 4u][u32(d) % 4u];
     rem = rem / size;
   }
   c_out[dst] = c_src[src];

@@ -8,6 +8,10 @@
 override WG: u32 = 256;
 // When true, every operand is contiguous with the output's shape: index them flat.
 override CONTIG: bool = false;
+// When true, every operand is contiguous and broadcast only along leading dimensions (a bias
+// over [B, F] is [F]): element i reads i mod the operand's size (its period). One modulo
+// instead of a division per dimension.
+override PERIODIC: bool = false;
 // Dimensions of the (coalesced) output shape when not CONTIG: a constant, so the index loop
 // unrolls and reads shapes and strides at constant indices (SwiftShader turns the variable-index
 // loop into slow per-lane code).
@@ -25,6 +29,8 @@ struct Params {
   a_offset: u32,
   b_offset: u32,   // unary: the dropout seed
   base: u32,       // flat index of element 0 in the whole tensor (work cut into chunks)
+  a_period: u32,   // PERIODIC: elements of a and of b
+  b_period: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -42,9 +48,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x_y: array<f32>;
 
-fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
-  return v[d / 4u][d % 4u];
-}
 
 fn flat_index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
   let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
@@ -57,11 +60,13 @@ fn offsets(i: u32) -> vec2u {
   var oa = p.a_offset;
   var ob = p.b_offset;
   for (var d = i32(RANK) - 1; d >= 0; d--) {
-    let size = dim(p.shape, u32(d));
+    let q = u32(d) / 4u;
+    let r = u32(d) % 4u;
+    let size = p.shape[q][r];
     let c = rem % size;
     rem = rem / size;
-    oa += c * dim(p.a_strides, u32(d));
-    ob += c * dim(p.b_strides, u32(d));
+    oa += c * p.a_strides[q][r];
+    ob += c * p.b_strides[q][r];
   }
   return vec2u(oa, ob);
 }
@@ -196,7 +201,11 @@ fn binary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let i = flat_index(wg, nwg, lid);
   if (i >= p.n) { return; }
   var o = vec2u(i + p.a_offset, i + p.b_offset);
-  if (!CONTIG) { o = offsets(i); }
+  if (PERIODIC) {
+    o = vec2u(i % p.a_period + p.a_offset, i % p.b_period + p.b_offset);
+  } else if (!CONTIG) {
+    o = offsets(i);
+  }
   b_out[i] = binary_op(b_a[o.x], b_b[o.y]);
 }
 

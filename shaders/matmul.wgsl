@@ -119,9 +119,6 @@ struct Tile {
   c_base: u32,
 }
 
-fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
-  return v[d / 4u][d % 4u];
-}
 
 // Workgroup `wid` covers rows [wm·rows, …) and columns [wn·cols, …) of one batch's C.
 fn locate(wid: u32, rows: u32, cols: u32) -> Tile {
@@ -132,11 +129,11 @@ fn locate(wid: u32, rows: u32, cols: u32) -> Tile {
   var bo = p.b_off;
   let co = p.c_off + rem * p.M * p.ldc;
   for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
-    let size = dim(p.batch_shape, u32(d));
+    let size = p.batch_shape[u32(d) / 4u][u32(d) % 4u];
     let i = rem % size;
     rem = rem / size;
-    ao += i * dim(p.a_bstrides, u32(d));
-    bo += i * dim(p.b_bstrides, u32(d));
+    ao += i * p.a_bstrides[u32(d) / 4u][u32(d) % 4u];
+    bo += i * p.b_bstrides[u32(d) / 4u][u32(d) % 4u];
   }
   return Tile((t / p.wgs_n) * rows, (t % p.wgs_n) * cols, ao, bo, co);
 }

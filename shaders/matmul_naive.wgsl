@@ -33,9 +33,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<Operand>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
-  return v[d / 4u][d % 4u];
-}
 
 @compute @workgroup_size(WG)
 fn naive(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -52,11 +49,11 @@ fn naive(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var ao = p.a_off;
   var bo = p.b_off;
   for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
-    let size = dim(p.batch_shape, u32(d));
+    let size = p.batch_shape[u32(d) / 4u][u32(d) % 4u];
     let j = rem % size;
     rem = rem / size;
-    ao += j * dim(p.a_bstrides, u32(d));
-    bo += j * dim(p.b_bstrides, u32(d));
+    ao += j * p.a_bstrides[u32(d) / 4u][u32(d) % 4u];
+    bo += j * p.b_bstrides[u32(d) / 4u][u32(d) % 4u];
   }
   let sam = select(p.lda, 1u, TRANS_A);
   let sak = select(1u, p.lda, TRANS_A);

@@ -60,16 +60,13 @@ struct Params {
 // argmax's tree: values in row_acc (rows_tree.wgsl), their indices here.
 var<workgroup> acc_idx: array<u32, WG>;
 
-fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
-  return v[d / 4u][d % 4u];
-}
 
 fn kept_offset(m: u32) -> u32 {
   var rem = m;
   var o = 0u;
   for (var d = i32(p.krank) - 1; d >= 0; d--) {
-    let n = dim(p.kshape, u32(d));
-    o += (rem % n) * dim(p.kstrides, u32(d));
+    let n = p.kshape[u32(d) / 4u][u32(d) % 4u];
+    o += (rem % n) * p.kstrides[u32(d) / 4u][u32(d) % 4u];
     rem = rem / n;
   }
   return o;
@@ -80,8 +77,8 @@ fn reduced_offset(r: u32) -> u32 {
   var rem = r;
   var o = 0u;
   for (var d = i32(p.rrank) - 1; d >= 0; d--) {
-    let n = dim(p.rshape, u32(d));
-    o += (rem % n) * dim(p.rstrides, u32(d));
+    let n = p.rshape[u32(d) / 4u][u32(d) % 4u];
+    o += (rem % n) * p.rstrides[u32(d) / 4u][u32(d) % 4u];
     rem = rem / n;
   }
   return o;

@@ -38,16 +38,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b_y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b_out: array<f32>;
 
-fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
-  return v[d / 4u][d % 4u];
-}
 
-fn row_offset(row: u32, strides: array<vec4u, 2>) -> u32 {
+// Uniform arrays are indexed in place (passing one to a function copies it: slow on SwiftShader).
+fn row_offset(row: u32, of_out: bool) -> u32 {
   var rem = row;
   var o = 0u;
   for (var d = i32(p.krank) - 1; d >= 0; d--) {
-    let n = dim(p.row_shape, u32(d));
-    o += (rem % n) * dim(strides, u32(d));
+    let n = p.row_shape[u32(d) / 4u][u32(d) % 4u];
+    o += (rem % n) * select(p.in_rows[u32(d) / 4u][u32(d) % 4u], p.out_rows[u32(d) / 4u][u32(d) % 4u], of_out);
     rem = rem / n;
   }
   return o;
@@ -84,7 +82,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   if (wid >= p.blocks) { return; }
   let pl = place(wid, lid);
   let lanes = WG / TX;
-  let xb = p.in_offset + row_offset(pl.row, p.in_rows);
+  let xb = p.in_offset + row_offset(pl.row, false);
   var mx = neg_inf();
   for (var k = pl.lane; k < p.k; k += lanes) {
     mx = max(mx, f_x[xb + k * p.in_stride]);
@@ -96,7 +94,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
   s = row_sum(s, pl.tx, pl.lane);
   if (!pl.live) { return; }
-  let ob = row_offset(pl.row, p.out_rows);
+  let ob = row_offset(pl.row, true);
   let log_s = log(s);
   let inv_s = 1.0 / s;
   for (var k = pl.lane; k < p.k; k += lanes) {
@@ -116,8 +114,8 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   if (wid >= p.blocks) { return; }
   let pl = place(wid, lid);
   let lanes = WG / TX;
-  let gb = p.in_offset + row_offset(pl.row, p.in_rows);
-  let yb = row_offset(pl.row, p.out_rows);
+  let gb = p.in_offset + row_offset(pl.row, false);
+  let yb = row_offset(pl.row, true);
   var s = 0.0;
   for (var k = pl.lane; k < p.k; k += lanes) {
     let g = b_g[gb + k * p.in_stride];

@@ -68,6 +68,7 @@ function runBinary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   checkRank(name, shape);
   const out = empty(shape, 'float32', name);
   const contig = sameShape(a.shape, shape) && sameShape(b.shape, shape) && a.isContiguous && b.isContiguous;
+  const periodic = !contig && isPeriodic(a, shape) && isPeriodic(b, shape);
   const dispatch = (av: Tensor, bv: Tensor, ov: Tensor): void => {
     const x = bindView(name, av, 'first operand');
     const y = bindView(name, bv, 'second operand');
@@ -80,9 +81,9 @@ function runBinary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
       .vecU32(dims.shape, MAX_RANK, 1)
       .vecU32(dims.strides[0]!, MAX_RANK)
       .vecU32(dims.strides[1]!, MAX_RANK)
-      .u32(x.offset, y.offset);
+      .u32(x.offset, y.offset, 0, av.size, bv.size);
     runtime().executor.dispatch(binaryKernel, {
-      constants: { WG, OP: BINARY[name], CONTIG: contig, RANK: contig ? 1 : Math.max(1, dims.shape.length) },
+      constants: { WG, OP: BINARY[name], CONTIG: contig, PERIODIC: periodic, RANK: contig || periodic ? 1 : Math.max(1, dims.shape.length) },
       buffers: [x.range, y.range, bindView(name, ov).range],
       params,
       workgroups: Math.ceil(ov.size / WG),
@@ -283,6 +284,20 @@ export function axpyInPlace(y: Tensor, x: Tensor, alpha: number): void {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
+
+/**
+ * Whether `t` is contiguous and broadcast to `shape` only along leading dimensions: then output
+ * element i reads element i mod t.size.
+ */
+function isPeriodic(t: Tensor, shape: readonly number[]): boolean {
+  if (!t.isContiguous) return false;
+  const lead = shape.length - t.ndim;
+  // Drop t's leading 1s: what remains must equal the tail of the output shape.
+  let k = 0;
+  while (k < t.ndim && t.shape[k] === 1) k++;
+  for (let i = k; i < t.ndim; i++) if (t.shape[i] !== shape[lead + i]) return false;
+  return true;
+}
 
 /** Sum a broadcast gradient back to `shape`, freeing the intermediate. */
 function reduceGrad(g: Tensor, shape: readonly number[]): Tensor {
