@@ -308,3 +308,30 @@ describe('configuration', () => {
     expect(() => setMatmulConfig({ family: 'staged', wgX: 8, wgY: 8, tm: 4, tn: 4, bk })).toThrowError(/workgroup memory/);
   });
 });
+
+describe('gradients come out in the layout of their operand', () => {
+  it("a Linear layer's backward (x·Wᵀ) gives W its gradient without any copy kernel", async () => {
+    const { runtime } = await import('../src/runtime/device');
+    const w = wg.randn([6, 5], { requiresGrad: true });
+    const x = wg.randn([7, 5], { requiresGrad: true });
+    const kernels: string[] = [];
+    const ex = runtime().executor;
+    const y = wg.matmul(x, wg.transpose(w));
+    ex.observer = { onDispatch: (k) => void kernels.push(k.name) };
+    try {
+      y.backward(wg.ones([7, 6]));
+    } finally {
+      ex.observer = null;
+    }
+    expect(kernels.filter((k) => k.startsWith('copy') || k === 'contiguous')).toEqual([]);
+    expect(w.grad!.isContiguous).toBe(true);
+    // And the values: dW = gᵀ·x with g = 1 → each row of dW is the column sums of x.
+    const xs = await x.toArray();
+    const dw = await w.grad!.toArray();
+    for (let o = 0; o < 6; o++) for (let k = 0; k < 5; k++) {
+      let s = 0;
+      for (let i = 0; i < 7; i++) s += xs[i * 5 + k]!;
+      expect(dw[o * 5 + k]).toBeCloseTo(s, 4);
+    }
+  });
+});

@@ -91,8 +91,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     gemm(a, b),
     [a, b],
     (g, [x, y], needs) => [
-      needs[0] ? reduceTo(gemm(g, mT(y!)), x!.shape) : null,
-      needs[1] ? reduceTo(gemm(mT(x!), g), y!.shape) : null,
+      needs[0] ? gradInLayout(x!, () => gemm(g, mT(y!)), () => gemm(y!, mT(g))) : null,
+      needs[1] ? gradInLayout(y!, () => gemm(mT(x!), g), () => gemm(mT(g), x!)) : null,
     ],
     [a, b],
   );
@@ -150,6 +150,17 @@ function batchShape(a: Tensor, b: Tensor, shapes: string): number[] {
     out.push(da === 1 ? db : da);
   }
   return out;
+}
+
+/**
+ * The gradient of operand t, laid out like t: for a matrix stored column-major (a transposed view
+ * such as Linear's Wᵀ) the transpose of a row-major product, so that the gradient reaching the
+ * stored matrix is row-major and needs no copy. `product` gives the gradient, `transposed` its
+ * transpose, each as a row-major product.
+ */
+function gradInLayout(t: Tensor, product: () => Tensor, transposed: () => Tensor): Tensor {
+  const columnMajor = t.ndim === 2 && t.shape[0]! > 1 && t.shape[1]! > 1 && t.strides[0] === 1;
+  return columnMajor ? mT(transposed()) : reduceTo(product(), t.shape);
 }
 
 function reduceTo(g: Tensor, shape: readonly number[]): Tensor {
