@@ -154,6 +154,28 @@ fn max_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   mb_dx[i] = acc;
 }
 
+// max_backward when the windows tile the input exactly (stride = kernel, no padding, sizes that
+// divide): one invocation per window writes its kH·kW input gradients, the gradient at the
+// argmax and zeros elsewhere. A quarter of the invocations of max_backward for 2×2 pools, and
+// no per-element search over covering windows. (`total` counts windows here.)
+@compute @workgroup_size(WG)
+fn max_backward_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wg, nwg, lid);
+  if (i >= p.total) { return; }
+  let o = split(i, p.out_h, p.out_w);
+  let g = mb_g[src_index(o.x, o.y, o.z)];
+  let at = mb_argmax[i];
+  let plane = o.x * p.in_h * p.in_w;
+  for (var dh = 0u; dh < p.k_h; dh++) {
+    let h = o.y * p.k_h + dh;
+    for (var dw = 0u; dw < p.k_w; dw++) {
+      let me = h * p.in_w + o.z * p.k_w + dw;
+      mb_dx[plane + me] = select(0.0, g, i32(me) == at);
+    }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn avg_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {

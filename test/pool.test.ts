@@ -22,6 +22,9 @@ const configs: PoolConfig[] = [
   { shape: [3, 2, 17, 13], k: [3, 2], stride: [2, 1], padding: [1, 0] },
   { shape: [1, 1, 4, 3], k: [4, 3], stride: [1, 1], padding: [2, 1] },
   { shape: [2, 17, 33, 33], k: [2, 2], stride: [2, 2], padding: [0, 0] },
+  // Windows that tile the input exactly (max pooling's backward takes its one-per-window path).
+  { shape: [2, 3, 8, 6], k: [2, 2], stride: [2, 2], padding: [0, 0] },
+  { shape: [1, 2, 6, 9], k: [2, 3], stride: [2, 3], padding: [0, 0] },
 ];
 
 const describeConfig = (c: PoolConfig): string => `x ${c.shape} k ${c.k} s ${c.stride} p ${c.padding}`;

@@ -16,6 +16,7 @@ import { checkDType, WG } from './util';
 const maxForwardKernel = defineKernel('maxPool2d', poolWGSL, ['read', 'write', 'write'], 'max_forward');
 const avgForwardKernel = defineKernel('avgPool2d', poolWGSL, ['read', 'write'], 'avg_forward');
 const maxBackwardKernel = defineKernel('maxPool2d.backward', poolWGSL, ['read', 'read', 'write'], 'max_backward');
+const maxBackwardTiledKernel = defineKernel('maxPool2d.backward', poolWGSL, ['read', 'read', 'write'], 'max_backward_tiled');
 const avgBackwardKernel = defineKernel('avgPool2d.backward', poolWGSL, ['read', 'write'], 'avg_backward');
 
 export interface Pool2dOptions {
@@ -57,11 +58,14 @@ export function maxPool2d(x: Tensor, k: number | [number, number], opts: Pool2dO
     [x],
     (g, [am]) => {
       const dx = empty(inShape, 'float32', 'maxPool2d.backward');
-      runtime().executor.dispatch(maxBackwardKernel, {
+      // Windows that tile the input exactly: one invocation per window instead of per element.
+      const tiled = tilesExactly(geo);
+      const invocations = tiled ? am!.size : dx.size;
+      runtime().executor.dispatch(tiled ? maxBackwardTiledKernel : maxBackwardKernel, {
         constants: { WG },
         buffers: [g.buffer('maxPool2d.backward'), am!.buffer('maxPool2d.backward'), dx.buffer()],
-        params: poolParams(geo, dx.size, g),
-        workgroups: Math.ceil(dx.size / WG),
+        params: poolParams(geo, invocations, g),
+        workgroups: Math.ceil(invocations / WG),
       });
       return [dx];
     },
@@ -93,6 +97,15 @@ export function avgPool2d(x: Tensor, k: number | [number, number], opts: Pool2dO
     });
     return [dx];
   });
+}
+
+/** Stride equal to the kernel, no padding, and windows covering every input element exactly once. */
+function tilesExactly(geo: PoolGeometry): boolean {
+  const [kh, kw] = geo.k;
+  return (
+    geo.stride[0] === kh && geo.stride[1] === kw && geo.padding[0] === 0 && geo.padding[1] === 0 &&
+    geo.outH * kh === geo.inH && geo.outW * kw === geo.inW
+  );
 }
 
 /** Params of every pooling kernel; `src` is the tensor the kernel reads through its strides. */
