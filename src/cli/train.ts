@@ -6,11 +6,13 @@ import { parseArgs } from 'node:util';
 import * as wg from '../node';
 import { mnistCNN, mnistMLP } from '../models';
 import { ProgressBar, formatTime } from './progress';
+import { trainTogether } from './train-together';
 
 const USAGE = `usage: npm run train -- [--model mlp|cnn] [--epochs N] [--batch B] [--lr X]
                          [--optimizer sgd|adam] [--momentum M] [--augment] [--seed S]
                          [--schedule cosine|constant] [--micro-batch N|auto]
-                         [--out model.safetensors] [--resume FILE]`;
+                         [--out model.safetensors] [--resume FILE]
+                         [--join ws://HOST:PORT/SESSION?token=…]  (train with others: see npm run coordinator)`;
 
 export async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({
@@ -28,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
       schedule: { type: 'string', default: 'cosine' },
       out: { type: 'string', default: 'model.safetensors' },
       resume: { type: 'string' },
+      join: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -85,6 +88,20 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`plan: ${plan.reason}`);
   console.log(`data: ${train.size} training / ${test.size} held-out digits`);
 
+  const saveEpoch = async (epoch: number, testAccuracy: number) => {
+    const bytes = await wg.io.saveCheckpoint({ model, optimizer, progress: { model: kind, optimizer: a.optimizer, epoch, steps: trainer.steps, testAccuracy } });
+    // Write then rename, so an interrupted save never leaves a broken checkpoint behind.
+    writeFileSync(`${a.out}.tmp`, bytes);
+    renameSync(`${a.out}.tmp`, a.out!);
+  };
+  if (a.join !== undefined) {
+    const agreement = { model: kind, optimizer: a.optimizer!, lr, momentum: Number(a.momentum), batch: batchSize, epochs, seed: Number(a.seed), augment: a.augment!, schedule: a.schedule! };
+    await trainTogether({ url: a.join, trainer, train, test, epochs, batchSize, augment: a.augment!, seed: Number(a.seed), schedule, agreement, saveCheckpoint: saveEpoch });
+    console.log(`checkpoint: ${a.out}${existsSync(a.out!) ? '' : ' (written by rank 0 only)'}`);
+    wg.shutdown();
+    return;
+  }
+
   let bar: ProgressBar | null = null;
   await trainer.fit(train, {
     epochs,
@@ -103,10 +120,7 @@ export async function main(argv: string[]): Promise<void> {
         `epoch ${e.epoch + 1}/${epochs}: train loss ${e.loss.toFixed(4)}, test loss ${e.eval!.loss.toFixed(4)}, ` +
           `test accuracy ${(e.eval!.accuracy * 100).toFixed(2)}% (${formatTime(e.seconds)})`,
       );
-      const bytes = await wg.io.saveCheckpoint({ model, optimizer, progress: { model: kind, optimizer: a.optimizer, epoch: e.epoch + 1, steps: trainer.steps, testAccuracy: e.eval!.accuracy } });
-      // Write then rename, so an interrupted save never leaves a broken checkpoint behind.
-      writeFileSync(`${a.out}.tmp`, bytes);
-      renameSync(`${a.out}.tmp`, a.out!);
+      await saveEpoch(e.epoch + 1, e.eval!.accuracy);
     },
   });
   console.log(`checkpoint: ${a.out}${existsSync(a.out!) ? '' : ' (not written: no epoch ran)'}`);

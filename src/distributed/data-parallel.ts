@@ -107,7 +107,7 @@ const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [] };
 
 export class DataParallel {
   readonly trainer: Trainer;
-  /** Global steps applied by the session so far (this replica's count once it holds the state). */
+  /** Global steps applied by the session so far (this replica's count once it holds the state; the trainer's steps at first). */
   steps = 0;
   /** This replica's rank in the latest step (-1 before its first). */
   rank = -1;
@@ -151,6 +151,8 @@ export class DataParallel {
     this.name = opts.name ?? 'replica';
     this.minReplicas = opts.minReplicas ?? 1;
     this.agreement = opts.agreement ?? {};
+    // A resumed trainer leads the session from its own step count (others are sent its state).
+    this.steps = this.trainer.steps;
     const named = this.trainer.model.namedParameters();
     this.layout = modelLayout(this.trainer.model);
     this.params = named.map(([, t]) => t);
