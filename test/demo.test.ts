@@ -78,10 +78,21 @@ describe('the demo page', () => {
     // Pause: the step counter stops.
     await page.click('#pause');
     await waitForState(page, 'paused');
-    const pausedAt = await numberIn(page, 'step');
+    let pausedAt = await numberIn(page, 'step');
     await page.waitForTimeout(1000);
     expect(await numberIn(page, 'step')).toBe(pausedAt);
     await expect.poll(() => text(page, 'stored-note')).toMatch(/Kept in this browser/);
+
+    // Profile a step while paused: one more step, under wg.profile, a table of its kernels, paused again.
+    await page.click('#profile');
+    await page.waitForSelector('#profile-table tbody tr', { timeout: 60_000 });
+    await waitForState(page, 'paused');
+    expect(await numberIn(page, 'step')).toBe(++pausedAt);
+    expect(await text(page, 'profile-note')).toMatch(new RegExp(`^Step ${pausedAt}: \\d+ kernel runs, [\\d.]+ (ms|µs) on the GPU`));
+    const kernels = await page.$$eval('#profile-table tbody tr', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent)));
+    expect(kernels.map((k) => k[0])).toEqual(expect.arrayContaining([expect.stringMatching(/^matmul\./), 'SGD.step']));
+    for (const k of kernels) expect(k[4]).toMatch(/\d (B|KiB|MiB)$/);
+    await page.locator('#profile-card').screenshot({ path: resolve(artifacts, 'demo-profile.png') });
 
     // Draw a 7 with the mouse: the model (paused) reads it.
     const pad = (await page.locator('#pad').boundingBox())!;
@@ -121,17 +132,6 @@ describe('the demo page', () => {
     await waitForState(page, 'paused');
     expect(await text(page, 'model-note')).toMatch(/^Restored model from .+: MLP/);
     expect(await numberIn(page, 'step')).toBe(pausedAt);
-
-    // Profile a step while paused: one more step, under wg.profile, and a table of its kernels.
-    await page.click('#profile');
-    await page.waitForSelector('#profile-table tbody tr', { timeout: 60_000 });
-    await waitForState(page, 'paused');
-    expect(await numberIn(page, 'step')).toBe(pausedAt + 1);
-    expect(await text(page, 'profile-note')).toMatch(new RegExp(`^Step ${pausedAt + 1}: \\d+ kernel runs, [\\d.]+ (ms|µs) on the GPU`));
-    const kernels = await page.$$eval('#profile-table tbody tr', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent)));
-    expect(kernels.map((k) => k[0])).toEqual(expect.arrayContaining([expect.stringMatching(/^matmul\./), 'SGD.step']));
-    for (const k of kernels) expect(k[4]).toMatch(/\d (B|KiB|MiB)$/);
-    await page.locator('#profile-card').screenshot({ path: resolve(artifacts, 'demo-profile.png') });
 
     expect(errors, errors.join('\n')).toEqual([]);
     expect(foreign).toEqual([]);
