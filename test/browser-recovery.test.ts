@@ -32,6 +32,7 @@ describe('device loss in the browser', () => {
       error: { name: string; message: string };
       at: { step: number };
       steps: number;
+      autotuneAfterRecovery: boolean | undefined;
       restoredIsStep2: boolean;
       continuedIsStep3: boolean;
     }> }).runRecovery());
@@ -42,6 +43,7 @@ describe('device loss in the browser', () => {
     expect(r.error.message).toContain('The last automatic checkpoint is of step 2 (IndexedDB webgrad/checkpoints/browser-recovery-test)');
     expect(r.at).toEqual({ step: 2 });
     expect(r.steps).toBe(3);
+    expect(r.autotuneAfterRecovery).toBe(false); // the new device got the lost one's init() options
     expect(r.restoredIsStep2).toBe(true);
     expect(r.continuedIsStep3).toBe(true);
     // Chromium logs the destroyed device's loss as a warning, not an error.

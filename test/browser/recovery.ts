@@ -27,7 +27,7 @@ async function step(trainer: wg.Trainer, i: number): Promise<void> {
 }
 
 async function runRecovery() {
-  await wg.init();
+  await wg.init({ autotune: false }); // no timing runs (slow on SwiftShader); recover() keeps the option
   wg.manualSeed(1);
   const model = new wg.nn.Sequential(new wg.nn.Linear(8, 6), new wg.nn.ReLU(), new wg.nn.Linear(6, 3));
   const optimizer = new wg.optim.Adam(model.parameters(), { lr: 0.01 });
@@ -51,6 +51,7 @@ async function runRecovery() {
     error: { name: lost.name, message: lost.message },
     at,
     steps: trainer.steps,
+    autotuneAfterRecovery: runtime().options.autotune,
     restoredIsStep2: JSON.stringify(restored) === JSON.stringify(seen[1]),
     continuedIsStep3: JSON.stringify(continued) === JSON.stringify(seen[2]),
   };
