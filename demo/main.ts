@@ -6,6 +6,7 @@ import { formatBytes } from '../src/runtime/limits';
 import { TrainingCharts } from './charts';
 import { showAdapters, showDevice } from './device-panel';
 import { ProfilePanel } from './profile-panel';
+import { TogetherPanel } from './together-panel';
 import { DrawingPad, showInput } from './draw';
 import { ProbabilityBars } from './prediction';
 import type { DeviceInfo } from '../src/index';
@@ -165,6 +166,7 @@ function startDemo(): void {
   const bars = new ProbabilityBars($('probabilities'), $('verdict'));
   const seen = $<HTMLCanvasElement>('seen');
   profilePanel = new ProfilePanel($('profile'), $('profile-table'), $('profile-note'), () => post({ type: 'profile', config: readConfig() }));
+  const together = new TogetherPanel($('together-card'), (url) => post({ type: 'together', url }));
   let deviceInfo: DeviceInfo | null = null;
 
   // One prediction in flight at a time; while it runs, only the newest drawing waits.
@@ -283,6 +285,9 @@ function startDemo(): void {
         break;
       case 'stored':
         $('stored-note').textContent = `Kept in this browser at ${formatDate(msg.savedAt)}: a reload continues from here.`;
+        break;
+      case 'together':
+        together.show(msg.status);
         break;
       case 'error':
         showError(msg.message);

@@ -3,6 +3,7 @@
 // sends the user's requests.
 
 import type { AdapterSummary, DeviceInfo, KernelProfile, MemoryStats } from '../src/index';
+import type { PeerInfo } from '../src/distributed';
 
 /** The quick accuracy check: this many held-out digits, every EVAL_EVERY_STEPS steps. */
 export const QUICK_EVAL_DIGITS = 500;
@@ -89,7 +90,9 @@ export type ToWorker =
   | { type: 'download' }
   | { type: 'load'; bytes: Uint8Array; fileName: string }
   /** Profile the next training step (when idle: train one step, profiled, then pause). */
-  | { type: 'profile'; config: TrainConfig };
+  | { type: 'profile'; config: TrainConfig }
+  /** Train as a replica of the data-parallel session at this URL from the next step on; null: alone (together-worker.ts). */
+  | { type: 'together'; url: string | null };
 
 export type FromWorker =
   | { type: 'device'; info: DeviceInfo }
@@ -130,4 +133,16 @@ export type FromWorker =
   | { type: 'checkpoint'; bytes: Uint8Array; fileName: string }
   /** The model was kept in the browser's storage (IndexedDB). */
   | { type: 'stored'; savedAt: number }
+  | { type: 'together'; status: TogetherStatus }
   | { type: 'error'; message: string };
+
+/** Where this tab stands in a data-parallel session (together-panel.ts shows it). */
+export interface TogetherStatus {
+  /** off: training alone; waiting: joins when training runs; joined: a replica; failed: it could not join or was dropped. */
+  state: 'off' | 'waiting' | 'joined' | 'failed';
+  detail: string;
+  url: string | null;
+  rank: number;
+  worldSize: number;
+  peers: PeerInfo[];
+}

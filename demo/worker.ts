@@ -26,6 +26,7 @@ import {
 } from './protocol';
 import { forgetStoredModel, loadStoredModel, storeModel } from './storage';
 import { nextStepProfile, profiledStep } from './profile-step';
+import { Together } from './together-worker';
 
 const EVAL_BATCH = 500;
 /** samples/s is measured over this many recent steps. */
@@ -58,6 +59,8 @@ let training: Promise<void> | null = null;
 let stopRequested = false;
 /** The last drawing, re-read as the model learns. */
 let drawing: Float32Array | null = null;
+/** Training with others, when the user joined a session (the "Train together" panel). */
+const together = new Together(send, DATA_SEED);
 
 function send(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, { transfer });
@@ -184,6 +187,7 @@ function train(config: TrainConfig): void {
   stopRequested = false;
   setState('training');
   training = trainLoop(s).finally(() => {
+    together.leave();
     training = null;
     // Stopped by itself (an error, a diverged loss) rather than by a request: say so.
     if (!stopRequested) setState(idleState());
@@ -216,7 +220,7 @@ async function trainLoop(s: Session): Promise<void> {
         const x = wg.tensor(b.x, b.shape);
         const y = wg.tensor(b.y, [b.size], { dtype: 'int32' });
         try {
-          return await profiledStep(s.progress.step + 1, () => trainer.step(x, y));
+          return await profiledStep(s.progress.step + 1, () => together.step(s, trainer, x, y));
         } finally {
           x.dispose();
           y.dispose();
@@ -225,6 +229,8 @@ async function trainLoop(s: Session): Promise<void> {
       speed.add(b.size, performance.now() - started);
       s.progress.step++;
       s.progress.samplesInEpoch += b.size;
+      // Just joined a session that is elsewhere in the data: continue from its place.
+      if (together.realign(s.progress, loader)) epoch = null;
       s.history.loss.push([s.progress.step, result.loss]);
       send({
         type: 'step',
@@ -405,6 +411,8 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     case 'download':
       return download();
+    case 'together':
+      return together.setUrl(msg.url);
     case 'profile': {
       const profiled = nextStepProfile().then((profile) => send({ type: 'profile', profile }));
       if (training || !session) return;

@@ -83,6 +83,9 @@ export interface DataParallelStepResult {
   worldSize: number;
   /** 1, plus the attempts abandoned because a replica left or timed out. */
   attempts: number;
+  /** How this replica's Trainer split its shard (0 micro-batches for an empty shard). */
+  microBatches: number;
+  microBatchSize: number;
   /** Wall time of the step; of it, computing this replica's gradients (the rest is communication and waiting). */
   ms: number;
   computeMs: number;
@@ -147,6 +150,13 @@ export class DataParallel {
 
   constructor(opts: DataParallelOptions) {
     this.trainer = opts.trainer;
+    if (this.trainer.mixed.precision !== 'f32') {
+      // Loss scaling decides per replica whether to skip an update and how to rescale: replicas would part ways.
+      throw new DistributedError(
+        `DataParallel: a Trainer with precision '${this.trainer.mixed.precision}' is not supported yet (each replica would skip ` +
+          "updates and scale its loss on its own); use precision 'f32'",
+      );
+    }
     this.transport = opts.transport;
     this.name = opts.name ?? 'replica';
     this.minReplicas = opts.minReplicas ?? 1;
@@ -430,6 +440,7 @@ export class DataParallel {
     let samples: number;
     let globalBatch: number;
     let loss = 0;
+    let micro = { microBatches: 0, microBatchSize: 0 };
     try {
       samples = shard.x.shape[0] ?? 0;
       this.sendTo(this.others(b.participants), { type: 'shard', step: b.step, attempt: b.attempt, samples });
@@ -445,7 +456,11 @@ export class DataParallel {
       });
       if (globalBatch === 0) throw new DistributedError(`step ${b.step}: every replica passed an empty shard`);
       this.trainer.optimizer.zeroGrad();
-      if (samples > 0) loss = (await this.trainer.computeGradients(shard.x, shard.y, { gradScale: samples / globalBatch })).loss;
+      if (samples > 0) {
+        const r = await this.trainer.computeGradients(shard.x, shard.y, { gradScale: samples / globalBatch });
+        loss = r.loss;
+        micro = { microBatches: r.microBatches, microBatchSize: r.microBatchSize };
+      }
     } finally {
       if (owned) {
         shard.x.dispose();
@@ -489,6 +504,7 @@ export class DataParallel {
       rank,
       worldSize: W,
       attempts: this.tried,
+      ...micro,
       ms,
       computeMs,
       communicationMs: ms - computeMs,
