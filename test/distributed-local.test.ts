@@ -302,6 +302,16 @@ describe('DataParallel over MessageChannels', () => {
 });
 
 describe('a replica checks what it receives', () => {
+  it("refuses a Trainer with 'f16-mixed' precision, whose loss scaling would differ between replicas", async () => {
+    await gpu();
+    const model = makeModel(1);
+    const trainer = new wg.Trainer({ model, optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1 }), loss: 'cross-entropy', precision: 'f16-mixed' });
+    expect(() => new D.DataParallel({ trainer, transport: localTransport(session()) })).toThrow(
+      /DataParallel: a Trainer with precision 'f16-mixed' is not supported yet .*use precision 'f32'/,
+    );
+    model.dispose();
+  });
+
   it('a gradient whose declared shape does not fit the model fails the step with a ProtocolError and changes nothing', async () => {
     await gpu();
     const trainer = makeTrainer(1);
