@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as wg from '../src/node';
 import { autocastF16 } from '../src/ops/autocast';
-import { setConv2dSharing, type Conv2dSharing } from '../src/ops/conv2d';
+import { setOperandSharing, type OperandSharing } from '../src/ops/sharing';
 import { halfToFloat } from '../src/ops/half';
 import { setRowCombine, type RowCombine } from '../src/ops/rows';
 import { runtime } from '../src/runtime/device';
@@ -160,7 +160,7 @@ async function checkMatmul(M: number, K: number, N: number, family: string): Pro
   return out;
 }
 
-async function checkConv(xs: number[], ws: number[], opts: wg.Conv2dOptions, sharing: Conv2dSharing): Promise<Check[]> {
+async function checkConv(xs: number[], ws: number[], opts: wg.Conv2dOptions, sharing: OperandSharing): Promise<Check[]> {
   const g = convRef.geometry(xs, ws, opts as convRef.ConvGeometry & typeof opts);
   const X = operands(xs.reduce((p, d) => p * d, 1));
   const W = operands(ws.reduce((p, d) => p * d, 1));
@@ -307,7 +307,7 @@ export async function main(args: string[] = []): Promise<void> {
     setMatmulConfig(null);
     const hasSubgroups = info.features.includes('subgroups');
     for (const sharing of hasSubgroups ? (['subgroup', 'workgroup'] as const) : (['workgroup'] as const)) {
-      setConv2dSharing(sharing);
+      setOperandSharing(sharing);
       for (const [xs, ws, opts] of [
         [[2, 3, 17, 13], [5, 3, 3, 3], { padding: 1 }],
         [[3, 12, 9, 11], [10, 12, 3, 3], { stride: 2, padding: 1, dilation: [1, 2] }],
@@ -316,7 +316,7 @@ export async function main(args: string[] = []): Promise<void> {
         await guard(`conv2d ${sharing} ${xs.join('×')}`, () => checkConv(xs, ws, opts, sharing));
       }
     }
-    setConv2dSharing(null);
+    setOperandSharing(null);
   } else {
     const why = `the f16 checks were skipped: this adapter has no shader-f16`;
     console.log(why);

@@ -38,8 +38,9 @@ export async function main(args: string[]): Promise<void> {
   const staged = args.includes('--all')
     ? stagedAll
     : stagedAll.filter((c) => c.bk === 16 && c.tm === c.tn && ((c.wgX === 16 && c.wgY === 16) || (c.wgX === 8 && c.wgY === 8)));
-  const configs: MatmulConfig[] = [...matmulConfigs(limits, 'direct'), ...staged, NAIVE_CONFIG].filter(
-    (c) => !only || only.includes(c.family),
+  const named = option(args, '--configs')?.split(',');
+  const configs: MatmulConfig[] = [...matmulConfigs(limits, 'direct'), ...matmulConfigs(limits, 'shared'), ...staged, NAIVE_CONFIG].filter(
+    (c) => (!only || only.includes(c.family)) && (!named || named.includes(describeConfig(c))),
   );
   const chosen = describeConfig(defaultMatmulConfig(info));
   console.log(`adapter: ${info.adapterInfo.vendor} ${info.adapterInfo.architecture} ${info.adapterInfo.description}` +

@@ -1,9 +1,9 @@
-// @prepend operand_f32.wgsl|operand_f16.wgsl conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl share_subgroup.wgsl|share_workgroup.wgsl tile_16x8.wgsl
 // conv2d forward as an implicit GEMM: out[O, N·OH·OW] = W[O, C·kH·kW] · im2col(x), without
 // materialising im2col. Each invocation computes a 16-channel × 8-pixel output tile (Tile, from
-// conv2d_tile.wgsl), so every loaded x value feeds 16 multiply-adds. The 16 weights of a step are
+// tile_16x8.wgsl), so every loaded x value feeds 16 multiply-adds. The 16 weights of a step are
 // loaded a quarter per invocation and shared among four invocations (share(), from
-// conv2d_share_*.wgsl); both files are prepended at pipeline creation. The eight pixels of an
+// share_*.wgsl); both files are prepended at pipeline creation. The eight pixels of an
 // invocation are WG apart, so that neighbouring invocations read neighbouring addresses.
 //
 // The weights are first packed (pack_weight) into [kH·kW, C, O16]: for a tap (kh, kw) and input

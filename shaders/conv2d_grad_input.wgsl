@@ -1,4 +1,4 @@
-// @prepend operand_f32.wgsl|operand_f16.wgsl conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl share_subgroup.wgsl|share_workgroup.wgsl tile_16x8.wgsl
 // conv2d input gradient: dx[n, c, ih, iw] = Σ_{o, kh, kw} dy[n, o, oh, ow] · w[o, c, kh, kw] over the
 // taps with ih = oh·stride − pad + kh·dil (and the same along w): a transposed convolution, as
 // a gather (each dx element is written once, no atomics).
@@ -9,8 +9,8 @@
 // so no work is spent on taps that miss.
 //
 // The tiling mirrors conv2d.wgsl: 16 input channels × 8 pixels per invocation (Tile, from
-// conv2d_tile.wgsl), the 16 weights of a step shared among four invocations (share(), from
-// conv2d_share_*.wgsl), the weight packed as [kH·kW, O, C16] by conv2d.wgsl's pack_weight, and the
+// tile_16x8.wgsl), the 16 weights of a step shared among four invocations (share(), from
+// share_*.wgsl), the weight packed as [kH·kW, O, C16] by conv2d.wgsl's pack_weight, and the
 // same two loop orders: output channels inside, or (TAPS_INNER, for few output channels) outside.
 // dy and the packed weights hold `Operand`s (operand_*.wgsl), converted to f32 as they are loaded.
 

@@ -1,9 +1,9 @@
-// @prepend operand_f32.wgsl|operand_f16.wgsl conv2d_share_subgroup.wgsl|conv2d_share_workgroup.wgsl conv2d_tile.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl share_subgroup.wgsl|share_workgroup.wgsl tile_16x8.wgsl
 // conv2d weight gradient: dw[o, (c, kh, kw)] = Σ_{n, oh, ow} dy[n, o, oh, ow] · x[n, c, ih, iw] with
 // ih = oh·stride − pad + kh·dil: a GEMM with a long reduction over N·OH·OW. Each invocation
-// computes a 16-output-channel × 8-column tile (Tile, from conv2d_tile.wgsl; a column is one
+// computes a 16-output-channel × 8-column tile (Tile, from tile_16x8.wgsl; a column is one
 // (c, kh, kw)), its eight columns WG apart; the 16 dy values of a step are loaded a quarter per
-// invocation and shared among four (share(), from conv2d_share_*.wgsl). When the tiles alone are
+// invocation and shared among four (share(), from share_*.wgsl). When the tiles alone are
 // too few to keep the device busy, the reduction is split into ranges of rows (n, oh) that write
 // partial sums, added up by reduce_partials. grad_bias sums dy over N, OH, OW per channel.
 // grad_weight's dy and x hold `Operand`s (operand_*.wgsl), converted to f32 as they are loaded;

@@ -1,4 +1,4 @@
-// @prepend operand_f32.wgsl|operand_f16.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl matmul_layout.wgsl
 // Batched matrix multiply C = A·B, register-blocked: each invocation computes a TM×TN tile of C
 // (TM, TN ∈ {4, 8}) held in up to four 4×4 blocks of vec4 registers. Two families:
 //
@@ -10,10 +10,8 @@
 //   staged — a workgroup computes a (WGY·TM)×(WGX·TN) tile; slices of A and B, BK deep, are
 //       loaded cooperatively into workgroup memory between barriers. Usually faster on GPUs.
 //
-// Operands are read through their layout, never copied: logical A is M×K with element (m, k) at
-// a_off + batch offset + m·sam + k·sak, where (sam, sak) = (lda, 1) normally and (1, lda) when
-// TRANS_A (A stored column-major, e.g. a transposed view); B likewise with TRANS_B. Batch
-// offsets come from per-dimension batch strides (0 where an operand is broadcast).
+// Operands are read through their layout, never copied (see matmul_layout.wgsl, prepended with the
+// Params, bindings and batch placement every matmul kernel shares).
 //
 // Edge tiles: row and column indices are clamped into the matrix before the k loop, so the loop
 // needs no bounds checks; edge invocations compute a few rows or columns twice and do not store
@@ -26,12 +24,7 @@ override WGX: u32 = 16;        // invocations per workgroup along N
 override WGY: u32 = 4;         // invocations per workgroup along M
 override TM: u32 = 4;          // rows of C per invocation: 4 or 8
 override TN: u32 = 4;          // columns of C per invocation: 4 or 8
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
 override BK: u32 = 16;         // staged: depth of the k slice held in workgroup memory (multiple of 4)
-// Add the product to C instead of overwriting it: a product whose operands are larger than one
-// storage binding is computed in slices of K, each accumulated into the same C.
-override ACCUMULATE: bool = false;
 
 // Workgroup tile of the staged family in vec4 units, and the row strides of its k-major slices:
 // one vec4 of padding, so that invocations storing down a column (a transposing load) spread
@@ -40,42 +33,6 @@ override BM4: u32 = WGY * TM / 4u;
 override BN4: u32 = WGX * TN / 4u;
 override SA_ROW: u32 = BM4 + 1u;
 override SB_ROW: u32 = BN4 + 1u;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  batch_rank: u32,
-  lda: u32,           // leading dimension of A's storage (row stride, or column stride if TRANS_A)
-  ldb: u32,
-  a_off: u32,         // element offset of A (a multiple of 4 for direct_vec4)
-  b_off: u32,
-  wgs_m: u32,         // workgroups per matrix along M and N
-  wgs_n: u32,
-  workgroups: u32,    // total workgroups (the dispatch grid may hold more)
-  batches: u32,       // matrices in the batch
-  ldc: u32,           // row stride of C (N, or more when C is a block of columns of a wider matrix)
-  c_off: u32,         // element offset of C
-  batch_shape: array<vec4u, 2>,  // output batch dimensions (up to 8)
-  a_bstrides: array<vec4u, 2>,   // element strides of A per batch dimension
-  b_bstrides: array<vec4u, 2>,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-
-@group(0) @binding(1) var<storage, read> a: array<Operand>;
-@group(0) @binding(2) var<storage, read> b: array<Operand>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-
-// direct_vec4 reads the same operands as vec4s (binding 3 stays `c`).
-@group(0) @binding(1) var<storage, read> a4: array<Operand4>;
-@group(0) @binding(2) var<storage, read> b4: array<Operand4>;
-
-// Operand loads, as f32.
-fn ga(i: u32) -> f32 { return f32(a[i]); }
-fn gb(i: u32) -> f32 { return f32(b[i]); }
-fn ga4(i: u32) -> vec4f { return vec4f(a4[i]); }
-fn gb4(i: u32) -> vec4f { return vec4f(b4[i]); }
 
 // ---- 4×4 blocks in registers ----------------------------------------------------------------
 
@@ -110,51 +67,6 @@ fn step(acc: Acc, x0: Blk, x1: Blk, y0: Blk, y1: Blk) -> Acc {
 }
 
 // ---- where a tile lives ---------------------------------------------------------------------
-
-struct Tile {
-  m0: u32,      // first row of C of this invocation's (direct) or workgroup's (staged) tile
-  n0: u32,
-  a_base: u32,  // element offset of the batch's A, B and C
-  b_base: u32,
-  c_base: u32,
-}
-
-
-// Workgroup `wid` covers rows [wm·rows, …) and columns [wn·cols, …) of one batch's C.
-fn locate(wid: u32, rows: u32, cols: u32) -> Tile {
-  let per_batch = p.wgs_m * p.wgs_n;
-  var rem = wid / per_batch;
-  let t = wid % per_batch;
-  var ao = p.a_off;
-  var bo = p.b_off;
-  let co = p.c_off + rem * p.M * p.ldc;
-  for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
-    let size = p.batch_shape[u32(d) / 4u][u32(d) % 4u];
-    let i = rem % size;
-    rem = rem / size;
-    ao += i * p.a_bstrides[u32(d) / 4u][u32(d) % 4u];
-    bo += i * p.b_bstrides[u32(d) / 4u][u32(d) % 4u];
-  }
-  return Tile((t / p.wgs_n) * rows, (t % p.wgs_n) * cols, ao, bo, co);
-}
-
-// Element strides of logical A (m, k) and B (k, n).
-fn sam() -> u32 { return select(p.lda, 1u, TRANS_A); }
-fn sak() -> u32 { return select(1u, p.lda, TRANS_A); }
-fn sbk() -> u32 { return select(p.ldb, 1u, TRANS_B); }
-fn sbn() -> u32 { return select(1u, p.ldb, TRANS_B); }
-
-const LANE = vec4u(0u, 1u, 2u, 3u);
-
-// Offsets of rows m..m+3 of A at k = 0, clamped into the matrix.
-fn a_rows(base: u32, m: u32) -> vec4u {
-  return base + min(vec4u(m) + LANE, vec4u(p.M - 1u)) * sam();
-}
-
-// Offsets of columns n..n+3 of B at k = 0, clamped into the matrix.
-fn b_cols(base: u32, n: u32) -> vec4u {
-  return base + min(vec4u(n) + LANE, vec4u(p.N - 1u)) * sbn();
-}
 
 // The vec4 families walk each operand block in vec4 units: four vec4 indices at k = 0 that all
 // advance by a fixed step per k step of 4. A is read by rows (vec4 over k) or, when TRANS_A, by k
@@ -279,7 +191,7 @@ fn store_tile(base: u32, m: u32, n: u32, acc: Acc) {
 // ---- direct ---------------------------------------------------------------------------------
 
 // Invocation (lx, ly) of workgroup wid: its tile, or m0 ≥ M / n0 ≥ N when it has none.
-fn direct_tile(wid: u32, lid: vec3u) -> Tile {
+fn direct_tile(wid: u32, lid: vec3u) -> Place {
   var t = locate(wid, WGY * TM, WGX * TN);
   t.m0 += lid.y * TM;
   t.n0 += lid.x * TN;
@@ -365,7 +277,7 @@ fn put(dst_is_a: bool, kk: u32, j: u32, v: f32) {
 
 // Cooperative load of the k slice starting at k: each invocation moves every NT-th element, in the
 // order the operand is laid out in memory so that neighbouring invocations read neighbours.
-fn load_slices(t: Tile, k: u32, li: u32) {
+fn load_slices(t: Place, k: u32, li: u32) {
   let nt = WGX * WGY;
   let bm = BM4 * 4u;
   let bn = BN4 * 4u;

@@ -1,26 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conv2dSharing, setConv2dSharing, type Conv2dOptions, type Conv2dSharing } from '../src/ops/conv2d';
+import { type Conv2dOptions } from '../src/ops/conv2d';
+import { operandSharing, setOperandSharing, type OperandSharing } from '../src/ops/sharing';
 import { expectClose, gpu, gpuTensor, gradCheck, Rng, sizeOf, wg } from './helpers';
 import * as ref from './reference/conv2d';
 
-let sharings: Conv2dSharing[] = [];
+let sharings: OperandSharing[] = [];
 
 beforeAll(async () => {
   await gpu();
   // The reference comparisons run with the sharing this device picks and with the
   // workgroup-memory variant (the one for devices without subgroups).
-  sharings = [...new Set([conv2dSharing(), 'workgroup' as const])];
+  sharings = [...new Set([operandSharing(), 'workgroup' as const])];
 });
-afterAll(() => setConv2dSharing(null));
+afterAll(() => setOperandSharing(null));
 
-async function withEachSharing(f: (s: Conv2dSharing) => Promise<void>): Promise<void> {
+async function withEachSharing(f: (s: OperandSharing) => Promise<void>): Promise<void> {
   try {
     for (const s of sharings) {
-      setConv2dSharing(s);
+      setOperandSharing(s);
       await f(s);
     }
   } finally {
-    setConv2dSharing(null);
+    setOperandSharing(null);
   }
 }
 

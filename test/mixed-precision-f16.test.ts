@@ -6,7 +6,7 @@
 // Their numbers are checked against the float64 reference on a real GPU: scripts/gpu-check.ts.
 import { create } from 'webgpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setConv2dSharing } from '../src/ops/conv2d';
+import { operandSharing, setOperandSharing } from '../src/ops/sharing';
 import { runtime } from '../src/runtime/device';
 import { NAIVE_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/schedule/matmul-config';
 import { MixedPrecision } from '../src/schedule/mixed-precision';
@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => {
   setMatmulConfig(null);
-  setConv2dSharing(null);
+  setOperandSharing(null);
   wg.shutdown();
 });
 
@@ -64,6 +64,7 @@ describe("precision 'f16-mixed' on a device with shader-f16 (Dawn's null backend
   const families: [string, MatmulConfig][] = [
     ['direct', { family: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 0 }],
     ['staged', { family: 'staged', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 }],
+    ['shared', { family: 'shared', wgX: 8, wgY: 8, tm: 16, tn: 8, bk: 0 }],
     ['naive', NAIVE_CONFIG],
   ];
   for (const [name, config] of families) {
@@ -84,13 +85,13 @@ describe("precision 'f16-mixed' on a device with shader-f16 (Dawn's null backend
       const used = new Set(names.filter((s) => s.startsWith('matmul.')));
       expect([...used].every((s) => s.endsWith('.f16'))).toBe(true);
       if (name === 'direct') expect(used).toEqual(new Set(['matmul.direct.f16', 'matmul.direct_vec4.f16']));
-      else expect(used).toEqual(new Set([`matmul.${name}.f16`]));
+      else expect(used).toEqual(new Set([name === 'shared' ? `matmul.shared.${operandSharing()}.f16` : `matmul.${name}.f16`]));
     });
   }
 
   for (const sharing of ['subgroup', 'workgroup'] as const) {
     it(`conv2d with ${sharing} sharing: f16 pipelines validate (strides, padding, bias, split weight gradients)`, async () => {
-      setConv2dSharing(sharing);
+      setOperandSharing(sharing);
       const mixed = new MixedPrecision('f16-mixed');
       const names = await run(() =>
         mixed.run(() => {
@@ -103,7 +104,7 @@ describe("precision 'f16-mixed' on a device with shader-f16 (Dawn's null backend
           wg.conv2d(x2, w2, null, { dilation: [1, 2], padding: 1 }).sum().backward();
         }),
       );
-      setConv2dSharing(null);
+      setOperandSharing(null);
       expect(names.filter((n) => n.startsWith('conv2d') && n.includes(`/${sharing}/f16`)).length).toBeGreaterThanOrEqual(4);
     });
   }

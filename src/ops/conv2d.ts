@@ -5,10 +5,10 @@
 // The weight is repacked per call into the layout each kernel reads as vec4 tiles; it is small
 // next to the activations.
 //
-// Each tiled kernel accumulates a 16×8 register tile (shaders/conv2d_tile.wgsl) and shares one
+// Each tiled kernel accumulates a 16×8 register tile (shaders/tile_16x8.wgsl) and shares one
 // 16-value operand per reduction step among groups of four invocations: by quad swaps where the
 // device has subgroups (of at least 4 lanes), through workgroup memory otherwise
-// (conv2d_share_*.wgsl). Both are prepended to each kernel's module, so the kernels are written once.
+// (share_*.wgsl). Both are prepended to each kernel's module, so the kernels are written once.
 // Under autocast (mixed precision) the operands — x, dy and the packed weights — are f16
 // (operand_f16.wgsl prepended instead of operand_f32.wgsl); accumulation and results stay f32.
 
@@ -17,9 +17,7 @@ import gradInputWGSL from '../../shaders/conv2d_grad_input.wgsl?raw';
 import gradWeightWGSL from '../../shaders/conv2d_grad_weight.wgsl?raw';
 import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
 import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
-import shareSubgroupWGSL from '../../shaders/conv2d_share_subgroup.wgsl?raw';
-import shareWorkgroupWGSL from '../../shaders/conv2d_share_workgroup.wgsl?raw';
-import tileWGSL from '../../shaders/conv2d_tile.wgsl?raw';
+import tileWGSL from '../../shaders/tile_16x8.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { LimitError, ShapeError } from '../runtime/errors';
@@ -30,6 +28,7 @@ import { empty, formatShape, type Tensor } from '../tensor';
 import { autocastActive } from './autocast';
 import { gather } from './copy';
 import { toHalf } from './half';
+import { operandSharing, sharingWGSL } from './sharing';
 import { checkDType, WG } from './util';
 
 export interface Conv2dOptions {
@@ -44,9 +43,6 @@ interface Geometry {
   O: number; kH: number; kW: number; OH: number; OW: number;
   sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
 }
-
-/** How the tiled kernels share an operand among four invocations. */
-export type Conv2dSharing = 'subgroup' | 'workgroup';
 
 /** Channels per tile (the shared operand) and pixels or columns per invocation. */
 const TILE_CHANNELS = 16;
@@ -73,28 +69,13 @@ interface Kernels {
 }
 
 const kernelSets = new Map<string, Kernels>();
-let sharingOverride: Conv2dSharing | null = null;
-
-/** @internal tests run the kernels with each kind of sharing, whatever the device. */
-export function setConv2dSharing(s: Conv2dSharing | null): void {
-  sharingOverride = s;
-}
-
-/** Quad swaps where the device has subgroups of at least 4 lanes, else workgroup memory. */
-export function conv2dSharing(): Conv2dSharing {
-  if (sharingOverride) return sharingOverride;
-  const rt = runtime();
-  const minLanes = (rt.device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
-  return rt.hasFeature('subgroups') && minLanes >= 4 ? 'subgroup' : 'workgroup';
-}
-
 /** The kernels for this device's sharing, with f32 operands or (`half`) f16 ones. */
 function kernels(half = false): Kernels {
-  const s = conv2dSharing();
+  const s = operandSharing();
   const v = half ? `${s}/f16` : s;
   let k = kernelSets.get(v);
   if (!k) {
-    const parts = [half ? operandF16WGSL : operandF32WGSL, s === 'subgroup' ? shareSubgroupWGSL : shareWorkgroupWGSL, tileWGSL];
+    const parts = [half ? operandF16WGSL : operandF32WGSL, sharingWGSL(s), tileWGSL];
     const fwd = assembleWGSL(...parts, conv2dWGSL);
     const gi = assembleWGSL(...parts, gradInputWGSL);
     const gw = assembleWGSL(...parts, gradWeightWGSL);

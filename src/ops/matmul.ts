@@ -7,7 +7,10 @@
 // assembled with operand_f16.wgsl, read them; results and gradients stay f32.
 
 import matmulWGSL from '../../shaders/matmul.wgsl?raw';
+import layoutWGSL from '../../shaders/matmul_layout.wgsl?raw';
 import naiveWGSL from '../../shaders/matmul_naive.wgsl?raw';
+import sharedWGSL from '../../shaders/matmul_shared.wgsl?raw';
+import tileWGSL from '../../shaders/tile_16x8.wgsl?raw';
 import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
 import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
 import { record } from '../autograd/record';
@@ -33,6 +36,7 @@ import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { gather } from './copy';
 import { sumToShape } from './reduce';
 import { mT, reshape } from './shape';
+import { operandSharing, sharingWGSL, type OperandSharing } from './sharing';
 import { checkDType, checkRank, MAX_RANK } from './util';
 
 const BUFFERS = ['read', 'read', 'write'] as const;
@@ -41,12 +45,20 @@ const BUFFERS = ['read', 'read', 'write'] as const;
 function kernelSet(half: boolean) {
   const operand = half ? operandF16WGSL : operandF32WGSL;
   const suffix = half ? '.f16' : '';
-  const main = assembleWGSL(operand, matmulWGSL);
+  const main = assembleWGSL(operand, layoutWGSL, matmulWGSL);
+  const shared = (s: OperandSharing) =>
+    defineKernel(
+      `matmul.shared.${s}${suffix}`,
+      assembleWGSL(operand, layoutWGSL, sharingWGSL(s), tileWGSL, sharedWGSL),
+      BUFFERS,
+      'shared_tile',
+    );
   return {
     direct: defineKernel(`matmul.direct${suffix}`, main, BUFFERS, 'direct'),
     directVec4: defineKernel(`matmul.direct_vec4${suffix}`, main, BUFFERS, 'direct_vec4'),
     staged: defineKernel(`matmul.staged${suffix}`, main, BUFFERS, 'staged'),
-    naive: defineKernel(`matmul.naive${suffix}`, assembleWGSL(operand, naiveWGSL), BUFFERS, 'naive'),
+    shared: { subgroup: shared('subgroup'), workgroup: shared('workgroup') },
+    naive: defineKernel(`matmul.naive${suffix}`, assembleWGSL(operand, layoutWGSL, naiveWGSL), BUFFERS, 'naive'),
   };
 }
 const KERNELS = { f32: kernelSet(false), f16: kernelSet(true) };
@@ -285,11 +297,17 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
     kernel = kernels.naive;
     constants = { WG: config.wgX, TRANS_A: A.trans, TRANS_B: B.trans, ACCUMULATE: accumulate };
   } else {
-    constants = { WGX: config.wgX, WGY: config.wgY, TM: config.tm, TN: config.tn, TRANS_A: A.trans, TRANS_B: B.trans, ACCUMULATE: accumulate };
-    if (config.family === 'staged') {
+    constants = { WGX: config.wgX, WGY: config.wgY, TRANS_A: A.trans, TRANS_B: B.trans, ACCUMULATE: accumulate };
+    if (config.family === 'shared') {
+      kernel = kernels.shared[operandSharing()];
+    } else if (config.family === 'staged') {
+      constants.TM = config.tm;
+      constants.TN = config.tn;
       kernel = kernels.staged;
       constants.BK = config.bk;
     } else {
+      constants.TM = config.tm;
+      constants.TN = config.tn;
       kernel = vec4 ? kernels.directVec4 : kernels.direct;
     }
   }

@@ -9,14 +9,14 @@ import { runtime, type DeviceInfo } from '../runtime/device';
 import { LimitError } from '../runtime/errors';
 import type { EngineLimits } from '../runtime/limits';
 
-export type MatmulFamily = 'direct' | 'staged' | 'naive';
+export type MatmulFamily = 'direct' | 'staged' | 'shared' | 'naive';
 
 export interface MatmulConfig {
   family: MatmulFamily;
   /** Invocations per workgroup along N (columns of C) and along M (rows). */
   wgX: number;
   wgY: number;
-  /** Rows and columns of C per invocation: 4 or 8 (1 for naive). */
+  /** Rows and columns of C per invocation: 4 or 8 (16×8 for shared, 1 for naive). */
   tm: number;
   tn: number;
   /** staged: how many k the slices in workgroup memory hold (a multiple of 4); 0 otherwise. */
@@ -43,14 +43,21 @@ const WORKGROUPS: readonly [number, number][] = [
 
 const SLICE_DEPTHS = [8, 16, 32];
 
+/** The families with tiles and workgroup shapes to choose. */
+export type TiledFamily = Exclude<MatmulFamily, 'naive'>;
+
+/** The shared family's tile (shaders/matmul_shared.wgsl): 16 rows shared by a quad × 8 columns. */
+const SHARED_TILE: readonly [number, number] = [16, 8];
+
 /**
- * The best direct configuration measured on Dawn + SwiftShader (2 cores, scripts/kernel-gflops.ts):
- * 8×8 tiles load 16 values per 64 multiply-adds where 4×4 tiles load 8 per 16, and on a software
- * adapter every load is a per-lane gather that costs more than the arithmetic (1024², GFLOP per
- * CPU-second: 8×8 ≈ 1.1–1.26, 8×4 and 4×8 ≈ 0.95, 4×4 ≈ 0.8). The workgroup shape made no
- * measurable difference; 64 invocations leave the most workgroups to spread over the cores.
+ * The default on software adapters, measured on Dawn + SwiftShader (2 cores, scripts/kernel-gflops.ts):
+ * there every storage load is a per-lane gather that costs more than the arithmetic, so what counts
+ * is loads per multiply-add. The shared family's 16×8 tile with A shared across a quad loads 12
+ * values per 128 multiply-adds; the direct family's 8×8 tile loads 16 per 64. At 1024² the shared
+ * family ran 2.9–3.1 GFLOP/s (1.5–1.6 per CPU-second) against 2.0–2.2 for direct 8×8 and
+ * 1.6–1.8 for direct 4×4; workgroup shapes differed by less than the noise.
  */
-const DEFAULT_DIRECT: MatmulConfig = { family: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 0 };
+const DEFAULT_SOFTWARE: MatmulConfig = { family: 'shared', wgX: 8, wgY: 8, tm: 16, tn: 8, bk: 0 };
 
 /** 64×64 tiles of C per workgroup, 16-deep slices (8.5 KiB): fits WebGPU's default limits. */
 const DEFAULT_STAGED: MatmulConfig = { family: 'staged', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 };
@@ -64,7 +71,7 @@ export function stagedStorageBytes(c: MatmulConfig): number {
 
 /** Why `c` cannot run on a device with `limits`, or null when it can. */
 export function invalidReason(c: MatmulConfig, limits: EngineLimits): string | null {
-  const tiles = c.family === 'naive' ? [[1, 1]] : TILES;
+  const tiles = c.family === 'naive' ? [[1, 1]] : c.family === 'shared' ? [SHARED_TILE] : TILES;
   if (!tiles.some(([m, n]) => m === c.tm && n === c.tn)) {
     return `a ${c.tm}×${c.tn} tile per invocation is not implemented by the ${c.family} kernel`;
   }
@@ -74,6 +81,13 @@ export function invalidReason(c: MatmulConfig, limits: EngineLimits): string | n
   }
   if (c.wgX > limits.maxComputeWorkgroupSizeX || c.wgY > limits.maxComputeWorkgroupSizeY) {
     return `workgroup ${c.wgX}×${c.wgY} exceeds maxComputeWorkgroupSizeX/Y (${limits.maxComputeWorkgroupSizeX}×${limits.maxComputeWorkgroupSizeY})`;
+  }
+  if (c.family === 'shared') {
+    if (c.wgX % 4 !== 0) return `the shared kernel's quads lie along N: wgX = ${c.wgX} is not a multiple of 4`;
+    const bytes = c.wgX * c.wgY * 16;
+    if (bytes > limits.maxComputeWorkgroupStorageSize) {
+      return `sharing through workgroup memory needs ${bytes} bytes, more than maxComputeWorkgroupStorageSize (${limits.maxComputeWorkgroupStorageSize})`;
+    }
   }
   if (c.family === 'staged') {
     if (c.bk <= 0 || c.bk % 4 !== 0) return `slice depth bk = ${c.bk} is not a positive multiple of 4`;
@@ -85,12 +99,12 @@ export function invalidReason(c: MatmulConfig, limits: EngineLimits): string | n
   return null;
 }
 
-/** Every direct and staged configuration the limits allow (the candidates an autotuner times). */
-export function matmulConfigs(limits: EngineLimits, family?: 'direct' | 'staged'): MatmulConfig[] {
+/** Every direct, staged and shared configuration the limits allow (the candidates an autotuner times). */
+export function matmulConfigs(limits: EngineLimits, family?: TiledFamily): MatmulConfig[] {
   const out: MatmulConfig[] = [];
-  for (const f of family ? [family] : (['direct', 'staged'] as const)) {
+  for (const f of family ? [family] : (['direct', 'staged', 'shared'] as const)) {
     for (const [wgX, wgY] of WORKGROUPS) {
-      for (const [tm, tn] of TILES) {
+      for (const [tm, tn] of f === 'shared' ? [SHARED_TILE] : TILES) {
         for (const bk of f === 'staged' ? SLICE_DEPTHS : [0]) {
           const c: MatmulConfig = { family: f, wgX, wgY, tm, tn, bk };
           if (!invalidReason(c, limits)) out.push(c);
@@ -103,9 +117,9 @@ export function matmulConfigs(limits: EngineLimits, family?: 'direct' | 'staged'
 
 /** The configuration used without measurement: direct on a software adapter, staged otherwise. */
 export function defaultMatmulConfig(info: DeviceInfo): MatmulConfig {
-  const c = info.adapterInfo.isFallbackAdapter ? DEFAULT_DIRECT : DEFAULT_STAGED;
+  const c = info.adapterInfo.isFallbackAdapter ? DEFAULT_SOFTWARE : DEFAULT_STAGED;
   if (!invalidReason(c, info.limits)) return c;
-  return matmulConfigs(info.limits, c.family as 'direct' | 'staged')[0] ?? NAIVE_CONFIG;
+  return matmulConfigs(info.limits, c.family as TiledFamily)[0] ?? NAIVE_CONFIG;
 }
 
 let forced: MatmulConfig | null = null;

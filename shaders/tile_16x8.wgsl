@@ -1,5 +1,5 @@
-// The register tile of the conv2d kernels, prepended to each kernel module (after a
-// conv2d_share_*.wgsl): 16 channels × 8 pixels (or weight columns) per invocation, in eight mat4x4f
+// The register tile of the conv2d kernels and matmul_shared, prepended to each kernel module (after a
+// share_*.wgsl): 16 channels × 8 pixels (or weight columns) per invocation, in eight mat4x4f
 // accumulators. Matrices a{2i} and a{2i+1} hold the four channels of column i of the shared
 // operand (quarter share_lane ^ i), for the first and the last four pixels; column j of a matrix
 // is pixel j. Passed by value, the tile stays in registers (measured on SwiftShader: as fast as

@@ -1,5 +1,5 @@
-// Operand sharing for the conv2d kernels, with subgroup operations (prepended to a conv2d*.wgsl
-// module when the device has the `subgroups` feature). A 16-value operand that every invocation
+// Operand sharing with subgroup operations for the 16×8-tile kernels (conv2d*, matmul_shared;
+// prepended to their module when the device has the `subgroups` feature). A 16-value operand that every invocation
 // of a quad (four consecutive subgroup invocations) needs is loaded a quarter per invocation and
 // exchanged with quad swaps: on SwiftShader each load is an emulated gather, so this cuts the
 // loads of that operand by four. Quad swaps measured about 15% faster there than broadcasts

@@ -1,6 +1,6 @@
-// Operand sharing for the conv2d kernels through workgroup memory (prepended to a conv2d*.wgsl
-// module when the device has no `subgroups`): groups of four consecutive invocations pool the
-// quarters they loaded, in the same order as conv2d_share_subgroup.wgsl. The kernels call share()
+// Operand sharing through workgroup memory for the 16×8-tile kernels (conv2d*, matmul_shared;
+// prepended to their module when the device has no `subgroups`): groups of four consecutive invocations pool the
+// quarters they loaded, in the same order as share_subgroup.wgsl. The kernels call share()
 // in uniform control flow.
 
 var<workgroup> share_buf: array<vec4f, WG>;
