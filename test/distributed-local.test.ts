@@ -287,6 +287,29 @@ describe('DataParallel over MessageChannels', () => {
     single.forEach((p, i) => expect(relErr(pb[i]!, p), `parameter ${i}`).toBeLessThan(1e-5));
   });
 
+  it("a replica's Trainer keeps its automatic checkpoints: saved after committed steps, with the session's step", async () => {
+    await gpu();
+    const hub = session();
+    const saved: Uint8Array[] = [];
+    const store = { where: 'memory', save: async (b: Uint8Array) => void saved.push(b), load: async () => saved.at(-1) ?? null };
+    const model = makeModel(1);
+    const trainer = new wg.Trainer({
+      model,
+      optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1 }),
+      loss: 'cross-entropy',
+      checkpoint: { every: 2, store },
+    });
+    const dp = new D.DataParallel({ trainer, transport: localTransport(hub), minReplicas: 2 });
+    const other = replica(hub, 2);
+    cleanup.push(() => dp.close());
+    for (let s = 0; s < 4; s++) await Promise.all([dp.step(shardOf(8)), other.dp.step(shardOf(8))]);
+    // Saved after steps 2 and 4 (counted as applied), holding the parameters of that moment.
+    expect(saved.map((b) => wg.io.readCheckpointProgress(b).step)).toEqual([2, 4]);
+    const restored = makeModel(9);
+    wg.io.loadCheckpoint(saved.at(-1)!, { model: restored });
+    expectSameBits(await Promise.all(restored.parameters().map(async (p) => (await p.toArray()) as Float32Array)), await params(trainer), 'restored vs trained');
+  });
+
   it('shards of the tensor form add up to the global batch, and a lone replica is one device', async () => {
     await gpu();
     const hub = session();

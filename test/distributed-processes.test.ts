@@ -93,7 +93,7 @@ async function coordinator(opts: wg.distributed.CoordinatorOptions = {}): Promis
 /** What a replica did, for failure messages. */
 function describeRun(r: Run): string {
   const steps = r.steps.map((s) => `step ${s.step} (world ${s.worldSize}, attempt ${s.attempts})`).join(', ');
-  return `${r.name}: ${r.overdue ? `still running after ${DEADLINE_MS / 1000} s, killed; ` : ''}exit ${r.code ?? r.signal}; ${steps || 'no steps'}; stderr: ${r.stderr.slice(-2000)}`;
+  return `${r.name}: ${r.overdue ? `still running after ${DEADLINE_MS / 1000} s, killed; ` : ''}exit ${r.code ?? r.signal}; ${steps || 'no steps'}; stderr:\n${r.stderr.slice(-6000)}`;
 }
 
 /** Fail with every replica's story if any of them had to be killed at the deadline. */

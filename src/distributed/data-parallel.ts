@@ -37,6 +37,8 @@ export interface DataParallelOptions {
   minReplicas?: number;
   /** Settings every replica must share (global batch size, data seed, …): a replica with others is refused. */
   agreement?: Record<string, string | number | boolean>;
+  /** Where to describe the protocol's decisions (membership, begins, aborted attempts, commits): for debugging a session. */
+  log?: (line: string) => void;
 }
 
 /** Where a step runs: its global index, this replica's rank and the number of replicas. */
@@ -106,7 +108,7 @@ interface Stored {
   payload: Uint8Array;
 }
 
-const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [] };
+const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [], lastBegin: null };
 
 export class DataParallel {
   readonly trainer: Trainer;
@@ -123,6 +125,7 @@ export class DataParallel {
   private readonly name: string;
   private readonly minReplicas: number;
   private readonly agreement: Record<string, string | number | boolean>;
+  private readonly log: (line: string) => void;
   private readonly layout: ModelLayout;
   private readonly params: Tensor[];
   private readonly joined: Promise<void>;
@@ -161,6 +164,8 @@ export class DataParallel {
     this.name = opts.name ?? 'replica';
     this.minReplicas = opts.minReplicas ?? 1;
     this.agreement = opts.agreement ?? {};
+    const log = opts.log;
+    this.log = log ? (line) => log(`${this.name} #${this.id}: ${line}`) : () => undefined;
     // A resumed trainer leads the session from its own step count (others are sent its state).
     this.steps = this.trainer.steps;
     const named = this.trainer.model.namedParameters();
@@ -256,6 +261,7 @@ export class DataParallel {
       this.plan = new BucketPlan(this.layout, w.bucketBytes, w.partBytes);
     } else if (h.type === 'members') {
       this.view = h as unknown as Members;
+      this.log(`members ${this.view.members.map((m) => m.id).join(',')}, leader ${this.view.leader}, synced ${this.view.synced.join(',')}`);
       const alive = new Set(this.view.members.map((m) => m.id));
       for (const id of this.readies.keys()) if (!alive.has(id)) this.readies.delete(id);
       this.notifyMembership();
@@ -270,6 +276,7 @@ export class DataParallel {
     if (!this.plan) throw new ProtocolError(`a "${f.header.type}" message from member ${f.from} before this replica was admitted`);
     const msg = checkRelayed(f.header, f.payload.byteLength, this.plan);
     if (msg.type === 'ready') {
+      this.log(`ready from ${f.from}: step ${msg.step}${msg.synced ? '' : ' (joining)'}, ${msg.attemptsSeen} attempts seen`);
       const joining = this.readies.get(f.from)?.synced === false;
       this.readies.set(f.from, msg);
       if (joining !== !msg.synced) this.notifyMembership();
@@ -344,12 +351,18 @@ export class DataParallel {
     this.bytesReceived = 0;
     for (;;) {
       const begin = await this.nextBegin();
+      let result: DataParallelStepResult;
       try {
-        return await this.attempt(begin, source, owned, started);
+        result = await this.attempt(begin, source, owned, started);
       } catch (e) {
         if (!(e instanceof Aborted)) throw e;
+        this.log(`step ${begin.step} attempt ${begin.attempt} aborted: ${e.message}`);
         this.trainer.optimizer.zeroGrad();
+        continue;
       }
+      // The trainer's automatic checkpoints (if it keeps them), as after a step on one device.
+      await this.trainer.checkpoints?.afterStep(this.trainer);
+      return result;
     }
   }
 
@@ -403,8 +416,12 @@ export class DataParallel {
       return ready;
     });
     if (!participants) return null;
-    // The next attempt number: past every attempt of this step that any participant has seen.
-    const attempt = Math.max(...participants.map((id) => this.readies.get(id)!.attemptsSeen));
+    // The next attempt number: past every attempt of this step that any participant has seen, and
+    // past the last one any leader began (a participant's ready may predate an attempt it ran: a
+    // repeated number would be ignored by those that ran it, and everyone would wait).
+    const last = this.view.lastBegin;
+    const begun = last && last.step === s ? last.attempt + 1 : 0;
+    const attempt = Math.max(begun, ...participants.map((id) => this.readies.get(id)!.attemptsSeen));
     const begin: Begin = {
       type: 'begin',
       step: s,
@@ -412,6 +429,7 @@ export class DataParallel {
       participants,
       syncTo: participants.filter((id) => id !== this.id && !this.readies.get(id)!.synced),
     };
+    this.log(`begins step ${s} attempt ${attempt} with ${participants.join(',')}`);
     this.synced = true;
     this.latestBegin = begin;
     this.sendTo(this.others(participants), begin);
@@ -422,6 +440,7 @@ export class DataParallel {
   private async attempt(b: Begin, source: ShardFn, owned: boolean, started: number): Promise<DataParallelStepResult> {
     this.tried = this.handled.step === b.step ? this.tried + 1 : 1;
     this.handled = { step: b.step, attempt: b.attempt };
+    this.log(`runs step ${b.step} attempt ${b.attempt} with ${b.participants.join(',')}`);
     this.purge(b);
     const W = b.participants.length;
     const rank = b.participants.indexOf(this.id);
@@ -486,6 +505,7 @@ export class DataParallel {
       live();
       return undefined;
     });
+    this.log(`step ${b.step} attempt ${b.attempt} committed`);
     if (commit.from !== leader) throw new ProtocolError(`member ${commit.from} sent a commit; the leader of step ${b.step} is member ${leader}`);
 
     // Committed: from here on nothing waits, so the update is applied whole.
@@ -517,8 +537,10 @@ export class DataParallel {
   private checkAttempt(b: Begin): void {
     if (this.failure) throw this.failure;
     const alive = new Set(this.view.members.map((m) => m.id));
-    if (!b.participants.every((id) => alive.has(id))) throw new Aborted();
-    if (this.latestBegin && later(this.latestBegin, b) && this.latestBegin.participants.includes(this.id)) throw new Aborted();
+    const gone = b.participants.filter((id) => !alive.has(id));
+    if (gone.length) throw new Aborted(`member ${gone.join(', ')} left`);
+    const l = this.latestBegin;
+    if (l && later(l, b) && l.participants.includes(this.id)) throw new Aborted(`the leader began attempt ${l.attempt} of step ${l.step}`);
   }
 
   private async commitAsLeader(b: Begin, ownLossSum: number, globalBatch: number): Promise<void> {

@@ -204,7 +204,8 @@ export class Hub {
   private membershipChanged(): void {
     this.synced = this.synced.filter((id) => this.members.has(id));
     this.leader = this.synced[0] ?? this.members.keys().next().value ?? 0;
-    const members: Members = { type: 'members', members: this.memberList, leader: this.leader, synced: [...this.synced] };
+    const last = this.lastBegin && { step: this.lastBegin.step, attempt: this.lastBegin.attempt };
+    const members: Members = { type: 'members', members: this.memberList, leader: this.leader, synced: [...this.synced], lastBegin: last };
     const frame = encodeFrame(members);
     for (const m of this.members.values()) m.link.send(frame);
   }

@@ -50,7 +50,11 @@ export interface Welcome {
 export interface Member { id: number; name: string }
 
 /** The membership, after every change: members in join order, the leader, and who holds the state. */
-export interface Members { type: 'members'; members: Member[]; leader: number; synced: number[] }
+/**
+ * The session's membership; `lastBegin` is the latest step and attempt any leader began, so that a
+ * new leader numbers its attempt past every one already run (a replica never runs one number twice).
+ */
+export interface Members { type: 'members'; members: Member[]; leader: number; synced: number[]; lastBegin: { step: number; attempt: number } | null }
 
 /** From the hub before it closes a connection: the full reason (close frames hold 123 bytes). */
 export interface Closed { type: 'closed'; code: number; reason: string }

@@ -39,7 +39,9 @@ export async function main(argv: string[]): Promise<void> {
   warm.x.dispose();
   warm.y.dispose();
   const transport = misbehave(new wg.distributed.WebSocketTransport(a.url!), a);
-  const dp = new wg.distributed.DataParallel({ trainer, transport, name: a.name, minReplicas: Number(a['min-replicas']) });
+  // The protocol's decisions go to stderr, where the tests show them when a session goes wrong.
+  const log = (line: string) => console.error(`[${(performance.now() / 1000).toFixed(2)} s] ${line}`);
+  const dp = new wg.distributed.DataParallel({ trainer, transport, name: a.name, minReplicas: Number(a['min-replicas']), log });
   const steps = Number(a.steps);
   const batch = Number(a.batch);
   try {
