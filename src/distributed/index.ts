@@ -12,6 +12,13 @@ export {
 export { DistributedError, ProtocolError } from './errors';
 export { Hub, CloseCode, type HubOptions, type HubLink, type HubConnection } from './hub';
 export { MessagePortTransport, servePort } from './message-port';
+export {
+  BroadcastChannelTransport,
+  serveBroadcastChannel,
+  type BroadcastChannelServer,
+  type BroadcastChannelTransportOptions,
+  type ServeBroadcastChannelOptions,
+} from './broadcast-channel';
 export { WebSocketTransport } from './websocket-transport';
 export type { Transport } from './transport';
 export { shardRange } from './shard';
