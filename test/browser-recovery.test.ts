@@ -1,30 +1,16 @@
 // Headless Chromium: automatic checkpoints go to IndexedDB, and a Trainer whose device is
 // destroyed recovers on a new one with its parameters bit for bit (test/browser/recovery.ts).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { collectErrors, launchChromium, startDevServer } from './browser/harness';
+import { describe, expect, it } from 'vitest';
+import { collectErrors, useBrowser } from './browser/harness';
 
-let browser: Browser;
-let server: ViteDevServer;
-let url: string;
-
-beforeAll(async () => {
-  ({ server, url } = await startDevServer());
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = useBrowser();
 
 describe('device loss in the browser', () => {
   it('checkpoints in IndexedDB; after device.destroy() the step says so and recover() continues exactly', async () => {
-    const page = await browser.newPage();
+    const page = await session.browser.newPage();
     const errors = collectErrors(page);
-    await page.goto(`${url}/test/browser/recovery.html`);
+    await page.goto(`${session.url}/test/browser/recovery.html`);
     await page.waitForFunction(() => document.title === 'ready', null, { timeout: 60_000 });
     const r = await page.evaluate(() => (window as unknown as { runRecovery(): Promise<{
       where: string;

@@ -1,33 +1,19 @@
 // Headless Chromium runs a matmul and a conv2d through webgrad's browser entry on WebGPU, in a
 // page served by Vite; the numbers are checked here against the float64 references.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { collectErrors, launchChromium, startDevServer } from './browser/harness';
+import { describe, expect, it } from 'vitest';
+import { collectErrors, useBrowser } from './browser/harness';
 import { expectClose, Rng } from './helpers';
 import { matmul as refMatmul } from './reference/matmul';
 import { conv2d as refConv2d, geometry } from './reference/conv2d';
 
-let browser: Browser;
-let server: ViteDevServer;
-let url: string;
-
-beforeAll(async () => {
-  ({ server, url } = await startDevServer());
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = useBrowser();
 
 describe('browser smoke test', () => {
   it('matmul and conv2d on WebGPU in headless Chromium match the float64 reference', async () => {
-    const page = await browser.newPage();
+    const page = await session.browser.newPage();
     const errors = collectErrors(page);
-    await page.goto(`${url}/test/browser/smoke.html`);
+    await page.goto(`${session.url}/test/browser/smoke.html`);
     await page.waitForFunction(() => document.title === 'ready', null, { timeout: 60_000 });
     const rng = new Rng();
     const inputs = {

@@ -5,31 +5,21 @@
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mnistInput } from '../demo/draw';
 import { readSafetensorsHeader } from '../src/io/safetensors';
-import { CHROMIUM_ARGS, chromiumPath, collectErrors, launchChromium, startDevServer } from './browser/harness';
+import { CHROMIUM_ARGS, chromiumPath, collectErrors, useBrowser } from './browser/harness';
 
 const artifacts = resolve(import.meta.dirname, '..', 'test-results');
 /** Steps to train before judging the curves: five quick accuracy checks (one per 20 steps). */
 const STEPS = 100;
 
-let browser: Browser;
-let server: ViteDevServer;
-let url: string;
+const session = useBrowser();
 
 beforeAll(async () => {
-  ({ server, url } = await startDevServer());
-  browser = await launchChromium();
   mkdirSync(artifacts, { recursive: true });
 }, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
 
 const text = async (page: Page, id: string): Promise<string> => (await page.textContent(`#${id}`)) ?? '';
 const numberIn = async (page: Page, id: string): Promise<number> => parseFloat((await text(page, id)).replace(/,/g, ''));
@@ -38,15 +28,15 @@ const waitForState = (page: Page, state: string, timeout = 60_000) =>
 
 describe('the demo page', () => {
   it('trains in a worker, pauses, reads a drawing, saves, loads and restores the model', async () => {
-    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1100 } });
+    const context = await session.browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1100 } });
     const page = await context.newPage();
     const errors = collectErrors(page);
     // Everything the page and its worker need comes from the server that served it.
     const foreign: string[] = [];
     page.on('request', (r) => {
-      if (!r.url().startsWith(`${url}/`) && !/^(data|blob):/.test(r.url())) foreign.push(r.url());
+      if (!r.url().startsWith(`${session.url}/`) && !/^(data|blob):/.test(r.url())) foreign.push(r.url());
     });
-    await page.goto(`${url}/demo/`);
+    await page.goto(`${session.url}/demo/`);
     await waitForState(page, 'ready');
 
     // The device panel names the adapter and its limits.
@@ -139,9 +129,9 @@ describe('the demo page', () => {
   }, 180_000); // 100 SwiftShader training steps take most of it
 
   it('without navigator.gpu, explains what is missing instead of starting', async () => {
-    const page = await browser.newPage();
+    const page = await session.browser.newPage();
     await page.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
-    await page.goto(`${url}/demo/`);
+    await page.goto(`${session.url}/demo/`);
     await page.waitForSelector('[data-testid="webgpu-unavailable"]', { state: 'visible', timeout: 30_000 });
     expect(await text(page, 'unavailable-message')).toMatch(/WebGPU is not available/);
     expect(await page.isHidden('#app')).toBe(true);
@@ -153,7 +143,7 @@ describe('the demo page', () => {
     const plain = await chromium.launch({ executablePath: chromiumPath(), args });
     try {
       const page = await plain.newPage();
-      await page.goto(`${url}/demo/`);
+      await page.goto(`${session.url}/demo/`);
       await page.waitForSelector('[data-testid="webgpu-unavailable"]', { state: 'visible', timeout: 30_000 });
       const message = await text(page, 'unavailable-message');
       expect(message).toMatch(/WebGPU is not available: no GPU adapter was found/);

@@ -3,29 +3,21 @@
 // (Dawn, in this process) training on the same global batches.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { collectErrors, launchChromium, startDevServer } from './browser/harness';
+import { collectErrors, useBrowser } from './browser/harness';
 import { decodeParams, singleDevice } from './distributed/fixture';
 import { gpu, relErr, wg } from './helpers';
 
 const STEPS = 4;
 const BATCH = 30;
 
-let browser: Browser;
-let server: ViteDevServer;
-let url: string;
+const session = useBrowser();
 let coordinator: wg.distributed.Coordinator;
 
 beforeAll(async () => {
-  ({ server, url } = await startDevServer());
-  browser = await launchChromium();
   coordinator = await wg.distributed.startCoordinator({ bucketBytes: 512, partBytes: 256 });
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
   await coordinator?.close();
 });
 
@@ -36,9 +28,9 @@ interface PageRun {
 
 describe('data parallelism between browser pages', () => {
   it('two pages train together over the WebSocket coordinator: identical parameters, equal to one device', async () => {
-    const pages = await Promise.all([0, 1].map(() => browser.newPage()));
+    const pages = await Promise.all([0, 1].map(() => session.browser.newPage()));
     const errors = pages.map(collectErrors);
-    await Promise.all(pages.map((p) => p.goto(`${url}/test/browser/together.html`)));
+    await Promise.all(pages.map((p) => p.goto(`${session.url}/test/browser/together.html`)));
     await Promise.all(pages.map((p) => p.waitForFunction(() => document.title === 'ready', null, { timeout: 60_000 })));
     const runs = await Promise.all(
       pages.map((p, i) =>

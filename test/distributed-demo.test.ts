@@ -2,26 +2,19 @@
 // coordinator (in this process) press Train and train as one session; each panel shows the share
 // link, both replicas with their rank and speed, and pausing leaves the session.
 
-import type { Browser, Page } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectErrors, launchChromium, startDevServer } from './browser/harness';
+import { collectErrors, useBrowser } from './browser/harness';
 import { wg } from './helpers';
 
-let browser: Browser;
-let server: ViteDevServer;
-let url: string;
+const session = useBrowser();
 let coordinator: wg.distributed.Coordinator;
 
 beforeAll(async () => {
-  ({ server, url } = await startDevServer());
-  browser = await launchChromium();
   coordinator = await wg.distributed.startCoordinator();
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
   await coordinator?.close();
 });
 
@@ -29,9 +22,9 @@ const status = (page: Page) => page.textContent('[data-testid="together-status"]
 
 describe('the demo trains together', () => {
   it('two tabs join one session from a shared link, list each other with rank and speed, and leave on pause', async () => {
-    const pages = await Promise.all([0, 1].map(async () => (await browser.newContext()).newPage()));
+    const pages = await Promise.all([0, 1].map(async () => (await session.browser.newContext()).newPage()));
     const errors = pages.map(collectErrors);
-    const link = `${url}/demo/?join=${encodeURIComponent(coordinator.url)}`;
+    const link = `${session.url}/demo/?join=${encodeURIComponent(coordinator.url)}`;
     await Promise.all(pages.map((p) => p.goto(link)));
     await Promise.all(pages.map((p) => p.waitForSelector('#status[data-state="ready"]', { timeout: 60_000 })));
     for (const p of pages) {

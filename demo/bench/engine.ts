@@ -1,6 +1,6 @@
 // What the benchmark asks of an engine: set a work item up (untimed), then run it again and again.
 
-import type { EngineName, Work, WorkData } from './workloads';
+import type { CnnWork, ConvData, ConvWork, EngineName, MatmulData, MatmulWork, MlpWork, StepData, Work, WorkData } from './workloads';
 
 export interface Engine {
   readonly name: EngineName;
@@ -22,4 +22,31 @@ export interface Prepared {
 export interface EngineSource {
   name: EngineName;
   load: () => Promise<Engine>;
+}
+
+/** How an engine prepares each kind of work item. */
+export interface Preparers {
+  matmul(work: MatmulWork, data: MatmulData): Prepared | Promise<Prepared>;
+  conv2d(work: ConvWork, data: ConvData): Prepared | Promise<Prepared>;
+  mlp(work: MlpWork, data: StepData): Prepared | Promise<Prepared>;
+  cnn(work: CnnWork, data: StepData): Prepared | Promise<Prepared>;
+}
+
+/** An engine that hands each work item to the preparer of its kind. */
+export function engine(name: EngineName, p: Preparers): Engine {
+  return {
+    name,
+    async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
+      switch (work.kind) {
+        case 'matmul':
+          return p.matmul(work, data as MatmulData);
+        case 'conv2d':
+          return p.conv2d(work, data as ConvData);
+        case 'mlp':
+          return p.mlp(work, data as StepData);
+        case 'cnn':
+          return p.cnn(work, data as StepData);
+      }
+    },
+  };
 }

@@ -5,29 +5,15 @@
 // arguments: `.ref` keeps an array alive across a call.
 
 import { blockUntilReady, defaultDevice, init, jit, lax, nn, numpy as np, tree, valueAndGrad, vjp } from '@jax-js/jax';
-import type { Engine, Prepared } from './engine';
+import { engine, type Engine, type Prepared } from './engine';
 import { transpose2d } from './layout';
-import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData, type Work, type WorkData } from './workloads';
+import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
 
 export async function createEngine(): Promise<Engine> {
   const devices = await init('webgpu');
   if (!devices.includes('webgpu')) throw new Error('jax-js found no WebGPU device');
   defaultDevice('webgpu');
-  return {
-    name: 'jax-js-webgpu',
-    async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
-      switch (work.kind) {
-        case 'matmul':
-          return matmul(work, data as MatmulData);
-        case 'conv2d':
-          return conv(work, data as ConvData);
-        case 'mlp':
-          return mlp(work, data as StepData);
-        case 'cnn':
-          return cnn(work, data as StepData);
-      }
-    },
-  };
+  return engine('jax-js-webgpu', { matmul, conv2d: conv, mlp, cnn });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

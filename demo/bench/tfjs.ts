@@ -6,29 +6,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-webgpu';
-import type { Engine, Prepared } from './engine';
+import { engine, type Engine, type Prepared } from './engine';
 import { NCHW_TO_NHWC, OIHW_TO_HWIO, permute4d, transpose2d } from './layout';
-import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData, type Work, type WorkData } from './workloads';
+import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
 
 export async function createEngine(): Promise<Engine> {
   if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
   await tf.ready();
   if (tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not webgpu`);
-  return {
-    name: 'tfjs-webgpu',
-    async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
-      switch (work.kind) {
-        case 'matmul':
-          return matmul(work, data as MatmulData);
-        case 'conv2d':
-          return conv(work, data as ConvData);
-        case 'mlp':
-          return mlp(work, data as StepData);
-        case 'cnn':
-          return cnn(work, data as StepData);
-      }
-    },
-  };
+  return engine('tfjs-webgpu', { matmul, conv2d: conv, mlp, cnn });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

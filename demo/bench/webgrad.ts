@@ -3,26 +3,17 @@
 // the device comes from Dawn.
 
 import * as wg from '../../src/index';
-import type { Engine, Prepared } from './engine';
-import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type StepData, type Work, type WorkData } from './workloads';
+import { engine, type Engine, type Prepared } from './engine';
+import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
 
 export async function createEngine(): Promise<Engine> {
   await wg.init();
-  return {
-    name: 'webgrad',
-    async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
-      switch (work.kind) {
-        case 'matmul':
-          return matmul(work, data as MatmulData);
-        case 'conv2d':
-          return conv(work, data as ConvData);
-        case 'mlp':
-          return step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data as StepData);
-        case 'cnn':
-          return step(cnn(work), work.lr, [work.batch, 1, work.size, work.size], data as StepData);
-      }
-    },
-  };
+  return engine('webgrad', {
+    matmul,
+    conv2d: conv,
+    mlp: (work, data) => step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data),
+    cnn: (work, data) => step(cnn(work), work.lr, [work.batch, 1, work.size, work.size], data),
+  });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<void> {
   if (a.schedule !== 'cosine' && a.schedule !== 'constant') throw new Error(`--schedule must be cosine or constant\n${USAGE}`);
   const epochs = positiveInt('--epochs', a.epochs!);
   const batchSize = positiveInt('--batch', a.batch!);
-  const lr = a.lr !== undefined ? Number(a.lr) : a.optimizer === 'adam' ? 1e-3 : 0.05;
+  const lr = a.lr !== undefined ? Number(a.lr) : a.optimizer === 'adam' ? 1e-3 : 0.1;
   const micro = a['micro-batch'] === 'auto' ? 'auto' : positiveInt('--micro-batch', a['micro-batch']!);
 
   const info = await wg.init();

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
 
 /** The Chromium to drive: $CHROMIUM_PATH, else the first system Chromium/Chrome found. */
 export function chromiumPath(): string {
@@ -55,4 +56,28 @@ export function collectErrors(page: Page): string[] {
   });
   page.on('pageerror', (e) => errors.push(String(e)));
   return errors;
+}
+
+export interface BrowserSession {
+  /** Headless Chromium, launched before the file's tests. */
+  readonly browser: Browser;
+  /** The dev server's origin, e.g. http://127.0.0.1:5173. */
+  readonly url: string;
+}
+
+/**
+ * Start a dev server and Chromium before the file's tests and close both after them. Returns the
+ * session, whose fields are set once the tests run.
+ */
+export function useBrowser(): BrowserSession {
+  const session = {} as { browser: Browser; url: string; server: ViteDevServer };
+  beforeAll(async () => {
+    ({ server: session.server, url: session.url } = await startDevServer());
+    session.browser = await launchChromium();
+  }, 120_000);
+  afterAll(async () => {
+    await session.browser?.close();
+    await session.server?.close();
+  });
+  return session;
 }
