@@ -292,21 +292,25 @@ export async function main(args: string[] = []): Promise<void> {
 
   if (software) notes.push('a software (fallback) adapter: results say nothing about GPUs');
   if (hasF16) {
-    const families: [string, MatmulConfig][] = [
-      ['direct', { family: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 0 }],
-      ['staged', { family: 'staged', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 }],
-      ['naive', NAIVE_CONFIG],
+    const hasSubgroups = info.features.includes('subgroups');
+    const sharings = hasSubgroups ? (['subgroup', 'workgroup'] as const) : (['workgroup'] as const);
+    const shared: MatmulConfig = { family: 'shared', wgX: 8, wgY: 8, tm: 16, tn: 8, bk: 0 };
+    const families: [string, MatmulConfig, OperandSharing | null][] = [
+      ['direct', { family: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 0 }, null],
+      ['staged', { family: 'staged', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 }, null],
+      ...sharings.map((s): [string, MatmulConfig, OperandSharing] => [`shared/${s}`, shared, s]),
+      ['naive', NAIVE_CONFIG, null],
     ];
-    for (const [family, config] of families) {
+    for (const [family, config, sharing] of families) {
       setMatmulConfig(config);
+      setOperandSharing(sharing);
       for (const [M, K, N] of [[33, 17, 9], [257, 131, 193], [512, 1024, 384]] as const) {
         if (family === 'naive' && M > 300) continue;
         await guard(`matmul ${family} ${M}×${K}×${N}`, () => checkMatmul(M, K, N, family));
       }
     }
     setMatmulConfig(null);
-    const hasSubgroups = info.features.includes('subgroups');
-    for (const sharing of hasSubgroups ? (['subgroup', 'workgroup'] as const) : (['workgroup'] as const)) {
+    for (const sharing of sharings) {
       setOperandSharing(sharing);
       for (const [xs, ws, opts] of [
         [[2, 3, 17, 13], [5, 3, 3, 3], { padding: 1 }],

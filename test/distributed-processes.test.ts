@@ -62,7 +62,9 @@ function replica(name: string, url: string, extra: string[] = []): Promise<Run> 
   let overdue = false;
   const deadline = setTimeout(() => {
     overdue = true;
-    child.kill('SIGKILL');
+    // Ask it for its protocol state first (test/distributed/replica.ts prints it to stderr).
+    child.kill('SIGUSR2');
+    setTimeout(() => child.kill('SIGKILL'), 1000);
   }, DEADLINE_MS);
   let stdout = '';
   let stderr = '';
@@ -96,9 +98,10 @@ function describeRun(r: Run): string {
   return `${r.name}: ${r.overdue ? `still running after ${DEADLINE_MS / 1000} s, killed; ` : ''}exit ${r.code ?? r.signal}; ${steps || 'no steps'}; stderr:\n${r.stderr.slice(-6000)}`;
 }
 
-/** Fail with every replica's story if any of them had to be killed at the deadline. */
-function expectNoneOverdue(runs: Run[]): void {
-  expect(runs.filter((r) => r.overdue).map((r) => r.name), runs.map(describeRun).join('\n')).toEqual([]);
+/** Fail with every replica's story, and the hub's view, if any of them had to be killed at the deadline. */
+function expectNoneOverdue(runs: Run[], hub: wg.distributed.Hub): void {
+  const story = `${runs.map(describeRun).join('\n')}\nhub: members ${JSON.stringify(hub.memberList)}`;
+  expect(runs.filter((r) => r.overdue).map((r) => r.name), story).toEqual([]);
 }
 
 function expectBitIdentical(a: Float32Array[], b: Float32Array[], what: string): void {
@@ -117,7 +120,7 @@ describe('replicas in separate Node processes', { timeout: DEADLINE_MS + 60_000 
     const c = await coordinator();
     // Different initial weights: rank 0's are sent to the others before the first step.
     const runs = await Promise.all(['a', 'b', 'c'].map((n, i) => replica(n, c.url, ['--seed', String(i + 1), '--min-replicas', '3'])));
-    expectNoneOverdue(runs);
+    expectNoneOverdue(runs, c.hub);
     for (const r of runs) {
       expect(r.code, describeRun(r)).toBe(0);
       expect(r.steps.map((s) => [s.step, s.worldSize, s.globalBatch, s.attempts])).toEqual(
@@ -145,7 +148,7 @@ describe('replicas in separate Node processes', { timeout: DEADLINE_MS + 60_000 
       replica('hung', c.url, ['--seed', '4', '--min-replicas', '4', '--hang-at-step', '3', '--hang-ms', '16000']),
     ]);
     const runs = [a, b, killed, hung];
-    expectNoneOverdue(runs);
+    expectNoneOverdue(runs, c.hub);
     const story = runs.map(describeRun).join('\n');
     expect(killed.signal, story).toBe('SIGKILL');
     expect(killed.steps.map((s) => s.step), story).toEqual([0]);

@@ -29,6 +29,10 @@ export async function main(argv: string[]): Promise<void> {
       'hang-ms': { type: 'string', default: '10000' },
     },
   });
+  // On SIGUSR2 (the tests send it to a replica that overstays), print what this replica waits
+  // with: its place in the protocol and the messages it holds.
+  let dp: wg.distributed.DataParallel | null = null;
+  process.on('SIGUSR2', () => console.error(`state: ${dp ? JSON.stringify(protocolState(dp)) : 'not in a session yet'}`));
   await wg.init();
   const trainer = makeTrainer(wg, Number(a.seed));
   // Compile the kernels before joining: the first step builds every pipeline synchronously, which
@@ -41,7 +45,7 @@ export async function main(argv: string[]): Promise<void> {
   const transport = misbehave(new wg.distributed.WebSocketTransport(a.url!), a);
   // The protocol's decisions go to stderr, where the tests show them when a session goes wrong.
   const log = (line: string) => console.error(`[${(performance.now() / 1000).toFixed(2)} s] ${line}`);
-  const dp = new wg.distributed.DataParallel({ trainer, transport, name: a.name, minReplicas: Number(a['min-replicas']), log });
+  dp = new wg.distributed.DataParallel({ trainer, transport, name: a.name, minReplicas: Number(a['min-replicas']), log });
   const steps = Number(a.steps);
   const batch = Number(a.batch);
   try {
@@ -83,4 +87,16 @@ function misbehave(t: Transport, a: { 'die-at-step'?: string; 'hang-at-step'?: s
     }
   };
   return t;
+}
+
+/** DataParallel's protocol state, read from its private fields (for failure reports only). */
+function protocolState(dp: wg.distributed.DataParallel): Record<string, unknown> {
+  const d = dp as unknown as {
+    id: number; steps: number; synced: boolean; handled: unknown; latestBegin: unknown; view: unknown;
+    readies: Map<number, unknown>; inbox: Map<string, unknown>; waiters: Set<unknown>; failure: Error | null;
+  };
+  return {
+    id: d.id, steps: d.steps, synced: d.synced, handled: d.handled, latestBegin: d.latestBegin, view: d.view,
+    readies: Object.fromEntries(d.readies), inbox: [...d.inbox.keys()], waiting: d.waiters.size, failure: d.failure?.message ?? null,
+  };
 }
