@@ -20,9 +20,9 @@ function makeModel(seed: number): wg.nn.Sequential {
   return new wg.nn.Sequential(new wg.nn.Linear(IN, 9), new wg.nn.ReLU(), new wg.nn.Linear(9, CLASSES));
 }
 
-function makeTrainer(seed: number): wg.Trainer {
+function makeTrainer(seed: number, opts: Partial<wg.TrainerOptions> = {}): wg.Trainer {
   const model = makeModel(seed);
-  return new wg.Trainer({ model, optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }), loss: 'cross-entropy' });
+  return new wg.Trainer({ model, optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }), loss: 'cross-entropy', ...opts });
 }
 
 interface CpuBatch {
@@ -57,8 +57,8 @@ function localTransport(hub: wg.distributed.Hub): wg.distributed.Transport {
   return new D.MessagePortTransport(port2);
 }
 
-async function params(trainer: wg.Trainer): Promise<Float32Array[]> {
-  return Promise.all(trainer.model.parameters().map(async (p) => (await p.toArray()) as Float32Array));
+async function params(holder: { model: wg.nn.Module }): Promise<Float32Array[]> {
+  return Promise.all(holder.model.parameters().map(async (p) => (await p.toArray()) as Float32Array));
 }
 
 async function grads(trainer: wg.Trainer): Promise<Float32Array[]> {
@@ -71,6 +71,12 @@ function expectSameBits(a: Float32Array[], b: Float32Array[], what: string): voi
 }
 
 /** One device training on the same global batches. */
+/** Parameters `got` equal (1e-5) one device's after `steps` steps of the global batches. */
+async function expectOneDevice(got: Float32Array[], steps: number, globalBatch: number): Promise<void> {
+  const single = await reference(steps, globalBatch);
+  single.forEach((p, i) => expect(relErr(got[i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+}
+
 async function reference(steps: number, globalBatch: number): Promise<Float32Array[]> {
   const t = makeTrainer(1);
   for (let s = 0; s < steps; s++) {
@@ -100,8 +106,8 @@ function session(opts = HUB_OPTS): wg.distributed.Hub {
   return hub;
 }
 
-function replica(hub: wg.distributed.Hub, seed: number, extra: Partial<wg.distributed.DataParallelOptions> = {}) {
-  const trainer = makeTrainer(seed);
+function replica(hub: wg.distributed.Hub, seed: number, extra: Partial<wg.distributed.DataParallelOptions> = {}, trainerOpts: Partial<wg.TrainerOptions> = {}) {
+  const trainer = makeTrainer(seed, trainerOpts);
   const dp = new D.DataParallel({ trainer, transport: localTransport(hub), ...extra });
   cleanup.push(() => {
     dp.close();
@@ -209,8 +215,7 @@ describe('DataParallel over MessageChannels', () => {
     const after = await Promise.all(rs.map((r) => params(r.trainer)));
     expectSameBits(after[1]!, after[0]!, 'parameters of rank 1 vs rank 0');
     expectSameBits(after[2]!, after[0]!, 'parameters of rank 2 vs rank 0');
-    const single = await reference(1, B);
-    single.forEach((p, i) => expect(relErr(after[0]![i]!, p), `parameter ${i}`).toBeLessThan(1e-5));
+    await expectOneDevice(after[0]!, 1, B);
   });
 
   it('a replica that leaves mid-step makes the others re-run the step without it; one that joins later gets the state', async () => {
@@ -261,8 +266,7 @@ describe('DataParallel over MessageChannels', () => {
     expectSameBits(pb, pa, 'b vs a');
     expectSameBits(pd, pa, 'd (joined at step 3) vs a');
     // Every step used the whole global batch once: one device on the same batches.
-    const single = await reference(4, B);
-    single.forEach((p, i) => expect(relErr(pa[i]!, p), `parameter ${i}`).toBeLessThan(1e-5));
+    await expectOneDevice(pa, 4, B);
   });
 
   it('the leader leaving mid-step hands the session to the next replica, which re-runs the step', async () => {
@@ -283,8 +287,7 @@ describe('DataParallel over MessageChannels', () => {
     expect(rc).toMatchObject({ step: 1, rank: 1, worldSize: 2, attempts: 2 });
     const [pb, pc] = await Promise.all([params(b.trainer), params(c.trainer)]);
     expectSameBits(pc, pb, 'c vs b');
-    const single = await reference(2, B);
-    single.forEach((p, i) => expect(relErr(pb[i]!, p), `parameter ${i}`).toBeLessThan(1e-5));
+    await expectOneDevice(pb, 2, B);
   });
 
   it("a replica's Trainer keeps its automatic checkpoints: saved after committed steps, with the session's step", async () => {
@@ -292,22 +295,15 @@ describe('DataParallel over MessageChannels', () => {
     const hub = session();
     const saved: Uint8Array[] = [];
     const store = { where: 'memory', save: async (b: Uint8Array) => void saved.push(b), load: async () => saved.at(-1) ?? null };
-    const model = makeModel(1);
-    const trainer = new wg.Trainer({
-      model,
-      optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1 }),
-      loss: 'cross-entropy',
-      checkpoint: { every: 2, store },
-    });
-    const dp = new D.DataParallel({ trainer, transport: localTransport(hub), minReplicas: 2 });
+    const keeper = replica(hub, 1, { minReplicas: 2 }, { checkpoint: { every: 2, store } });
     const other = replica(hub, 2);
-    cleanup.push(() => dp.close());
-    for (let s = 0; s < 4; s++) await Promise.all([dp.step(shardOf(8)), other.dp.step(shardOf(8))]);
+    for (let s = 0; s < 4; s++) await Promise.all([keeper.dp.step(shardOf(8)), other.dp.step(shardOf(8))]);
     // Saved after steps 2 and 4 (counted as applied), holding the parameters of that moment.
     expect(saved.map((b) => wg.io.readCheckpointProgress(b).step)).toEqual([2, 4]);
     const restored = makeModel(9);
     wg.io.loadCheckpoint(saved.at(-1)!, { model: restored });
-    expectSameBits(await Promise.all(restored.parameters().map(async (p) => (await p.toArray()) as Float32Array)), await params(trainer), 'restored vs trained');
+    expectSameBits(await params({ model: restored }), await params(keeper.trainer), 'restored vs trained');
+    restored.dispose();
   });
 
   it('shards of the tensor form add up to the global batch, and a lone replica is one device', async () => {
