@@ -38,22 +38,15 @@ export function showDevice(list: HTMLElement, info: DeviceInfo): void {
     dd.textContent = value;
     list.append(dt, dd);
   }
-  const dt = document.createElement('dt');
-  dt.textContent = 'Features in use';
-  const dd = document.createElement('dd');
-  dd.id = 'device-features';
-  const ul = document.createElement('ul');
-  ul.className = 'features';
-  for (const [name, use] of FEATURES) {
-    const has = info.features.includes(name);
-    const li = document.createElement('li');
-    li.className = has ? 'has' : 'lacks';
-    li.title = use;
-    li.textContent = `${has ? '✓' : '✗'} ${name}`;
-    ul.append(li);
-  }
-  dd.append(ul);
-  list.append(dt, dd);
+  appendMarks(
+    list,
+    'Features in use',
+    'device-features',
+    FEATURES.map(([name, use]) => {
+      const has = info.features.includes(name);
+      return { on: has, title: use, text: `${has ? '✓' : '✗'} ${name}` };
+    }),
+  );
   list.closest('section')?.classList.toggle('software', a.isFallbackAdapter);
 }
 
@@ -64,18 +57,34 @@ export function showAdapters(list: HTMLElement, info: DeviceInfo, adapters: Adap
   if (adapters.length < 2) return;
   const name = (a: { vendor: string; architecture: string; description: string; device: string }) =>
     [a.vendor, a.architecture].filter(Boolean).join(' · ') + (a.description || a.device ? ` (${a.description || a.device})` : '');
+  appendMarks(
+    list,
+    'Adapters here',
+    'device-adapters',
+    adapters.map((a) => {
+      const inUse = name(a) === name(info.adapterInfo) && a.isFallbackAdapter === info.adapterInfo.isFallbackAdapter;
+      return {
+        on: inUse,
+        title: `asked for as: ${a.requests.join(', ')}; features webgrad would use: ${a.usedFeatures.join(', ') || 'none'}`,
+        text: `${inUse ? '● ' : '○ '}${name(a)}${a.isFallbackAdapter ? ', software' : ''}${inUse ? ' — in use' : ''}`,
+      };
+    }),
+  );
+}
+
+/** A term whose value is a list of items marked on (class "has") or off ("lacks"). */
+function appendMarks(list: HTMLElement, term: string, id: string, items: { on: boolean; title: string; text: string }[]): void {
   const dt = document.createElement('dt');
-  dt.textContent = 'Adapters here';
+  dt.textContent = term;
   const dd = document.createElement('dd');
-  dd.id = 'device-adapters';
+  dd.id = id;
   const ul = document.createElement('ul');
   ul.className = 'features';
-  for (const a of adapters) {
-    const inUse = name(a) === name(info.adapterInfo) && a.isFallbackAdapter === info.adapterInfo.isFallbackAdapter;
+  for (const item of items) {
     const li = document.createElement('li');
-    li.className = inUse ? 'has' : 'lacks';
-    li.title = `asked for as: ${a.requests.join(', ')}; features webgrad would use: ${a.usedFeatures.join(', ') || 'none'}`;
-    li.textContent = `${inUse ? '● ' : '○ '}${name(a)}${a.isFallbackAdapter ? ', software' : ''}${inUse ? ' — in use' : ''}`;
+    li.className = item.on ? 'has' : 'lacks';
+    li.title = item.title;
+    li.textContent = item.text;
     ul.append(li);
   }
   dd.append(ul);
