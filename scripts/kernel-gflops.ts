@@ -1,11 +1,13 @@
 // Matmul throughput per kernel configuration, on this machine's adapter, in one run:
-//   node scripts/run.mjs scripts/kernel-gflops.ts [--sizes 512,1024] [--runs 5] [--only direct,staged,naive] [--all]
+//   node scripts/run.mjs scripts/kernel-gflops.ts [--sizes 512,1024] [--runs 5] [--only direct,staged,shared,naive]
+//        [--configs "shared 16x8 wg8x8,direct 8x8 wg8x8"] [--all]
 // GFLOP/s = 2·n³ / time, the median of --runs timed runs after one warm-up, each synchronised
 // with wg.sync(). Runs are interleaved across configurations so that load from other processes
 // falls on all of them alike. On a software adapter the "GPU" is this process's CPU threads, so
 // a second figure divides by the CPU time the process used instead (GFLOP per CPU-second): it
 // moves much less than wall time when other programs compete for the cores. Without --all, the staged family is sampled (it is slow on
-// software adapters); every direct configuration and the naive baseline always run.
+// software adapters); every direct and shared configuration and the naive baseline run unless --only
+// or --configs (names as the table prints them) narrow the list.
 
 import * as wg from '../src/node';
 import { runtime } from '../src/runtime/device';
