@@ -26,11 +26,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as wg from '../src/node';
 import { autocastF16 } from '../src/ops/autocast';
-import { setOperandSharing, type OperandSharing } from '../src/ops/sharing';
+import { setOperandSharing, type OperandSharing } from '../src/kernels/sharing';
 import { halfToFloat } from '../src/ops/half';
-import { setRowCombine, type RowCombine } from '../src/ops/rows';
+import { setRowCombine, type RowCombine } from '../src/kernels/rows';
 import { runtime } from '../src/runtime/device';
-import { NAIVE_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/schedule/matmul-config';
+import { NAIVE_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/kernels/tuning/matmul-config';
 import * as convRef from '../test/reference/conv2d';
 import * as ref from '../test/reference/reduce';
 

@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setGPUProvider, unavailableMessage } from './runtime/gpu-provider';
 import { WebGPUUnavailableError } from './runtime/errors';
-import { setTuningStore } from './schedule/tuning-store';
+import { setTuningStore } from './kernels/tuning/tuning-store';
 import { setCheckpointStoreFactory } from './io/checkpoint-store';
 import { fileCheckpointStores } from './io/file-checkpoint-store';
 

@@ -19,7 +19,7 @@
 
 import { tensor } from '../creation';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
-import type { Trainer } from '../schedule/trainer';
+import type { Trainer } from '../train/trainer';
 import type { Tensor } from '../tensor';
 import { DistributedError, ProtocolError } from './errors';
 import { decodeFrame, encodeFrame, floats, HUB, type Frame } from './frame';

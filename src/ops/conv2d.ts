@@ -21,14 +21,14 @@ import tileWGSL from '../../shaders/tile_16x8.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { LimitError, ShapeError } from '../runtime/errors';
-import { defineKernel, type Kernel } from '../runtime/kernel';
-import { Params } from '../runtime/params';
-import { assembleWGSL } from '../runtime/wgsl';
+import { defineKernel, type Kernel } from '../kernels/kernel';
+import { Params } from '../kernels/params';
+import { assembleWGSL } from '../kernels/wgsl';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { autocastActive } from './autocast';
 import { gather } from './copy';
 import { toHalf } from './half';
-import { operandSharing, sharingWGSL } from './sharing';
+import { operandSharing, sharingWGSL } from '../kernels/sharing';
 import { checkDType, WG } from './util';
 
 export interface Conv2dOptions {

@@ -3,14 +3,14 @@
 
 import copyWGSL from '../../shaders/copy.wgsl?raw';
 import { runtime } from '../runtime/device';
-import { defineKernel } from '../runtime/kernel';
-import { Params } from '../runtime/params';
+import { defineKernel } from '../kernels/kernel';
+import { Params } from '../kernels/params';
 import { DTypeError, ShapeError } from '../runtime/errors';
 import { empty, formatShape, type DType, type Tensor } from '../tensor';
 import { record } from '../autograd/record';
 import { checkRank, coalesce, MAX_RANK, WG } from './util';
-import { bindView } from './binding';
-import { fitsBinding, inFlatChunks } from './segments';
+import { bindView } from '../kernels/binding';
+import { fitsBinding, inFlatChunks } from '../kernels/segments';
 
 const fillKernel = defineKernel('fill', copyWGSL, ['write'], 'fill');
 const copyKernel = defineKernel('copy', copyWGSL, ['read', 'write'], 'copy');

@@ -5,13 +5,13 @@
 import elementwiseWGSL from '../../shaders/elementwise.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
-import { defineKernel } from '../runtime/kernel';
-import { Params } from '../runtime/params';
+import { defineKernel } from '../kernels/kernel';
+import { Params } from '../kernels/params';
 import { ShapeError } from '../runtime/errors';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { sumToShape } from './reduce';
-import { bindView } from './binding';
-import { inFlatChunks } from './segments';
+import { bindView } from '../kernels/binding';
+import { inFlatChunks } from '../kernels/segments';
 import { coalesce, broadcastShapes, broadcastStrides, checkDType, checkRank, MAX_RANK, sameShape, WG } from './util';
 
 const unaryKernel = defineKernel('unary', elementwiseWGSL, ['read', 'write'], 'unary');

@@ -12,12 +12,12 @@
 import castWGSL from '../../shaders/cast.wgsl?raw';
 import { runtime } from '../runtime/device';
 import { DTypeError } from '../runtime/errors';
-import { defineKernel } from '../runtime/kernel';
-import { Params } from '../runtime/params';
+import { defineKernel } from '../kernels/kernel';
+import { Params } from '../kernels/params';
 import { empty, formatShape, type Tensor } from '../tensor';
-import { bindView, viewSpan } from './binding';
+import { bindView, viewSpan } from '../kernels/binding';
 import { gather } from './copy';
-import { inFlatChunks } from './segments';
+import { inFlatChunks } from '../kernels/segments';
 import { WG } from './util';
 
 const castKernel = defineKernel('cast.f16', castWGSL, ['read', 'write'], 'to_half');

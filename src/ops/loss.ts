@@ -6,12 +6,12 @@ import { record } from '../autograd/record';
 import { tensor } from '../creation';
 import { runtime } from '../runtime/device';
 import { DTypeError, ShapeError } from '../runtime/errors';
-import { Params } from '../runtime/params';
+import { Params } from '../kernels/params';
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { mul, sub } from './elementwise';
 import { mean, reduceTile } from './reduce';
-import { rowKernel } from './rows';
+import { rowKernel } from '../kernels/rows';
 import { checkDType, sameShape, WG } from './util';
 
 const forwardKernel = () => rowKernel('crossEntropy', crossEntropyWGSL, ['read', 'read', 'write', 'write', 'write'], 'forward');

@@ -16,27 +16,27 @@ import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
-import { defineKernel, type Kernel } from '../runtime/kernel';
-import { Params } from '../runtime/params';
-import { assembleWGSL } from '../runtime/wgsl';
-import { autotuner } from '../schedule/autotune';
+import { defineKernel, type Kernel } from '../kernels/kernel';
+import { Params } from '../kernels/params';
+import { assembleWGSL } from '../kernels/wgsl';
+import { autotuner } from '../kernels/tuning/autotune';
 import {
   defaultMatmulConfig,
   describeConfig,
   forcedMatmulConfig,
   tuningCandidates,
   type MatmulConfig,
-} from '../schedule/matmul-config';
+} from '../kernels/tuning/matmul-config';
 import { randn } from '../creation';
 import { autocastActive } from './autocast';
 import { toHalf } from './half';
-import { bindView } from './binding';
-import { fitsBinding } from './segments';
+import { bindView } from '../kernels/binding';
+import { fitsBinding } from '../kernels/segments';
 import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { gather } from './copy';
 import { sumToShape } from './reduce';
 import { mT, reshape } from './shape';
-import { operandSharing, sharingWGSL, type OperandSharing } from './sharing';
+import { operandSharing, sharingWGSL, type OperandSharing } from '../kernels/sharing';
 import { checkDType, checkRank, MAX_RANK } from './util';
 
 const BUFFERS = ['read', 'read', 'write'] as const;

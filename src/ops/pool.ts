@@ -8,8 +8,8 @@ import poolWGSL from '../../shaders/pool.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
-import { defineKernel } from '../runtime/kernel';
-import { Params } from '../runtime/params';
+import { defineKernel } from '../kernels/kernel';
+import { Params } from '../kernels/params';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { checkDType, WG } from './util';
 

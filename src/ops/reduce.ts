@@ -8,11 +8,11 @@ import { isGradEnabled } from '../autograd/grad-mode';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
-import { Params } from '../runtime/params';
+import { Params } from '../kernels/params';
 import { contiguousStrides, empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { fillWith, gather } from './copy';
 import { scale } from './elementwise';
-import { rowKernel, rowLanes } from './rows';
+import { rowKernel, rowLanes } from '../kernels/rows';
 import { checkDType, checkRank, MAX_RANK, normAxis, sameShape, coalesce, type Dims } from './util';
 
 const reduceKernel = () => rowKernel('reduce', reduceWGSL, ['read', 'write'], 'reduce');

@@ -5,11 +5,11 @@
 import softmaxWGSL from '../../shaders/softmax.wgsl?raw';
 import { record } from '../autograd/record';
 import { runtime } from '../runtime/device';
-import type { Kernel } from '../runtime/kernel';
-import { Params } from '../runtime/params';
+import type { Kernel } from '../kernels/kernel';
+import { Params } from '../kernels/params';
 import { contiguousStrides, empty, type Tensor } from '../tensor';
 import { reduceTile } from './reduce';
-import { rowKernel } from './rows';
+import { rowKernel } from '../kernels/rows';
 import { checkDType, checkRank, coalesce, MAX_RANK, normAxis } from './util';
 
 const forwardKernel = () => rowKernel('softmax', softmaxWGSL, ['read', 'write'], 'forward');

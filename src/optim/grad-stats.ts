@@ -5,12 +5,12 @@
 // count back together with the loss.
 
 import gradStatsWGSL from '../../shaders/grad_stats.wgsl?raw';
-import { bindView } from '../ops/binding';
-import { rowKernel } from '../ops/rows';
+import { bindView } from '../kernels/binding';
+import { rowKernel } from '../kernels/rows';
 import { WG } from '../ops/util';
 import { runtime } from '../runtime/device';
 import { DTypeError, ShapeError } from '../runtime/errors';
-import { Params } from '../runtime/params';
+import { Params } from '../kernels/params';
 import { empty, formatShape, type Tensor } from '../tensor';
 
 /** Elements each invocation of the per-tensor passes takes (the ITEMS override). */

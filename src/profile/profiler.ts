@@ -17,7 +17,7 @@ import { Usage } from '../runtime/buffer-pool';
 import type { BufferRange } from '../runtime/bind-group-cache';
 import { WebGradError } from '../runtime/errors';
 import type { Dispatch, DispatchObserver } from '../runtime/executor';
-import type { Kernel } from '../runtime/kernel';
+import type { Kernel } from '../kernels/kernel';
 import { summarize, type KernelProfile, type OpProfile } from './summary';
 
 /** Timestamp queries per query set (the largest a query set may be). */

@@ -13,9 +13,9 @@ import type { BufferPool } from './buffer-pool';
 import { bufferContents, Usage } from './buffer-pool';
 import { lostDeviceError } from './device-loss';
 import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
-import type { Constants, Kernel } from './kernel';
+import type { Constants, Kernel } from '../kernels/kernel';
 import { formatBytes, type EngineLimits } from './limits';
-import { PARAMS_SLOT_BYTES, type Params } from './params';
+import { PARAMS_SLOT_BYTES, type Params } from '../kernels/params';
 import { PipelineCache, signature } from './pipeline-cache';
 
 const PARAMS_SLOTS = 512;

@@ -1,7 +1,7 @@
 // Compiled pipelines, keyed by kernel and override constants. Shader modules and layouts are
 // shared: every kernel with the same binding signature uses one bind-group layout.
 
-import type { Access, Constants, Kernel } from './kernel';
+import type { Access, Constants, Kernel } from '../kernels/kernel';
 
 export class PipelineCache {
   private modules = new Map<string, GPUShaderModule>();

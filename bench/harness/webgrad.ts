@@ -1,0 +1,134 @@
+// webgrad's side of the benchmark, written the way a user would: nn layers, crossEntropy,
+// backward() and optim.SGD. In Node, import webgrad/node (src/node.ts) before this module so that
+// the device comes from Dawn.
+
+import * as wg from '../../src';
+import { engine, type Engine, type Prepared } from './engine';
+import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
+
+export async function createEngine(): Promise<Engine> {
+  await wg.init();
+  return engine('webgrad', {
+    matmul,
+    conv2d: conv,
+    mlp: (work, data) => step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data),
+    cnn: (work, data) => step(cnn(work), work.lr, [work.batch, 1, work.size, work.size], data),
+  });
+}
+
+function matmul(w: MatmulWork, d: MatmulData): Prepared {
+  const a = wg.tensor(d.a, [w.n, w.n]);
+  const b = wg.tensor(d.b, [w.n, w.n]);
+  return {
+    async run() {
+      const c = wg.matmul(a, b);
+      try {
+        return await first(c);
+      } finally {
+        c.dispose();
+      }
+    },
+    dispose: () => [a, b].forEach((t) => t.dispose()),
+  };
+}
+
+function conv(w: ConvWork, d: ConvData): Prepared {
+  const { N, C, H, W, O, k, padding } = w;
+  const x = wg.tensor(d.x, [N, C, H, W], { requiresGrad: true });
+  const weight = wg.tensor(d.w, [O, C, k, k], { requiresGrad: true });
+  const { OH, OW } = convOut(w);
+  const dy = wg.tensor(d.dy, [N, O, OH, OW]);
+  const clearGrads = () => {
+    for (const t of [x, weight]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  };
+  return {
+    async run() {
+      clearGrads();
+      const y = wg.conv2d(x, weight, null, { padding });
+      y.backward(dy);
+      y.dispose();
+      // Reading the weight gradient submits and waits for the whole run (forward, both gradients).
+      return first(weight.grad!);
+    },
+    dispose: () => {
+      clearGrads();
+      [x, weight, dy].forEach((t) => t.dispose());
+    },
+  };
+}
+
+function mlp(w: MlpWork): wg.nn.Module {
+  const layers: wg.nn.Module[] = [];
+  w.sizes.slice(1).forEach((out, i) => {
+    if (i > 0) layers.push(new wg.nn.ReLU());
+    layers.push(new wg.nn.Linear(w.sizes[i]!, out));
+  });
+  return new wg.nn.Sequential(...layers);
+}
+
+function cnn(w: CnnWork): wg.nn.Module {
+  const [c1, c2] = w.channels;
+  const p = (w.k - 1) / 2;
+  return new wg.nn.Sequential(
+    new wg.nn.Conv2d(1, c1, w.k, { padding: p }),
+    new wg.nn.ReLU(),
+    new wg.nn.MaxPool2d(2),
+    new wg.nn.Conv2d(c1, c2, w.k, { padding: p }),
+    new wg.nn.ReLU(),
+    new wg.nn.MaxPool2d(2),
+    new wg.nn.Flatten(),
+    new wg.nn.Linear(cnnShapes(w).flat, w.classes),
+  );
+}
+
+/** One training step: zero the gradients, forward, cross-entropy, backward, SGD update. */
+function step(model: wg.nn.Module, lr: number, xShape: number[], d: StepData): Prepared {
+  load(model, d.layers);
+  const opt = new wg.optim.SGD(model.parameters(), { lr });
+  const x = wg.tensor(d.x, xShape);
+  const labels = wg.tensor(d.labels, [d.labels.length]);
+  return {
+    async run() {
+      opt.zeroGrad();
+      const loss = wg.tidy(() => {
+        const l = wg.crossEntropy(model.forward(x), labels);
+        l.backward();
+        return l;
+      });
+      opt.step();
+      try {
+        // The read submits the step, update included, and waits for all of it.
+        return await loss.item();
+      } finally {
+        loss.dispose();
+      }
+    },
+    dispose: () => {
+      opt.zeroGrad();
+      for (const t of [...model.parameters(), x, labels]) t.dispose();
+    },
+  };
+}
+
+/** The shared initial parameters, in the model's parameter order (weight, bias per layer). */
+function load(model: wg.nn.Module, layers: LayerParams[]): void {
+  const named = model.namedParameters();
+  const values = layers.flatMap((l) => [l.w, l.b]);
+  if (named.length !== values.length) throw new Error(`the model has ${named.length} parameters, the data ${values.length}`);
+  const sd = Object.fromEntries(named.map(([name, p], i) => [name, wg.tensor(values[i]!, p.shape)]));
+  model.loadStateDict(sd);
+  for (const t of Object.values(sd)) t.dispose();
+}
+
+/** The first element of t, read back (which waits for every command submitted before it). */
+async function first(t: wg.Tensor): Promise<number> {
+  const one = wg.tidy(() => wg.narrow(wg.reshape(t, [-1]), 0, 0, 1));
+  try {
+    return (await one.toArray())[0]!;
+  } finally {
+    one.dispose();
+  }
+}

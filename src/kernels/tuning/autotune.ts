@@ -1,0 +1,159 @@
+// The autotuner: picks, per kernel and shape class, the fastest of the configurations the device's
+// limits allow, by timing them. Ops are synchronous, so tuning cannot happen inside the op call:
+// an op asks pick() for its configuration (the tuned winner, or the untimed default) and, the
+// first time a shape class is seen, leaves a problem to time; tune() — awaited by the Trainer
+// before each step, or by wg.autotune() — times the waiting problems. Winners are cached per
+// adapter in memory and persisted (tuning-store.ts), so the next run starts tuned.
+// With tuning off (init({ autotune: false })), pick() always returns the default: deterministic.
+
+import { runtime, type Runtime } from '../../runtime/device';
+import { tidy } from '../../scope';
+import { tuningEnabledByDefault, tuningStore } from './tuning-store';
+
+/** One shape class of one kernel, ready to be timed. */
+export interface TuningProblem<C> {
+  /** Every configuration the device can run (only these are ever chosen). */
+  candidates: readonly C[];
+  /** The configuration used before (or without) timing. */
+  fallback: C;
+  /** A stable name of a configuration (the persisted form). */
+  id(c: C): string;
+  /** Operands for timing: returns a function that enqueues one run with a configuration, and a cleanup. */
+  prepare(): { run(c: C): void; dispose(): void };
+}
+
+export interface TuneResult {
+  kernel: string;
+  shapeClass: string;
+  winner: string;
+  /** Median milliseconds per candidate, by id. */
+  timings: Record<string, number>;
+}
+
+/** Repetitions per candidate after one warm-up run; the median counts. */
+const REPEATS = 3;
+
+export class Autotuner {
+  enabled = true;
+  private winners: Record<string, string>;
+  private pending = new Map<string, TuningProblem<unknown>>();
+  /** Every tuning run so far (for reports and tests). */
+  readonly history: TuneResult[] = [];
+
+  constructor(private readonly adapterKey: string) {
+    this.winners = { ...(tuningStore().load()[adapterKey] ?? {}) };
+  }
+
+  /** The configuration for this kernel and shape class now; leaves it to be timed if it is new. */
+  pick<C>(kernel: string, shapeClass: string, problem: TuningProblem<C>): C {
+    if (!this.enabled) return problem.fallback;
+    const key = `${kernel}|${shapeClass}`;
+    const id = this.winners[key];
+    if (id !== undefined) {
+      // A persisted winner is reused only if the device (and budget) still allows it.
+      const c = problem.candidates.find((x) => problem.id(x) === id);
+      if (c !== undefined) return c;
+    }
+    if (!this.pending.has(key)) this.pending.set(key, problem as TuningProblem<unknown>);
+    return problem.fallback;
+  }
+
+  /** Whether some shape class waits to be timed. */
+  get hasPending(): boolean {
+    return this.enabled && this.pending.size > 0;
+  }
+
+  /** Time every waiting shape class; later pick() calls return the winners. */
+  async tune(onProgress?: (r: TuneResult) => void): Promise<TuneResult[]> {
+    const done: TuneResult[] = [];
+    // Timing runs are not the caller's work: a profile under way (the executor's observer) does
+    // not see them, and they run in the executor's usual passes, as the winners will.
+    const ex = runtime().executor;
+    ex.flush();
+    const observer = ex.observer;
+    ex.observer = null;
+    try {
+      while (this.enabled && this.pending.size) {
+        const [key, problem] = this.pending.entries().next().value as [string, TuningProblem<unknown>];
+        this.pending.delete(key);
+        const r = await timeProblem(key, problem);
+        this.winners[key] = r.winner;
+        this.history.push(r);
+        done.push(r);
+        onProgress?.(r);
+      }
+    } finally {
+      ex.observer = observer;
+    }
+    if (done.length) this.persist();
+    return done;
+  }
+
+  /** Forget every result, in memory and in the store (for this adapter). */
+  reset(): void {
+    this.winners = {};
+    this.pending.clear();
+    this.persist();
+  }
+
+  private persist(): void {
+    const all = tuningStore().load();
+    all[this.adapterKey] = this.winners;
+    tuningStore().save(all);
+  }
+}
+
+async function timeProblem(key: string, problem: TuningProblem<unknown>): Promise<TuneResult> {
+  const [kernel, shapeClass] = key.split('|') as [string, string];
+  const ex = runtime().executor;
+  const timings: Record<string, number> = {};
+  const { run, dispose } = problem.prepare();
+  try {
+    for (const c of problem.candidates) {
+      run(c); // warm-up: compiles the pipeline
+      await ex.sync();
+      const times: number[] = [];
+      for (let i = 0; i < REPEATS; i++) {
+        const t0 = performance.now();
+        run(c);
+        await ex.sync();
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      timings[problem.id(c)] = times[REPEATS >> 1]!;
+    }
+  } finally {
+    dispose();
+  }
+  const winner = Object.entries(timings).sort((a, b) => a[1] - b[1])[0]![0];
+  return { kernel, shapeClass, winner, timings };
+}
+
+const tuners = new WeakMap<Runtime, Autotuner>();
+
+/** The autotuner of the current device. */
+export function autotuner(): Autotuner {
+  const rt = runtime();
+  let t = tuners.get(rt);
+  if (!t) {
+    const a = rt.info.adapterInfo;
+    const l = rt.limits;
+    // The same adapter with other limits (a budget) may allow other configurations: key both.
+    const key = [a.vendor, a.architecture, a.device, a.description, l.maxComputeWorkgroupStorageSize, l.maxComputeInvocationsPerWorkgroup].join('/');
+    t = new Autotuner(key);
+    t.enabled = rt.options.autotune ?? tuningEnabledByDefault();
+    tuners.set(rt, t);
+  }
+  return t;
+}
+
+/**
+ * Run `fn` once without touching the GPU to find the kernels and shapes it uses, then time the
+ * candidate configurations of every new shape class. Later calls of the same ops run tuned.
+ */
+export async function autotune(fn: () => unknown, onProgress?: (r: TuneResult) => void): Promise<TuneResult[]> {
+  const t = autotuner();
+  if (!t.enabled) return [];
+  runtime().dryRun(() => tidy(() => void fn()));
+  return t.tune(onProgress);
+}

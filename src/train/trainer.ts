@@ -1,0 +1,425 @@
+// Trainer: one optimizer update per batch, whatever the batch size and the device. The batch is
+// split into micro-batches that fit the memory budget (see memory-plan.ts); each micro-batch's
+// loss is scaled by its share of the batch, so the accumulated gradients are exactly those of the
+// full-batch mean loss. An out-of-memory error during a step frees the step's intermediates,
+// halves the micro-batch and re-runs the step from its start: the optimizer only ever sees a
+// step that completed.
+
+import { noGrad } from '../autograd/grad-mode';
+import { zeros } from '../creation';
+import { DataLoader } from '../data/loader';
+import type { Dataset } from '../data/dataset';
+import type { Module } from '../nn/module';
+import { axpyInPlace, mul } from '../ops/elementwise';
+import { crossEntropy, mse } from '../ops/loss';
+import { argmax } from '../ops/reduce';
+import { narrow } from '../ops/shape';
+import { gather } from '../ops/copy';
+import type { Optimizer } from '../optim/optimizer';
+import { globalGenerator } from '../random';
+import { runtime } from '../runtime/device';
+import { OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
+import { tidy } from '../scope';
+import { empty, formatShape, type Tensor } from '../tensor';
+import { autotuner } from '../kernels/tuning/autotune';
+import { defaultBudget, plan, type Plan } from './memory-plan';
+import type { LossScalingOptions } from './loss-scaler';
+import { MixedPrecision, type Precision } from './mixed-precision';
+import { AutoCheckpoints, withRecoveryHint, type AutoCheckpointOptions, type FitCursor, type ResumePoint } from './recovery';
+
+export type LossFn = (output: Tensor, target: Tensor) => Tensor;
+
+export interface TrainerOptions {
+  model: Module;
+  optimizer: Optimizer;
+  /** 'cross-entropy' (int32 class labels), 'mse', or a function returning a mean loss. */
+  loss: 'cross-entropy' | 'mse' | LossFn;
+  /** Samples per micro-batch, or 'auto' (default): the largest that fits the memory budget. */
+  microBatchSize?: number | 'auto';
+  /** Bytes a step may use; default: the init() budget, else half of 4 × maxBufferSize (see README). */
+  memoryBudgetBytes?: number;
+  /** Save model, optimizer and progress every N steps, for recover() after a device loss (recovery.ts). */
+  checkpoint?: AutoCheckpointOptions;
+  /**
+   * 'f32' (default), or 'f16-mixed': matmul and conv2d with f16 operands and f32 accumulation
+   * (on devices with shader-f16), f32 weights and optimizer state, dynamic loss scaling (mixed-precision.ts).
+   */
+  precision?: Precision;
+  /** Loss scaling for 'f16-mixed' (initial scale 2^16, growth ×2 after 2000 finite steps, backoff ×0.5). */
+  lossScaling?: LossScalingOptions;
+}
+
+export interface StepResult {
+  /** Mean loss over the batch. */
+  loss: number;
+  microBatches: number;
+  microBatchSize: number;
+  /** Times this step was re-run after running out of memory. */
+  recoveries: number;
+  /** 'f16-mixed': the gradients held inf/NaN, so the update was skipped (and the loss scale backed off). */
+  skipped: boolean;
+  /** Updates skipped so far for that reason. */
+  skippedSteps: number;
+}
+
+export interface StepInfo extends StepResult {
+  epoch: number;
+  /** Batch index within the epoch, and batches per epoch. */
+  batch: number;
+  batches: number;
+  samplesPerSecond: number;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  /** Mean training loss over the epoch. */
+  loss: number;
+  seconds: number;
+  /** Held-out loss and accuracy, when fit() was given evalData. */
+  eval?: EvalResult;
+}
+
+export interface EvalResult {
+  loss: number;
+  /** Share of samples whose arg-max output is the label (cross-entropy only; NaN otherwise). */
+  accuracy: number;
+}
+
+export interface FitOptions {
+  /** Train until this many epochs are done in total (counting initialEpoch ones, as in Keras). */
+  epochs: number;
+  /** Epochs already done (when resuming): numbering, shuffling and augmentation continue from here. */
+  initialEpoch?: number;
+  /** Batches of the first epoch already done (resuming mid-epoch, e.g. where trainer.recover() says). */
+  initialBatch?: number;
+  batchSize: number;
+  shuffle?: boolean;
+  augment?: boolean;
+  seed?: number;
+  evalData?: Dataset | DataLoader;
+  onStep?: (info: StepInfo) => void | Promise<void>;
+  onEpoch?: (info: EpochInfo) => void | Promise<void>;
+}
+
+export class Trainer {
+  readonly model: Module;
+  readonly optimizer: Optimizer;
+  readonly lossFn: LossFn;
+  readonly isClassifier: boolean;
+  readonly microBatchSize: number | 'auto';
+  readonly budgetBytes: number;
+  /** Optimizer updates applied so far. */
+  steps = 0;
+  /** Peak live bytes measured during the last step. */
+  lastPeakBytes = 0;
+  private plans = new Map<string, Plan>();
+  /** Micro-batch sizes forced by out-of-memory recovery, by batch shape, with the reason. */
+  private overrides = new Map<string, { microBatchSize: number; why: string }>();
+  private correction = 1;
+  /** Automatic checkpoints (null unless the options ask for them). */
+  readonly checkpoints: AutoCheckpoints | null;
+  /** Where fit() is (null outside fit): saved with automatic checkpoints. */
+  cursor: FitCursor | null = null;
+  /** Precision and loss scaling. */
+  readonly mixed: MixedPrecision;
+
+  constructor(opts: TrainerOptions) {
+    this.model = opts.model;
+    this.optimizer = opts.optimizer;
+    this.isClassifier = opts.loss === 'cross-entropy';
+    this.lossFn = opts.loss === 'cross-entropy' ? crossEntropy : opts.loss === 'mse' ? mse : opts.loss;
+    this.microBatchSize = opts.microBatchSize ?? 'auto';
+    this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
+    this.checkpoints = opts.checkpoint ? new AutoCheckpoints(opts.checkpoint) : null;
+    this.mixed = new MixedPrecision(opts.precision, opts.lossScaling);
+  }
+
+  /** The current loss scale ('f16-mixed'; 1 otherwise). */
+  get lossScale(): number {
+    return this.mixed.lossFactor;
+  }
+
+  /** How a batch of `batchShape` is split into micro-batches, and why. */
+  plan(batchShape: readonly number[], targetShape?: readonly number[]): Plan {
+    return this.planFor(batchShape, targetShape, 0);
+  }
+
+  private planFor(batchShape: readonly number[], targetShape: readonly number[] | undefined, liveBatchBytes: number): Plan {
+    const yShape = targetShape ?? this.targetShape(batchShape);
+    const key = planKey(batchShape, yShape);
+    let p = this.plans.get(key);
+    if (!p) {
+      p = plan({
+        model: this.model,
+        optimizer: this.optimizer,
+        pass: (x, y) => this.microPass(x, y, 1),
+        xShape: batchShape,
+        yShape,
+        yDType: this.isClassifier ? 'int32' : 'float32',
+        microBatchSize: this.microBatchSize,
+        budgetBytes: this.budgetBytes,
+        correction: this.correction,
+        liveBatchBytes,
+      });
+      this.plans.set(key, p);
+    }
+    const o = this.overrides.get(key);
+    if (o && o.microBatchSize < p.microBatchSize) {
+      const m = o.microBatchSize;
+      const microBatches = Math.ceil(batchShape[0]! / m);
+      return {
+        ...p,
+        microBatchSize: m,
+        microBatches,
+        estimatedPeakBytes: p.persistentBytes + p.bytesPerSample * m,
+        reason: `${m} samples per micro-batch (${microBatches} micro-batches): ${o.why}`,
+      };
+    }
+    return p;
+  }
+
+  /** One optimizer update from the batch (x, y): split, accumulate, update. */
+  async step(x: Tensor, y: Tensor): Promise<StepResult> {
+    try {
+      await this.checkpoints?.beforeStep(this);
+      const result = await this.computeGradients(x, y);
+      this.applyGradients();
+      await this.checkpoints?.afterStep(this);
+      return result;
+    } catch (e) {
+      throw withRecoveryHint(e, 'Trainer.step', this.steps + 1, this.checkpoints);
+    }
+  }
+
+  /**
+   * After a DeviceLostError: a new device (wg.init() with the same options), the model and
+   * optimizer as of the last automatic checkpoint, and `steps` back at its step. Returns where
+   * to continue (for fit: initialEpoch and initialBatch).
+   */
+  async recover(): Promise<ResumePoint> {
+    if (!this.checkpoints) {
+      throw new WebGradError('Trainer.recover: this Trainer keeps no automatic checkpoints; create it with checkpoint: { every: N }');
+    }
+    return this.checkpoints.recover(this);
+  }
+
+  /**
+   * The first half of a step: forward and backward over (x, y) in micro-batches, leaving in each
+   * parameter's .grad the gradient of the mean loss over the batch, times `gradScale` (data
+   * parallelism passes a replica's share of the global batch here, and sums the replicas'
+   * gradients). Recovers from running out of memory by halving the micro-batch.
+   */
+  async computeGradients(x: Tensor, y: Tensor, { gradScale = 1 }: { gradScale?: number } = {}): Promise<StepResult> {
+    if (x.shape[0] !== y.shape[0]) {
+      throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
+    }
+    const p = this.planFor(x.shape, y.shape, storageBytes(x) + storageBytes(y));
+    // Planning ran the model's ops: kernels meeting a new shape class get timed now, once.
+    if (autotuner().hasPending) await autotuner().tune();
+    let m = p.microBatchSize;
+    let recoveries = 0;
+    const rng = globalGenerator.getState();
+    const buffers = this.snapshotBuffers();
+    try {
+      for (;;) {
+        try {
+          const loss = await this.runStep(x, y, m, gradScale);
+          return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries, ...this.mixed.result() };
+        } catch (e) {
+          if (!(e instanceof OutOfMemoryError) || m === 1) throw e;
+          // Start the step again with half the micro-batch, from the same state.
+          this.optimizer.zeroGrad();
+          globalGenerator.setState(rng);
+          if (buffers) this.model.loadStateDict(buffers, { strict: false });
+          m = Math.ceil(m / 2);
+          recoveries++;
+          this.overrides.set(planKey(x.shape, y.shape), { microBatchSize: m, why: `halved after running out of memory (${e.message})` });
+        }
+      }
+    } finally {
+      if (buffers) for (const t of Object.values(buffers)) t.dispose();
+    }
+  }
+
+  /** The second half of a step: one optimizer update from the accumulated gradients. */
+  applyGradients(): void {
+    if (this.mixed.skipped) {
+      this.optimizer.zeroGrad(); // inf/NaN gradients: no update (loss scaling backed off)
+      return;
+    }
+    this.optimizer.step();
+    this.steps++;
+  }
+
+  /** Train for `epochs` over `data`, reporting each step and epoch. */
+  async fit(data: Dataset | DataLoader, opts: FitOptions): Promise<EpochInfo[]> {
+    try {
+      return await this.fitEpochs(data, opts);
+    } catch (e) {
+      throw withRecoveryHint(e, 'Trainer.fit', this.steps + 1, this.checkpoints);
+    }
+  }
+
+  private async fitEpochs(data: Dataset | DataLoader, opts: FitOptions): Promise<EpochInfo[]> {
+    const loader =
+      data instanceof DataLoader
+        ? data
+        : new DataLoader(data, { batchSize: opts.batchSize, shuffle: opts.shuffle ?? true, augment: opts.augment, seed: opts.seed });
+    const history: EpochInfo[] = [];
+    const first = opts.initialEpoch ?? 0;
+    loader.epoch = first;
+    for (let epoch = first; epoch < opts.epochs; epoch++) {
+      this.model.train();
+      const started = now();
+      let lossSum = 0;
+      let seen = 0;
+      let batchIndex = epoch === first ? (opts.initialBatch ?? 0) : 0;
+      for (const batch of loader.batches(batchIndex)) {
+        let result: StepResult;
+        this.cursor = { epoch, batch: batchIndex, batches: loader.length };
+        try {
+          result = await this.step(batch.x, batch.y);
+        } finally {
+          this.cursor = null;
+          batch.dispose();
+        }
+        lossSum += result.loss * batch.size;
+        seen += batch.size;
+        await opts.onStep?.({
+          ...result,
+          epoch,
+          batch: batchIndex++,
+          batches: loader.length,
+          samplesPerSecond: seen / Math.max(1e-9, (now() - started) / 1000),
+        });
+      }
+      const info: EpochInfo = { epoch, loss: lossSum / Math.max(1, seen), seconds: (now() - started) / 1000 };
+      if (opts.evalData) info.eval = await this.evaluate(opts.evalData, { batchSize: opts.batchSize });
+      history.push(info);
+      await opts.onEpoch?.(info);
+    }
+    return history;
+  }
+
+  /** Mean loss and accuracy over `data`, in eval mode and without gradients. */
+  async evaluate(data: Dataset | DataLoader, { batchSize = 256 }: { batchSize?: number } = {}): Promise<EvalResult> {
+    const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize });
+    const wasTraining = this.model.training;
+    this.model.eval();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    try {
+      for (const batch of loader) {
+        try {
+          const [loss, predicted] = noGrad(() =>
+            tidy(() => {
+              const out = this.model.forward(batch.x);
+              return [this.lossFn(out, batch.y), this.isClassifier ? argmax(out, 1) : null] as const;
+            }),
+          );
+          lossSum += (await loss.item()) * batch.size;
+          loss.dispose();
+          if (predicted) {
+            const [pred, labels] = await Promise.all([predicted.toArray(), batch.y.toArray()]);
+            for (let i = 0; i < batch.size; i++) if (pred[i] === labels[i]) correct++;
+            predicted.dispose();
+          }
+          seen += batch.size;
+        } finally {
+          batch.dispose();
+        }
+      }
+    } finally {
+      this.model.train(wasTraining);
+    }
+    return { loss: lossSum / Math.max(1, seen), accuracy: this.isClassifier ? correct / Math.max(1, seen) : NaN };
+  }
+
+  /** Forward and backward over the batch in micro-batches of m; returns the mean loss. */
+  private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number): Promise<number> {
+    const rt = runtime();
+    const batch = x.shape[0]!;
+    this.optimizer.zeroGrad();
+    const stats = zeros([2]); // the loss sum, and (loss scaling) how many gradient elements are inf/NaN
+    const lossSum = stats.view([], [], 0);
+    const startBytes = rt.pool.liveBytes;
+    rt.pool.resetPeak();
+    try {
+      for (let start = 0; start < batch; start += m) {
+        const len = Math.min(m, batch - start);
+        tidy(() => {
+          const share = (len / batch) * gradScale * this.mixed.lossFactor;
+          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), share);
+          axpyInPlace(lossSum, loss, len / batch);
+        });
+        if (start === 0) this.checkEstimate(x.shape, y.shape, rt.pool.peakBytes - startBytes);
+      }
+      const nonFinite = stats.view([], [], 1);
+      this.mixed.unscale(this.optimizer.params, nonFinite);
+      nonFinite.dispose();
+      const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
+      this.mixed.check(bad!);
+      this.lastPeakBytes = rt.pool.peakBytes;
+      return loss!;
+    } finally {
+      lossSum.dispose();
+      stats.dispose();
+    }
+  }
+
+  /** Forward, loss, and backward of the loss scaled by `share` (the micro-batch's part of the batch). */
+  private microPass(x: Tensor, y: Tensor, share: number): Tensor {
+    return this.mixed.run(() => {
+      const out = this.model.forward(x);
+      const loss = this.lossFn(out, y);
+      if (loss.size !== 1) {
+        throw new ShapeError(`Trainer: the loss function returned ${formatShape(loss.shape)}; it must return a mean (one element)`);
+      }
+      mul(loss, share).backward();
+      return loss;
+    });
+  }
+
+  /** After a step's first micro-batch: if it took more than planned, plan future steps with the measured size. */
+  private checkEstimate(xShape: readonly number[], yShape: readonly number[], measured: number): void {
+    const p = this.plan(xShape, yShape);
+    const planned = p.estimatedPeakBytes - p.persistentBytes;
+    if (planned > 0 && measured > planned * 1.1) {
+      this.correction *= measured / planned;
+      this.plans.clear();
+    }
+  }
+
+  /** Copies of the model's buffers (BatchNorm statistics), to rewind a step that must re-run. */
+  private snapshotBuffers(): Record<string, Tensor> | null {
+    const named = this.model.namedBuffers();
+    if (!named.length) return null;
+    return Object.fromEntries(named.map(([n, t]) => [n, gather(t)]));
+  }
+
+  /** The target shape for a batch: [B] labels for cross-entropy, else the model's output shape. */
+  private targetShape(batchShape: readonly number[]): number[] {
+    const b = batchShape[0]!;
+    if (this.isClassifier) return [b];
+    let out: number[] = [];
+    runtime().dryRun(() => {
+      tidy(() => {
+        out = [...noGrad(() => this.model.forward(empty([1, ...batchShape.slice(1)]))).shape];
+      });
+    });
+    return [b, ...out.slice(1)];
+  }
+}
+
+function planKey(xShape: readonly number[], yShape: readonly number[]): string {
+  return `${formatShape(xShape)}|${formatShape(yShape)}`;
+}
+
+function storageBytes(t: Tensor): number {
+  return runtime().pool.classOf(t.storage('Trainer.step').bytes);
+}
+
+function now(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}

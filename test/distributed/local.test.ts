@@ -1,0 +1,382 @@
+// Data parallelism inside one process: replicas (each with its own model, sharing the one GPU
+// device) talk to a Hub over MessageChannels. The summed gradients are checked bit for bit
+// against a CPU sum in the ring's fixed order, the parameters against one device training on the
+// global batch; replicas leave mid-step and join mid-session; a replica rejects what does not fit.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeFrame } from '../../src/distributed/frame';
+import { BucketPlan, modelLayout } from '../../src/distributed/layout';
+import type { Transport } from '../../src/distributed/transport';
+import { expectClose, gpu, relErr, Rng, wg } from '../helpers';
+
+const D = wg.distributed;
+const IN = 7;
+const CLASSES = 3;
+/** Small buckets and parts, so that a tiny model still spans several of each. */
+const HUB_OPTS = { bucketBytes: 256, partBytes: 64, timeoutMs: 30_000 };
+
+function makeModel(seed: number): wg.nn.Sequential {
+  wg.manualSeed(seed);
+  return new wg.nn.Sequential(new wg.nn.Linear(IN, 9), new wg.nn.ReLU(), new wg.nn.Linear(9, CLASSES));
+}
+
+function makeTrainer(seed: number, opts: Partial<wg.TrainerOptions> = {}): wg.Trainer {
+  const model = makeModel(seed);
+  return new wg.Trainer({ model, optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }), loss: 'cross-entropy', ...opts });
+}
+
+interface CpuBatch {
+  x: Float32Array;
+  y: Int32Array;
+  size: number;
+}
+
+function batchFor(step: number, size: number): CpuBatch {
+  const rng = new Rng(1000 + step);
+  return { x: Float32Array.from(rng.array(size * IN)), y: Int32Array.from({ length: size }, () => rng.int(CLASSES)), size };
+}
+
+function slice(b: CpuBatch, start: number, count: number): { x: wg.Tensor; y: wg.Tensor } {
+  return {
+    x: wg.tensor(b.x.subarray(start * IN, (start + count) * IN), [count, IN]),
+    y: wg.tensor(b.y.subarray(start, start + count), [count], { dtype: 'int32' }),
+  };
+}
+
+/** A shard function: this rank's slice of the global batch of `step`. */
+function shardOf(globalBatch: number): wg.distributed.ShardFn {
+  return ({ step, rank, worldSize }) => {
+    const { start, count } = D.shardRange(globalBatch, rank, worldSize);
+    return slice(batchFor(step, globalBatch), start, count);
+  };
+}
+
+function localTransport(hub: wg.distributed.Hub): wg.distributed.Transport {
+  const { port1, port2 } = new MessageChannel();
+  D.servePort(hub, port1);
+  return new D.MessagePortTransport(port2);
+}
+
+async function params(holder: { model: wg.nn.Module }): Promise<Float32Array[]> {
+  return Promise.all(holder.model.parameters().map(async (p) => (await p.toArray()) as Float32Array));
+}
+
+async function grads(trainer: wg.Trainer): Promise<Float32Array[]> {
+  return Promise.all(trainer.model.parameters().map(async (p) => (await p.grad!.toArray()) as Float32Array));
+}
+
+function expectSameBits(a: Float32Array[], b: Float32Array[], what: string): void {
+  expect(a.length, what).toBe(b.length);
+  a.forEach((t, i) => expect(Buffer.from(t.buffer, t.byteOffset, t.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)), `${what}: tensor ${i}`).toBe(true));
+}
+
+/** One device training on the same global batches. */
+/** Parameters `got` equal (1e-5) one device's after `steps` steps of the global batches. */
+async function expectOneDevice(got: Float32Array[], steps: number, globalBatch: number): Promise<void> {
+  const single = await reference(steps, globalBatch);
+  single.forEach((p, i) => expect(relErr(got[i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+}
+
+async function reference(steps: number, globalBatch: number): Promise<Float32Array[]> {
+  const t = makeTrainer(1);
+  for (let s = 0; s < steps; s++) {
+    const { x, y } = slice(batchFor(s, globalBatch), 0, globalBatch);
+    await t.step(x, y);
+    x.dispose();
+    y.dispose();
+  }
+  const out = await params(t);
+  t.optimizer.dispose();
+  t.model.dispose();
+  return out;
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 5));
+}
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+function session(opts = HUB_OPTS): wg.distributed.Hub {
+  const hub = new D.Hub(opts);
+  cleanup.push(() => hub.close());
+  return hub;
+}
+
+function replica(hub: wg.distributed.Hub, seed: number, extra: Partial<wg.distributed.DataParallelOptions> = {}, trainerOpts: Partial<wg.TrainerOptions> = {}) {
+  const trainer = makeTrainer(seed, trainerOpts);
+  const dp = new D.DataParallel({ trainer, transport: localTransport(hub), ...extra });
+  cleanup.push(() => {
+    dp.close();
+    trainer.optimizer.dispose();
+    trainer.model.dispose();
+  });
+  return { trainer, dp };
+}
+
+describe('shards and buckets', () => {
+  it('shardRange cuts any batch into contiguous slices that differ by at most one sample', () => {
+    for (const [B, W] of [[96, 3], [10, 3], [2, 3], [7, 1], [0, 2]] as const) {
+      let next = 0;
+      for (let r = 0; r < W; r++) {
+        const { start, count } = D.shardRange(B, r, W);
+        expect(start).toBe(next);
+        expect(count).toBeGreaterThanOrEqual(Math.floor(B / W));
+        expect(count).toBeLessThanOrEqual(Math.ceil(B / W));
+        next += count;
+      }
+      expect(next).toBe(B);
+    }
+    expect(() => D.shardRange(8, 3, 3)).toThrow(/rank 3 of 3/);
+  });
+
+  it('a bucket plan covers every gradient element exactly once, and rejects declarations that do not fit', async () => {
+    await gpu();
+    const model = makeModel(1);
+    const plan = new BucketPlan(modelLayout(model), 256, 64);
+    const covered = new Int32Array(plan.total);
+    for (let b = 0; b < plan.buckets.length; b++) {
+      for (let c = 0; c < 3; c++) {
+        for (const [o, n] of plan.parts(b, c, 3)) {
+          expect(n).toBeLessThanOrEqual(16);
+          const segs = plan.segments(b, o, n);
+          expect(segs.reduce((k, s) => k + s.count, 0)).toBe(n);
+          for (let i = 0; i < n; i++) covered[plan.buckets[b]!.start + o + i]!++;
+          plan.checkGradientPart({ bucket: b, offset: o, count: n, tensors: segs }, n * 4);
+        }
+      }
+    }
+    expect([...covered].every((k) => k === 1)).toBe(true);
+    expect(plan.buckets.length).toBeGreaterThan(1);
+    const segs = plan.segments(0, 0, 16);
+    const wrong = segs.map((s, i) => (i === 0 ? { ...s, shape: [s.shape[1], s.shape[0]] } : s));
+    expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: wrong }, 64)).toThrow(/declares tensor "0.weight" \[7, 9\] float32; the model's parameter there is "0.weight" \[9, 7\]/);
+    expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: segs }, 60)).toThrow(/carries 60 bytes/);
+    expect(() => plan.checkGradientPart({ bucket: 99, offset: 0, count: 16, tensors: segs }, 64)).toThrow(/bucket 99/);
+    model.dispose();
+  });
+});
+
+describe('DataParallel over MessageChannels', () => {
+  it('three replicas sum gradients bit-identically in the ring order and match one device on the global batch', async () => {
+    await gpu();
+    const hub = session();
+    const B = 10; // shards of 4, 3 and 3
+    // Different initial weights: rank 0's state is sent to the others before the first step.
+    const rs = [replica(hub, 1, { minReplicas: 3 }), replica(hub, 2), replica(hub, 3)];
+    await Promise.all(rs.map((r) => r.dp.ready()));
+    const results = await Promise.all(rs.map((r) => r.dp.step(shardOf(B))));
+    expect(results.map((r) => r.rank)).toEqual([0, 1, 2]);
+    expect(results.map((r) => r.samples)).toEqual([4, 3, 3]);
+    for (const r of results) {
+      expect(r).toMatchObject({ step: 0, globalBatch: B, worldSize: 3, attempts: 1 });
+      expect(r.loss).toBe(results[0]!.loss);
+      expect(r.bytesSent).toBeGreaterThan(0);
+    }
+    const summed = await Promise.all(rs.map((r) => grads(r.trainer)));
+    expectSameBits(summed[1]!, summed[0]!, 'gradients of rank 1 vs rank 0');
+    expectSameBits(summed[2]!, summed[0]!, 'gradients of rank 2 vs rank 0');
+
+    // The CPU reference: each rank's own gradients (scaled by its share), summed chunk by chunk
+    // starting at the chunk's rank, exactly as the ring does.
+    const t = makeTrainer(1);
+    const plan = new BucketPlan(modelLayout(t.model), HUB_OPTS.bucketBytes, HUB_OPTS.partBytes);
+    const local: Float32Array[] = [];
+    for (let r = 0; r < 3; r++) {
+      const { start, count } = D.shardRange(B, r, 3);
+      const { x, y } = slice(batchFor(0, B), start, count);
+      await t.computeGradients(x, y, { gradScale: count / B });
+      const flat = new Float32Array(plan.total);
+      (await grads(t)).forEach((g, i) => flat.set(g, plan.offsets[i]!));
+      local.push(flat);
+      x.dispose();
+      y.dispose();
+    }
+    const expected = new Float32Array(plan.total);
+    for (let b = 0; b < plan.buckets.length; b++) {
+      for (let c = 0; c < 3; c++) {
+        const [lo, hi] = plan.chunk(b, c, 3);
+        for (let i = plan.buckets[b]!.start + lo; i < plan.buckets[b]!.start + hi; i++) {
+          let s = local[c]![i]!;
+          for (let k = 1; k < 3; k++) s = Math.fround(s + local[(c + k) % 3]![i]!);
+          expected[i] = s;
+        }
+      }
+    }
+    const got = new Float32Array(plan.total);
+    summed[0]!.forEach((g, i) => got.set(g, plan.offsets[i]!));
+    expectSameBits([got], [expected], 'ring sums vs the fixed-order CPU sum');
+    t.optimizer.dispose();
+    t.model.dispose();
+
+    const after = await Promise.all(rs.map((r) => params(r.trainer)));
+    expectSameBits(after[1]!, after[0]!, 'parameters of rank 1 vs rank 0');
+    expectSameBits(after[2]!, after[0]!, 'parameters of rank 2 vs rank 0');
+    await expectOneDevice(after[0]!, 1, B);
+  });
+
+  it('a replica that leaves mid-step makes the others re-run the step without it; one that joins later gets the state', async () => {
+    await gpu();
+    const hub = session();
+    const B = 12;
+    const [a, b, c] = [replica(hub, 1, { minReplicas: 3 }), replica(hub, 2), replica(hub, 3)];
+    await Promise.all([a, b, c].map((r) => r.dp.ready()));
+    const steps = (r: typeof a, n: number) =>
+      (async () => {
+        const out = [];
+        for (let i = 0; i < n; i++) out.push(await r.dp.step(shardOf(B)));
+        return out;
+      })();
+    // c takes steps 0 and 1, then leaves in the middle of step 2, once the step has begun.
+    const cRun = (async () => {
+      await c.dp.step(shardOf(B));
+      await c.dp.step(shardOf(B));
+      return c.dp.step((at) => {
+        c.dp.close();
+        return shardOf(B)(at);
+      });
+    })();
+    const cLeft = expect(cRun).rejects.toThrow(/left the session/);
+    const [ra, rb] = await Promise.all([steps(a, 3), steps(b, 3)]);
+    await cLeft;
+    expect(ra[2]).toMatchObject({ step: 2, worldSize: 2, attempts: 2, globalBatch: B });
+    expect(rb[2]).toMatchObject({ step: 2, worldSize: 2, attempts: 2 });
+    expect(ra.slice(0, 2).map((r) => r.worldSize)).toEqual([3, 3]);
+
+    // d joins with other weights and is sent the state at the next step boundary.
+    const d = replica(hub, 7);
+    const membership: wg.distributed.Membership[] = [];
+    d.dp.onMembershipChange = (m) => membership.push(m);
+    const dStep = d.dp.step(shardOf(B));
+    // Once the leader knows d is waiting, d takes part in the next step (else it would wait for the one after).
+    await until(() => a.dp.peers.some((p) => p.joining));
+    const [r3a, r3b, r3d] = await Promise.all([a.dp.step(shardOf(B)), b.dp.step(shardOf(B)), dStep]);
+    expect([r3a.step, r3b.step, r3d.step]).toEqual([3, 3, 3]);
+    expect(r3d).toMatchObject({ worldSize: 3, rank: 2, globalBatch: B });
+    expect(d.dp.steps).toBe(4);
+    const last = membership.at(-1)!;
+    expect(last.peers.map((p) => p.rank)).toEqual([0, 1, 2]);
+    expect(last.peers.find((p) => p.isSelf)!.rank).toBe(2);
+    expect(last.peers[0]!.isLeader).toBe(true);
+
+    const [pa, pb, pd] = await Promise.all([params(a.trainer), params(b.trainer), params(d.trainer)]);
+    expectSameBits(pb, pa, 'b vs a');
+    expectSameBits(pd, pa, 'd (joined at step 3) vs a');
+    // Every step used the whole global batch once: one device on the same batches.
+    await expectOneDevice(pa, 4, B);
+  });
+
+  it('the leader leaving mid-step hands the session to the next replica, which re-runs the step', async () => {
+    await gpu();
+    const hub = session();
+    const B = 9;
+    const [a, b, c] = [replica(hub, 1, { minReplicas: 3 }), replica(hub, 2), replica(hub, 3)];
+    await Promise.all([a, b, c].map((r) => r.dp.ready()));
+    await Promise.all([a, b, c].map((r) => r.dp.step(shardOf(B))));
+    const aRun = a.dp.step(async (at) => {
+      a.dp.close();
+      return shardOf(B)(at);
+    });
+    const aLeft = expect(aRun).rejects.toThrow(/left the session/);
+    const [rb, rc] = await Promise.all([b.dp.step(shardOf(B)), c.dp.step(shardOf(B))]);
+    await aLeft;
+    expect(rb).toMatchObject({ step: 1, rank: 0, worldSize: 2, attempts: 2 });
+    expect(rc).toMatchObject({ step: 1, rank: 1, worldSize: 2, attempts: 2 });
+    const [pb, pc] = await Promise.all([params(b.trainer), params(c.trainer)]);
+    expectSameBits(pc, pb, 'c vs b');
+    await expectOneDevice(pb, 2, B);
+  });
+
+  it("a replica's Trainer keeps its automatic checkpoints: saved after committed steps, with the session's step", async () => {
+    await gpu();
+    const hub = session();
+    const saved: Uint8Array[] = [];
+    const store = { where: 'memory', save: async (b: Uint8Array) => void saved.push(b), load: async () => saved.at(-1) ?? null };
+    const keeper = replica(hub, 1, { minReplicas: 2 }, { checkpoint: { every: 2, store } });
+    const other = replica(hub, 2);
+    for (let s = 0; s < 4; s++) await Promise.all([keeper.dp.step(shardOf(8)), other.dp.step(shardOf(8))]);
+    // Saved after steps 2 and 4 (counted as applied), holding the parameters of that moment.
+    expect(saved.map((b) => wg.io.readCheckpointProgress(b).step)).toEqual([2, 4]);
+    const restored = makeModel(9);
+    wg.io.loadCheckpoint(saved.at(-1)!, { model: restored });
+    expectSameBits(await params({ model: restored }), await params(keeper.trainer), 'restored vs trained');
+    restored.dispose();
+  });
+
+  it('shards of the tensor form add up to the global batch, and a lone replica is one device', async () => {
+    await gpu();
+    const hub = session();
+    const r = replica(hub, 1);
+    const { x, y } = slice(batchFor(0, 6), 0, 6);
+    const result = await r.dp.step(x, y);
+    expect(result).toMatchObject({ worldSize: 1, rank: 0, globalBatch: 6, samples: 6, attempts: 1 });
+    x.dispose();
+    y.dispose();
+    const single = await reference(1, 6);
+    expectClose((await params(r.trainer)).flatMap((p) => [...p]), single.flatMap((p) => [...p]), { rtol: 0, atol: 0, what: 'lone replica vs one device' });
+  });
+});
+
+describe('a replica checks what it receives', () => {
+  it("refuses a Trainer with 'f16-mixed' precision, whose loss scaling would differ between replicas", async () => {
+    await gpu();
+    const model = makeModel(1);
+    const trainer = new wg.Trainer({ model, optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1 }), loss: 'cross-entropy', precision: 'f16-mixed' });
+    expect(() => new D.DataParallel({ trainer, transport: localTransport(session()) })).toThrow(
+      /DataParallel: a Trainer with precision 'f16-mixed' is not supported yet .*use precision 'f32'/,
+    );
+    model.dispose();
+  });
+
+  it('a gradient whose declared shape does not fit the model fails the step with a ProtocolError and changes nothing', async () => {
+    await gpu();
+    const trainer = makeTrainer(1);
+    const before = await params(trainer);
+    // A hub that lies: it admits the replica, makes member 9 the leader, begins a step with both
+    // and delivers a gradient message whose declared shape is transposed.
+    const plan = new BucketPlan(modelLayout(trainer.model), 1 << 20, 1 << 16);
+    const state = await wg.io.saveCheckpoint({ model: trainer.model, optimizer: trainer.optimizer, progress: { step: 0 } });
+    let begun = false;
+    const from = (id: number, bytes: Uint8Array) => {
+      new DataView(bytes.buffer).setUint32(4, id, true);
+      return bytes;
+    };
+    const fake: Transport = {
+      description: 'a fake hub',
+      onFrame: null,
+      onClose: null,
+      open: async () => undefined,
+      close: () => undefined,
+      send(frame) {
+        const header = JSON.parse(new TextDecoder().decode(frame.subarray(8, 8 + new DataView(frame.buffer, frame.byteOffset).getUint32(0, true))));
+        const deliver = (h: { type: string; [k: string]: unknown }, id: number, payload?: Float32Array) => queueMicrotask(() => fake.onFrame!(from(id, encodeFrame(h, payload))));
+        if (header.type === 'join') {
+          deliver({ type: 'welcome', id: 2, bucketBytes: 1 << 20, partBytes: 1 << 16, maxMessageBytes: 1 << 20, heartbeatMs: 10_000 }, 0);
+          deliver({ type: 'members', members: [{ id: 9, name: 'evil' }, { id: 2, name: 'victim' }], leader: 9, synced: [9, 2] }, 0);
+        } else if (header.type === 'ready' && !begun) {
+          begun = true;
+          deliver({ type: 'begin', step: 0, attempt: 0, participants: [9, 2], syncTo: [2] }, 9);
+          queueMicrotask(() => fake.onFrame!(from(9, encodeFrame({ type: 'sync', step: 0, attempt: 0, part: 0, parts: 1, bytes: state.byteLength }, state))));
+          deliver({ type: 'shard', step: 0, attempt: 0, samples: 3 }, 9);
+        } else if (header.type === 'grad' && header.phase === 'reduce') {
+          const [lo, hi] = plan.chunk(0, 0, 2);
+          const count = Math.min(hi - lo, plan.partElements);
+          const tensors = plan.segments(0, lo, count).map((s) => ({ ...s, shape: [...s.shape].reverse() }));
+          deliver({ type: 'grad', step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: lo, count, tensors }, 9, new Float32Array(count));
+        }
+      },
+    };
+    const dp = new D.DataParallel({ trainer, transport: fake });
+    const { x, y } = slice(batchFor(0, 3), 0, 3);
+    await expect(dp.step(x, y)).rejects.toThrow(/rejected a message.*declares tensor "0.weight" \[7, 9\] float32; the model's parameter there is "0.weight" \[9, 7\]/);
+    expect(dp.steps).toBe(0);
+    expectSameBits(await params(trainer), before, 'parameters after the rejected step');
+    x.dispose();
+    y.dispose();
+    trainer.optimizer.dispose();
+    trainer.model.dispose();
+  });
+});

@@ -1,0 +1,176 @@
+// The coordinator's rules, tested while two honest replicas (in this process) train through it:
+// a wrong token or session, another model, malformed and oversized messages, and a gradient whose
+// declared shape does not fit the model are each refused with a reason that names the problem,
+// and the honest replicas' parameters stay those of one device on the same batches.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, type Frame } from '../../src/distributed/frame';
+import { BucketPlan, modelLayout } from '../../src/distributed/layout';
+import { makeTrainer, shardOf, singleDevice } from './fixture';
+import { gpu, relErr, wg } from '../helpers';
+
+const BATCH = 20;
+const MAX_MESSAGE = 64 << 10;
+
+let coordinator: wg.distributed.Coordinator;
+const honest: { trainer: wg.Trainer; dp: wg.distributed.DataParallel }[] = [];
+
+beforeAll(async () => {
+  await gpu();
+  coordinator = await wg.distributed.startCoordinator({ maxMessageBytes: MAX_MESSAGE, partBytes: 256, bucketBytes: 512 });
+  for (const seed of [1, 2]) {
+    const trainer = makeTrainer(wg, seed);
+    const dp = new wg.distributed.DataParallel({ trainer, transport: new wg.distributed.WebSocketTransport(coordinator.url), name: 'honest', minReplicas: 2 });
+    await dp.ready(); // seed 1 joins first and leads
+    honest.push({ trainer, dp });
+  }
+});
+
+afterAll(async () => {
+  for (const h of honest) {
+    h.dp.close();
+    h.trainer.optimizer.dispose();
+    h.trainer.model.dispose();
+  }
+  await coordinator?.close();
+});
+
+/** Two honest steps, alongside whatever the test does meanwhile. */
+async function trainAlongside(attack: () => Promise<void>): Promise<void> {
+  const training = (async () => {
+    for (let i = 0; i < 2; i++) await Promise.all(honest.map((h) => h.dp.step(shardOf(wg, BATCH))));
+  })();
+  await Promise.all([training, attack()]);
+}
+
+/** The honest replicas: bit-identical, and one device's parameters after as many steps. */
+async function expectHonestUnharmed(): Promise<void> {
+  const [a, b] = await Promise.all(honest.map((h) => Promise.all(h.trainer.model.parameters().map(async (p) => (await p.toArray()) as Float32Array))));
+  a!.forEach((p, i) => expect(Buffer.from(p.buffer).equals(Buffer.from(b![i]!.buffer)), `parameter ${i}: the honest replicas differ`).toBe(true));
+  const reference = await singleDevice(wg, honest[0]!.dp.steps, BATCH, 1);
+  reference.forEach((p, i) => expect(relErr(a![i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+  expect(coordinator.hub.memberList.map((m) => m.name)).toEqual(['honest #1', 'honest #2']);
+}
+
+interface RawClient {
+  ws: WebSocket;
+  frames: Frame[];
+  /** The close code and the coordinator's reason (from its "closed" message, else the close frame). */
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+/** A client that speaks the wire format by hand, to send what no DataParallel would. */
+function rawClient(url: string): Promise<RawClient> {
+  const ws = new WebSocket(url);
+  const frames: Frame[] = [];
+  let said = '';
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: said || reason.toString() })),
+  );
+  ws.on('message', (data: Buffer) => {
+    const f = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    if (f.header.type === 'closed') said = String(f.header.reason);
+    frames.push(f);
+  });
+  return new Promise((resolve, reject) => {
+    ws.on('open', () => resolve({ ws, frames, closed }));
+    ws.on('error', reject);
+  });
+}
+
+/** A raw client admitted to the session (it joins with the honest replicas' model). */
+async function joinedClient(): Promise<RawClient> {
+  const c = await rawClient(coordinator.url);
+  const t = makeTrainer(wg, 5);
+  c.ws.send(encodeFrame({ type: 'join', name: 'intruder', layout: modelLayout(t.model), agreement: {} }));
+  t.optimizer.dispose();
+  t.model.dispose();
+  while (!c.frames.some((f) => f.header.type === 'welcome')) await new Promise((r) => setTimeout(r, 5));
+  return c;
+}
+
+function withToken(token: string): string {
+  const u = new URL(coordinator.url);
+  u.searchParams.set('token', token);
+  return u.toString();
+}
+
+describe('the coordinator refuses', () => {
+  it('a wrong token, and a session it does not host, before anything is sent', async () => {
+    await trainAlongside(async () => {
+      const trainer = makeTrainer(wg, 3);
+      const dp = new wg.distributed.DataParallel({ trainer, transport: new wg.distributed.WebSocketTransport(withToken('guessed')) });
+      await expect(dp.ready()).rejects.toThrow(/ended the session for this replica: wrong token for session [0-9a-f]+/);
+      const u = new URL(coordinator.url);
+      u.pathname = '/another';
+      const raw = await rawClient(u.toString());
+      expect(await raw.closed).toEqual({ code: 4404, reason: 'there is no session "another" at this coordinator' });
+      trainer.optimizer.dispose();
+      trainer.model.dispose();
+    });
+    await expectHonestUnharmed();
+  });
+
+  it('a replica that trains another model', async () => {
+    await trainAlongside(async () => {
+      wg.manualSeed(3);
+      const model = new wg.nn.Sequential(new wg.nn.Linear(12, 8), new wg.nn.ReLU(), new wg.nn.Linear(8, 4));
+      const trainer = new wg.Trainer({ model, optimizer: new wg.optim.SGD(model.parameters(), { lr: 0.1 }), loss: 'cross-entropy' });
+      const dp = new wg.distributed.DataParallel({ trainer, transport: new wg.distributed.WebSocketTransport(coordinator.url), name: 'other' });
+      await expect(dp.ready()).rejects.toThrow(/other trains another model than the session: parameter 0 is "0.weight" \[8, 12\], the session's is "0.weight" \[16, 12\]/);
+      model.dispose();
+    });
+    await expectHonestUnharmed();
+  });
+
+  it('malformed messages: text, a broken frame, a first message that is not a join', async () => {
+    await trainAlongside(async () => {
+      const text = await rawClient(coordinator.url);
+      text.ws.send('hello');
+      expect(await text.closed).toMatchObject({ code: 4400, reason: expect.stringMatching(/shorter than the 8-byte frame prefix/) });
+      const broken = await rawClient(coordinator.url);
+      broken.ws.send(new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 1, 2]));
+      expect((await broken.closed).reason).toMatch(/declares a 200-byte header, which does not fit its 10 bytes/);
+      const eager = await rawClient(coordinator.url);
+      eager.ws.send(encodeFrame({ type: 'grad', to: [1] }));
+      expect((await eager.closed).reason).toMatch(/the first message must be "join", got "grad"/);
+      const member = await joinedClient();
+      member.ws.send(encodeFrame({ type: 'shard', to: [1], step: 'soon', attempt: 0, samples: 3 }));
+      expect((await member.closed).reason).toMatch(/rejected a message from intruder #\d+: a "shard" message has step = "soon"; expected a non-negative integer/);
+    });
+    await expectHonestUnharmed();
+  });
+
+  it('an oversized message', async () => {
+    await trainAlongside(async () => {
+      const c = await joinedClient();
+      const frame = encodeFrame({ type: 'sync', to: [1, 2], step: 0, attempt: 0, part: 0, parts: 1, bytes: 2 * MAX_MESSAGE }, new Uint8Array(2 * MAX_MESSAGE));
+      c.ws.send(frame);
+      const id = c.frames.find((f) => f.header.type === 'welcome')!.header.id;
+      expect(await c.closed).toEqual({
+        code: 4413,
+        reason: `intruder #${id} sent a message of ${frame.byteLength.toLocaleString('en')} bytes; the session accepts at most 65,536`,
+      });
+    });
+    await expectHonestUnharmed();
+  });
+
+  it('a gradient whose declared shape does not match the model (and one that is not from the leader)', async () => {
+    const plan = new BucketPlan(modelLayout(honest[0]!.trainer.model), 512, 256);
+    const segments = plan.segments(0, 0, 64);
+    await trainAlongside(async () => {
+      const c = await joinedClient();
+      const transposed = segments.map((s) => ({ ...s, shape: [...s.shape].reverse() }));
+      c.ws.send(encodeFrame({ type: 'grad', to: [1, 2], step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: 0, count: 64, tensors: transposed }, new Float32Array(64)));
+      expect(await c.closed).toMatchObject({
+        code: 4400,
+        reason: expect.stringMatching(/a gradient message declares tensor "0.weight" \[12, 16\] float32; the model's parameter there is "0.weight" \[16, 12\] float32/),
+      });
+      const d = await joinedClient();
+      d.ws.send(encodeFrame({ type: 'commit', to: [1, 2], step: 5, attempt: 0, loss: 0, globalBatch: BATCH }));
+      expect((await d.closed).reason).toMatch(/only the leader \(member 1\) sends "commit" messages/);
+    });
+    await expectHonestUnharmed();
+  });
+});

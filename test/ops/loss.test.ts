@@ -1,0 +1,201 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtime } from '../../src/runtime/device';
+import type { Kernel } from '../../src/kernels/kernel';
+import { setReduceProfile, type ReduceProfile } from '../../src/ops/reduce';
+import { expectClose, gpu, gpuTensor, gradCheck, Rng, sizeOf, wg } from '../helpers';
+import * as ref from '../reference/reduce';
+
+beforeAll(() => gpu());
+afterAll(() => wg.shutdown());
+
+// Kernel layouts differ by adapter: run the reference comparisons under both profiles.
+const profiles: [string, ReduceProfile][] = [
+  ['many lanes per row (GPU profile)', { maxWorkgroup: 256, perLane: 4 }],
+  ['few lanes per row (software profile)', { maxWorkgroup: 64, perLane: 128 }],
+];
+
+function randomLabels(rng: Rng, n: number, k: number): Int32Array {
+  return Int32Array.from({ length: n }, () => rng.int(k));
+}
+
+const shapes: [number, number][] = [
+  [1, 1],
+  [1, 3],
+  [3, 10],
+  [17, 10],
+  [33, 65],
+  [65, 130],
+  [130, 3],
+  [4, 1000],
+];
+
+describe.each(profiles)('%s', (_, profile) => {
+  beforeAll(() => setReduceProfile(profile));
+  afterAll(() => setReduceProfile(null));
+
+  describe('crossEntropy matches the float64 reference', () => {
+    for (const form of ['Int32Array', 'int32 tensor'] as const) {
+      it(`labels as ${form}`, async () => {
+        for (const [n, k] of shapes) {
+          const rng = new Rng();
+          const x = rng.array(n * k, -5, 5);
+          const labels = randomLabels(rng, n, k);
+          const loss = wg.crossEntropy(gpuTensor(x, [n, k]), form === 'Int32Array' ? labels : wg.tensor(labels));
+          expect(loss.shape).toEqual([]);
+          expectClose([await loss.item()], [ref.crossEntropy(x, n, k, labels)], { seed: rng.seed, what: `[${n}, ${k}]` });
+        }
+      });
+    }
+
+    it('reads transposed logits and offset labels in place', async () => {
+      const rng = new Rng();
+      const [n, k] = [33, 10];
+      const xt = rng.array(k * n, -5, 5); // stored [K, N]
+      const x = ref.permute(xt, [k, n], [1, 0]).data;
+      const all = randomLabels(rng, n + 7, k);
+      const labels = wg.narrow(wg.tensor(all), 0, 7, n);
+      const loss = wg.crossEntropy(gpuTensor(xt, [k, n]).transpose(), labels);
+      expectClose([await loss.item()], [ref.crossEntropy(x, n, k, all.subarray(7))], { seed: rng.seed });
+    });
+
+    it('is stable for large logits', async () => {
+      const loss = wg.crossEntropy(wg.tensor([[1000, 0, -1000], [-1000, -1000, -1000]]), new Int32Array([1, 2]));
+      expectClose([await loss.item()], [(1000 + Math.log(3)) / 2], { rtol: 1e-6 });
+    });
+  });
+});
+
+describe('crossEntropy errors', () => {
+  it('an out-of-range label in an Int32Array is caught at once, naming the label, row and K', () => {
+    const logits = wg.zeros([3, 10]);
+    expect(() => wg.crossEntropy(logits, new Int32Array([0, 9, 10]))).toThrowError(wg.ShapeError);
+    expect(() => wg.crossEntropy(logits, new Int32Array([0, 9, 10]))).toThrowError(
+      /crossEntropy: label 10 in row 2 is out of range for 10 classes \(logits \[3, 10\]\)/,
+    );
+    expect(() => wg.crossEntropy(logits, new Int32Array([0, -1, 3]))).toThrowError(/label -1 in row 1/);
+  });
+
+  it('an out-of-range label in a GPU tensor fails the next readback, then the engine goes on', async () => {
+    const logits = wg.zeros([3, 10]);
+    const loss = wg.crossEntropy(logits, wg.tensor(new Int32Array([0, 10, 3])));
+    await expect(loss.item()).rejects.toThrowError(wg.ShapeError);
+    const loss2 = wg.crossEntropy(logits, wg.tensor(new Int32Array([-4, 1, 3])));
+    await expect(loss2.item()).rejects.toThrowError(/crossEntropy: a label is out of range for logits \[3, 10\] \(labels must be in \[0, 9\]\)/);
+    const ok = wg.crossEntropy(logits, wg.tensor(new Int32Array([0, 9, 3])));
+    expectClose([await ok.item()], [Math.log(10)]);
+  });
+
+  it('wrong dtypes and shapes', () => {
+    const logits = wg.zeros([4, 3]);
+    expect(() => wg.crossEntropy(logits, wg.zeros([4]))).toThrowError(wg.DTypeError);
+    expect(() => wg.crossEntropy(logits, wg.zeros([4]))).toThrowError(/crossEntropy: labels \[4\] are float32, expected int32/);
+    expect(() => wg.crossEntropy(logits, wg.tensor(new Int32Array(5)))).toThrowError(
+      /crossEntropy: labels \[5\] do not match logits \[4, 3\]/,
+    );
+    expect(() => wg.crossEntropy(logits, wg.tensor(new Int32Array(4), [4, 1]))).toThrowError(wg.ShapeError);
+    expect(() => wg.crossEntropy(logits, new Int32Array(3))).toThrowError(/crossEntropy: 3 labels for logits \[4, 3\]/);
+    expect(() => wg.crossEntropy(wg.zeros([12]), new Int32Array(12))).toThrowError(/crossEntropy: logits must be \[N, K\], got \[12\]/);
+    expect(() => wg.crossEntropy(wg.tensor(new Int32Array(12), [4, 3]), new Int32Array(4))).toThrowError(/crossEntropy: logits \[4, 3\] is int32/);
+    expect(() => wg.crossEntropy(wg.zeros([0, 3]), new Int32Array(0))).toThrowError(/crossEntropy: logits \[0, 3\] have no rows/);
+  });
+});
+
+describe('crossEntropy gradient', () => {
+  for (const [n, k] of [[1, 3], [5, 10], [17, 33]] as [number, number][]) {
+    it(`[${n}, ${k}] against finite differences`, async () => {
+      const rng = new Rng();
+      const labels = randomLabels(rng, n, k);
+      await gradCheck({
+        rng,
+        inputs: [{ data: rng.array(n * k, -3, 3), shape: [n, k] }],
+        gpuFn: ([x]) => wg.crossEntropy(x!, labels),
+        refFn: ([x]) => Float64Array.of(ref.crossEntropy(x!, n, k, labels)),
+      });
+    });
+  }
+
+  it('through transposed logits and GPU labels', async () => {
+    const rng = new Rng();
+    const [n, k] = [6, 4];
+    const labels = randomLabels(rng, n, k);
+    await gradCheck({
+      rng,
+      inputs: [{ data: rng.array(n * k, -3, 3), shape: [k, n] }],
+      gpuFn: ([xt]) => wg.crossEntropy(xt!.transpose(), wg.tensor(labels)),
+      refFn: ([xt]) => Float64Array.of(ref.crossEntropy(ref.permute(xt!, [k, n], [1, 0]).data, n, k, labels)),
+    });
+  });
+
+  it('frees its temporaries: the forward leaves only the loss, backward only the gradient', () => {
+    const x = wg.zeros([4, 3], { requiresGrad: true });
+    const labels = wg.tensor(new Int32Array([0, 1, 2, 0]));
+    const before = wg.memory().liveTensors;
+    wg.noGrad(() => wg.crossEntropy(x, new Int32Array([0, 1, 2, 0]))).dispose();
+    wg.noGrad(() => wg.crossEntropy(x, labels)).dispose();
+    expect(wg.memory().liveTensors).toBe(before);
+    for (const l of [labels, new Int32Array([0, 1, 2, 0])]) {
+      const loss = wg.crossEntropy(x, l);
+      loss.backward();
+      loss.dispose();
+    }
+    expect(wg.memory().liveTensors).toBe(before + 1); // x.grad
+  });
+
+  it('backward runs one crossEntropy kernel', async () => {
+    const rng = new Rng();
+    const x = gpuTensor(rng.array(64 * 10), [64, 10], true);
+    const loss = wg.crossEntropy(x, randomLabels(rng, 64, 10));
+    const names: string[] = [];
+    const ex = runtime().executor;
+    ex.observer = { onDispatch: (k: Kernel) => void names.push(k.name) };
+    try {
+      loss.backward();
+    } finally {
+      ex.observer = null;
+    }
+    // Names carry the row-combining variant after a slash (crossEntropy.backward/subgroup).
+    expect(names.filter((s) => s !== 'fill').map((s) => s.split('/')[0])).toEqual(['crossEntropy.backward']);
+    expect(x.grad!.shape).toEqual([64, 10]);
+  });
+});
+
+describe('mse', () => {
+  it('matches the reference', async () => {
+    for (const shape of [[1], [17, 33], [2, 3, 5], [100_000]]) {
+      const rng = new Rng();
+      const a = rng.array(sizeOf(shape), -2, 2);
+      const b = rng.array(sizeOf(shape), -2, 2);
+      const out = wg.mse(gpuTensor(a, shape), gpuTensor(b, shape));
+      expect(out.shape).toEqual([]);
+      expectClose([await out.item()], [ref.mse(a, b)], { seed: rng.seed, what: `mse ${shape}` });
+    }
+  });
+
+  it('gradient with respect to both inputs', async () => {
+    const rng = new Rng();
+    await gradCheck({
+      rng,
+      inputs: [
+        { data: rng.array(15, -2, 2), shape: [3, 5] },
+        { data: rng.array(15, -2, 2), shape: [3, 5] },
+      ],
+      gpuFn: ([a, b]) => wg.mse(a!, b!),
+      refFn: ([a, b]) => Float64Array.of(ref.mse(a!, b!)),
+    });
+  });
+
+  it('errors', () => {
+    expect(() => wg.mse(wg.zeros([3, 5]), wg.zeros([5]))).toThrowError(wg.ShapeError);
+    expect(() => wg.mse(wg.zeros([3, 5]), wg.zeros([5]))).toThrowError(/mse: shapes \[3, 5\] and \[5\] differ/);
+    expect(() => wg.mse(wg.zeros([2]), wg.tensor(new Int32Array(2)))).toThrowError(/mse: second operand \[2\] is int32, expected float32/);
+  });
+
+  it('leaves only the result alive', () => {
+    const a = wg.ones([4]);
+    const b = wg.zeros([4]);
+    const before = wg.memory().liveTensors;
+    const out = wg.mse(a, b);
+    expect(wg.memory().liveTensors).toBe(before + 1);
+    out.dispose();
+  });
+});

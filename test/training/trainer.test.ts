@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gpu, relErr, Rng, wg } from '../helpers';
+import { runtime } from '../../src/runtime/device';
+
+beforeAll(() => gpu());
+afterAll(() => wg.shutdown());
+
+type Factory = () => wg.nn.Module;
+const mlp: Factory = () => new wg.nn.Sequential(new wg.nn.Flatten(), new wg.nn.Linear(36, 16), new wg.nn.ReLU(), new wg.nn.Linear(16, 5));
+const cnn: Factory = () =>
+  new wg.nn.Sequential(
+    new wg.nn.Conv2d(1, 4, 3, { padding: 1 }),
+    new wg.nn.ReLU(),
+    new wg.nn.MaxPool2d(2),
+    new wg.nn.Flatten(),
+    new wg.nn.Linear(4 * 3 * 3, 5),
+  );
+
+function batch(rng: Rng, n: number): { x: wg.Tensor; y: wg.Tensor } {
+  const x = wg.tensor(Float32Array.from(rng.array(n * 36)), [n, 1, 6, 6]);
+  const y = wg.tensor(Int32Array.from({ length: n }, () => rng.int(5)), [n], { dtype: 'int32' });
+  return { x, y };
+}
+
+/** A trainer over a model made with a fixed seed (so two trainers start identical). */
+function trainer(factory: Factory, microBatchSize: number | 'auto', memoryBudgetBytes?: number): wg.Trainer {
+  wg.manualSeed(1234);
+  const model = factory();
+  const optimizer = new wg.optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  return new wg.Trainer({ model, optimizer, loss: 'cross-entropy', microBatchSize, memoryBudgetBytes });
+}
+
+async function flat(ts: wg.Tensor[]): Promise<Float64Array> {
+  const parts = await Promise.all(ts.map((t) => t.toArray()));
+  return Float64Array.from(parts.flatMap((p) => Array.from(p)));
+}
+
+describe('micro-batches give the full-batch update', () => {
+  for (const [name, factory] of [['MLP', mlp], ['CNN', cnn]] as const) {
+    it(`${name}: batch 100 in micro-batches of 30 gives the gradients and parameters of one batch of 100`, async () => {
+      const rng = new Rng();
+      const { x, y } = batch(rng, 100);
+      const full = trainer(factory, 100);
+      const micro = trainer(factory, 30);
+      const a = await full.step(x, y);
+      const b = await micro.step(x, y);
+      expect(a.microBatches).toBe(1);
+      expect(b.microBatches).toBe(4); // 30 + 30 + 30 + 10
+      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5 * Math.abs(a.loss));
+      const pa = full.model.parameters();
+      const pb = micro.model.parameters();
+      expect(relErr(await flat(pb.map((p) => p.grad!)), await flat(pa.map((p) => p.grad!)))).toBeLessThan(1e-5);
+      expect(relErr(await flat(pb), await flat(pa))).toBeLessThan(1e-5);
+      // A second step too (momentum state in play).
+      await full.step(x, y);
+      await micro.step(x, y);
+      expect(relErr(await flat(pb), await flat(pa))).toBeLessThan(1e-5);
+    });
+  }
+});
+
+describe('the memory planner', () => {
+  it('with a budget that fits about an eighth of the batch, plans ≥ 8 micro-batches and stays under budget', async () => {
+    const rng = new Rng();
+    const { x, y } = batch(rng, 256);
+    const roomy = trainer(cnn, 'auto', 1 << 30).plan(x.shape, y.shape);
+    expect(roomy.microBatches).toBe(1);
+    const budget = roomy.persistentBytes + (roomy.estimatedPeakBytes - roomy.persistentBytes) / 8;
+    const t = trainer(cnn, 'auto', budget);
+    const plan = t.plan(x.shape, y.shape);
+    expect(plan.microBatches).toBeGreaterThanOrEqual(8);
+    expect(plan.estimatedPeakBytes).toBeLessThanOrEqual(budget);
+    expect(plan.reason).toMatch(/micro-batch/);
+    const r = await t.step(x, y);
+    expect(r.microBatches).toBe(plan.microBatches);
+    expect(t.lastPeakBytes).toBeLessThanOrEqual(budget);
+  });
+
+  it('a budget too small for one sample is a LimitError that says so', () => {
+    const t = trainer(mlp, 'auto', 1024);
+    expect(() => t.plan([10, 1, 6, 6])).toThrowError(wg.LimitError);
+    expect(() => t.plan([10, 1, 6, 6])).toThrowError(/even one sample needs .* more than the memory budget of 1\.0 KiB/);
+  });
+});
+
+describe('out-of-memory recovery', () => {
+  it('an allocation failure in the middle of a step is recovered: same parameters as an undisturbed step', async () => {
+    const rng = new Rng();
+    const { x, y } = batch(rng, 64);
+    // Undisturbed, with the micro-batch the recovery will fall back to (32).
+    const clean = trainer(mlp, 32);
+    await clean.step(x, y);
+    const disturbed = trainer(mlp, 64);
+    runtime().pool.failAfter = 12; // fails inside the forward/backward pass
+    const r = await disturbed.step(x, y);
+    expect(runtime().pool.failAfter).toBeNull(); // the failure did happen
+    expect(r.recoveries).toBe(1);
+    expect(r.microBatchSize).toBe(32);
+    const a = await flat(clean.model.parameters());
+    const b = await flat(disturbed.model.parameters());
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(disturbed.plan(x.shape, y.shape).reason).toMatch(/halved after running out of memory/);
+    expect(disturbed.steps).toBe(1);
+  });
+});
