@@ -136,6 +136,11 @@ export class DataParallel {
   /** The latest "ready" of every member (this one's included). */
   private readonly readies = new Map<number, Ready>();
   private latestBegin: Begin | null = null;
+  /**
+   * The latest attempt any leader began, as the hub last said (its members message) or as this
+   * replica began it since: a new attempt is numbered past it.
+   */
+  private lastBegun: { step: number; attempt: number } | null = null;
   /** The last attempt this replica ran, and how many it ran of its step. */
   private handled = { step: -1, attempt: -1 };
   private tried = 0;
@@ -261,6 +266,7 @@ export class DataParallel {
       this.plan = new BucketPlan(this.layout, w.bucketBytes, w.partBytes);
     } else if (h.type === 'members') {
       this.view = h as unknown as Members;
+      this.lastBegun = this.view.lastBegin;
       this.log(`members ${this.view.members.map((m) => m.id).join(',')}, leader ${this.view.leader}, synced ${this.view.synced.join(',')}`);
       const alive = new Set(this.view.members.map((m) => m.id));
       for (const id of this.readies.keys()) if (!alive.has(id)) this.readies.delete(id);
@@ -398,40 +404,39 @@ export class DataParallel {
   }
 
   /**
-   * As leader: wait until every replica holding the state is ready (and, before the session's first
-   * step, until minReplicas are), then begin the attempt with every ready replica.
+   * As leader: wait until every replica holding the state (as the hub counts them) is ready for
+   * this step (and, before the session's first attempt, until minReplicas are), then begin the
+   * attempt with every ready replica, sending the state to those that do not hold it.
    */
   private async lead(): Promise<Begin | null> {
     const s = this.steps;
+    // A holder's "ready" counts once it is for this step: the one it sent while joining, or for the
+    // step before, is stale. Any "ready" of a replica that holds no state says it waits for it.
+    const holds = (id: number) => this.view.synced.includes(id);
     const current = (id: number) => {
       const r = this.readies.get(id);
-      return !!r && (!r.synced || r.step === s);
+      return !!r && (!holds(id) || (r.synced && r.step === s));
     };
     const participants = await this.until((): number[] | null | undefined => {
       if (this.view.leader !== this.id) return null;
       const alive = new Set(this.view.members.map((m) => m.id));
       if (this.view.synced.some((id) => id !== this.id && alive.has(id) && !current(id))) return undefined;
       const ready = [this.id, ...this.view.members.map((m) => m.id).filter((id) => id !== this.id && current(id))];
-      if (this.view.synced.length === 0 && ready.length < this.minReplicas) return undefined;
+      if (this.lastBegun === null && ready.length < this.minReplicas) return undefined;
       return ready;
     });
     if (!participants) return null;
     // The next attempt number: past every attempt of this step that any participant has seen, and
     // past the last one any leader began (a participant's ready may predate an attempt it ran: a
     // repeated number would be ignored by those that ran it, and everyone would wait).
-    const last = this.view.lastBegin;
+    const last = this.lastBegun;
     const begun = last && last.step === s ? last.attempt + 1 : 0;
     const attempt = Math.max(begun, ...participants.map((id) => this.readies.get(id)!.attemptsSeen));
-    const begin: Begin = {
-      type: 'begin',
-      step: s,
-      attempt,
-      participants,
-      syncTo: participants.filter((id) => id !== this.id && !this.readies.get(id)!.synced),
-    };
-    this.log(`begins step ${s} attempt ${attempt} with ${participants.join(',')}`);
+    const begin: Begin = { type: 'begin', step: s, attempt, participants, syncTo: participants.filter((id) => id !== this.id && !holds(id)) };
+    this.log(`begins step ${s} attempt ${attempt} with ${participants.join(',')}${begin.syncTo.length ? ` (state to ${begin.syncTo.join(',')})` : ''}`);
     this.synced = true;
     this.latestBegin = begin;
+    this.lastBegun = { step: s, attempt };
     this.sendTo(this.others(participants), begin);
     if (begin.syncTo.length) await this.sendState(begin);
     return begin;

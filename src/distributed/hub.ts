@@ -8,8 +8,9 @@
 //   - relays each message to the member ids it names, stamping the sender's id, after checking it
 //     (size, schema, gradient layout against the model, leader-only messages from the leader);
 //   - drops members that break the rules or go silent for longer than the timeout.
-// It knows which members hold the state from what it relays: a "begin" names who already held it
-// (participants less those being sent it), a "commit" makes every participant a holder.
+// It knows which members hold the state from what it relays: after a "begin", its participants
+// that held it or are not being sent it (members left out of an attempt stop counting: they may
+// fall behind); a "commit" makes every participant a holder.
 
 import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
 import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
@@ -181,8 +182,12 @@ export class Hub {
         throw new ProtocolError('a "begin" must list its sender first and send state only to participants');
       }
       this.lastBegin = msg;
+      // Holders after a begin: its participants that held the state already (whether or not the
+      // leader sends it to them again) and those it is not sent to (the leader vouches for them).
+      // A member left out of the attempt may fall behind: it stops counting as a holder.
+      const held = new Set(this.synced);
       const syncTo = new Set(msg.syncTo);
-      this.setSynced(msg.participants.filter((id) => !syncTo.has(id)));
+      this.setSynced(msg.participants.filter((id) => !syncTo.has(id) || held.has(id)));
     } else if (msg.type === 'commit' && this.lastBegin?.step === msg.step && this.lastBegin.attempt === msg.attempt) {
       this.setSynced(this.lastBegin.participants);
     }

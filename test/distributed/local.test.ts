@@ -4,7 +4,8 @@
 // global batch; replicas leave mid-step and join mid-session; a replica rejects what does not fit.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame } from '../../src/distributed/frame';
+import { decodeFrame, encodeFrame } from '../../src/distributed/frame';
+import type { Members } from '../../src/distributed/messages';
 import { BucketPlan, modelLayout } from '../../src/distributed/layout';
 import type { Transport } from '../../src/distributed/transport';
 import { expectClose, gpu, relErr, Rng, wg } from '../helpers';
@@ -91,6 +92,19 @@ async function reference(steps: number, globalBatch: number): Promise<Float32Arr
   return out;
 }
 
+/** `p`, or a failure that tells what the replicas were doing if it has not settled within `ms`. */
+async function within<T>(ms: number, p: Promise<T>, story: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms / 1000} s:\n${story()}`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((r) => setTimeout(r, 5));
 }
@@ -157,6 +171,36 @@ describe('shards and buckets', () => {
     expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: segs }, 60)).toThrow(/carries 60 bytes/);
     expect(() => plan.checkGradientPart({ bucket: 99, offset: 0, count: 16, tensors: segs }, 64)).toThrow(/bucket 99/);
     model.dispose();
+  });
+});
+
+/** Members of a hub driven by hand: what each was sent, and a way to send as it. */
+function handDriven(hub: wg.distributed.Hub, names: string[]) {
+  const layout = [{ name: 'w', shape: [4], dtype: 'float32' as const }];
+  return names.map((name) => {
+    const got: Record<string, unknown>[] = [];
+    const conn = hub.connect({ send: (bytes) => got.push(decodeFrame(bytes).header), close: () => undefined });
+    conn.receive(encodeFrame({ type: 'join', name, layout, agreement: {} }));
+    return {
+      got,
+      send: (h: { type: string; [k: string]: unknown }) => conn.receive(encodeFrame(h)),
+      lastMembers: () => got.filter((h) => h.type === 'members').at(-1) as unknown as Members,
+    };
+  });
+}
+
+describe('the hub', () => {
+  it('keeps counting as holders of the state the replicas a leader sends it to again, so that its leaving hands the session on', () => {
+    const hub = session();
+    const [m1, m2] = handDriven(hub, ['one', 'two', 'three']);
+    m1!.send({ type: 'begin', to: [2, 3], step: 0, attempt: 0, participants: [1, 2, 3], syncTo: [2, 3] });
+    m1!.send({ type: 'commit', to: [1, 2, 3], step: 0, attempt: 0, loss: 1, globalBatch: 3 });
+    expect(m2!.lastMembers()).toMatchObject({ leader: 1, synced: [1, 2, 3] });
+    // 2 and 3 hold the state of step 1 whether or not the leader sends it to them again.
+    m1!.send({ type: 'begin', to: [2, 3], step: 1, attempt: 0, participants: [1, 2, 3], syncTo: [2, 3] });
+    expect(m2!.lastMembers()).toMatchObject({ leader: 1, synced: [1, 2, 3] });
+    m1!.send({ type: 'leave' });
+    expect(m2!.lastMembers()).toMatchObject({ leader: 2, synced: [2, 3], lastBegin: { step: 1, attempt: 0 } });
   });
 });
 
@@ -288,6 +332,57 @@ describe('DataParallel over MessageChannels', () => {
     const [pb, pc] = await Promise.all([params(b.trainer), params(c.trainer)]);
     expectSameBits(pc, pb, 'c vs b');
     await expectOneDevice(pb, 2, B);
+  });
+
+  it('the leader sends its state only to replicas that lack it, and leaving in the step after they joined hands the session on', async () => {
+    // Every replica waits for 3 before the session's first step. The leader begins step 1 as soon as
+    // it has committed step 0, before the others' "ready" for step 1 reach it: it must not take their
+    // "ready" of step 0 (joining) as current and send them the state again. (It did, so the hub
+    // counted only the leader as holding the state; when the leader then left, the next one took
+    // the session for new and waited for 3 replicas among 2, forever.)
+    await gpu();
+    const hub = session();
+    const B = 9;
+    const logs = new Map<string, string[]>();
+    const log = (name: string) => (line: string) => logs.set(name, [...(logs.get(name) ?? []), line]);
+    const [a, b, c] = ['a', 'b', 'c'].map((n, i) => replica(hub, i + 1, { minReplicas: 3, name: n, log: log(n) }));
+    await Promise.all([a!, b!, c!].map((r) => r.dp.ready()));
+    await Promise.all([a!, b!, c!].map((r) => r.dp.step(shardOf(B))));
+    const aRun = a!.dp.step(async (at) => {
+      a!.dp.close();
+      return shardOf(B)(at);
+    });
+    const aLeft = expect(aRun).rejects.toThrow(/left the session/);
+    const story = () => [...logs].map(([n, lines]) => `${n}:\n  ${lines.join('\n  ')}`).join('\n');
+    const [rb, rc] = await within(10_000, Promise.all([b!.dp.step(shardOf(B)), c!.dp.step(shardOf(B))]), story);
+    await aLeft;
+    const begins = logs.get('a')!.filter((l) => l.includes('begins step'));
+    expect(begins, story()).toEqual(['a #1: begins step 0 attempt 0 with 1,2,3 (state to 2,3)', 'a #1: begins step 1 attempt 0 with 1,2,3']);
+    expect(rb, story()).toMatchObject({ step: 1, rank: 0, worldSize: 2, attempts: 2 });
+    expect(rc, story()).toMatchObject({ step: 1, rank: 1, worldSize: 2, attempts: 2 });
+    const [pb, pc] = await Promise.all([params(b!.trainer), params(c!.trainer)]);
+    expectSameBits(pc, pb, 'c vs b');
+    await expectOneDevice(pb, 2, B);
+  });
+
+  it("the leader leaving in the session's first step: the others run it again without waiting for minReplicas anew", async () => {
+    await gpu();
+    const hub = session();
+    const B = 9;
+    const logs: string[] = [];
+    const [a, b, c] = [1, 2, 3].map((seed) => replica(hub, seed, { minReplicas: 3, name: String(seed), log: (l) => logs.push(l) }));
+    await Promise.all([a!, b!, c!].map((r) => r.dp.ready()));
+    const aRun = a!.dp.step(async (at) => {
+      a!.dp.close();
+      return shardOf(B)(at);
+    });
+    const aLeft = expect(aRun).rejects.toThrow(/left the session/);
+    const [rb, rc] = await within(10_000, Promise.all([b!.dp.step(shardOf(B)), c!.dp.step(shardOf(B))]), () => logs.join('\n'));
+    await aLeft;
+    // Nobody held the session's state when its leader left: b leads from its own weights.
+    expect(rb).toMatchObject({ step: 0, rank: 0, worldSize: 2, attempts: 2 });
+    expect(rc).toMatchObject({ step: 0, rank: 1, worldSize: 2, attempts: 2 });
+    expectSameBits(await params(c!.trainer), await params(b!.trainer), 'c vs b');
   });
 
   it("a replica's Trainer keeps its automatic checkpoints: saved after committed steps, with the session's step", async () => {
