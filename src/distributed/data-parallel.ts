@@ -136,10 +136,7 @@ export class DataParallel {
   /** The latest "ready" of every member (this one's included). */
   private readonly readies = new Map<number, Ready>();
   private latestBegin: Begin | null = null;
-  /**
-   * The latest attempt any leader began, as the hub last said (its members message) or as this
-   * replica began it since: a new attempt is numbered past it.
-   */
+  /** The latest attempt any leader began (the hub's members message says; or this replica began it since). */
   private lastBegun: { step: number; attempt: number } | null = null;
   /** The last attempt this replica ran, and how many it ran of its step. */
   private handled = { step: -1, attempt: -1 };
@@ -266,7 +263,9 @@ export class DataParallel {
       this.plan = new BucketPlan(this.layout, w.bucketBytes, w.partBytes);
     } else if (h.type === 'members') {
       this.view = h as unknown as Members;
-      this.lastBegun = this.view.lastBegin;
+      // A members message may have left the hub before this replica's latest begin reached it.
+      const last = this.view.lastBegin;
+      if (last && !(this.lastBegun && this.lastBegun.attempt > last.attempt)) this.lastBegun = last;
       this.log(`members ${this.view.members.map((m) => m.id).join(',')}, leader ${this.view.leader}, synced ${this.view.synced.join(',')}`);
       const alive = new Set(this.view.members.map((m) => m.id));
       for (const id of this.readies.keys()) if (!alive.has(id)) this.readies.delete(id);
@@ -282,7 +281,7 @@ export class DataParallel {
     if (!this.plan) throw new ProtocolError(`a "${f.header.type}" message from member ${f.from} before this replica was admitted`);
     const msg = checkRelayed(f.header, f.payload.byteLength, this.plan);
     if (msg.type === 'ready') {
-      this.log(`ready from ${f.from}: step ${msg.step}${msg.synced ? '' : ' (joining)'}, ${msg.attemptsSeen} attempts seen`);
+      this.log(`ready from ${f.from}: step ${msg.step}${msg.synced ? '' : ' (joining)'}`);
       const joining = this.readies.get(f.from)?.synced === false;
       this.readies.set(f.from, msg);
       if (joining !== !msg.synced) this.notifyMembership();
@@ -290,11 +289,11 @@ export class DataParallel {
     }
     if (msg.type === 'begin') {
       if (f.from !== this.view.leader) throw new ProtocolError(`member ${f.from} sent "begin" but the leader is member ${this.view.leader}`);
-      if (!this.latestBegin || later(msg, this.latestBegin)) this.latestBegin = msg;
+      if (!this.latestBegin || msg.attempt > this.latestBegin.attempt) this.latestBegin = msg;
       return;
     }
     // Messages of an attempt this replica has moved past are late: drop them.
-    if (this.synced && (msg.step < this.steps || (msg.step === this.handled.step && msg.attempt < this.handled.attempt))) return;
+    if (msg.attempt < this.handled.attempt || (this.synced && msg.step < this.steps)) return;
     const key = keyOf(msg, f.from);
     if (this.inbox.has(key)) throw new ProtocolError(`member ${f.from} sent ${key} twice`);
     this.inbox.set(key, { step: msg.step, attempt: msg.attempt, from: f.from, msg, payload: f.payload });
@@ -385,7 +384,7 @@ export class DataParallel {
       const next = await this.until((): Begin | 'leader changed' | undefined => {
         if (this.view.leader !== leader) return 'leader changed';
         const b = this.latestBegin;
-        return b && b.participants.includes(this.id) && later(b, this.handled) ? b : undefined;
+        return b && b.participants.includes(this.id) && b.attempt > this.handled.attempt ? b : undefined;
       });
       if (next !== 'leader changed') return next;
     }
@@ -397,7 +396,6 @@ export class DataParallel {
       step: this.steps,
       synced: this.synced,
       samplesPerSecond: this.lastSamplesPerSecond,
-      attemptsSeen: this.handled.step === this.steps ? this.handled.attempt + 1 : 0,
     };
     this.readies.set(this.id, ready);
     this.sendTo(this.others(this.view.members.map((m) => m.id)), ready);
@@ -426,18 +424,16 @@ export class DataParallel {
       return ready;
     });
     if (!participants) return null;
-    // The next attempt number: past every attempt of this step that any participant has seen, and
-    // past the last one any leader began (a participant's ready may predate an attempt it ran: a
-    // repeated number would be ignored by those that ran it, and everyone would wait).
-    const last = this.lastBegun;
-    const begun = last && last.step === s ? last.attempt + 1 : 0;
-    const attempt = Math.max(begun, ...participants.map((id) => this.readies.get(id)!.attemptsSeen));
+    // Attempts are numbered through the session, and the hub accepts only the next number: the
+    // one after the last attempt any leader began.
+    const attempt = (this.lastBegun?.attempt ?? -1) + 1;
     const begin: Begin = { type: 'begin', step: s, attempt, participants, syncTo: participants.filter((id) => id !== this.id && !holds(id)) };
     this.log(`begins step ${s} attempt ${attempt} with ${participants.join(',')}${begin.syncTo.length ? ` (state to ${begin.syncTo.join(',')})` : ''}`);
     this.synced = true;
     this.latestBegin = begin;
     this.lastBegun = { step: s, attempt };
-    this.sendTo(this.others(participants), begin);
+    // Through the hub even when nobody else takes part: the hub numbers the attempts.
+    this.sendFrame(encodeFrame({ ...begin, to: this.others(participants) }));
     if (begin.syncTo.length) await this.sendState(begin);
     return begin;
   }
@@ -545,7 +541,7 @@ export class DataParallel {
     const gone = b.participants.filter((id) => !alive.has(id));
     if (gone.length) throw new Aborted(`member ${gone.join(', ')} left`);
     const l = this.latestBegin;
-    if (l && later(l, b) && l.participants.includes(this.id)) throw new Aborted(`the leader began attempt ${l.attempt} of step ${l.step}`);
+    if (l && l.attempt > b.attempt && l.participants.includes(this.id)) throw new Aborted(`the leader began attempt ${l.attempt} of step ${l.step}`);
   }
 
   private async commitAsLeader(b: Begin, ownLossSum: number, globalBatch: number): Promise<void> {
@@ -662,17 +658,12 @@ export class DataParallel {
   }
 
   private purge(b: Begin): void {
-    for (const [k, m] of this.inbox) if (later(b, m)) this.inbox.delete(k);
+    for (const [k, m] of this.inbox) if (m.attempt < b.attempt) this.inbox.delete(k);
   }
 
   private others(ids: number[]): number[] {
     return ids.filter((id) => id !== this.id);
   }
-}
-
-/** (step, attempt) of a after that of b. */
-function later(a: { step: number; attempt: number }, b: { step: number; attempt: number }): boolean {
-  return a.step > b.step || (a.step === b.step && a.attempt > b.attempt);
 }
 
 function keyOf(m: Exclude<Relayed, { type: 'ready' | 'begin' }>, from: number): string {

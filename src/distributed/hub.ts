@@ -7,14 +7,19 @@
 //     after each change;
 //   - relays each message to the member ids it names, stamping the sender's id, after checking it
 //     (size, schema, gradient layout against the model, leader-only messages from the leader);
-//   - drops members that break the rules or go silent for longer than the timeout.
+//   - numbers the attempts: a "begin" must carry the session's next attempt number (and, while
+//     members hold the state, its step); other messages of an attempt must belong to the one under
+//     way, from its participants (those of an abandoned attempt are dropped): so no number a peer
+//     sends is bigger than what the hub has seen;
+//   - drops members that break the rules or go silent for longer than the timeout;
+//   - forgets the session's past (attempts, holders) when its last member leaves.
 // It knows which members hold the state from what it relays: after a "begin", its participants
 // that held it or are not being sent it (members left out of an attempt stop counting: they may
 // fall behind); a "commit" makes every participant a holder.
 
 import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
 import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
-import { checkRelayed, LEADER_ONLY, type Begin, type Closed, type Member, type Members, type Welcome } from './messages';
+import { checkRelayed, LEADER_ONLY, type Begin, type Closed, type Member, type Members, type Ready, type Relayed, type Welcome } from './messages';
 import { ProtocolError } from './errors';
 
 export interface HubOptions {
@@ -81,7 +86,9 @@ export class Hub {
   private nextId = 1;
   private synced: number[] = [];
   private leader = 0;
+  /** The latest attempt any leader began, and whether it was committed. */
   private lastBegin: Begin | null = null;
+  private committed = false;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: HubOptions = {}) {
@@ -177,25 +184,54 @@ export class Hub {
     if (LEADER_ONLY.includes(msg.type) && c.id !== this.leader) {
       throw new ProtocolError(`only the leader (member ${this.leader}) sends "${msg.type}" messages`);
     }
-    if (msg.type === 'begin') {
-      if (msg.participants[0] !== c.id || !msg.syncTo.every((id) => msg.participants.includes(id))) {
-        throw new ProtocolError('a "begin" must list its sender first and send state only to participants');
-      }
-      this.lastBegin = msg;
-      // Holders after a begin: its participants that held the state already (whether or not the
-      // leader sends it to them again) and those it is not sent to (the leader vouches for them).
-      // A member left out of the attempt may fall behind: it stops counting as a holder.
-      const held = new Set(this.synced);
-      const syncTo = new Set(msg.syncTo);
-      this.setSynced(msg.participants.filter((id) => !syncTo.has(id) || held.has(id)));
-    } else if (msg.type === 'commit' && this.lastBegin?.step === msg.step && this.lastBegin.attempt === msg.attempt) {
-      this.setSynced(this.lastBegin.participants);
-    }
+    if (msg.type === 'begin') this.begin(c, msg);
+    else if (msg.type !== 'ready' && !this.ofAttemptUnderWay(c, msg)) return;
     stampSender(bytes, c.id);
     for (const id of to as number[]) {
       const m = this.members.get(id);
       if (m && (m !== c || msg.type === 'commit')) m.link.send(bytes);
     }
+  }
+
+  /** Check a "begin" against the session's numbering and state, and record who holds the state. */
+  private begin(c: Connection, msg: Begin): void {
+    if (msg.participants[0] !== c.id || !msg.syncTo.every((id) => msg.participants.includes(id))) {
+      throw new ProtocolError('a "begin" must list its sender first and send state only to participants');
+    }
+    const last = this.lastBegin;
+    const attempt = (last?.attempt ?? -1) + 1;
+    if (msg.attempt !== attempt) throw new ProtocolError(`a "begin" of attempt ${msg.attempt}; the session's next attempt is ${attempt}`);
+    // While some members hold the session's state, its step is known: the leader is one of them.
+    const step = this.synced.length && last ? last.step + (this.committed ? 1 : 0) : msg.step;
+    if (msg.step !== step) throw new ProtocolError(`a "begin" of step ${msg.step}; the session's state is at step ${step}`);
+    this.lastBegin = msg;
+    this.committed = false;
+    // Holders after a begin: its participants that held the state already (whether or not the
+    // leader sends it to them again) and those it is not sent to (the leader vouches for them).
+    // A member left out of the attempt may fall behind: it stops counting as a holder.
+    const held = new Set(this.synced);
+    const syncTo = new Set(msg.syncTo);
+    this.setSynced(msg.participants.filter((id) => !syncTo.has(id) || held.has(id)));
+  }
+
+  /**
+   * True for a message of the attempt under way, false for a late one (of an abandoned attempt:
+   * nobody needs it). A message of an attempt no leader began, from a member that takes no part in
+   * it, or a second commit, is refused.
+   */
+  private ofAttemptUnderWay(c: Connection, msg: Exclude<Relayed, Ready | Begin>): boolean {
+    const at = this.lastBegin;
+    if (!at || msg.attempt > at.attempt || (msg.attempt === at.attempt && msg.step !== at.step)) {
+      throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which no leader began${at ? ` (the latest is step ${at.step} attempt ${at.attempt})` : ''}`);
+    }
+    if (msg.attempt < at.attempt) return false;
+    if (!at.participants.includes(c.id)) throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which ${c.name} takes no part in`);
+    if (msg.type === 'commit') {
+      if (this.committed) throw new ProtocolError(`a second "commit" of step ${msg.step} attempt ${msg.attempt}`);
+      this.committed = true;
+      this.setSynced(at.participants);
+    }
+    return true;
   }
 
   private setSynced(ids: number[]): void {
@@ -235,7 +271,15 @@ export class Hub {
     if (!c.joined) return;
     this.members.delete(c.id);
     if (why === 'disconnected') this.log(`${c.name} disconnected (${this.members.size} left in the session)`);
+    if (this.members.size === 0) this.startAfresh();
     this.membershipChanged();
+  }
+
+  /** With no members left, nothing of the session's past binds those that join next. */
+  private startAfresh(): void {
+    this.lastBegin = null;
+    this.committed = false;
+    this.synced = [];
   }
 
   private sweep(): void {

@@ -197,10 +197,10 @@ describe('the hub', () => {
     m1!.send({ type: 'commit', to: [1, 2, 3], step: 0, attempt: 0, loss: 1, globalBatch: 3 });
     expect(m2!.lastMembers()).toMatchObject({ leader: 1, synced: [1, 2, 3] });
     // 2 and 3 hold the state of step 1 whether or not the leader sends it to them again.
-    m1!.send({ type: 'begin', to: [2, 3], step: 1, attempt: 0, participants: [1, 2, 3], syncTo: [2, 3] });
+    m1!.send({ type: 'begin', to: [2, 3], step: 1, attempt: 1, participants: [1, 2, 3], syncTo: [2, 3] });
     expect(m2!.lastMembers()).toMatchObject({ leader: 1, synced: [1, 2, 3] });
     m1!.send({ type: 'leave' });
-    expect(m2!.lastMembers()).toMatchObject({ leader: 2, synced: [2, 3], lastBegin: { step: 1, attempt: 0 } });
+    expect(m2!.lastMembers()).toMatchObject({ leader: 2, synced: [2, 3], lastBegin: { step: 1, attempt: 1 } });
   });
 });
 
@@ -357,7 +357,7 @@ describe('DataParallel over MessageChannels', () => {
     const [rb, rc] = await within(10_000, Promise.all([b!.dp.step(shardOf(B)), c!.dp.step(shardOf(B))]), story);
     await aLeft;
     const begins = logs.get('a')!.filter((l) => l.includes('begins step'));
-    expect(begins, story()).toEqual(['a #1: begins step 0 attempt 0 with 1,2,3 (state to 2,3)', 'a #1: begins step 1 attempt 0 with 1,2,3']);
+    expect(begins, story()).toEqual(['a #1: begins step 0 attempt 0 with 1,2,3 (state to 2,3)', 'a #1: begins step 1 attempt 1 with 1,2,3']);
     expect(rb, story()).toMatchObject({ step: 1, rank: 0, worldSize: 2, attempts: 2 });
     expect(rc, story()).toMatchObject({ step: 1, rank: 1, worldSize: 2, attempts: 2 });
     const [pb, pc] = await Promise.all([params(b!.trainer), params(c!.trainer)]);

@@ -80,14 +80,42 @@ function rawClient(url: string): Promise<RawClient> {
 }
 
 /** A raw client admitted to the session (it joins with the honest replicas' model). */
-async function joinedClient(): Promise<RawClient> {
-  const c = await rawClient(coordinator.url);
+async function joinedClient(url = coordinator.url): Promise<RawClient> {
+  const c = await rawClient(url);
   const t = makeTrainer(wg, 5);
   c.ws.send(encodeFrame({ type: 'join', name: 'intruder', layout: modelLayout(t.model), agreement: {} }));
   t.optimizer.dispose();
   t.model.dispose();
-  while (!c.frames.some((f) => f.header.type === 'welcome')) await new Promise((r) => setTimeout(r, 5));
+  await frame(c, 'welcome');
   return c;
+}
+
+/** The first frame of `type` the client receives. */
+async function frame(c: RawClient, type: string): Promise<Frame> {
+  for (;;) {
+    const f = c.frames.find((x) => x.header.type === type);
+    if (f) return f;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Honest replicas of another session: they train `steps` steps together and leave. */
+async function honestSession(url: string, steps: number): Promise<Float32Array[][]> {
+  const rs = [1, 2].map((seed) => {
+    const trainer = makeTrainer(wg, seed);
+    return { trainer, dp: new wg.distributed.DataParallel({ trainer, transport: new wg.distributed.WebSocketTransport(url), name: 'honest', minReplicas: 2 }) };
+  });
+  try {
+    for (const r of rs) await r.dp.ready(); // seed 1 joins first and leads
+    for (let i = 0; i < steps; i++) await Promise.all(rs.map((r) => r.dp.step(shardOf(wg, BATCH))));
+    return await Promise.all(rs.map((r) => Promise.all(r.trainer.model.parameters().map(async (p) => (await p.toArray()) as Float32Array))));
+  } finally {
+    for (const r of rs) {
+      r.dp.close();
+      r.trainer.optimizer.dispose();
+      r.trainer.model.dispose();
+    }
+  }
 }
 
 function withToken(token: string): string {
@@ -95,6 +123,57 @@ function withToken(token: string): string {
   u.searchParams.set('token', token);
   return u.toString();
 }
+
+describe('one peer cannot poison the session', () => {
+  it('a "ready" that claims 2^53 − 1 attempts seen, from a member that leaves once the step begins: the step is re-run and the session goes on', async () => {
+    const before = honest[0]!.dp.steps;
+    await trainAlongside(async () => {
+      const c = await joinedClient();
+      // A joining member's "ready": the leader takes it into the next attempt.
+      c.ws.send(encodeFrame({ type: 'ready', to: [1, 2], step: 0, synced: false, samplesPerSecond: 0, attemptsSeen: 2 ** 53 - 1 }));
+      const begin = await frame(c, 'begin');
+      expect(begin.header.attempt).toBeLessThan(10);
+      c.ws.close();
+    });
+    expect(honest[0]!.dp.steps).toBe(before + 2);
+    await expectHonestUnharmed();
+  });
+
+  it('the coordinator numbers the attempts: a leader\'s "begin" with another number or step, and a commit of an attempt nobody began, are refused', async () => {
+    const other = await wg.distributed.startCoordinator({ partBytes: 256, bucketBytes: 512 });
+    try {
+      const wild = await joinedClient(other.url); // the first member leads
+      wild.ws.send(encodeFrame({ type: 'begin', to: [], step: 0, attempt: 2 ** 53 - 1, participants: [1], syncTo: [] }));
+      expect((await wild.closed).reason).toMatch(/a "begin" of attempt 9007199254740991; the session's next attempt is 0/);
+      const skipper = await joinedClient(other.url);
+      const id = (await frame(skipper, 'welcome')).header.id as number;
+      skipper.ws.send(encodeFrame({ type: 'begin', to: [], step: 4, attempt: 0, participants: [id], syncTo: [] }));
+      skipper.ws.send(encodeFrame({ type: 'begin', to: [], step: 4, attempt: 5, participants: [id], syncTo: [] }));
+      expect((await skipper.closed).reason).toMatch(/a "begin" of attempt 5; the session's next attempt is 1/);
+      // (The session is empty again: it starts afresh.)
+      const committer = await joinedClient(other.url);
+      const cid = (await frame(committer, 'welcome')).header.id as number;
+      committer.ws.send(encodeFrame({ type: 'begin', to: [], step: 2, attempt: 0, participants: [cid], syncTo: [] }));
+      committer.ws.send(encodeFrame({ type: 'commit', to: [cid], step: 2, attempt: 7, loss: 0, globalBatch: 1 }));
+      expect((await committer.closed).reason).toMatch(/a "commit" of step 2 attempt 7, which no leader began \(the latest is step 2 attempt 0\)/);
+      const jumper = await joinedClient(other.url);
+      const jid = (await frame(jumper, 'welcome')).header.id as number;
+      jumper.ws.send(encodeFrame({ type: 'begin', to: [], step: 2, attempt: 0, participants: [jid], syncTo: [] }));
+      jumper.ws.send(encodeFrame({ type: 'commit', to: [jid], step: 2, attempt: 0, loss: 0, globalBatch: 1 }));
+      jumper.ws.send(encodeFrame({ type: 'begin', to: [], step: 9, attempt: 1, participants: [jid], syncTo: [] }));
+      expect((await jumper.closed).reason).toMatch(/a "begin" of step 9; the session's state is at step 3/);
+      const boaster = await joinedClient(other.url);
+      boaster.ws.send(encodeFrame({ type: 'ready', to: [], step: 0, synced: false, samplesPerSecond: -1 }));
+      expect((await boaster.closed).reason).toMatch(/a "ready" message has samplesPerSecond = -1; expected a finite number ≥ 0/);
+      // Honest replicas train in that session afterwards: the same as one device.
+      const [a, b] = await honestSession(other.url, 2);
+      a!.forEach((p, i) => expect(Buffer.from(p.buffer).equals(Buffer.from(b![i]!.buffer)), `parameter ${i}: the honest replicas differ`).toBe(true));
+      (await singleDevice(wg, 2, BATCH, 1)).forEach((p, i) => expect(relErr(a![i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+    } finally {
+      await other.close();
+    }
+  });
+});
 
 describe('the coordinator refuses', () => {
   it('a wrong token, and a session it does not host, before anything is sent', async () => {
