@@ -1,7 +1,7 @@
 // The hub of a session: membership and relay, whatever carries the bytes (a WebSocket server in
 // Node, MessagePorts in a page). It
-//   - admits members: the first "join" fixes the session's model layout and agreed settings, later
-//     ones must match them;
+//   - admits members: the first "join" to the empty session fixes its model layout and agreed
+//     settings, later ones must match them while it has members;
 //   - keeps the membership (join order), the leader (the oldest member that holds the session's
 //     state; the oldest member before any step) and who holds the state, and tells every member
 //     after each change;
@@ -12,7 +12,7 @@
 //     way, from its participants (those of an abandoned attempt are dropped): so no number a peer
 //     sends is bigger than what the hub has seen;
 //   - drops members that break the rules or go silent for longer than the timeout;
-//   - forgets the session's past (attempts, holders) when its last member leaves.
+//   - forgets the session's past (model, settings, attempts, holders) when its last member leaves.
 // It knows which members hold the state from what it relays: after a "begin", its participants
 // that held it or are not being sent it (members left out of an attempt stop counting: they may
 // fall behind); a "commit" makes every participant a holder.
@@ -80,6 +80,8 @@ export class Hub {
   private layout: ModelLayout | null = null;
   private plan: BucketPlan | null = null;
   private agreement = '';
+  /** Who set the model and settings (the first member of the empty session). */
+  private founder = '';
   private readonly connections = new Set<Connection>();
   /** Joined members by id, in join order. */
   private readonly members = new Map<number, Connection>();
@@ -147,19 +149,30 @@ export class Hub {
     const name = typeof h.name === 'string' && h.name.trim() ? h.name.trim().slice(0, 64) : '';
     const layout = checkLayout(h.layout, this.maxModelElements);
     const agreement = canonical(h.agreement);
+    c.id = this.nextId++;
+    c.name = `${name || 'replica'} #${c.id}`;
     if (!this.layout) {
       this.layout = layout;
       this.plan = new BucketPlan(layout, this.bucketBytes, this.partBytes);
       this.agreement = agreement;
+      this.founder = c.name;
     } else {
       const diff = layoutDifference(layout, this.layout);
-      if (diff) return this.reject(c, CloseCode.mismatch, `${name || 'a replica'} trains another model than the session: ${diff}`);
-      if (agreement !== this.agreement) {
-        return this.reject(c, CloseCode.mismatch, `${name || 'a replica'} has other settings than the session: ${agreement} instead of ${this.agreement}`);
+      const refusal = diff
+        ? `${name || 'a replica'} trains another model than the session: ${diff}`
+        : agreement !== this.agreement
+          ? `${name || 'a replica'} has other settings than the session: ${agreement} instead of ${this.agreement}`
+          : null;
+      if (refusal) {
+        const size = `${this.members.size} ${this.members.size === 1 ? 'member' : 'members'} now`;
+        return this.reject(
+          c,
+          CloseCode.mismatch,
+          `${refusal}. Every replica trains the session's model with its settings, set by ${this.founder} when it joined the empty session (${size}): ` +
+            'start this replica with the same model and settings, or start another coordinator for this one (a session takes the model of whoever joins it when it is empty)',
+        );
       }
     }
-    c.id = this.nextId++;
-    c.name = `${name || 'replica'} #${c.id}`;
     c.joined = true;
     this.members.set(c.id, c);
     const welcome: Welcome = {
@@ -275,8 +288,15 @@ export class Hub {
     this.membershipChanged();
   }
 
-  /** With no members left, nothing of the session's past binds those that join next. */
+  /**
+   * With no members left, nothing of the session's past binds those that join next: the next
+   * member sets the model and settings.
+   */
   private startAfresh(): void {
+    this.layout = null;
+    this.plan = null;
+    this.agreement = '';
+    this.founder = '';
     this.lastBegin = null;
     this.committed = false;
     this.synced = [];

@@ -175,6 +175,53 @@ describe('one peer cannot poison the session', () => {
   });
 });
 
+describe('a session that empties starts afresh', () => {
+  it('the first member fixes the model and settings only while the session has members, and a refused replica is told what to do', async () => {
+    const other = await wg.distributed.startCoordinator({ partBytes: 256, bucketBytes: 512 });
+    try {
+      // A member with a one-parameter model and other settings joins an empty session first.
+      const tiny = await rawClient(other.url);
+      tiny.ws.send(encodeFrame({ type: 'join', name: 'tiny', layout: [{ name: 'p0', shape: [1], dtype: 'float32' }], agreement: { batch: 1 } }));
+      await frame(tiny, 'welcome');
+      const trainer = makeTrainer(wg, 1);
+      const refused = new wg.distributed.DataParallel({ trainer, transport: new wg.distributed.WebSocketTransport(other.url), name: 'mlp' });
+      await expect(refused.ready()).rejects.toThrow(
+        /mlp trains another model than the session: parameter 0 is "0.weight" \[16, 12\], the session's is "p0" \[1\]\. Every replica trains the session's model with its settings, set by tiny #1 when it joined the empty session \(1 member now\): start this replica with the same model and settings, or start another coordinator for this one \(a session takes the model of whoever joins it when it is empty\)/,
+      );
+      trainer.optimizer.dispose();
+      trainer.model.dispose();
+      tiny.ws.close();
+      while (other.hub.memberList.length) await new Promise((r) => setTimeout(r, 5));
+      // Once it has left, the session takes the next model: honest replicas train as one device.
+      const [a, b] = await honestSession(other.url, 2);
+      a!.forEach((p, i) => expect(Buffer.from(p.buffer).equals(Buffer.from(b![i]!.buffer)), `parameter ${i}: the honest replicas differ`).toBe(true));
+      (await singleDevice(wg, 2, BATCH, 1)).forEach((p, i) => expect(relErr(a![i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a replica with other settings than the session is told which and what to do', async () => {
+    const other = await wg.distributed.startCoordinator({ partBytes: 256, bucketBytes: 512 });
+    const trainers = [makeTrainer(wg, 1), makeTrainer(wg, 2)];
+    try {
+      const first = new wg.distributed.DataParallel({ trainer: trainers[0]!, transport: new wg.distributed.WebSocketTransport(other.url), name: 'first', agreement: { batch: 96, seed: 1 } });
+      await first.ready();
+      const second = new wg.distributed.DataParallel({ trainer: trainers[1]!, transport: new wg.distributed.WebSocketTransport(other.url), name: 'second', agreement: { seed: 1, batch: 20 } });
+      await expect(second.ready()).rejects.toThrow(
+        /second has other settings than the session: \{"batch":20,"seed":1\} instead of \{"batch":96,"seed":1\}\. Every replica trains the session's model with its settings, set by first #1 when it joined the empty session \(1 member now\): start this replica with the same model and settings/,
+      );
+      first.close();
+    } finally {
+      for (const t of trainers) {
+        t.optimizer.dispose();
+        t.model.dispose();
+      }
+      await other.close();
+    }
+  });
+});
+
 describe('the coordinator refuses', () => {
   it('a wrong token, and a session it does not host, before anything is sent', async () => {
     await trainAlongside(async () => {
