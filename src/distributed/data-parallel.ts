@@ -13,9 +13,11 @@
 //   4. Ring all-reduce (ring.ts); then "done" to the leader, which sends "commit" to all
 //      participants in one message that the hub relays to all of them at once (itself included).
 //   5. On "commit", and only then, each applies the update.
-// If a participant leaves or times out before the commit, the attempt is abandoned everywhere
-// (gradients discarded, nothing applied) and the survivors run the step again as a new attempt,
-// re-sharded among themselves. A replica that joins waits for the next step (or attempt) boundary.
+// If a participant leaves, times out or holds the attempt up past the step's deadline (the hub
+// drops it) before the commit, the attempt is abandoned everywhere (gradients discarded, nothing
+// applied) and the survivors run the step again as a new attempt, re-sharded among themselves. A
+// replica that joins waits for the next step (or attempt) boundary; one that holds the state but is
+// not ready for a step by the deadline is left out of it and sent the state when it is.
 
 import { tensor } from '../creation';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
@@ -135,6 +137,8 @@ export class DataParallel {
   private synced = false;
   /** The latest "ready" of every member (this one's included). */
   private readonly readies = new Map<number, Ready>();
+  /** Members whose latest "ready" a committed attempt has answered (they took part in it). */
+  private readonly answered = new Set<number>();
   private latestBegin: Begin | null = null;
   /** The latest attempt any leader began (the hub's members message says; or this replica began it since). */
   private lastBegun: { step: number; attempt: number } | null = null;
@@ -186,7 +190,7 @@ export class DataParallel {
       rank: participants.indexOf(m.id),
       isSelf: m.id === this.id,
       isLeader: m.id === this.view.leader,
-      joining: this.readies.get(m.id)?.synced === false,
+      joining: this.readies.get(m.id)?.synced === false && !this.answered.has(m.id),
       samplesPerSecond: this.readies.get(m.id)?.samplesPerSecond ?? 0,
     }));
   }
@@ -269,6 +273,7 @@ export class DataParallel {
       this.log(`members ${this.view.members.map((m) => m.id).join(',')}, leader ${this.view.leader}, synced ${this.view.synced.join(',')}`);
       const alive = new Set(this.view.members.map((m) => m.id));
       for (const id of this.readies.keys()) if (!alive.has(id)) this.readies.delete(id);
+      for (const id of this.answered) if (!alive.has(id)) this.answered.delete(id);
       this.notifyMembership();
     } else if (h.type === 'closed') {
       this.closedReason = String((h as { reason?: unknown }).reason);
@@ -282,8 +287,9 @@ export class DataParallel {
     const msg = checkRelayed(f.header, f.payload.byteLength, this.plan);
     if (msg.type === 'ready') {
       this.log(`ready from ${f.from}: step ${msg.step}${msg.synced ? '' : ' (joining)'}`);
-      const joining = this.readies.get(f.from)?.synced === false;
+      const joining = this.peers.find((p) => p.id === f.from)?.joining ?? false;
       this.readies.set(f.from, msg);
+      this.answered.delete(f.from);
       if (joining !== !msg.synced) this.notifyMembership();
       return;
     }
@@ -297,6 +303,7 @@ export class DataParallel {
     const key = keyOf(msg, f.from);
     if (this.inbox.has(key)) throw new ProtocolError(`member ${f.from} sent ${key} twice`);
     this.inbox.set(key, { step: msg.step, attempt: msg.attempt, from: f.from, msg, payload: f.payload });
+    if (msg.type === 'commit' && this.latestBegin?.attempt === msg.attempt) this.answer(this.latestBegin);
   }
 
   private toHub<H extends { type: string }>(header: H): void {
@@ -390,6 +397,15 @@ export class DataParallel {
     }
   }
 
+  /**
+   * A committed attempt has answered its participants' "ready": the next one each sends comes after
+   * the commit (the hub relays in order), and until then it is not waiting for a begin. (An
+   * abandoned attempt answers nothing: its participants wait at the same step boundary.)
+   */
+  private answer(b: Begin): void {
+    for (const id of b.participants) if (id !== this.id) this.answered.add(id);
+  }
+
   private announceReady(): void {
     const ready: Ready = {
       type: 'ready',
@@ -408,12 +424,13 @@ export class DataParallel {
    */
   private async lead(): Promise<Begin | null> {
     const s = this.steps;
-    // A holder's "ready" counts once it is for this step: the one it sent while joining, or for the
-    // step before, is stale. Any "ready" of a replica that holds no state says it waits for it.
+    // A "ready" that a committed attempt answered is spent; a holder's counts once it is for this step (the
+    // one it sent while joining, or for the step before, is stale); the latest of a replica that
+    // holds no state says it waits for it.
     const holds = (id: number) => this.view.synced.includes(id);
     const current = (id: number) => {
       const r = this.readies.get(id);
-      return !!r && (!holds(id) || (r.synced && r.step === s));
+      return !!r && !this.answered.has(id) && (!holds(id) || (r.synced && r.step === s));
     };
     const participants = await this.until((): number[] | null | undefined => {
       if (this.view.leader !== this.id) return null;

@@ -19,7 +19,8 @@
 
 import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
 import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
-import { checkRelayed, LEADER_ONLY, type Begin, type Closed, type Member, type Members, type Ready, type Relayed, type Welcome } from './messages';
+import { AttemptProgress, type AttemptMessage } from './attempt-progress';
+import { checkRelayed, LEADER_ONLY, type Begin, type Closed, type Member, type Members, type Ready, type Welcome } from './messages';
 import { ProtocolError } from './errors';
 
 export interface HubOptions {
@@ -31,6 +32,15 @@ export interface HubOptions {
   bucketBytes?: number;
   /** A member not heard from for this long is dropped (default 30 s); members send a heartbeat every quarter of it. */
   timeoutMs?: number;
+  /**
+   * The least time an attempt of a step is given (default: twice the timeout). Past its deadline,
+   * the participants that hold it up (they were sent what they need, and have not answered) are
+   * dropped and the others run the step again; holders of the state that are not ready for the
+   * next step that long after the leader are left out of it (and sent the state when they are).
+   */
+  minStepDeadlineMs?: number;
+  /** The deadline is at least this many times the slowest of the session's last 8 committed attempts (default 4). */
+  stepDeadlineFactor?: number;
   /** The largest model accepted, in parameters (default 256 Mi). */
   maxModelElements?: number;
   /** Where the hub reports joins, departures and rejections (default: nowhere). */
@@ -88,9 +98,15 @@ export class Hub {
   private nextId = 1;
   private synced: number[] = [];
   private leader = 0;
-  /** The latest attempt any leader began, and whether it was committed. */
-  private lastBegin: Begin | null = null;
-  private committed = false;
+  /** The latest attempt any leader began: who has sent what, and whether it was committed. */
+  private attempt: AttemptProgress | null = null;
+  /** How long the last committed attempts took (ms), for the deadline. */
+  private recent: number[] = [];
+  /** The step each holder of the state last said it is ready for. */
+  private readonly readyFor = new Map<number, number>();
+  private deadline: ReturnType<typeof setTimeout> | null = null;
+  readonly minStepDeadlineMs: number;
+  readonly stepDeadlineFactor: number;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: HubOptions = {}) {
@@ -98,6 +114,8 @@ export class Hub {
     this.partBytes = Math.min(opts.partBytes ?? 48 << 10, this.maxMessageBytes - 4096);
     this.bucketBytes = opts.bucketBytes ?? 2 << 20;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.minStepDeadlineMs = opts.minStepDeadlineMs ?? 2 * this.timeoutMs;
+    this.stepDeadlineFactor = opts.stepDeadlineFactor ?? 4;
     this.maxModelElements = opts.maxModelElements ?? 1 << 28;
     this.log = opts.log ?? (() => undefined);
     if (this.partBytes < 64) throw new ProtocolError(`Hub: maxMessageBytes ${this.maxMessageBytes} leaves no room for gradient messages`);
@@ -121,6 +139,7 @@ export class Hub {
     for (const c of [...this.connections]) this.reject(c, CloseCode.shutdown, 'the coordinator is shutting down');
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.stopDeadline();
   }
 
   private receive(c: Connection, bytes: Uint8Array): void {
@@ -197,8 +216,9 @@ export class Hub {
     if (LEADER_ONLY.includes(msg.type) && c.id !== this.leader) {
       throw new ProtocolError(`only the leader (member ${this.leader}) sends "${msg.type}" messages`);
     }
-    if (msg.type === 'begin') this.begin(c, msg);
-    else if (msg.type !== 'ready' && !this.ofAttemptUnderWay(c, msg)) return;
+    if (msg.type === 'begin') this.begin(c, msg, to as number[]);
+    else if (msg.type === 'ready') this.ready(c, msg);
+    else if (!this.ofAttemptUnderWay(c, msg, to as number[])) return;
     stampSender(bytes, c.id);
     for (const id of to as number[]) {
       const m = this.members.get(id);
@@ -207,18 +227,20 @@ export class Hub {
   }
 
   /** Check a "begin" against the session's numbering and state, and record who holds the state. */
-  private begin(c: Connection, msg: Begin): void {
-    if (msg.participants[0] !== c.id || !msg.syncTo.every((id) => msg.participants.includes(id))) {
-      throw new ProtocolError('a "begin" must list its sender first and send state only to participants');
+  private begin(c: Connection, msg: Begin, to: number[]): void {
+    const others = msg.participants.slice(1);
+    if (msg.participants[0] !== c.id || !msg.syncTo.every((id) => msg.participants.includes(id)) || to.length !== others.length || !others.every((id) => to.includes(id))) {
+      throw new ProtocolError('a "begin" must list its sender first, go to the other participants and send state only to participants');
     }
-    const last = this.lastBegin;
-    const attempt = (last?.attempt ?? -1) + 1;
+    const last = this.attempt;
+    const attempt = (last?.begin.attempt ?? -1) + 1;
     if (msg.attempt !== attempt) throw new ProtocolError(`a "begin" of attempt ${msg.attempt}; the session's next attempt is ${attempt}`);
     // While some members hold the session's state, its step is known: the leader is one of them.
-    const step = this.synced.length && last ? last.step + (this.committed ? 1 : 0) : msg.step;
+    const step = this.synced.length && last ? last.begin.step + (last.committed ? 1 : 0) : msg.step;
     if (msg.step !== step) throw new ProtocolError(`a "begin" of step ${msg.step}; the session's state is at step ${step}`);
-    this.lastBegin = msg;
-    this.committed = false;
+    if (last) last.abandoned ||= !last.committed;
+    this.attempt = new AttemptProgress(msg, this.plan!, Date.now());
+    this.startDeadline(() => this.attemptOverdue());
     // Holders after a begin: its participants that held the state already (whether or not the
     // leader sends it to them again) and those it is not sent to (the leader vouches for them).
     // A member left out of the attempt may fall behind: it stops counting as a holder.
@@ -232,19 +254,92 @@ export class Hub {
    * nobody needs it). A message of an attempt no leader began, from a member that takes no part in
    * it, or a second commit, is refused.
    */
-  private ofAttemptUnderWay(c: Connection, msg: Exclude<Relayed, Ready | Begin>): boolean {
-    const at = this.lastBegin;
-    if (!at || msg.attempt > at.attempt || (msg.attempt === at.attempt && msg.step !== at.step)) {
-      throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which no leader began${at ? ` (the latest is step ${at.step} attempt ${at.attempt})` : ''}`);
+  private ofAttemptUnderWay(c: Connection, msg: AttemptMessage, to: number[]): boolean {
+    const at = this.attempt;
+    const b = at?.begin;
+    if (!at || !b || msg.attempt > b.attempt || (msg.attempt === b.attempt && msg.step !== b.step)) {
+      throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which no leader began${b ? ` (the latest is step ${b.step} attempt ${b.attempt})` : ''}`);
     }
-    if (msg.attempt < at.attempt) return false;
-    if (!at.participants.includes(c.id)) throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which ${c.name} takes no part in`);
+    // Participants of an abandoned attempt drop its messages (a commit too: they saw it abandoned first).
+    if (msg.attempt < b.attempt || at.abandoned) return false;
+    at.record(c.id, msg, to, c.name);
     if (msg.type === 'commit') {
-      if (this.committed) throw new ProtocolError(`a second "commit" of step ${msg.step} attempt ${msg.attempt}`);
-      this.committed = true;
-      this.setSynced(at.participants);
+      this.stopDeadline();
+      this.recent = [...this.recent, Date.now() - at.startedAt].slice(-8);
+      this.setSynced(b.participants);
     }
     return true;
+  }
+
+  /**
+   * A "ready": remember which step a holder is ready for. The leader's means it has moved on from
+   * any attempt not committed; holders of the state get the step's deadline to be ready too.
+   */
+  private ready(c: Connection, msg: Ready): void {
+    if (msg.synced) this.readyFor.set(c.id, msg.step);
+    else this.readyFor.delete(c.id);
+    if (c.id !== this.leader) return;
+    if (this.attempt && !this.attempt.committed && !this.attempt.abandoned) {
+      this.attempt.abandoned = true;
+      this.stopDeadline();
+    }
+    if (msg.synced && this.laggards(msg.step).length) this.startDeadline(() => this.notReady(msg.step));
+  }
+
+  /** Holders of the state, the leader aside, that have not said they are ready for `step`. */
+  private laggards(step: number): number[] {
+    return this.synced.filter((id) => id !== this.leader && this.readyFor.get(id) !== step);
+  }
+
+  /** The deadline of a step: the floor, or a multiple of the slowest recent attempt. */
+  private stepDeadline(): { ms: number; why: string } {
+    const slowest = Math.max(0, ...this.recent);
+    const ms = Math.max(this.minStepDeadlineMs, this.stepDeadlineFactor * slowest);
+    const s = (x: number) => `${(x / 1000).toFixed(1)} s`;
+    const why = this.recent.length
+      ? `${s(ms)}: ${this.stepDeadlineFactor}× the slowest of the last ${this.recent.length} steps (${s(slowest)}), at least ${s(this.minStepDeadlineMs)}`
+      : `${s(ms)}, before any step was timed`;
+    return { ms, why };
+  }
+
+  private startDeadline(then: () => void): void {
+    this.stopDeadline();
+    this.deadline = setTimeout(() => {
+      this.deadline = null;
+      then();
+    }, this.stepDeadline().ms);
+  }
+
+  private stopDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = null;
+  }
+
+  /** Past the deadline of an attempt: drop those that hold it up (the others run the step again). */
+  private attemptOverdue(): void {
+    const at = this.attempt;
+    if (!at || at.committed || at.abandoned) return;
+    const { why } = this.stepDeadline();
+    const late = `${((Date.now() - at.startedAt) / 1000).toFixed(1)} s after the attempt began`;
+    const culprits = at.holdingUp().filter((h) => this.members.has(h.id));
+    if (!culprits.length) {
+      this.log(`step ${at.begin.step} attempt ${at.begin.attempt} is past its deadline (${why}) with nobody to drop; it waits on`);
+      this.startDeadline(() => this.attemptOverdue());
+      return;
+    }
+    for (const { id, owes } of culprits) {
+      const m = this.members.get(id)!;
+      this.reject(m, CloseCode.timeout, `${m.name} held up step ${at.begin.step} (attempt ${at.begin.attempt}): it had not sent ${owes} ${late} (deadline ${why}); the others run the step again without it`);
+    }
+  }
+
+  /** Past the deadline for holders to be ready: the session goes on without them; they are sent the state when they are ready. */
+  private notReady(step: number): void {
+    const late = this.laggards(step);
+    if (!late.length) return;
+    const { why } = this.stepDeadline();
+    for (const id of late) this.log(`${this.members.get(id)?.name ?? `member ${id}`} was not ready for step ${step} within the deadline (${why}) after the leader: the session goes on without it (it is sent the state when it is ready)`);
+    this.setSynced(this.synced.filter((id) => !late.includes(id)));
   }
 
   private setSynced(ids: number[]): void {
@@ -258,7 +353,8 @@ export class Hub {
   private membershipChanged(): void {
     this.synced = this.synced.filter((id) => this.members.has(id));
     this.leader = this.synced[0] ?? this.members.keys().next().value ?? 0;
-    const last = this.lastBegin && { step: this.lastBegin.step, attempt: this.lastBegin.attempt };
+    const b = this.attempt?.begin;
+    const last = b ? { step: b.step, attempt: b.attempt } : null;
     const members: Members = { type: 'members', members: this.memberList, leader: this.leader, synced: [...this.synced], lastBegin: last };
     const frame = encodeFrame(members);
     for (const m of this.members.values()) m.link.send(frame);
@@ -283,6 +379,12 @@ export class Hub {
     this.connections.delete(c);
     if (!c.joined) return;
     this.members.delete(c.id);
+    this.readyFor.delete(c.id);
+    // An attempt that loses a participant is abandoned everywhere (its commit, if it comes, is dropped).
+    if (this.attempt && !this.attempt.committed && this.attempt.begin.participants.includes(c.id)) {
+      this.attempt.abandoned = true;
+      this.stopDeadline();
+    }
     if (why === 'disconnected') this.log(`${c.name} disconnected (${this.members.size} left in the session)`);
     if (this.members.size === 0) this.startAfresh();
     this.membershipChanged();
@@ -297,8 +399,10 @@ export class Hub {
     this.plan = null;
     this.agreement = '';
     this.founder = '';
-    this.lastBegin = null;
-    this.committed = false;
+    this.attempt = null;
+    this.recent = [];
+    this.readyFor.clear();
+    this.stopDeadline();
     this.synced = [];
   }
 

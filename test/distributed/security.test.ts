@@ -1,7 +1,9 @@
 // The coordinator's rules, tested while two honest replicas (in this process) train through it:
 // a wrong token or session, another model, malformed and oversized messages, and a gradient whose
 // declared shape does not fit the model are each refused with a reason that names the problem,
-// and the honest replicas' parameters stay those of one device on the same batches.
+// and the honest replicas' parameters stay those of one device on the same batches. Then what one
+// peer must not be able to do to a session (issue 18): poison its attempt numbers, fix its model
+// forever, or hold its steps up by never computing; each over WebSocket, with honest replicas.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -218,6 +220,129 @@ describe('a session that empties starts afresh', () => {
         t.model.dispose();
       }
       await other.close();
+    }
+  });
+});
+
+describe('a replica that stops computing holds nobody up for long', () => {
+  /** The step deadline's floor in these tests (a step takes ~0.1 s here; the timeout stays 30 s). */
+  const DEADLINE_MS = 1500;
+
+  interface Replica {
+    trainer: wg.Trainer;
+    dp: wg.distributed.DataParallel;
+  }
+
+  /** A coordinator with a short step deadline, its log, and replicas joined in order (the first leads). */
+  async function deadlineSession(n: number, transport: (url: string, i: number) => wg.distributed.Transport = (url) => new wg.distributed.WebSocketTransport(url)) {
+    const log: string[] = [];
+    const c = await wg.distributed.startCoordinator({ partBytes: 128, bucketBytes: 512, minStepDeadlineMs: DEADLINE_MS, log: (l) => log.push(l) });
+    const rs: Replica[] = [];
+    for (let i = 0; i < n; i++) {
+      const trainer = makeTrainer(wg, i + 1);
+      rs.push({ trainer, dp: new wg.distributed.DataParallel({ trainer, transport: transport(c.url, i), name: `r${i}`, minReplicas: n, log: (l) => log.push(l) }) });
+      await rs.at(-1)!.dp.ready();
+    }
+    const done = async () => {
+      for (const r of rs) {
+        r.dp.close();
+        r.trainer.optimizer.dispose();
+        r.trainer.model.dispose();
+      }
+      await c.close();
+    };
+    return { c, log, rs, done };
+  }
+
+  const paramsOf = (r: Replica) => Promise.all(r.trainer.model.parameters().map(async (p) => (await p.toArray()) as Float32Array));
+
+  async function expectSame(rs: Replica[], steps: number): Promise<void> {
+    const [first, ...rest] = await Promise.all(rs.map(paramsOf));
+    for (const other of rest) first!.forEach((p, i) => expect(Buffer.from(p.buffer).equals(Buffer.from(other[i]!.buffer)), `parameter ${i}: the replicas differ`).toBe(true));
+    (await singleDevice(wg, steps, BATCH, 1)).forEach((p, i) => expect(relErr(first![i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+  }
+
+  it('a member that says "ready" and then only sends heartbeats is dropped at the step deadline, and the step is re-run without it', async () => {
+    const s = await deadlineSession(2);
+    try {
+      const [a, b] = s.rs as [Replica, Replica];
+      await Promise.all([a, b].map((r) => r.dp.step(shardOf(wg, BATCH))));
+      const idle = await joinedClient(s.c.url);
+      idle.ws.send(encodeFrame({ type: 'ready', to: [1, 2], step: 0, synced: false, samplesPerSecond: 0 }));
+      const beats = setInterval(() => idle.ws.send(encodeFrame({ type: 'beat' })), 200);
+      try {
+        while (!a.dp.peers.some((p) => p.joining)) await new Promise((r) => setTimeout(r, 5));
+        const started = performance.now();
+        const [ra, rb] = await Promise.all([a, b].map((r) => r.dp.step(shardOf(wg, BATCH))));
+        const waited = performance.now() - started;
+        expect(ra).toMatchObject({ step: 1, worldSize: 2, attempts: 2, globalBatch: BATCH });
+        expect(rb).toMatchObject({ step: 1, worldSize: 2, attempts: 2 });
+        // Held up for the deadline, not longer.
+        expect(waited).toBeGreaterThan(DEADLINE_MS - 50);
+        expect(waited).toBeLessThan(DEADLINE_MS + 5000);
+        const reason = /intruder #3 held up step 1 \(attempt 1\): it had not sent its shard size [\d.]+ s after the attempt began \(deadline [\d.]+ s: 4× the slowest of the last 1 steps \([\d.]+ s\), at least 1\.5 s\); the others run the step again without it/;
+        expect((await idle.closed).reason).toMatch(reason);
+        expect(s.log.join('\n')).toMatch(reason);
+      } finally {
+        clearInterval(beats);
+      }
+      await Promise.all([a, b].map((r) => r.dp.step(shardOf(wg, BATCH))));
+      await expectSame([a, b], 3);
+    } finally {
+      await s.done();
+    }
+  });
+
+  it('a replica that computes but withholds its part of the all-reduce is the one dropped; the others re-run the step', async () => {
+    // The third replica sends one gradient message of step 1, then no more (its heartbeats go on).
+    const withholding = (url: string, i: number) => {
+      const t = new wg.distributed.WebSocketTransport(url);
+      if (i !== 2) return t;
+      const send = t.send.bind(t);
+      let sent = 0;
+      t.send = (frame) => {
+        const h = decodeFrame(frame).header;
+        if (h.type === 'grad' && h.step === 1 && sent++ >= 1) return;
+        send(frame);
+      };
+      return t;
+    };
+    const s = await deadlineSession(3, withholding);
+    try {
+      const [a, b, w] = s.rs as [Replica, Replica, Replica];
+      await Promise.all([a, b, w].map((r) => r.dp.step(shardOf(wg, BATCH))));
+      const wLeft = expect(w.dp.step(shardOf(wg, BATCH))).rejects.toThrow(/r2 #3 held up step 1 \(attempt 1\): it had not sent its gradients \(ring step 1 of 4\)/);
+      const [ra, rb] = await Promise.all([a, b].map((r) => r.dp.step(shardOf(wg, BATCH))));
+      await wLeft;
+      expect(ra).toMatchObject({ step: 1, worldSize: 2, attempts: 2 });
+      expect(rb).toMatchObject({ step: 1, worldSize: 2, attempts: 2 });
+      expect(s.log.filter((l) => l.includes('held up'))).toHaveLength(1);
+      await expectSame([a, b], 2);
+    } finally {
+      await s.done();
+    }
+  });
+
+  it('a holder of the state that is not ready for the next step is left out of it, and sent the state when it is', async () => {
+    const s = await deadlineSession(3);
+    try {
+      const [a, b, c] = s.rs as [Replica, Replica, Replica];
+      await Promise.all([a, b, c].map((r) => r.dp.step(shardOf(wg, BATCH))));
+      // c does not call step() for a while (it stays in the session: its heartbeats go on).
+      const [ra] = await Promise.all([a, b].map((r) => r.dp.step(shardOf(wg, BATCH))));
+      expect(ra).toMatchObject({ step: 1, worldSize: 2, attempts: 1 });
+      expect(s.log.join('\n')).toMatch(/r2 #3 was not ready for step 1 within the deadline \(1\.5 s: .*\) after the leader: the session goes on without it \(it is sent the state when it is ready\)/);
+      // When c steps again, it is sent the session's state and takes part.
+      const seen = s.log.length;
+      const cStep = c.dp.step(shardOf(wg, BATCH));
+      while (!s.log.slice(seen).includes('r0 #1: ready from 3: step 1')) await new Promise((r) => setTimeout(r, 5));
+      const [ra2, , rc] = await Promise.all([a.dp.step(shardOf(wg, BATCH)), b.dp.step(shardOf(wg, BATCH)), cStep]);
+      expect(ra2).toMatchObject({ step: 2, worldSize: 3, attempts: 1 });
+      expect(rc).toMatchObject({ step: 2, worldSize: 3, rank: 2 });
+      expect(s.log.filter((l) => l.includes('begins step 2'))).toEqual(['r0 #1: begins step 2 attempt 2 with 1,2,3 (state to 3)']);
+      await expectSame([a, b, c], a.dp.steps);
+    } finally {
+      await s.done();
     }
   });
 });
