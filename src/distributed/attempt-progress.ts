@@ -15,9 +15,7 @@
 
 import { ProtocolError } from './errors';
 import type { BucketPlan } from './layout';
-import type { Begin, Relayed } from './messages';
-
-export type AttemptMessage = Exclude<Relayed, { type: 'ready' | 'begin' }>;
+import type { AttemptMessage, Begin } from './messages';
 
 /** Where a participant is in its ring messages: step t, bucket, part within the bucket's chunk. */
 interface Cursor {

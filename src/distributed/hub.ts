@@ -19,8 +19,8 @@
 
 import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
 import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
-import { AttemptProgress, type AttemptMessage } from './attempt-progress';
-import { checkRelayed, LEADER_ONLY, type Begin, type Closed, type Member, type Members, type Ready, type Welcome } from './messages';
+import { AttemptProgress } from './attempt-progress';
+import { checkRelayed, LEADER_ONLY, type AttemptMessage, type Begin, type Closed, type Member, type Members, type Ready, type Welcome } from './messages';
 import { ProtocolError } from './errors';
 
 export interface HubOptions {

@@ -29,6 +29,9 @@ export interface Sync { type: 'sync'; step: number; attempt: number; part: numbe
 
 export type Relayed = Ready | Begin | Shard | Grad | Done | Commit | Sync;
 
+/** The messages that belong to one attempt once it has begun. */
+export type AttemptMessage = Shard | Grad | Done | Commit | Sync;
+
 /** What only the current leader may send (the hub enforces it). */
 export const LEADER_ONLY: readonly Relayed['type'][] = ['begin', 'commit', 'sync'];
 
