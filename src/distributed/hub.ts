@@ -20,6 +20,7 @@
 import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
 import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
 import { AttemptProgress } from './attempt-progress';
+import { StepDeadline } from './step-deadline';
 import { checkRelayed, LEADER_ONLY, type AttemptMessage, type Begin, type Closed, type Member, type Members, type Ready, type Welcome } from './messages';
 import { ProtocolError } from './errors';
 
@@ -100,13 +101,9 @@ export class Hub {
   private leader = 0;
   /** The latest attempt any leader began: who has sent what, and whether it was committed. */
   private attempt: AttemptProgress | null = null;
-  /** How long the last committed attempts took (ms), for the deadline. */
-  private recent: number[] = [];
   /** The step each holder of the state last said it is ready for. */
   private readonly readyFor = new Map<number, number>();
-  private deadline: ReturnType<typeof setTimeout> | null = null;
-  readonly minStepDeadlineMs: number;
-  readonly stepDeadlineFactor: number;
+  private readonly deadline: StepDeadline;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: HubOptions = {}) {
@@ -114,8 +111,7 @@ export class Hub {
     this.partBytes = Math.min(opts.partBytes ?? 48 << 10, this.maxMessageBytes - 4096);
     this.bucketBytes = opts.bucketBytes ?? 2 << 20;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.minStepDeadlineMs = opts.minStepDeadlineMs ?? 2 * this.timeoutMs;
-    this.stepDeadlineFactor = opts.stepDeadlineFactor ?? 4;
+    this.deadline = new StepDeadline(opts.minStepDeadlineMs ?? 2 * this.timeoutMs, opts.stepDeadlineFactor ?? 4);
     this.maxModelElements = opts.maxModelElements ?? 1 << 28;
     this.log = opts.log ?? (() => undefined);
     if (this.partBytes < 64) throw new ProtocolError(`Hub: maxMessageBytes ${this.maxMessageBytes} leaves no room for gradient messages`);
@@ -139,7 +135,7 @@ export class Hub {
     for (const c of [...this.connections]) this.reject(c, CloseCode.shutdown, 'the coordinator is shutting down');
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
-    this.stopDeadline();
+    this.deadline.stop();
   }
 
   private receive(c: Connection, bytes: Uint8Array): void {
@@ -240,7 +236,7 @@ export class Hub {
     if (msg.step !== step) throw new ProtocolError(`a "begin" of step ${msg.step}; the session's state is at step ${step}`);
     if (last) last.abandoned ||= !last.committed;
     this.attempt = new AttemptProgress(msg, this.plan!, Date.now());
-    this.startDeadline(() => this.attemptOverdue());
+    this.deadline.start(() => this.attemptOverdue());
     // Holders after a begin: its participants that held the state already (whether or not the
     // leader sends it to them again) and those it is not sent to (the leader vouches for them).
     // A member left out of the attempt may fall behind: it stops counting as a holder.
@@ -264,8 +260,8 @@ export class Hub {
     if (msg.attempt < b.attempt || at.abandoned) return false;
     at.record(c.id, msg, to, c.name);
     if (msg.type === 'commit') {
-      this.stopDeadline();
-      this.recent = [...this.recent, Date.now() - at.startedAt].slice(-8);
+      this.deadline.stop();
+      this.deadline.took(Date.now() - at.startedAt);
       this.setSynced(b.participants);
     }
     return true;
@@ -281,9 +277,9 @@ export class Hub {
     if (c.id !== this.leader) return;
     if (this.attempt && !this.attempt.committed && !this.attempt.abandoned) {
       this.attempt.abandoned = true;
-      this.stopDeadline();
+      this.deadline.stop();
     }
-    if (msg.synced && this.laggards(msg.step).length) this.startDeadline(() => this.notReady(msg.step));
+    if (msg.synced && this.laggards(msg.step).length) this.deadline.start(() => this.notReady(msg.step));
   }
 
   /** Holders of the state, the leader aside, that have not said they are ready for `step`. */
@@ -291,40 +287,16 @@ export class Hub {
     return this.synced.filter((id) => id !== this.leader && this.readyFor.get(id) !== step);
   }
 
-  /** The deadline of a step: the floor, or a multiple of the slowest recent attempt. */
-  private stepDeadline(): { ms: number; why: string } {
-    const slowest = Math.max(0, ...this.recent);
-    const ms = Math.max(this.minStepDeadlineMs, this.stepDeadlineFactor * slowest);
-    const s = (x: number) => `${(x / 1000).toFixed(1)} s`;
-    const why = this.recent.length
-      ? `${s(ms)}: ${this.stepDeadlineFactor}× the slowest of the last ${this.recent.length} steps (${s(slowest)}), at least ${s(this.minStepDeadlineMs)}`
-      : `${s(ms)}, before any step was timed`;
-    return { ms, why };
-  }
-
-  private startDeadline(then: () => void): void {
-    this.stopDeadline();
-    this.deadline = setTimeout(() => {
-      this.deadline = null;
-      then();
-    }, this.stepDeadline().ms);
-  }
-
-  private stopDeadline(): void {
-    if (this.deadline) clearTimeout(this.deadline);
-    this.deadline = null;
-  }
-
   /** Past the deadline of an attempt: drop those that hold it up (the others run the step again). */
   private attemptOverdue(): void {
     const at = this.attempt;
     if (!at || at.committed || at.abandoned) return;
-    const { why } = this.stepDeadline();
+    const why = this.deadline.describe();
     const late = `${((Date.now() - at.startedAt) / 1000).toFixed(1)} s after the attempt began`;
     const culprits = at.holdingUp().filter((h) => this.members.has(h.id));
     if (!culprits.length) {
       this.log(`step ${at.begin.step} attempt ${at.begin.attempt} is past its deadline (${why}) with nobody to drop; it waits on`);
-      this.startDeadline(() => this.attemptOverdue());
+      this.deadline.start(() => this.attemptOverdue());
       return;
     }
     for (const { id, owes } of culprits) {
@@ -337,7 +309,7 @@ export class Hub {
   private notReady(step: number): void {
     const late = this.laggards(step);
     if (!late.length) return;
-    const { why } = this.stepDeadline();
+    const why = this.deadline.describe();
     for (const id of late) this.log(`${this.members.get(id)?.name ?? `member ${id}`} was not ready for step ${step} within the deadline (${why}) after the leader: the session goes on without it (it is sent the state when it is ready)`);
     this.setSynced(this.synced.filter((id) => !late.includes(id)));
   }
@@ -383,7 +355,7 @@ export class Hub {
     // An attempt that loses a participant is abandoned everywhere (its commit, if it comes, is dropped).
     if (this.attempt && !this.attempt.committed && this.attempt.begin.participants.includes(c.id)) {
       this.attempt.abandoned = true;
-      this.stopDeadline();
+      this.deadline.stop();
     }
     if (why === 'disconnected') this.log(`${c.name} disconnected (${this.members.size} left in the session)`);
     if (this.members.size === 0) this.startAfresh();
@@ -400,9 +372,8 @@ export class Hub {
     this.agreement = '';
     this.founder = '';
     this.attempt = null;
-    this.recent = [];
     this.readyFor.clear();
-    this.stopDeadline();
+    this.deadline.reset();
     this.synced = [];
   }
 
