@@ -9,9 +9,11 @@
 //     (size, schema, gradient layout against the model, leader-only messages from the leader);
 //   - numbers the attempts: a "begin" must carry the session's next attempt number (and, while
 //     members hold the state, its step); other messages of an attempt must belong to the one under
-//     way, from its participants (those of an abandoned attempt are dropped): so no number a peer
-//     sends is bigger than what the hub has seen;
-//   - drops members that break the rules or go silent for longer than the timeout;
+//     way and be what their sender owes next (attempt-progress.ts; those of an abandoned attempt
+//     are dropped): so no number a peer sends is bigger than what the hub has seen;
+//   - drops members that break the rules, go silent for longer than the timeout, or hold an
+//     attempt up past the step's deadline (step-deadline.ts); leaves out of a step the holders of
+//     the state that are not ready for it by then (they are sent the state when they are);
 //   - forgets the session's past (model, settings, attempts, holders) when its last member leaves.
 // It knows which members hold the state from what it relays: after a "begin", its participants
 // that held it or are not being sent it (members left out of an attempt stop counting: they may
