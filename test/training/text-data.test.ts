@@ -333,6 +333,16 @@ describe('bigram baseline', () => {
     expect(result.natsPerToken).toBeCloseTo(nats / (test.tokens.length - 1), 10);
     expect(result.natsPerToken).toBeLessThan(Math.log(v) - 0.5);
   });
+  it('gives the held-out losses the README states for the shipped corpora at testFraction 0.1', async () => {
+    const at = async (name: 'moby-dick' | 'names') => {
+      const { train, test } = await text(name, { contextLength: 64, testFraction: 0.1 });
+      return bigramBaseline(train, test);
+    };
+    const m = await at('moby-dick');
+    expect([m.natsPerToken, m.bitsPerChar, m.predictions]).toEqual([expect.closeTo(2.4158, 4), expect.closeTo(3.4853, 4), 121_752]);
+    const n = await at('names');
+    expect([n.natsPerToken, n.bitsPerChar, n.predictions]).toEqual([expect.closeTo(2.4325, 4), expect.closeTo(3.5094, 4), 5_916]);
+  });
 });
 
 describe('Trainer.fit on text windows', () => {
