@@ -28,7 +28,7 @@ const library: ViteUserConfig = {
       formats: ['es'],
     },
     rollupOptions: {
-      external: ['webgpu', 'ws', /^node:/],
+      external: ['webgpu', 'ws', 'node-datachannel', 'node-datachannel/polyfill', /^node:/],
     },
   },
   test: {

@@ -24,7 +24,7 @@ export interface Membership {
   peers: PeerInfo[];
 }
 
-const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [], lastBegin: null };
+const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [], lastBegin: null, relayed: [], abandoned: null };
 
 export class SessionView {
   /** The hub's latest members message. */

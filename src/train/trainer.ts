@@ -6,6 +6,7 @@
 // step that completed.
 
 import { now } from '../clock';
+import { whenLeafGradientsDone } from '../autograd/backward';
 import { noGrad } from '../autograd/grad-mode';
 import { DataLoader } from '../data/loader';
 import type { AnyDataset } from '../data/dataset';
@@ -62,6 +63,17 @@ export interface StepResult {
   skipped: boolean;
   /** Updates skipped so far for that reason. */
   skippedSteps: number;
+}
+
+export interface ComputeGradientsOptions {
+  /** Scale every gradient by this (data parallelism: a replica's share of the global batch). */
+  gradScale?: number;
+  /**
+   * Called with each parameter as soon as its gradient is complete, during the last micro-batch's
+   * backward (the last layers' first), so that a caller can start moving it while backward goes on.
+   * A step re-run after running out of memory calls it again. Precision 'f32' only.
+   */
+  onGradientReady?: (param: Tensor) => void;
 }
 
 export interface StepInfo extends StepResult {
@@ -223,7 +235,7 @@ export class Trainer {
    * parallelism passes a replica's share of the global batch here, and sums the replicas'
    * gradients). Recovers from running out of memory by halving the micro-batch.
    */
-  async computeGradients(x: Tensor, y: Tensor, { gradScale = 1 }: { gradScale?: number } = {}): Promise<StepResult> {
+  async computeGradients(x: Tensor, y: Tensor, { gradScale = 1, onGradientReady }: ComputeGradientsOptions = {}): Promise<StepResult> {
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
@@ -238,7 +250,7 @@ export class Trainer {
     try {
       for (;;) {
         try {
-          const loss = await this.runStep(x, y, m, gradScale);
+          const loss = await this.runStep(x, y, m, gradScale, onGradientReady);
           return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries, ...this.mixed.result() };
         } catch (e) {
           if (!(e instanceof OutOfMemoryError) || m === 1) throw e;
@@ -352,7 +364,7 @@ export class Trainer {
   }
 
   /** Forward and backward over the batch in micro-batches of m; returns the mean loss. */
-  private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number): Promise<number> {
+  private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number, onGradientReady?: (param: Tensor) => void): Promise<number> {
     const rt = runtime();
     const batch = x.shape[0]!;
     this.optimizer.zeroGrad();
@@ -365,7 +377,10 @@ export class Trainer {
         const len = Math.min(m, batch - start);
         tidy(() => {
           const share = (len / batch) * gradScale * this.mixed.lossFactor;
-          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), share);
+          // The last micro-batch's backward completes each gradient (loss scaling rescales them after it).
+          const last = start + len >= batch && onGradientReady && this.mixed.precision === 'f32';
+          const pass = () => this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), share);
+          const loss = last ? whenLeafGradientsDone(onGradientReady, pass) : pass();
           axpyInPlace(lossSum, loss, len / batch);
         });
         if (start === 0) this.checkEstimate(x, y, rt.pool.peakBytes - startBytes);

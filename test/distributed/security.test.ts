@@ -240,7 +240,8 @@ describe('a replica that stops computing holds nobody up for long', () => {
     const rs: Replica[] = [];
     for (let i = 0; i < n; i++) {
       const trainer = makeTrainer(wg, i + 1);
-      rs.push({ trainer, dp: new wg.distributed.DataParallel({ trainer, transport: transport(c.url, i), name: `r${i}`, minReplicas: n, log: (l) => log.push(l) }) });
+      // Through the coordinator only: these tests are about what it sees (peer links: peer-links.test.ts).
+      rs.push({ trainer, dp: new wg.distributed.DataParallel({ trainer, transport: transport(c.url, i), name: `r${i}`, minReplicas: n, links: 'relay', log: (l) => log.push(l) }) });
       await rs.at(-1)!.dp.ready();
     }
     const done = async () => {
@@ -311,7 +312,7 @@ describe('a replica that stops computing holds nobody up for long', () => {
     try {
       const [a, b, w] = s.rs as [Replica, Replica, Replica];
       await Promise.all([a, b, w].map((r) => r.dp.step(shardOf(wg, BATCH))));
-      const wLeft = expect(w.dp.step(shardOf(wg, BATCH))).rejects.toThrow(/r2 #3 held up step 1 \(attempt 1\): it had not sent its gradients \(ring step 1 of 4\)/);
+      const wLeft = expect(w.dp.step(shardOf(wg, BATCH))).rejects.toThrow(/r2 #3 held up step 1 \(attempt 1\): it had not sent its gradients \(ring step 1 of 4, bucket 0\)/);
       const [ra, rb] = await Promise.all([a, b].map((r) => r.dp.step(shardOf(wg, BATCH))));
       await wLeft;
       expect(ra).toMatchObject({ step: 1, worldSize: 2, attempts: 2 });
@@ -413,7 +414,7 @@ describe('the coordinator refuses', () => {
     await trainAlongside(async () => {
       const c = await joinedClient();
       const transposed = segments.map((s) => ({ ...s, shape: [...s.shape].reverse() }));
-      c.ws.send(encodeFrame({ type: 'grad', to: [1, 2], step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: 0, count: 64, tensors: transposed }, new Float32Array(64)));
+      c.ws.send(encodeFrame({ type: 'grad', to: [1, 2], step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: 0, count: 64, tensors: transposed, dtype: 'float32' }, new Float32Array(64)));
       expect(await c.closed).toMatchObject({
         code: 4400,
         reason: expect.stringMatching(/a gradient message declares tensor "0.weight" \[12, 16\] float32; the model's parameter there is "0.weight" \[16, 12\] float32/),
