@@ -27,3 +27,4 @@ export { WebRTCConnector, type WebRTCOptions } from './webrtc';
 export type { WireFormat } from './wire';
 export type { Reduction } from './sums';
 export { shardRange } from './shard';
+export { modelTransport, modelConnector, describeModel, type NetworkModel, type NetworkStats } from './network-model';
