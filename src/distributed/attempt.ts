@@ -67,6 +67,7 @@ export interface DataParallelStepResult {
 export async function enterAttempt(r: Replica, b: Begin): Promise<void> {
   r.tried = r.handled.step === b.step ? r.tried + 1 : 1;
   r.handled = { step: b.step, attempt: b.attempt };
+  r.running = b;
   r.log(`runs step ${b.step} attempt ${b.attempt} with ${b.participants.join(',')}`);
   r.mailbox.dropBefore(b.attempt);
   r.rank = b.participants.indexOf(r.id);

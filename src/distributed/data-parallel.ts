@@ -153,7 +153,7 @@ export class DataParallel {
 
   /** The members of the session as this replica knows them, in join order. */
   get peers(): PeerInfo[] {
-    return this.replica.view.peers(this.replica.id);
+    return this.replica.view.peers(this.replica.id, this.replica.peers.describe());
   }
 
   /** Resolves once the hub has admitted this replica (step() waits for it too). */

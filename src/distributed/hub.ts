@@ -136,6 +136,8 @@ export class Hub {
   private abandonedForLink: { attempt: number; why: string } | null = null;
   /** Signals relayed per ordered pair "from>to". */
   private readonly signals = new Map<string, number>();
+  /** Senders and attempts whose late messages were said in the log ("id:attempt"), the last 1024. */
+  private readonly lateSaid = new Set<string>();
 
   constructor(opts: HubOptions = {}) {
     this.maxMessageBytes = opts.maxMessageBytes ?? 1 << 20;
@@ -295,8 +297,17 @@ export class Hub {
     if (!at || !b || msg.attempt > b.attempt || (msg.attempt === b.attempt && msg.step !== b.step)) {
       throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which no leader began${b ? ` (the latest is step ${b.step} attempt ${b.attempt})` : ''}`);
     }
-    // Participants of an abandoned attempt drop its messages (a commit too: they saw it abandoned first).
-    if (msg.attempt < b.attempt || at.abandoned) return false;
+    // Participants of an abandoned attempt drop its messages (a commit too: they saw it abandoned
+    // first). Late ones are normal after an abort; a replay looks the same: said once per sender and attempt.
+    if (msg.attempt < b.attempt || at.abandoned) {
+      const key = `${c.id}:${msg.attempt}`;
+      if (!this.lateSaid.has(key)) {
+        this.lateSaid.add(key);
+        if (this.lateSaid.size > 1024) this.lateSaid.delete(this.lateSaid.values().next().value!);
+        this.log(`dropped a "${msg.type}" of step ${msg.step} attempt ${msg.attempt} from ${c.name}: that attempt is over (a late message, or a replay)`);
+      }
+      return false;
+    }
     at.record(c.id, msg, to, c.name);
     if (msg.type === 'commit') {
       this.deadline.stop();

@@ -106,6 +106,7 @@ export class PeerLinks {
   describe(): Record<number, Route | 'connecting'> {
     const out: Record<number, Route | 'connecting'> = {};
     for (const [id, p] of this.peers) out[id] = p.failed ? 'relay' : p.greeted ? this.route(id) : 'connecting';
+    // Without a connector every pair is relayed (absent ids read as 'relay').
     return out;
   }
 

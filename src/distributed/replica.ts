@@ -47,6 +47,8 @@ export class Replica {
   worldSize = 0;
   /** The last attempt this replica ran, and how many it ran of its sync. */
   handled = { step: -1, attempt: -1 };
+  /** The begin of that attempt. */
+  running: Begin | null = null;
   tried = 0;
   lastSamplesPerSecond = 0;
 
@@ -112,7 +114,7 @@ export class Replica {
   }
 
   notifyMembership(): void {
-    this.notify({ rank: this.rank, worldSize: this.worldSize, peers: this.view.peers(this.id) });
+    this.notify({ rank: this.rank, worldSize: this.worldSize, peers: this.view.peers(this.id, this.peers.describe()) });
   }
 
   private fromHub(m: Members): void {
@@ -151,7 +153,7 @@ export class Replica {
       this.log(`dropped a ring message from member ${from} of step ${msg.step} attempt ${msg.attempt}: that attempt is over (this replica runs step ${h.step} attempt ${h.attempt}); a late message or a replay`);
       return;
     }
-    const b = this.view.latestBegin;
+    const b = this.running;
     if (msg.attempt > h.attempt || !b || b.attempt !== msg.attempt) {
       throw new ProtocolError(`a ring message of step ${msg.step} attempt ${msg.attempt}, which this replica has not begun (it runs step ${h.step} attempt ${h.attempt})`);
     }

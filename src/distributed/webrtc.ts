@@ -56,46 +56,61 @@ export class WebRTCConnector implements PeerConnector {
     let pc: RTCPeerConnection | null = null;
     let closed = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    /** Signals that came before the connection existed, or candidates before the remote description. */
-    const early: SignalBody[] = [];
+    /** Candidates that came before the remote description. */
+    const early: NonNullable<SignalBody['candidate']>[] = [];
     let described = false;
-    let fail: (e: Error) => void = () => undefined;
-
+    let resolveOpen: (link: PeerLink) => void = () => undefined;
+    let rejectOpen: (e: Error) => void = () => undefined;
     const opened = new Promise<PeerLink>((resolve, reject) => {
-      fail = (e) => {
-        clearTimeout(timer);
-        shut();
-        reject(e);
-      };
-      timer = setTimeout(() => fail(new DistributedError(`no WebRTC link to member ${peer} within ${(this.connectTimeoutMs / 1000).toFixed(1)} s (ICE state ${pc?.iceConnectionState ?? 'new'})`)), this.connectTimeoutMs);
-      const onChannel = (ch: RTCDataChannel) => {
-        ch.binaryType = 'arraybuffer';
-        ch.onopen = () => {
-          clearTimeout(timer);
-          resolve(channelLink(ch, () => shut()));
-        };
-      };
-      (async () => {
-        const RTC = this.opts.RTCPeerConnection ?? (await getRTCPeerConnection());
-        if (closed) return;
-        pc = new RTC({ iceServers: this.opts.iceServers ?? [] });
-        pc.onicecandidate = (e) => {
-          if (e.candidate?.candidate) send({ candidate: { candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex } });
-        };
-        pc.onconnectionstatechange = () => {
-          if (pc?.connectionState === 'failed') fail(new DistributedError(`the WebRTC connection to member ${peer} failed (ICE could not find a path)`));
-        };
-        if (offerer) {
-          onChannel(pc.createDataChannel('webgrad', { ordered: true }));
-          await pc.setLocalDescription(await pc.createOffer());
-          send({ description: { type: 'offer', sdp: pc.localDescription!.sdp } });
-        } else {
-          pc.ondatachannel = (e) => onChannel(e.channel);
-        }
-        for (const s of early.splice(0)) await apply(s);
-      })().catch((e: Error) => fail(new DistributedError(`WebRTC to member ${peer}: ${e.message}`)));
+      resolveOpen = resolve;
+      rejectOpen = reject;
     });
     opened.catch(() => undefined); // the caller handles it
+
+    const shut = () => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(timer);
+      try {
+        pc?.close();
+      } catch {
+        // already closed
+      }
+    };
+    const fail = (e: Error) => {
+      shut();
+      rejectOpen(e);
+    };
+    timer = setTimeout(
+      () => fail(new DistributedError(`no WebRTC link to member ${peer} within ${(this.connectTimeoutMs / 1000).toFixed(1)} s (ICE state ${pc?.iceConnectionState ?? 'new'})`)),
+      this.connectTimeoutMs,
+    );
+    const onChannel = (ch: RTCDataChannel) => {
+      ch.binaryType = 'arraybuffer';
+      ch.onopen = () => {
+        clearTimeout(timer);
+        resolveOpen(channelLink(ch, shut));
+      };
+    };
+
+    const setUp = async () => {
+      const RTC = this.opts.RTCPeerConnection ?? (await getRTCPeerConnection());
+      if (closed) return;
+      pc = new RTC({ iceServers: this.opts.iceServers ?? [] });
+      pc.onicecandidate = (e) => {
+        if (e.candidate?.candidate) send({ candidate: { candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex } });
+      };
+      pc.onconnectionstatechange = () => {
+        if (pc?.connectionState === 'failed') fail(new DistributedError(`the WebRTC connection to member ${peer} failed (ICE found no path)`));
+      };
+      if (offerer) {
+        onChannel(pc.createDataChannel('webgrad', { ordered: true }));
+        await pc.setLocalDescription(await pc.createOffer());
+        send({ description: { type: 'offer', sdp: pc.localDescription!.sdp } });
+      } else {
+        pc.ondatachannel = (e) => onChannel(e.channel);
+      }
+    };
 
     const apply = async (s: SignalBody): Promise<void> => {
       if (!pc || closed) return;
@@ -108,34 +123,22 @@ export class WebRTCConnector implements PeerConnector {
           await pc.setLocalDescription(await pc.createAnswer());
           send({ description: { type: 'answer', sdp: pc.localDescription!.sdp } });
         }
-        for (const c of early.splice(0)) await apply(c);
+        for (const c of early.splice(0)) await pc.addIceCandidate(c);
       } else if (s.candidate) {
-        if (!described) early.push(s);
+        if (!described) early.push(s.candidate);
         else await pc.addIceCandidate(s.candidate);
       }
     };
 
-    const shut = () => {
-      if (closed) return;
-      closed = true;
-      clearTimeout(timer);
-      try {
-        pc?.close();
-      } catch {
-        // already closed
-      }
-    };
-
+    // The set-up, then each signal in the order it came, one at a time: a candidate must not race
+    // the description before it.
+    let chain = setUp().catch((e: Error) => fail(new DistributedError(`WebRTC to member ${peer}: ${e.message}`)));
     return {
       opened,
       signal: (s) => {
-        if (!pc) early.push(s);
-        else apply(s).catch((e: Error) => fail(new DistributedError(`WebRTC signal from member ${peer}: ${e.message}`)));
+        chain = chain.then(() => apply(s)).catch((e: Error) => fail(new DistributedError(`WebRTC signal from member ${peer}: ${e.message}`)));
       },
-      close: () => {
-        fail(new DistributedError('closed'));
-        shut();
-      },
+      close: () => fail(new DistributedError('closed')),
     };
   }
 }

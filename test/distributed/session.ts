@@ -65,15 +65,37 @@ export function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
 }
 
 /** Wait until `condition` holds (polling). */
-export async function until(condition: () => boolean, ms = 60_000): Promise<void> {
+export async function until(condition: () => boolean, ms = 60_000, story = () => ''): Promise<void> {
   const end = performance.now() + ms;
   while (!condition()) {
-    if (performance.now() > end) throw new Error('timed out waiting');
+    if (performance.now() > end) throw new Error(`still waiting after ${ms / 1000} s\n${story()}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
 
 /** Wait until every pair of `n` replicas has its peer link open, both ways (their logs say so). */
 export async function linksOpen(s: TestSession, n = s.replicas.length): Promise<void> {
-  await until(() => s.log.filter((l) => /peer link with member \d+ open/.test(l)).length >= n * (n - 1), 30_000);
+  await until(() => s.log.filter((l) => /peer link with member \d+ open/.test(l)).length >= n * (n - 1), 30_000, () => s.log.join('\n'));
+}
+
+/**
+ * A connector whose links pass each frame this replica sends to `tap(peer, frame, send)`, which
+ * sends it, changes it, holds it back or sends more (a peer that misbehaves on its links).
+ */
+export function tapConnector(inner: wg.distributed.PeerConnector, tap: (peer: number, frame: Uint8Array, send: (f: Uint8Array) => void) => void): wg.distributed.PeerConnector {
+  return {
+    description: inner.description,
+    connect(peer, offerer, signal) {
+      const c = inner.connect(peer, offerer, signal);
+      return {
+        signal: (x) => c.signal(x),
+        close: () => c.close(),
+        opened: c.opened.then((link) => {
+          const send = link.send.bind(link);
+          link.send = (frame) => tap(peer, frame, send);
+          return link;
+        }),
+      };
+    },
+  };
 }
