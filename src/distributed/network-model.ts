@@ -9,7 +9,9 @@
 //     loses the frame (a broken link or an unreliable channel: the protocol must cope).
 // A transport to the hub is modelled whole at the replica's end (the hub's side is a data centre);
 // a peer link is modelled at both ends, each adding half of the link: with the same model on every
-// replica, a message between two of them sees the round trip and the bandwidth given.
+// replica, a message between two of them sees the round trip and the bandwidth given. The model is
+// read at every frame: changing its fields changes the link from then on (a benchmark reuses one
+// session for several networks).
 
 import type { FramePipe, PeerConnection, PeerConnector, PeerLink } from './peer-link';
 import type { Transport } from './transport';
@@ -46,8 +48,11 @@ class Direction {
   private rng: () => number;
 
   constructor(
-    private readonly latencyMs: number,
-    private readonly m: Required<NetworkModel>,
+    private readonly model: NetworkModel,
+    /** The share of the round trip this direction adds (½ for a whole link, ¼ at each end of a peer link). */
+    private readonly share: number,
+    /** Whether packets are lost here (a peer link loses them once, where they leave). */
+    private readonly lossy: boolean,
     seed: number,
     /** Where to count what leaves (null: this direction's frames are counted where they left). */
     private readonly stats: NetworkStats | null,
@@ -56,7 +61,8 @@ class Direction {
   }
 
   send(bytes: number, deliver: () => void): void {
-    const m = this.m;
+    const m = complete(this.model);
+    if (!this.lossy) m.loss = 0;
     const packets = Math.max(1, Math.ceil(bytes / m.packetBytes));
     let lost = 0;
     if (m.loss > 0) for (let i = 0; i < packets; i++) if (this.rng() < m.loss) lost++;
@@ -73,7 +79,7 @@ class Direction {
     const left = Math.max(t, this.busyUntil) + tx;
     this.busyUntil = left;
     // A resent packet comes a round trip later, and the frames behind it wait (in-order delivery).
-    const at = Math.max(this.lastArrival, left + this.latencyMs + lost * m.rttMs);
+    const at = Math.max(this.lastArrival, left + m.rttMs * this.share + lost * m.rttMs);
     this.lastArrival = at;
     this.queue.push({ at, deliver });
     this.arm();
@@ -126,8 +132,8 @@ function modelPipe(inner: FramePipe, out: Direction, incoming: Direction): Frame
 
 /** A transport to the hub over a modelled link (both directions, at this end). */
 export function modelTransport(t: Transport, model: NetworkModel, stats: NetworkStats = newStats()): Transport {
-  const m = complete(model);
-  const pipe = modelPipe(t, new Direction(m.rttMs / 2, m, m.seed, stats), new Direction(m.rttMs / 2, m, m.seed + 1, null));
+  const seed = model.seed ?? 1;
+  const pipe = modelPipe(t, new Direction(model, 1 / 2, true, seed, stats), new Direction(model, 1 / 2, true, seed + 1, null));
   return {
     get description() {
       return `${t.description} under a network model (${describeModel(model)})`;
@@ -152,18 +158,18 @@ export function modelTransport(t: Transport, model: NetworkModel, stats: Network
 
 /** Peer links over modelled links: this end adds a quarter of the round trip each way (the other end adds as much). */
 export function modelConnector(c: PeerConnector, model: NetworkModel, stats: NetworkStats = newStats()): PeerConnector {
-  const m = complete(model);
-  // Losses happen once per traversal: at the sending end.
-  const receiving = { ...m, loss: 0 };
   return {
-    description: `${c.description} under a network model (${describeModel(model)})`,
+    get description() {
+      return `${c.description} under a network model (${describeModel(model)})`;
+    },
     connect(peer, offerer, send): PeerConnection {
       const inner = c.connect(peer, offerer, send);
-      const seed = m.seed * 104729 + peer * 31;
+      const seed = (model.seed ?? 1) * 104729 + peer * 31;
       return {
         signal: (s) => inner.signal(s),
         close: () => inner.close(),
-        opened: inner.opened.then((link: PeerLink) => modelPipe(link, new Direction(m.rttMs / 4, m, seed, stats), new Direction(m.rttMs / 4, receiving, seed + 1, null))),
+        // Losses happen once per traversal: at the sending end.
+        opened: inner.opened.then((link: PeerLink) => modelPipe(link, new Direction(model, 1 / 4, true, seed, stats), new Direction(model, 1 / 4, false, seed + 1, null))),
       };
     },
   };

@@ -53,7 +53,12 @@ export async function ringAllReduceBucket(
   };
   for (let t = 0; t < W - 1; t++) {
     await sendChunk('reduce', mod(rank - t), false);
-    for (const [o, n] of plan.parts(k, mod(rank - t - 1), W)) sums.add(start + o, decodeWire(wire, await link.receive('reduce', k, o, n), n));
+    // The chunk's parts, then one addition of the whole chunk (one upload and kernel on the GPU).
+    const c = mod(rank - t - 1);
+    const [lo, hi] = plan.chunk(k, c, W);
+    const received = new Float32Array(hi - lo);
+    for (const [o, n] of plan.parts(k, c, W)) received.set(decodeWire(wire, await link.receive('reduce', k, o, n), n), o - lo);
+    sums.add(start + lo, received);
   }
   // Chunk rank + 1 is complete here: this rank owns it. Then each step forwards what the last brought.
   await sendChunk('gather', mod(rank + 1), true);

@@ -306,12 +306,12 @@ describe('the hub checks each message of an attempt against what its sender owes
 });
 
 describe('DataParallel over MessageChannels', () => {
-  it('three replicas sum gradients bit-identically in the ring order and match one device on the global batch', async () => {
+  for (const reduce of ['cpu', 'gpu'] as const) it(`three replicas sum gradients (on the ${reduce.toUpperCase()}) bit-identically in the ring order and match one device on the global batch`, async () => {
     await gpu();
     const hub = session();
     const B = 10; // shards of 4, 3 and 3
     // Different initial weights: rank 0's state is sent to the others before the first step.
-    const rs = [replica(hub, 1, { minReplicas: 3 }), replica(hub, 2), replica(hub, 3)];
+    const rs = [replica(hub, 1, { minReplicas: 3, reduce }), replica(hub, 2, { reduce }), replica(hub, 3, { reduce })];
     await Promise.all(rs.map((r) => r.dp.ready()));
     const results = await Promise.all(rs.map((r) => r.dp.step(shardOf(B))));
     expect(results.map((r) => r.rank)).toEqual([0, 1, 2]);
