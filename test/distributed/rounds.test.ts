@@ -195,5 +195,25 @@ describe('rounds of local steps (DiLoCo)', () => {
     );
     expectClose(a!, reference, `vs one device\n${s.log.join('\n')}`);
   });
-});
 
+  it('no leaks: GPU memory stays flat over rounds and steps, in every mode, with the sums on the CPU or the GPU', async () => {
+    await gpu({ autotune: false });
+    const modes: Partial<wg.distributed.DataParallelOptions>[] = [
+      {},
+      { reduce: 'gpu' },
+      { sync: { every: 3, outer: OUTER } },
+      { sync: { every: 3 }, wire: 'f16', reduce: 'gpu' },
+    ];
+    for (const opts of modes) {
+      const s = await testSession([1, 2], { minReplicas: 2, links: 'relay', ...opts });
+      const run = async (n: number) => {
+        for (let i = 0; i < n; i++) await Promise.all(s.replicas.map((r) => r.dp.step(shardOf(wg, BATCH))));
+      };
+      await run(6);
+      const before = wg.memory();
+      await run(12);
+      const after = wg.memory();
+      expect([after.liveTensors, after.liveBytes], JSON.stringify(opts)).toEqual([before.liveTensors, before.liveBytes]);
+    }
+  });
+});
