@@ -52,4 +52,5 @@ export type { Plan } from './train/memory-plan';
 export type { AutoCheckpointOptions, ResumePoint } from './train/recovery';
 export * as models from './models';
 export { autotune } from './autotune';
-export type { TuneResult } from './kernels/tuning/autotune';
+export { precompile, type PrecompileOptions, type PrecompileProgress } from './precompile';
+export type { TuneResult, TuneOptions, TuningProgress } from './kernels/tuning/autotune';
