@@ -36,19 +36,20 @@ export class TrainingCharts {
       // Short tick labels (a diverging loss reaches millions).
       { label: y, values: (_u, ticks) => ticks.map(compact), size: Y_AXIS_WIDTH },
     ];
-    // Integer steps, and the same range on both charts (a single step gets some room around it).
+    // The same range on both charts (nothing yet: 0–1; a single step gets some room around it).
     const steps: uPlot.Scale = {
       time: false,
-      range: (_u, min, max) => {
-        const [lo, hi] = this.steps ?? [min, max];
-        return hi > lo ? [lo, hi] : [lo - 1, hi + 1];
+      range: () => {
+        const [lo, hi] = this.steps ?? [0, 1];
+        return hi > lo ? [lo, hi] : [Math.max(0, lo - 1), hi + 1];
       },
     };
     this.loss = new uPlot(
       {
         width: lossBox.clientWidth || 320,
         height: HEIGHT,
-        scales: { x: steps },
+        // uPlot's own range, and 0–1 before there is a loss (an axis even then, as wide as the other chart's).
+        scales: { x: steps, y: { range: (_u, min, max) => (min === null || max === null ? [0, 1] : uPlot.rangeNum(min, max, 0.1, true)) } },
         axes: axes('loss'),
         series: [
           { label: 'step' },
