@@ -26,13 +26,14 @@ export { memory, resetPeakMemory, sync, type MemoryStats } from './memory';
 
 export { Tensor, type DType } from './tensor';
 export { tidy, keep } from './scope';
-export { tensor, zeros, ones, full, randn, rand, type TensorData, type TensorOptions, type RandomOptions } from './creation';
+export { tensor, zeros, ones, full, randn, rand, arange, type TensorData, type TensorOptions, type RandomOptions } from './creation';
 export { manualSeed } from './random';
 export { noGrad, isGradEnabled } from './autograd/grad-mode';
 
 export {
-  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout, isnan,
+  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, silu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout, isnan,
 } from './ops/elementwise';
+export { eq, ne, lt, le, gt, ge, where, maskedFill, tril, triu } from './ops/mask';
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
 export { contiguous } from './ops/copy';
 export { matmul } from './ops/matmul';

@@ -4,6 +4,7 @@
 import { backward } from '../autograd/backward';
 import { Tensor } from '../tensor';
 import * as ew from './elementwise';
+import * as mask from './mask';
 import * as shape from './shape';
 import { contiguous } from './copy';
 import * as red from './reduce';
@@ -29,6 +30,18 @@ declare module '../tensor' {
     sigmoid(): Tensor;
     abs(): Tensor;
     pow(p: number): Tensor;
+    silu(): Tensor;
+    eq(b: ew.TensorOrNumber): Tensor;
+    ne(b: ew.TensorOrNumber): Tensor;
+    lt(b: ew.TensorOrNumber): Tensor;
+    le(b: ew.TensorOrNumber): Tensor;
+    gt(b: ew.TensorOrNumber): Tensor;
+    ge(b: ew.TensorOrNumber): Tensor;
+    /** where(cond, this, other), as PyTorch's x.where(cond, y). */
+    where(cond: Tensor, other: ew.TensorOrNumber): Tensor;
+    maskedFill(mask: Tensor, value: number): Tensor;
+    tril(k?: number): Tensor;
+    triu(k?: number): Tensor;
     matmul(b: Tensor): Tensor;
     sum(axis?: red.Axis, keepdim?: boolean): Tensor;
     mean(axis?: red.Axis, keepdim?: boolean): Tensor;
@@ -65,6 +78,17 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   sigmoid(this: Tensor) { return ew.sigmoid(this); },
   abs(this: Tensor) { return ew.abs(this); },
   pow(this: Tensor, p: number) { return ew.powScalar(this, p); },
+  silu(this: Tensor) { return ew.silu(this); },
+  eq(this: Tensor, b: ew.TensorOrNumber) { return mask.eq(this, b); },
+  ne(this: Tensor, b: ew.TensorOrNumber) { return mask.ne(this, b); },
+  lt(this: Tensor, b: ew.TensorOrNumber) { return mask.lt(this, b); },
+  le(this: Tensor, b: ew.TensorOrNumber) { return mask.le(this, b); },
+  gt(this: Tensor, b: ew.TensorOrNumber) { return mask.gt(this, b); },
+  ge(this: Tensor, b: ew.TensorOrNumber) { return mask.ge(this, b); },
+  where(this: Tensor, cond: Tensor, other: ew.TensorOrNumber) { return mask.where(cond, this, other); },
+  maskedFill(this: Tensor, m: Tensor, value: number) { return mask.maskedFill(this, m, value); },
+  tril(this: Tensor, k?: number) { return mask.tril(this, k); },
+  triu(this: Tensor, k?: number) { return mask.triu(this, k); },
   matmul(this: Tensor, b: Tensor) { return matmul(this, b); },
   sum(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.sum(this, axis, keepdim); },
   mean(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.mean(this, axis, keepdim); },
