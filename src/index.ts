@@ -35,6 +35,7 @@ export {
 } from './ops/elementwise';
 export { eq, ne, lt, le, gt, ge, where, maskedFill, tril, triu } from './ops/mask';
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
+export { cat, stack, split, chunk } from './ops/join';
 export { contiguous } from './ops/copy';
 export { matmul } from './ops/matmul';
 export { sum, mean, max, argmax } from './ops/reduce';

@@ -5,6 +5,7 @@ import { backward } from '../autograd/backward';
 import { Tensor } from '../tensor';
 import * as ew from './elementwise';
 import * as mask from './mask';
+import * as join from './join';
 import * as shape from './shape';
 import { contiguous } from './copy';
 import * as red from './reduce';
@@ -42,6 +43,9 @@ declare module '../tensor' {
     maskedFill(mask: Tensor, value: number): Tensor;
     tril(k?: number): Tensor;
     triu(k?: number): Tensor;
+    narrow(axis: number, start: number, length: number): Tensor;
+    split(sizeOrSizes: number | readonly number[], axis?: number): Tensor[];
+    chunk(n: number, axis?: number): Tensor[];
     matmul(b: Tensor): Tensor;
     sum(axis?: red.Axis, keepdim?: boolean): Tensor;
     mean(axis?: red.Axis, keepdim?: boolean): Tensor;
@@ -89,6 +93,9 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   maskedFill(this: Tensor, m: Tensor, value: number) { return mask.maskedFill(this, m, value); },
   tril(this: Tensor, k?: number) { return mask.tril(this, k); },
   triu(this: Tensor, k?: number) { return mask.triu(this, k); },
+  narrow(this: Tensor, axis: number, start: number, length: number) { return shape.narrow(this, axis, start, length); },
+  split(this: Tensor, s: number | readonly number[], axis?: number) { return join.split(this, s, axis); },
+  chunk(this: Tensor, n: number, axis?: number) { return join.chunk(this, n, axis); },
   matmul(this: Tensor, b: Tensor) { return matmul(this, b); },
   sum(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.sum(this, axis, keepdim); },
   mean(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.mean(this, axis, keepdim); },
