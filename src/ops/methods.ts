@@ -56,7 +56,7 @@ declare module '../tensor' {
     conv2d(w: Tensor, b?: Tensor | null, opts?: Conv2dOptions): Tensor;
     maxPool2d(k: number | [number, number], opts?: Pool2dOptions): Tensor;
     avgPool2d(k: number | [number, number], opts?: Pool2dOptions): Tensor;
-    crossEntropy(labels: Tensor | Int32Array): Tensor;
+    crossEntropy(labels: Tensor | Int32Array, opts?: loss.CrossEntropyOptions): Tensor;
     mse(b: Tensor): Tensor;
     reshape(shape: readonly number[]): Tensor;
     transpose(dims?: readonly number[]): Tensor;
@@ -106,7 +106,7 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   conv2d(this: Tensor, w: Tensor, b?: Tensor | null, o?: Conv2dOptions) { return conv2d(this, w, b, o); },
   maxPool2d(this: Tensor, k: number | [number, number], o?: Pool2dOptions) { return maxPool2d(this, k, o); },
   avgPool2d(this: Tensor, k: number | [number, number], o?: Pool2dOptions) { return avgPool2d(this, k, o); },
-  crossEntropy(this: Tensor, labels: Tensor | Int32Array) { return loss.crossEntropy(this, labels); },
+  crossEntropy(this: Tensor, labels: Tensor | Int32Array, o?: loss.CrossEntropyOptions) { return loss.crossEntropy(this, labels, o); },
   mse(this: Tensor, b: Tensor) { return loss.mse(this, b); },
   reshape(this: Tensor, s: readonly number[]) { return shape.reshape(this, s); },
   transpose(this: Tensor, dims?: readonly number[]) { return shape.transpose(this, dims); },
