@@ -36,6 +36,7 @@ export {
 export { eq, ne, lt, le, gt, ge, where, maskedFill, tril, triu } from './ops/mask';
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
 export { cat, stack, split, chunk } from './ops/join';
+export { embedding, indexSelect, gather } from './ops/indexing';
 export { contiguous } from './ops/copy';
 export { matmul } from './ops/matmul';
 export { sum, mean, max, argmax } from './ops/reduce';

@@ -6,6 +6,7 @@ import { Tensor } from '../tensor';
 import * as ew from './elementwise';
 import * as mask from './mask';
 import * as join from './join';
+import * as idx from './indexing';
 import * as shape from './shape';
 import { contiguous } from './copy';
 import * as red from './reduce';
@@ -46,6 +47,8 @@ declare module '../tensor' {
     narrow(axis: number, start: number, length: number): Tensor;
     split(sizeOrSizes: number | readonly number[], axis?: number): Tensor[];
     chunk(n: number, axis?: number): Tensor[];
+    indexSelect(axis: number, ids: Tensor): Tensor;
+    gather(axis: number, index: Tensor): Tensor;
     matmul(b: Tensor): Tensor;
     sum(axis?: red.Axis, keepdim?: boolean): Tensor;
     mean(axis?: red.Axis, keepdim?: boolean): Tensor;
@@ -96,6 +99,8 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   narrow(this: Tensor, axis: number, start: number, length: number) { return shape.narrow(this, axis, start, length); },
   split(this: Tensor, s: number | readonly number[], axis?: number) { return join.split(this, s, axis); },
   chunk(this: Tensor, n: number, axis?: number) { return join.chunk(this, n, axis); },
+  indexSelect(this: Tensor, axis: number, ids: Tensor) { return idx.indexSelect(this, axis, ids); },
+  gather(this: Tensor, axis: number, index: Tensor) { return idx.gather(this, axis, index); },
   matmul(this: Tensor, b: Tensor) { return matmul(this, b); },
   sum(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.sum(this, axis, keepdim); },
   mean(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.mean(this, axis, keepdim); },
