@@ -35,7 +35,7 @@ export function reshape(a: Tensor, shape: readonly number[]): Tensor {
  * none do: each run of dimensions laid out as one block (outer stride = inner stride · inner size)
  * may be regrouped freely; dimensions of size 1 fit anywhere. (PyTorch's computeStride.)
  */
-function viewStrides(shape: readonly number[], strides: readonly number[], target: readonly number[]): number[] | null {
+export function viewStrides(shape: readonly number[], strides: readonly number[], target: readonly number[]): number[] | null {
   if (sizeOf(shape) === 0 || shape.length === 0) return contiguousStrides(target);
   const out = new Array<number>(target.length);
   let v = target.length - 1;
