@@ -211,3 +211,29 @@ it('int32 tables are read too (no gradient)', async () => {
   expect(Array.from(await out.toArray())).toEqual([0x7fc00001, 2 ** 31 - 1, 7, -8]);
   expect(sizeOf(out.shape)).toBe(4);
 });
+
+it('a training step through the sequence ops leaves live memory flat', async () => {
+  const weight = wg.randn([50, 8], { seed: 1, requiresGrad: true });
+  const ids = wg.tensor(Int32Array.from({ length: 24 }, (_, i) => (i * 7) % 50), [2, 12]);
+  const labels = wg.tensor(Int32Array.from({ length: 24 }, (_, i) => (i % 5 === 0 ? -100 : i % 50)));
+  const step = () => {
+    wg.tidy(() => {
+      const x = wg.embedding(ids, weight); // [2, 12, 8]
+      const [a, b] = wg.chunk(x, 2, -1);
+      const h = wg.cat([wg.silu(b!), a!], -1);
+      const masked = wg.maskedFill(h, wg.tril(wg.ones([12, 8])).eq(0), 0);
+      const logits = wg.matmul(wg.where(masked.gt(0), masked, wg.mul(masked, 0.1)), weight.transpose()); // [2, 12, 50]
+      wg.crossEntropy(logits.reshape([24, 50]), labels, { labelSmoothing: 0.1 }).backward();
+    });
+    weight.grad!.dispose();
+    weight.grad = null;
+  };
+  step();
+  await wg.sync();
+  const before = wg.memory();
+  for (let i = 0; i < 3; i++) step();
+  await wg.sync();
+  const after = wg.memory();
+  expect(after.liveTensors).toBe(before.liveTensors);
+  expect(after.liveBytes).toBe(before.liveBytes);
+});
