@@ -38,7 +38,7 @@ struct Params {
   y_offset: u32,
   out_offset: u32,
   c_offset: u32,   // where: the condition
-  cols: u32,       // tril/triu: the last two dimensions of the output (1 and n for a vector)
+  cols: u32,       // tril/triu: the last two dimensions of the output
   rows: u32,
   diag: i32,       // tril/triu: which diagonal (0 the main one, > 0 above it)
   int_scalar: i32, // a comparison of int32 elements with an integer: the integer
@@ -147,7 +147,7 @@ fn sigmoid_(x: f32) -> f32 {
   return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
-// Unary ops (OP values mirror UNARY in src/ops/elementwise.ts).
+// Unary ops (OP values mirror UNARY in src/ops/pointwise.ts).
 fn unary_op(x: f32) -> f32 {
   switch OP {
     case 0u: { return -x; }
@@ -187,7 +187,7 @@ fn pow_(x: f32, y: f32) -> f32 {
 
 // Binary ops (OP values mirror BINARY in src/ops/pointwise.ts). The *_grad ops are the
 // backward rules of unary ops: a is the incoming gradient, b the op's input (or output).
-// `op` is always OP or a constant offset of it, so each pipeline keeps one case.
+// `op` is always OP or OP % SCALAR, constants: each pipeline keeps one case.
 fn binary_op(op: u32, a: f32, b: f32) -> f32 {
   switch op {
     case 0u: { return a + b; }

@@ -62,12 +62,12 @@ export function runScalar(name: BinaryName, a: Tensor, s: number): Tensor {
   return unaryLaunch(name, SCALAR + BINARY[name], a, { alpha: s });
 }
 
-/** The lower (tril) or upper (triu) triangle of each matrix in the last two dims, zeros elsewhere. */
+/** The lower (tril) or upper (triu) triangle of each matrix in the last two dims (a.ndim ≥ 2), zeros elsewhere. */
 export function runTriangle(a: Tensor, upper: boolean, diag: number): Tensor {
   const op = upper ? 'triu' : 'tril';
   checkDType(op, a);
-  const [rows, cols] = a.ndim >= 2 ? a.shape.slice(-2) : [1, a.shape[0] ?? 1];
-  return unaryLaunch(op, UNARY[op], a, { rows: rows!, cols: cols!, diag });
+  const [rows, cols] = a.shape.slice(-2) as [number, number];
+  return unaryLaunch(op, UNARY[op], a, { rows, cols, diag });
 }
 
 /**
@@ -181,12 +181,8 @@ export function runWhere(c: Tensor, a: Tensor, b: Tensor): Tensor {
   if (c.dtype !== 'float32' && c.dtype !== 'int32') {
     throw new DTypeError(`where: condition ${formatShape(c.shape)} is ${c.dtype}, expected float32 or int32`);
   }
-  const shape = broadcastShapes(
-    'where',
-    broadcastShapes('where', c.shape, a.shape, `condition ${formatShape(c.shape)} and values ${formatShape(a.shape)}, ${formatShape(b.shape)} cannot be broadcast together`),
-    b.shape,
-    `condition ${formatShape(c.shape)} and values ${formatShape(a.shape)}, ${formatShape(b.shape)} cannot be broadcast together`,
-  );
+  const problem = `condition ${formatShape(c.shape)} and values ${formatShape(a.shape)}, ${formatShape(b.shape)} cannot be broadcast together`;
+  const shape = broadcastShapes('where', broadcastShapes('where', c.shape, a.shape, problem), b.shape, problem);
   checkRank('where', shape);
   const out = empty(shape, 'float32', 'where');
   const run = ([cv, av, bv, ov]: View[]): void => {
