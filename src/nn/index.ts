@@ -4,6 +4,6 @@ export { Linear, type LinearOptions } from './linear';
 export { Conv2d, type Conv2dLayerOptions } from './conv2d';
 export { ReLU, GELU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, Flatten } from './activations';
 export { Dropout } from './dropout';
-export { LayerNorm, BatchNorm2d } from './normalization';
+export { LayerNorm, RMSNorm, BatchNorm2d } from './normalization';
 export { Sequential } from './sequential';
 export * as init from './init';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, gpu, gpuTensor, gradCheck, Rng, sizeOf, wg } from '../helpers';
 import { conv2d as refConv2d, geometry } from '../reference/conv2d';
+import * as refNorm from '../reference/norm';
 
 beforeAll(() => gpu());
 afterAll(() => wg.shutdown());
@@ -82,6 +83,39 @@ describe('layers against float64 references and finite differences', () => {
         return l.forward(xt!);
       },
       refFn: ([xv, wv, bv]) => ref(xv!, wv!, bv!),
+    });
+  });
+
+  it('LayerNorm and RMSNorm start as PyTorch (weight 1, bias 0), take several dims and eps, and may have no affine part', async () => {
+    const ln = new wg.nn.LayerNorm([2, 3], { eps: 1e-3 });
+    const rms = new wg.nn.RMSNorm(3);
+    expect(ln.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [2, 3]], ['bias', [2, 3]]]);
+    expect(Array.from(await ln.weight!.toArray())).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(Array.from(await ln.bias!.toArray())).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(rms.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [3]]]);
+    expect(Array.from(await rms.weight!.toArray())).toEqual([1, 1, 1]);
+    expect(new wg.nn.LayerNorm(4, { elementwiseAffine: false }).parameters()).toEqual([]);
+    expect(new wg.nn.RMSNorm(4, { elementwiseAffine: false }).parameters()).toEqual([]);
+    const rng = new Rng();
+    const x = rng.array(4 * 6, -2, 2);
+    expectClose(await ln.forward(gpuTensor(x, [4, 2, 3])).toArray(), refNorm.layerNorm(x, 6, null, null, 1e-3), { seed: rng.seed, atol: 1e-5 });
+    expectClose(await rms.forward(gpuTensor(x, [8, 3])).toArray(), refNorm.rmsNorm(x, 3, null), { seed: rng.seed, atol: 1e-5 });
+    expect(() => rms.forward(wg.zeros([2, 4]))).toThrowError('rmsNorm: input [2, 4] does not end with normalizedShape [3]');
+  });
+
+  it('RMSNorm: its weight gradient and input gradient match finite differences', async () => {
+    const rng = new Rng();
+    const shape = [4, 9];
+    await gradCheck({
+      rng,
+      inputs: [{ data: rng.array(36, -2, 2), shape }, { data: rng.array(9, 0.5, 1.5), shape: [9] }],
+      gpuFn: ([xt, wt]) => {
+        const l = new wg.nn.RMSNorm(9, { eps: 1e-6 });
+        l.weight!.dispose();
+        l.weight = wt!;
+        return l.forward(xt!);
+      },
+      refFn: ([xv, wv]) => refNorm.rmsNorm(xv!, 9, wv!, 1e-6),
     });
   });
 
