@@ -7,9 +7,12 @@
 // blocks of rows.
 
 import normWGSL from '../../shaders/norm.wgsl?raw';
+import width1WGSL from '../../shaders/width1.wgsl?raw';
+import width4WGSL from '../../shaders/width4.wgsl?raw';
 import { record } from '../autograd/record';
 import { checkDType, checkRank, sameShape } from '../checks';
 import { contiguousCopy, zeros } from '../creation';
+import type { Access, Kernel } from '../kernels/kernel';
 import { launch } from '../kernels/launch';
 import { rowKernel } from '../kernels/rows';
 import { blocksOf, inBlocks } from '../kernels/segments';
@@ -21,10 +24,22 @@ import { reduceProfile, reduceTile, sum } from './reduce';
 
 type NormOp = 'layerNorm' | 'rmsNorm';
 
-const forwardKernel = (op: NormOp) => rowKernel(op, normWGSL, 'forward', { x: 'read', w: 'read', b: 'read', y: 'write', stats: 'write' });
-const backwardKernel = (op: NormOp) =>
-  rowKernel(`${op}.backward`, normWGSL, 'backward', { x: 'read', w: 'read', stats: 'read', g: 'read', dx: 'write' });
-const columnsKernel = (op: NormOp) => rowKernel(`${op}.columns`, normWGSL, 'columns', { x: 'read', stats: 'read', g: 'read', part: 'write' });
+/** Elements an invocation reads at once: 4 (vec4 loads) or 1 (shaders/width*.wgsl). */
+type Width = 1 | 4;
+
+function normKernel(name: string, width: Width, entry: string, bindings: Readonly<Record<string, Access>>): Kernel {
+  return rowKernel(width === 4 ? `${name}.vec4` : name, [width === 4 ? width4WGSL : width1WGSL, normWGSL], entry, bindings);
+}
+const forwardKernel = (op: NormOp, width: Width) => normKernel(op, width, 'forward', { x: 'read', w: 'read', b: 'read', y: 'write', stats: 'write' });
+const backwardKernel = (op: NormOp, width: Width) =>
+  normKernel(`${op}.backward`, width, 'backward', { x: 'read', w: 'read', stats: 'read', g: 'read', dx: 'write' });
+const columnsKernel = (op: NormOp, width: Width) =>
+  normKernel(`${op}.columns`, width, 'columns', { x: 'read', stats: 'read', g: 'read', part: 'write' });
+
+/** vec4 loads when rows and every view start on a multiple of 4 elements (stats are read as f32 alone). */
+function widthFor(k: number, ...views: (View | null)[]): Width {
+  return k % 4 === 0 && views.every((v) => !v || v.offset % 4 === 0) ? 4 : 1;
+}
 
 /** Invocations per workgroup of the column sums (one column each). */
 const COLUMN_WG = 64;
@@ -58,14 +73,15 @@ function normalize(op: NormOp, x: Tensor, normalizedShape: number | readonly num
     const stats = empty([m, 2], 'float32', op);
     if (m > 0 && k > 0) {
       const x2 = rows(xc, m, k);
+      const width = widthFor(k, xc, wc, bc);
       inBlocks(op, 'row', m, [[x2, 0], [rows(y, m, k), 0], [stats, 0], [wc ?? x2, null], [bc ?? x2, null]], ([xb, yb, sb, wb, bb], _, n) => {
-        const { tx, lanes } = reduceTile(n, k, true);
+        const { tx, lanes } = reduceTile(n, k / width, true);
         const blocks = Math.ceil(n / tx);
         launch(
-          forwardKernel(op),
+          forwardKernel(op, width),
           {
-            // An absent weight or bias is bound to one element of x and never read.
-            bind: { x: xb!, w: wc ? wb! : first(xb!), b: bc ? bb! : first(xb!), y: yb!, stats: sb! },
+            // An absent weight or bias is bound to one Vec of x and never read.
+            bind: { x: xb!, w: wc ? wb! : first(xb!, width), b: bc ? bb! : first(xb!, width), y: yb!, stats: sb! },
             params: { m: n, k, blocks, eps },
             constants: { WG: tx * lanes, TX: tx, CENTER: center, WEIGHT: !!wc, BIAS: !!bc },
             workgroups: blocks,
@@ -98,13 +114,14 @@ function inputGradient(op: NormOp, x: Tensor, w: Tensor | null, stats: Tensor, g
   const dx = empty(x.shape, 'float32', name);
   if (m === 0 || k === 0) return dx;
   const x2 = rows(x, m, k);
+  const width = widthFor(k, x, g, w);
   inBlocks(name, 'row', m, [[x2, 0], [rows(g, m, k), 0], [rows(dx, m, k), 0], [stats, 0], [w ?? x2, null]], ([xb, gb, db, sb, wb], _, n) => {
-    const { tx, lanes } = reduceTile(n, k, true);
+    const { tx, lanes } = reduceTile(n, k / width, true);
     const blocks = Math.ceil(n / tx);
     launch(
-      backwardKernel(op),
+      backwardKernel(op, width),
       {
-        bind: { x: xb!, w: w ? wb! : first(xb!), stats: sb!, g: gb!, dx: db! },
+        bind: { x: xb!, w: w ? wb! : first(xb!, width), stats: sb!, g: gb!, dx: db! },
         params: { m: n, k, blocks },
         constants: { WG: tx * lanes, TX: tx, CENTER: center, WEIGHT: !!w },
         workgroups: blocks,
@@ -124,7 +141,8 @@ function columnSums(op: NormOp, x: Tensor, stats: Tensor, g: Tensor, m: number, 
   const name = `${op}.backward`;
   const x2 = rows(x, m, k);
   const g2 = rows(g, m, k);
-  const colGroups = Math.ceil(k / COLUMN_WG);
+  const width = widthFor(k, x, g);
+  const colGroups = Math.ceil(k / width / COLUMN_WG);
   const chunkLen = columnChunk(m, colGroups);
   const blocks = m > 0 ? blocksOf(name, 'row', m, [[x2, 0], [g2, 0], [stats, 0]]) : [];
   const chunksOf = (len: number) => Math.ceil(len / chunkLen);
@@ -139,7 +157,7 @@ function columnSums(op: NormOp, x: Tensor, stats: Tensor, g: Tensor, m: number, 
       const chunks = chunksOf(len);
       const groups = chunks * colGroups;
       launch(
-        columnsKernel(op),
+        columnsKernel(op, width),
         {
           bind: { x: sliceView(x2, 0, start, len), stats: sliceView(stats, 0, start, len), g: sliceView(g2, 0, start, len), part: sliceView(part, 0, at, chunks) },
           params: { m: len, k, blocks: groups, chunk_len: chunkLen },
@@ -174,9 +192,9 @@ function rows(t: View, m: number, k: number): View {
   return subView(t, [m, k], [k, 1], t.offset);
 }
 
-/** One element of a view (a stand-in binding for an absent weight or bias). */
-function first(v: View): View {
-  return subView(v, [1], [1], v.offset);
+/** The first `n` elements of a view (a stand-in binding for an absent weight or bias). */
+function first(v: View, n: number): View {
+  return subView(v, [n], [1], v.offset);
 }
 
 /** The normalized shape as a list, after checking every argument against it. */

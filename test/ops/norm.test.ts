@@ -37,9 +37,13 @@ const variants: Variant[] = (['subgroup', 'workgroup'] as RowCombine[]).flatMap(
 );
 
 // [input shape, normalized shape, weight, bias]: rows of 1, 3, 17, 33, 65, 130 and 1000 elements,
-// several normalized dimensions, many short rows (several rows per workgroup), one row.
+// several normalized dimensions, many short rows (several rows per workgroup), one row; rows whose
+// length is a multiple of 4 run the vec4 kernels (4, 12, 20, 1000), the others the scalar ones.
 const layouts: [number[], number[], boolean, boolean][] = [
   [[1], [1], true, true],
+  [[3, 4], [4], true, true],
+  [[5, 2, 6], [2, 6], false, true],
+  [[33, 20], [20], true, false],
   [[4, 3], [3], false, false],
   [[5, 17], [17], true, false],
   [[3, 33], [33], true, true],
@@ -83,14 +87,14 @@ function rmsNormCase(shape: number[], norm: number[], withW: boolean): OpCase {
 
 // Rows far from zero: mean 1000, spread ±1. Σx² − (Σx)²/K in float32 loses the variance here
 // (1e6 against 0.33, float32 steps of 0.06); Welford with Chan's combination keeps it.
-const largeMean: OpInput = { shape: [3, 130], values: (rng, n) => rng.array(n, 999, 1001) };
+const largeMean = (k: number): OpInput => ({ shape: [3, k], values: (rng, n) => rng.array(n, 999, 1001) });
 
 opTable(
   'layerNorm and rmsNorm match the float64 reference, and their gradients finite differences',
   [
     ...layouts.map(([shape, norm, w, b]) => layerNormCase(shape, norm, w, b)),
     ...layouts.map(([shape, norm, w]) => rmsNormCase(shape, norm, w)),
-    { ...layerNormCase([3, 130], [130], true, true, largeMean), name: 'layerNorm of rows with mean 1000', atol: 2e-3, grad: false },
+    ...[130, 128].map((k) => ({ ...layerNormCase([3, k], [k], true, true, largeMean(k)), name: `layerNorm of rows of ${k} with mean 1000`, atol: 2e-3, grad: false as const })),
   ],
   variants,
 );
@@ -154,6 +158,22 @@ describe('views and gradients of any layout', () => {
     const colSums = Array.from({ length: 17 }, (_, c) => Array.from({ length: 9 }, (_, r) => xhat[r * 17 + c]!).reduce((a, b) => a + b, 0));
     expectClose(dw, colSums, { seed: rng.seed, atol: 1e-4 });
     expect(x.grad!.shape).toEqual([9, 17]);
+  });
+
+  it('reads inputs and gradients at offsets that are not multiples of 4 (the scalar kernels)', async () => {
+    const rng = new Rng();
+    const data = rng.array(1 + 6 * 8, -2, 2);
+    const w = rng.array(8, 0.5, 1.5);
+    const dy = rng.array(1 + 6 * 8);
+    const x = wg.reshape(wg.narrow(gpuTensor(data, [49]), 0, 1, 48), [6, 8]);
+    expect(x.offset).toBe(1);
+    const wt = gpuTensor(w, [8], true);
+    const y = wg.layerNorm(x, 8, wt);
+    expectClose(await y.toArray(), ref.layerNorm(data.slice(1), 8, w, null), { seed: rng.seed, atol: 1e-5 });
+    y.backward(wg.reshape(wg.narrow(gpuTensor(dy, [49]), 0, 1, 48), [6, 8]));
+    const xhat = ref.layerNorm(data.slice(1), 8, null, null);
+    const dw = Array.from({ length: 8 }, (_, c) => Array.from({ length: 6 }, (_, r) => xhat[r * 8 + c]! * dy[1 + r * 8 + c]!).reduce((a, b) => a + b, 0));
+    expectClose(await wt.grad!.toArray(), dw, { seed: rng.seed, atol: 1e-4 });
   });
 
   it('gradients are the same bits on every run (column sums without atomics)', async () => {
