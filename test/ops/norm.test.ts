@@ -195,6 +195,42 @@ describe('views and gradients of any layout', () => {
     expect(new Set(runs).size).toBe(1);
   });
 
+  it('computes only the gradients asked for (a frozen input, weight or bias)', async () => {
+    const rng = new Rng();
+    const data = rng.array(6 * 12, -2, 2);
+    const g = rng.array(6 * 12);
+    const x = gpuTensor(data, [6, 12]);
+    const b = gpuTensor(rng.array(12), [12], true);
+    const w = gpuTensor(rng.array(12, 0.5, 1.5), [12]);
+    wg.layerNorm(x, 12, w, b).backward(gpuTensor(g, [6, 12]));
+    const db = Array.from({ length: 12 }, (_, c) => Array.from({ length: 6 }, (_, r) => g[r * 12 + c]!).reduce((p, q) => p + q, 0));
+    expectClose(await b.grad!.toArray(), db, { seed: rng.seed, atol: 1e-5 });
+    expect(x.grad).toBeNull();
+    expect(w.grad).toBeNull();
+  });
+
+  it('training with norm layers leaves live memory flat', async () => {
+    const model = new wg.nn.Sequential(new wg.nn.Linear(12, 16), new wg.nn.LayerNorm(16), new wg.nn.ReLU(), new wg.nn.RMSNorm(16), new wg.nn.Linear(16, 3));
+    const opt = new wg.optim.Adam(model.parameters(), { lr: 1e-2 });
+    const rng = new Rng();
+    const x = gpuTensor(rng.array(9 * 12), [9, 12]);
+    const y = wg.tensor(Int32Array.from({ length: 9 }, () => rng.int(3)), [9], { dtype: 'int32' });
+    const live: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      opt.zeroGrad();
+      const loss = wg.tidy(() => {
+        const l = wg.crossEntropy(model.forward(x), y);
+        l.backward();
+        return l;
+      });
+      opt.step();
+      await loss.item();
+      loss.dispose();
+      live.push(wg.memory().liveBytes);
+    }
+    expect(live[3]).toBe(live[1]);
+  });
+
   it('an empty batch gives an empty output and zero weight gradients', async () => {
     const x = wg.zeros([0, 5], { requiresGrad: true });
     const w = wg.ones([5], { requiresGrad: true });
