@@ -1,7 +1,7 @@
 // layerNorm and rmsNorm over the trailing `normalizedShape` dimensions, as PyTorch's
-// F.layer_norm and F.rms_norm, fused (shaders/norm.wgsl): forward is one kernel (statistics and
-// output from one pass over each row), and backward keeps only x and two numbers per row (mean,
-// 1/std). dx is one kernel per row; dweight and dbias are column sums over the rows, cut into
+// F.layer_norm and F.rms_norm, fused (shaders/norm.wgsl): forward is one kernel (each row's
+// statistics from one read of it, then its output), and backward keeps only x and two numbers per
+// row (mean, 1/std). dx is one kernel per row; dweight and dbias are column sums over the rows, cut into
 // chunks summed in a fixed order (the same bits on every run: no atomics). The normalized
 // dimensions are merged into rows of K elements; tensors larger than one binding are cut into
 // blocks of rows.
@@ -41,7 +41,7 @@ function widthFor(k: number, ...views: (View | null)[]): Width {
   return k % 4 === 0 && views.every((v) => !v || v.offset % 4 === 0) ? 4 : 1;
 }
 
-/** Invocations per workgroup of the column sums (one column each). */
+/** Invocations per workgroup of the column sums (one Vec of columns each). */
 const COLUMN_WG = 64;
 
 /** float32's machine epsilon: F.rms_norm's default eps (torch.finfo(float32).eps). */
