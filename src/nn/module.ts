@@ -1,7 +1,9 @@
 // Module: the base of every layer and model, as in PyTorch. A module's parameters, buffers and
 // submodules are found by looking at its own properties, in the order they were assigned:
-//   - a Tensor that requires grad is a parameter,
-//   - a Tensor that does not is a buffer (saved in the state dict, e.g. BatchNorm's running stats),
+//   - a Tensor made a parameter by parameter(), or one that requires grad, is a parameter — a
+//     frozen parameter (requiresGrad(false), freeze()) stays one: it is still in parameters() and
+//     the state dict, it just gets no gradient and optimizers skip it,
+//   - any other Tensor is a buffer (saved in the state dict, e.g. BatchNorm's running stats),
 //   - a Module (or an array of Modules) is a submodule, named by property (and index).
 
 import { noGrad } from '../autograd/grad-mode';
@@ -78,6 +80,27 @@ export abstract class Module {
     });
   }
 
+  /**
+   * Whether this module's parameters (its submodules' included) get gradients. Frozen ones
+   * (false) get none from backward(), optimizers skip them (no update, no state), and they stay
+   * parameters: in parameters() and the state dict. Freezing drops any gradient they hold.
+   */
+  requiresGrad(flag = true): this {
+    for (const p of this.parameters()) {
+      p.requiresGrad = flag;
+      if (!flag) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
+    }
+    return this;
+  }
+
+  /** requiresGrad(false): keep every parameter as it is while the rest of a model trains. */
+  freeze(): this {
+    return this.requiresGrad(false);
+  }
+
   train(mode = true): this {
     this.training = mode;
     for (const [, m] of this.namedChildren()) m.train(mode);
@@ -112,21 +135,30 @@ export abstract class Module {
   private namedTensors(prefix: string, params: boolean): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     for (const [k, v] of Object.entries(this)) {
-      if (v instanceof Tensor && !v.disposed && v.requiresGrad === params) out.push([prefix + k, v]);
+      if (v instanceof Tensor && !v.disposed && isParameter(v) === params) out.push([prefix + k, v]);
     }
     for (const [name, child] of this.namedChildren()) out.push(...child.namedTensors(`${prefix}${name}.`, params));
     return out;
   }
 }
 
+// Parameters made by parameter(): they stay parameters when frozen (requiresGrad false).
+const madeParameters = new WeakSet<Tensor>();
+
+function isParameter(t: Tensor): boolean {
+  return t.requiresGrad || madeParameters.has(t);
+}
+
 /** Make `t` a parameter: it requires grad and survives tidy(). */
 export function parameter(t: Tensor): Tensor {
   t.requiresGrad = true;
+  madeParameters.add(t);
   return keep(t);
 }
 
 /** Make `t` a buffer: module state without gradient, surviving tidy(). */
 export function buffer(t: Tensor): Tensor {
   t.requiresGrad = false;
+  madeParameters.delete(t);
   return keep(t);
 }

@@ -1,7 +1,9 @@
 // Optimizer: what SGD, Adam and AdamW share. It holds the parameters, which step() updates in
 // place (a parameter keeps its Tensor object and its buffer), and per-parameter state tensors
 // (momentum, moments) that live outside every tidy() scope until dispose(). Like PyTorch,
-// parameters whose .grad is null are skipped, and zeroGrad() sets .grad to null.
+// parameters whose .grad is null are skipped, and zeroGrad() sets .grad to null; so are frozen
+// parameters (requiresGrad false: Module.freeze()), whatever .grad holds (DataParallel fills
+// missing gradients with zeros, which would still move a parameter under weight decay).
 
 import { contiguousCopy } from '../creation';
 import { sizeClass } from '../runtime/buffer-pool';
@@ -82,7 +84,7 @@ export abstract class Optimizer {
     const todo: [Tensor, Tensor, number][] = [];
     this.params.forEach((p, i) => {
       const grad = p.grad;
-      if (!grad) return;
+      if (!grad || !p.requiresGrad) return;
       if (grad.dtype !== 'float32') throw new DTypeError(`${this.name}.step: the gradient of parameter ${i} is ${grad.dtype}, expected float32`);
       if (grad.shape.length !== p.shape.length || grad.shape.some((d, k) => d !== p.shape[k])) {
         throw new ShapeError(
@@ -100,13 +102,13 @@ export abstract class Optimizer {
     this.stepCount++;
   }
 
-  /** Bytes of optimizer state once every parameter has had a step (what exists now plus what will). */
+  /** Bytes of optimizer state once every parameter has had a step (what exists now plus what will; frozen parameters get none). */
   stateBytes(): number {
     let bytes = 0;
     this.params.forEach((p, i) => {
       const s = this.state.get(i);
       if (s) for (const t of Object.values(s.buffers)) bytes += sizeClass(t.size * 4);
-      else bytes += dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
+      else if (p.requiresGrad) bytes += dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
     });
     return bytes;
   }
