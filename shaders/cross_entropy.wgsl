@@ -1,7 +1,8 @@
 // @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl
 // Fused cross-entropy over logits [N, K] and int32 labels [N].
 //   forward:  per row, lse = logsumexp(x) (max-subtracted) and loss = lse − x[label]; the host
-//             then takes the mean of the losses. A label outside [0, K) raises the device-side
+//             then takes the mean of the losses. As in PyTorch, a row whose maximum is NaN or
+//             ±inf has a NaN lse (x − max is NaN there), whatever the device's exp does with NaN. A label outside [0, K) raises the device-side
 //             assert (see Executor.deviceAssert): the next readback throws.
 //   backward: one invocation per logit: dx = (exp(x − lse) − onehot(label)) · g / N.
 // Logits and labels are read through strides (views need no copy). Rows are laid out like
@@ -40,9 +41,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b_g: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b_dx: array<f32>;
 
-// -inf, made at run time (a constant infinity is a compile error).
+// -inf and NaN, made at run time (a constant infinity or NaN is a compile error).
 fn neg_inf() -> f32 {
   var bits = 0xff800000u;
+  return bitcast<f32>(bits);
+}
+
+fn nan_() -> f32 {
+  var bits = 0x7fc00000u;
   return bitcast<f32>(bits);
 }
 
@@ -60,7 +66,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let xb = p.x_offset + row * p.x_row;
   var mx = neg_inf();
   for (var c = lane; c < p.k; c += lanes) {
-    mx = max(mx, f_x[xb + c * p.x_col]);
+    mx = row_combine(mx, f_x[xb + c * p.x_col], true);
   }
   mx = row_max(mx, tx, lane);
   var s = 0.0;
@@ -72,7 +78,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let label = f_labels[p.label_offset + row * p.label_stride];
   let ok = label >= 0 && label < i32(p.k);
   if (!ok) { atomicMax(&f_status[0], p.code); }
-  let lse = mx + log(s);
+  let lse = select(mx + log(s), nan_(), !row_is_finite(mx));
   f_lse[row] = lse;
   f_loss[row] = lse - f_x[xb + u32(clamp(label, 0, i32(p.k) - 1)) * p.x_col];
 }
@@ -89,5 +95,6 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let x = b_x[p.x_offset + row * p.x_row + c * p.x_col];
   let label = b_labels[p.label_offset + row * p.label_stride];
   let onehot = select(0.0, 1.0, i32(c) == label);
-  b_dx[i] = (exp(x - b_lse[row]) - onehot) * (b_g[p.g_offset] * p.inv_n);
+  let d = x - b_lse[row];
+  b_dx[i] = (select(exp(d), d, row_is_nan(d)) - onehot) * (b_g[p.g_offset] * p.inv_n);
 }
