@@ -1,7 +1,7 @@
 // One number over all gradients, computed on the GPU and left there (shaders/grad_stats.wgsl):
 // a pass per gradient writes partials, one workgroup adds them up. clipGradNorm takes the norm
-// (sum of squares); loss scaling unscales the gradients and counts the inf/NaN elements in the
-// same pass. The result stays in GPU memory: rescaling reads it there, and the Trainer reads the
+// (sum of squares); the Trainer counts the inf/NaN elements, and with loss scaling unscales the
+// gradients in the same pass. The result stays in GPU memory: rescaling reads it there, and the Trainer reads the
 // count back together with the loss.
 
 import gradStatsWGSL from '../../shaders/grad_stats.wgsl?raw';
@@ -41,8 +41,9 @@ export function collectGrads(op: string, params: Iterable<Tensor>): Tensor[] {
 
 /**
  * Write into `out` (a one-element view) Σ g² over all `grads` (its square root with `root`) for
- * 'sumSquares', or, for 'unscaleCheck', the number of inf/NaN elements after multiplying every
- * gradient in place by `factor`. Returns false (writing nothing) when there is no element.
+ * 'sumSquares', or, for 'unscaleCheck', the number of inf/NaN elements, multiplying every
+ * gradient in place by `factor` (factor 1: only counting). Returns false (writing nothing) when
+ * there is no element.
  */
 export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, { factor = 1, root = false } = {}): boolean {
   const groups = grads.map((g) => Math.ceil(g.size / CHUNK));

@@ -26,6 +26,12 @@ export class OutOfMemoryError extends LimitError {}
 /** The GPU rejected a command: a bug in webgrad, reported with the kernel involved. */
 export class GPUValidationError extends WebGradError {}
 
+/**
+ * A training step's loss or gradients hold inf or NaN (thrown by Trainer.step with
+ * errorIfNonfinite; by default the update is skipped and reported instead).
+ */
+export class NonFiniteError extends WebGradError {}
+
 /** The GPU device went away (driver reset, `device.destroy()`, tab backgrounded too long). */
 export class DeviceLostError extends WebGradError {}
 
