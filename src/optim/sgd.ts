@@ -11,7 +11,7 @@ import { bindView } from '../kernels/binding';
 import { inFlatChunks } from '../kernels/segments';
 import { keep } from '../scope';
 import { empty, type Tensor } from '../tensor';
-import { checkNumber, Optimizer, type ParamState } from './optimizer';
+import { checkBoolean, checkNumber, Optimizer, type ParamState } from './optimizer';
 
 const sgdKernel = defineKernel('SGD.step', optimWGSL, ['write', 'read'], 'sgd');
 const momentumKernel = defineKernel('SGD.step', optimWGSL, ['write', 'read', 'write'], 'sgd_momentum');
@@ -28,6 +28,8 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
+type SGDHyperParams = { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean };
+
 export class SGD extends Optimizer {
   momentum: number;
   dampening: number;
@@ -37,14 +39,33 @@ export class SGD extends Optimizer {
   protected readonly stateNames = ['momentumBuffer'];
 
   constructor(params: Iterable<Tensor>, opts: SGDOptions) {
-    super('SGD', params, opts.lr);
-    this.momentum = checkNumber('SGD', 'momentum', opts.momentum ?? 0, 0);
-    this.dampening = checkNumber('SGD', 'dampening', opts.dampening ?? 0, 0);
-    this.weightDecay = checkNumber('SGD', 'weightDecay', opts.weightDecay ?? 0, 0);
-    this.nesterov = opts.nesterov ?? false;
-    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new WebGradError('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
+    super('SGD', params);
+    const hp = this.checkHyperParams('SGD', {
+      lr: opts.lr,
+      momentum: opts.momentum ?? 0,
+      dampening: opts.dampening ?? 0,
+      weightDecay: opts.weightDecay ?? 0,
+      nesterov: opts.nesterov ?? false,
+    });
+    this.lr = hp.lr;
+    this.momentum = hp.momentum;
+    this.dampening = hp.dampening;
+    this.weightDecay = hp.weightDecay;
+    this.nesterov = hp.nesterov;
+  }
+
+  protected checkHyperParams(op: string, hp: Record<string, unknown>): SGDHyperParams {
+    const checked = {
+      lr: checkNumber(op, 'lr', hp.lr, 0),
+      momentum: checkNumber(op, 'momentum', hp.momentum, 0),
+      dampening: checkNumber(op, 'dampening', hp.dampening, 0),
+      weightDecay: checkNumber(op, 'weightDecay', hp.weightDecay, 0),
+      nesterov: checkBoolean(op, 'nesterov', hp.nesterov),
+    };
+    if (checked.nesterov && (checked.momentum <= 0 || checked.dampening !== 0)) {
+      throw new WebGradError(`${op}: Nesterov momentum needs momentum > 0 and dampening 0`);
     }
+    return checked;
   }
 
   protected createState(param: Tensor): Record<string, Tensor> {
