@@ -165,7 +165,12 @@ export interface Resume {
   steps?: number;
 }
 
-/** Read and check a --resume file before the GPU starts: a readable checkpoint whose progress fits the options. */
+/**
+ * Read and check a --resume file before the GPU starts: a readable checkpoint whose progress fits
+ * the options. Checkpoints saved by this command record the model and optimizer; others (such as
+ * the README's `progress: { epoch: 3 }`) are taken to be what the options say, and loading them
+ * checks every tensor.
+ */
 export function readResume(file: string, opts: Pick<TrainOptions, 'model' | 'optimizer'>): Resume {
   if (isDirectory(file)) throw new UsageError(`--resume ${file} is a directory; name a checkpoint file`);
   let bytes: Uint8Array;
@@ -181,7 +186,7 @@ export function readResume(file: string, opts: Pick<TrainOptions, 'model' | 'opt
   } catch (e) {
     throw new UsageError(`--resume ${file}: ${(e as Error).message}`);
   }
-  if (progress.model !== opts.model) {
+  if (progress.model !== undefined && progress.model !== opts.model) {
     throw new UsageError(`--resume: ${file} holds a ${String(progress.model)} model; pass --model ${String(progress.model)}`);
   }
   if (progress.optimizer !== undefined && progress.optimizer !== opts.optimizer) {

@@ -141,6 +141,27 @@ describe('npm run train', () => {
     model.dispose();
     optimizer.dispose();
   });
+
+  it("resumes a checkpoint saved as the README shows (mnistCNN + Adam, progress { epoch: 3 })", async () => {
+    wg.manualSeed(1);
+    const model = wg.models.mnistCNN();
+    const optimizer = new wg.optim.Adam(model.parameters(), { lr: 1e-3 });
+    const file = await checkpointFile('readme.safetensors', model, optimizer, { epoch: 3 });
+    model.dispose();
+    optimizer.dispose();
+    const out = join(dir, 'readme-out.safetensors');
+    const [resumed, wrongModel] = await Promise.all([
+      // --epochs 3: resumed at epoch 3, nothing left to train (a CNN epoch takes a minute here).
+      trainAsync(['--resume', file, '--model', 'cnn', '--optimizer', 'adam', '--epochs', '3', '--out', out]),
+      trainAsync(['--resume', file, '--model', 'mlp', '--out', out]),
+    ]);
+    expect(resumed.status, resumed.out).toBe(0);
+    expect(resumed.out).toContain(`resumed from ${file} at epoch 3`);
+    expect(resumed.out).toMatch(/model: cnn, [\d,]+ parameters; adam lr 0\.001/);
+    expect(wrongModel.status).toBe(1);
+    expect(wrongModel.out).toMatch(/^error: --resume .*readme\.safetensors does not fit --model mlp --optimizer sgd: /m);
+    expect(wrongModel.out).not.toMatch(/\n\s+at /);
+  });
 });
 
 describe('a failed save keeps the trained model', () => {
