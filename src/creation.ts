@@ -26,9 +26,14 @@ export function tensor(data: TensorData, shape?: readonly number[], opts: Tensor
   const dtype: DType = opts.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   if (dtype !== 'float32' && dtype !== 'int32') throw new DTypeError(`tensor: unsupported dtype ${String(dtype)}`);
   if (opts.requiresGrad && dtype !== 'float32') throw new DTypeError('tensor: only float32 tensors can require grad');
-  const flat = flatten(data, dtype, n);
+  // Allocate first: a tensor over the device's limits fails before any copying.
   const t = empty(target, dtype, 'tensor');
-  if (n > 0) runtime().executor.upload(t.buffer(), 0, flat);
+  try {
+    if (n > 0) runtime().executor.upload(t.buffer(), 0, flatten(data, dtype, n));
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
   t.requiresGrad = opts.requiresGrad ?? false;
   return t;
 }
@@ -55,16 +60,29 @@ export interface RandomOptions {
 
 /** Standard normal samples. */
 export function randn(shape: readonly number[], opts: RandomOptions = {}): Tensor {
-  const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
-  const data = gen.fillNormal(new Float32Array(sizeOf(checkShape('randn', shape))));
-  return tensor(data, shape, { requiresGrad: opts.requiresGrad });
+  return random('randn', shape, opts, (gen, out) => gen.fillNormal(out));
 }
 
 /** Uniform samples in [0, 1). */
 export function rand(shape: readonly number[], opts: RandomOptions = {}): Tensor {
-  const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
-  const data = gen.fillUniform(new Float32Array(sizeOf(checkShape('rand', shape))));
-  return tensor(data, shape, { requiresGrad: opts.requiresGrad });
+  return random('rand', shape, opts, (gen, out) => gen.fillUniform(out));
+}
+
+/**
+ * A float32 tensor of `shape` filled on the CPU by `fill`. The GPU memory is taken first, so a
+ * shape over the device's limits fails at once instead of after drawing gigabytes of numbers.
+ */
+function random(op: string, shape: readonly number[], opts: RandomOptions, fill: (gen: Generator, out: Float32Array) => Float32Array): Tensor {
+  const t = empty(checkShape(op, shape), 'float32', op);
+  try {
+    const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
+    if (t.size > 0) runtime().executor.upload(t.buffer(), 0, fill(gen, new Float32Array(t.size)));
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
 }
 
 function inferShape(data: TensorData): number[] {

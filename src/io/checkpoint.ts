@@ -103,8 +103,9 @@ export function loadCheckpoint(bytes: Uint8Array, opts: { model: Module; optimiz
   }
   const all = loadSafetensors(bytes);
   try {
-    const model: Record<string, Tensor> = {};
-    const optState: OptimizerStateDict['state'] = {};
+    // Names come from the file: null-prototype maps, so that "model.__proto__" is a plain entry.
+    const model: Record<string, Tensor> = Object.create(null);
+    const optState: OptimizerStateDict['state'] = Object.create(null);
     for (const [k, t] of Object.entries(all)) {
       if (k.startsWith('model.')) model[k.slice(6)] = t;
       else if (k.startsWith('optimizer.')) {
@@ -113,7 +114,7 @@ export function loadCheckpoint(bytes: Uint8Array, opts: { model: Module; optimiz
         if (!isIndex(i) || !name) throw new WebGradError(`loadCheckpoint: unexpected tensor "${k}" (optimizer state is "optimizer.<index>.<name>")`);
         const step = saved.paramSteps[i];
         if (step === undefined) throw new WebGradError(`loadCheckpoint: optimizer state "${k}" has no step count in paramSteps`);
-        (optState[Number(i)] ??= { step, buffers: {} }).buffers[name] = t;
+        (optState[Number(i)] ??= { step, buffers: Object.create(null) }).buffers[name] = t;
       } else throw new WebGradError(`loadCheckpoint: unexpected tensor "${k}"`);
     }
     const optSd = opts.optimizer && saved ? { step: saved.step, hyperParams: saved.hyperParams, state: optState } : null;

@@ -94,6 +94,7 @@ function uploadLabels(labels: Int32Array, n: number, k: number): Tensor {
 }
 
 function checkLabels(labels: Tensor, logits: Tensor): Tensor {
+  labels.storage('crossEntropy');
   if (labels.dtype !== 'int32') {
     throw new DTypeError(`crossEntropy: labels ${formatShape(labels.shape)} are ${labels.dtype}, expected int32 class indices`);
   }

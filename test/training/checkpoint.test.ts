@@ -56,6 +56,18 @@ describe('checkpoints', () => {
     expect(await values(other)).toEqual(before);
   });
 
+  it('tensor names from the file are plain entries: "model.__proto__" and "model.constructor" are unexpected', async () => {
+    const a = setup(1);
+    const sd: Record<string, wg.Tensor> = Object.create(null);
+    for (const [k, t] of Object.entries(a.model.stateDict())) sd[`model.${k}`] = t;
+    for (const name of ['__proto__', 'constructor']) {
+      const extra = wg.zeros([1]);
+      const bytes = await wg.io.saveSafetensors({ ...sd, [`model.${name}`]: extra }, { 'webgrad.checkpoint': JSON.stringify({ version: 1, progress: {} }) });
+      extra.dispose();
+      expect(() => wg.io.loadCheckpoint(bytes, { model: a.model }), name).toThrowError(new RegExp(`loadStateDict: unexpected ${name}$`));
+    }
+  });
+
   it('a plain safetensors file is not mistaken for a checkpoint', async () => {
     const plain = await wg.io.saveSafetensors({ w: wg.ones([2]) });
     expect(() => wg.io.readCheckpointProgress(plain)).toThrowError(/not a webgrad checkpoint/);
