@@ -97,14 +97,26 @@ function inferShape(data: TensorData): number[] {
   return shape;
 }
 
+/** `v` if int32 holds it exactly, else a DTypeError naming it and element `i`. */
+function fitInt32(v: number, i: number): number {
+  if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) {
+    throw new DTypeError(`tensor: value ${v} (element ${i}) does not fit int32 (integers from -2147483648 to 2147483647)`);
+  }
+  return v;
+}
+
 function flatten(data: TensorData, dtype: DType, n: number): Float32Array | Int32Array {
   const out = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+  // Int32Array storage wraps 3e9 and turns NaN into 0: values from elsewhere are checked to fit.
+  const fit = dtype === 'int32' && !(data instanceof Int32Array) ? fitInt32 : (v: number) => v;
   if (typeof data === 'number') {
-    out[0] = data;
+    out[0] = fit(data, 0);
     return out;
   }
   if (ArrayBuffer.isView(data)) {
-    out.set(data as ArrayLike<number>);
+    const values = data as ArrayLike<number>;
+    if (dtype === 'int32' && !(data instanceof Int32Array)) for (let i = 0; i < n; i++) out[i] = fit(values[i]!, i);
+    else out.set(values);
     return out;
   }
   const shape = inferShape(data);
@@ -112,7 +124,8 @@ function flatten(data: TensorData, dtype: DType, n: number): Float32Array | Int3
   const walk = (v: unknown, depth: number): void => {
     if (depth === shape.length) {
       if (typeof v !== 'number') throw new ShapeError(`tensor: expected a number at depth ${depth}, got ${typeof v}`);
-      out[i++] = v;
+      out[i] = fit(v, i);
+      i++;
       return;
     }
     if (!Array.isArray(v) || v.length !== shape[depth]) {

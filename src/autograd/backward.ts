@@ -7,8 +7,8 @@ import { add, axpyInPlace } from '../ops/elementwise';
 import { contiguous } from '../ops/copy';
 import { ones } from '../creation';
 import { keep, tidy } from '../scope';
-import { formatShape, type Tensor } from '../tensor';
-import { ShapeError, WebGradError } from '../runtime/errors';
+import { formatShape, Tensor } from '../tensor';
+import { DTypeError, kindOf, ShapeError, WebGradError } from '../runtime/errors';
 import { noGrad } from './grad-mode';
 import type { Node } from './node';
 
@@ -18,6 +18,7 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
       `backward(): called on a tensor of shape ${formatShape(loss.shape)}; it needs a one-element tensor (a loss)`,
     );
   }
+  if (gradOutput !== undefined) checkGradOutput(loss, gradOutput);
   const root = loss._node;
   if (!root || !loss.requiresGrad) {
     throw new WebGradError(
@@ -34,6 +35,16 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
     for (const g of grads.values()) g.dispose();
     loss._node = null;
     root.release();
+  }
+}
+
+/** The gradient given to backward(grad): a live float32 tensor of the output's shape. */
+function checkGradOutput(loss: Tensor, g: unknown): void {
+  if (!(g instanceof Tensor)) throw new DTypeError(`backward(): the gradient must be a Tensor, got ${kindOf(g)}`);
+  g.storage('backward()');
+  if (g.dtype !== 'float32') throw new DTypeError(`backward(): the gradient ${formatShape(g.shape)} is ${g.dtype}, expected float32`);
+  if (g.ndim !== loss.ndim || g.shape.some((d, i) => d !== loss.shape[i])) {
+    throw new ShapeError(`backward(): the gradient ${formatShape(g.shape)} does not match the tensor's shape ${formatShape(loss.shape)}`);
   }
 }
 

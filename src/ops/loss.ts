@@ -5,10 +5,10 @@ import crossEntropyWGSL from '../../shaders/cross_entropy.wgsl?raw';
 import { record } from '../autograd/record';
 import { tensor } from '../creation';
 import { runtime } from '../runtime/device';
-import { DTypeError, ShapeError } from '../runtime/errors';
+import { DTypeError, kindOf, ShapeError } from '../runtime/errors';
 import { Params } from '../kernels/params';
 import { tidy } from '../scope';
-import { empty, formatShape, type Tensor } from '../tensor';
+import { empty, formatShape, Tensor } from '../tensor';
 import { mul, sub } from './elementwise';
 import { mean, reduceTile } from './reduce';
 import { rowKernel } from '../kernels/rows';
@@ -26,6 +26,13 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array): Tenso
   checkDType('crossEntropy', logits, 'float32', 'logits');
   if (logits.ndim !== 2) {
     throw new ShapeError(`crossEntropy: logits must be [N, K], got ${formatShape(logits.shape)}`);
+  }
+  if (!(labels instanceof Int32Array) && !(labels instanceof Tensor)) {
+    const convertible = Array.isArray(labels) || ArrayBuffer.isView(labels);
+    throw new DTypeError(
+      `crossEntropy: labels must be an int32 tensor or an Int32Array of class indices, got ${kindOf(labels)}` +
+        (convertible ? ' (Int32Array.from(labels) converts them)' : ''),
+    );
   }
   const [n, k] = logits.shape as [number, number];
   if (n === 0 || k === 0) {

@@ -40,3 +40,13 @@ export class WebGPUUnavailableError extends WebGradError {}
 
 /** webgrad is used before `await wg.init()`. */
 export class NotInitializedError extends WebGradError {}
+
+/** What kind of value `v` is, for a message: "an array of numbers", "a Float32Array", "undefined", … */
+export function kindOf(v: unknown): string {
+  const a = (name: string) => `${/^(?!uint)[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`; // a Uint8Array, an Int32Array
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return v.length > 0 && v.every((x) => typeof x === 'number') ? 'an array of numbers' : 'an array';
+  if (typeof v !== 'object') return a(typeof v);
+  const name = (v as { constructor?: { name?: string } }).constructor?.name;
+  return name && name !== 'Object' ? a(name) : 'an object';
+}

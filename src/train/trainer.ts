@@ -19,9 +19,9 @@ import { gather } from '../ops/copy';
 import type { Optimizer } from '../optim/optimizer';
 import { globalGenerator } from '../random';
 import { runtime } from '../runtime/device';
-import { NonFiniteError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
+import { DTypeError, kindOf, NonFiniteError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
 import { tidy } from '../scope';
-import { empty, formatShape, type Tensor } from '../tensor';
+import { empty, formatShape, Tensor } from '../tensor';
 import { autotuner } from '../kernels/tuning/autotune';
 import { defaultBudget, plan, type Plan } from './memory-plan';
 import type { LossScalingOptions } from './loss-scaler';
@@ -199,6 +199,7 @@ export class Trainer {
 
   /** One optimizer update from the batch (x, y): split, accumulate, update. */
   async step(x: Tensor, y: Tensor): Promise<StepResult> {
+    this.checkBatch(x, y);
     try {
       await this.checkpoints?.beforeStep(this);
       const result = await this.computeGradients(x, y);
@@ -230,6 +231,7 @@ export class Trainer {
    * gradients). Recovers from running out of memory by halving the micro-batch.
    */
   async computeGradients(x: Tensor, y: Tensor, { gradScale = 1 }: { gradScale?: number } = {}): Promise<StepResult> {
+    this.checkBatch(x, y);
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
@@ -282,6 +284,15 @@ export class Trainer {
     }
     this.optimizer.step();
     this.steps++;
+  }
+
+  /** x and y are tensors (a typed array passed by mistake gets a sentence, not a TypeError deep inside). */
+  private checkBatch(x: unknown, y: unknown): void {
+    const check = (name: string, v: unknown, make: string) => {
+      if (!(v instanceof Tensor)) throw new DTypeError(`Trainer.step: ${name} must be a Tensor, got ${kindOf(v)} (${make} makes one)`);
+    };
+    check('x', x, 'wg.tensor(x, shape)');
+    check('y', y, this.isClassifier ? "wg.tensor(y, shape, { dtype: 'int32' })" : 'wg.tensor(y, shape)');
   }
 
   /** A step whose loss or gradients are not finite: no update; reported unless loss scaling overflowed. */

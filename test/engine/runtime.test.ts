@@ -146,6 +146,25 @@ describe('errors before init and after dispose', () => {
   });
 });
 
+describe('tensor() checks its values against the dtype', () => {
+  it('int32 data must be integers in range: no silent wrapping of 3e9, NaN or 1.5', async () => {
+    const cases: [wg.TensorData, RegExp][] = [
+      [[3e9, NaN], /^tensor: value 3000000000 \(element 0\) does not fit int32 \(integers from -2147483648 to 2147483647\)$/],
+      [[1, NaN], /value NaN \(element 1\) does not fit int32/],
+      [new Float32Array([0, 1.5]), /value 1\.5 \(element 1\) does not fit int32/],
+      [[[1, 2], [3, -Infinity]], /value -Infinity \(element 3\) does not fit int32/],
+      [-2147483649, /value -2147483649 \(element 0\) does not fit int32/],
+    ];
+    for (const [data, message] of cases) {
+      expect(() => wg.tensor(data, undefined, { dtype: 'int32' }), String(data)).toThrowError(wg.DTypeError);
+      expect(() => wg.tensor(data, undefined, { dtype: 'int32' }), String(data)).toThrowError(message);
+    }
+    const ok = wg.tensor([2147483647, -2147483648, 0], undefined, { dtype: 'int32' });
+    expect(Array.from(await ok.toArray())).toEqual([2147483647, -2147483648, 0]);
+    ok.dispose();
+  });
+});
+
 describe('checks come before work', () => {
   it('randn and rand of a tensor over the device limits fail before drawing a single number', () => {
     const normal = vi.spyOn(Generator.prototype, 'fillNormal');

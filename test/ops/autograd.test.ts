@@ -48,6 +48,16 @@ describe('the tape', () => {
     expect(Array.from(await x.grad!.toArray())).toEqual(grad);
   });
 
+  it('backward(grad) with a gradient that does not fit is an error of backward(), naming both shapes', () => {
+    const x = wg.ones([2, 2], { requiresGrad: true });
+    const y = wg.mul(x, x);
+    expect(() => y.backward(wg.ones([3]))).toThrowError(wg.ShapeError);
+    expect(() => wg.mul(x, x).backward(wg.ones([3]))).toThrowError(/^backward\(\): the gradient \[3\] does not match the tensor's shape \[2, 2\]$/);
+    expect(() => wg.mul(x, x).backward(wg.ones([2, 2], { dtype: 'int32' }))).toThrowError(/^backward\(\): the gradient \[2, 2\] is int32, expected float32$/);
+    expect(() => wg.mul(x, x).backward([1, 1, 1, 1] as unknown as wg.Tensor)).toThrowError(/^backward\(\): the gradient must be a Tensor, got an array of numbers$/);
+    expect(x.grad).toBeNull();
+  });
+
   it('backward() needs a one-element tensor', () => {
     const a = wg.ones([2, 3], { requiresGrad: true });
     expect(() => wg.exp(a).backward()).toThrowError(/backward\(\): called on a tensor of shape \[2, 3\]/);

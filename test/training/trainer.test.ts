@@ -104,6 +104,20 @@ describe('out-of-memory recovery', () => {
   });
 });
 
+describe('Trainer.step checks what it is given', () => {
+  it('arrays instead of tensors are a DTypeError naming which argument and how to make a tensor', async () => {
+    const t = trainer(mlp, 'auto');
+    const x = wg.zeros([4, 1, 6, 6]);
+    const y = wg.tensor(new Int32Array(4));
+    await expect(t.step(x, new Int32Array(4) as unknown as wg.Tensor)).rejects.toThrowError(
+      /^Trainer\.step: y must be a Tensor, got an Int32Array \(wg\.tensor\(y, shape, \{ dtype: 'int32' \}\) makes one\)$/,
+    );
+    await expect(t.step(new Float32Array(144) as unknown as wg.Tensor, y)).rejects.toThrowError(/^Trainer\.step: x must be a Tensor, got a Float32Array/);
+    await expect(t.step(x, y)).resolves.toMatchObject({ skipped: false });
+    expect(t.steps).toBe(1);
+  });
+});
+
 describe('a step whose loss or gradients are not finite', () => {
   /** The parameters and the optimizer's momentum, read back. */
   async function state(t: wg.Trainer): Promise<number[]> {
