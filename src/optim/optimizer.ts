@@ -5,11 +5,12 @@
 // are checked by one function per optimizer (checkHyperParams), which the constructor runs on its
 // options and loadStateDict on what it loads, so a checkpoint passes the constructor's rules.
 
-import { gather } from '../ops/copy';
+import { contiguousCopy } from '../creation';
 import { sizeClass } from '../runtime/buffer-pool';
 import { runtime } from '../runtime/device';
+import { dryRun } from '../memory';
 import { DTypeError, ShapeError, WebGradError } from '../runtime/errors';
-import { keep } from '../scope';
+import { keep, tidy } from '../scope';
 import { formatShape, Tensor } from '../tensor';
 
 /** An optimizer's hyper-parameters by name (lr, momentum, betas, …). */
@@ -102,9 +103,7 @@ export abstract class Optimizer {
     for (const [p, grad, i] of todo) {
       const state = this.state.get(i)!;
       state.step++;
-      const g = grad.isContiguous ? grad : gather(grad);
-      this.update(p, g, state);
-      if (g !== grad) g.dispose();
+      tidy(() => this.update(p, grad.isContiguous ? grad : contiguousCopy(grad, `${this.name}.step`), state));
     }
     this.stepCount++;
   }
@@ -115,7 +114,7 @@ export abstract class Optimizer {
     this.params.forEach((p, i) => {
       const s = this.state.get(i);
       if (s) for (const t of Object.values(s.buffers)) bytes += sizeClass(t.size * 4);
-      else bytes += runtime().dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
+      else bytes += dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
     });
     return bytes;
   }
@@ -150,7 +149,7 @@ export abstract class Optimizer {
     // Copy before freeing: `sd` may hold this optimizer's own tensors.
     const loaded = Object.entries(sd.state).map(([key, s]): [number, ParamState] => [
       Number(key),
-      { step: s.step, buffers: Object.fromEntries(Object.entries(s.buffers).map(([n, t]) => [n, keep(gather(t))])) },
+      { step: s.step, buffers: Object.fromEntries(Object.entries(s.buffers).map(([n, t]) => [n, keep(contiguousCopy(t))])) },
     ]);
     this.disposeState();
     for (const [i, s] of loaded) this.state.set(i, s);

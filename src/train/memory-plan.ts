@@ -6,6 +6,7 @@
 
 import { empty, sizeOf, type Tensor } from '../tensor';
 import { runtime } from '../runtime/device';
+import { dryRun } from '../memory';
 import { LimitError } from '../runtime/errors';
 import { formatBytes } from '../runtime/limits';
 import { tidy } from '../scope';
@@ -164,7 +165,7 @@ function dryPass(inp: PlanInputs, m: number): { peakBytes: number; largestBytes:
   const saved = params.map((p) => p.grad);
   for (const p of params) p.grad = null;
   try {
-    return runtime().dryRun(() => {
+    return dryRun(() => {
       for (let i = 0; i < 2; i++) {
         tidy(() => {
           const x = empty([m, ...inp.xShape.slice(1)], 'float32', 'dry-run input');

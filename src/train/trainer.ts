@@ -6,19 +6,21 @@
 // step that completed. A step whose loss or gradients hold inf or NaN updates nothing: it is
 // skipped and reported (a warning, StepResult.skipped), or an error with errorIfNonfinite.
 
+import { now } from '../clock';
 import { noGrad } from '../autograd/grad-mode';
-import { zeros } from '../creation';
 import { DataLoader } from '../data/loader';
 import type { Dataset } from '../data/dataset';
 import type { Module } from '../nn/module';
-import { axpyInPlace, mul } from '../ops/elementwise';
+import { mul } from '../ops/elementwise';
+import { axpyInPlace } from '../ops/pointwise';
 import { crossEntropy, mse } from '../ops/loss';
 import { argmax } from '../ops/reduce';
 import { narrow } from '../ops/shape';
-import { gather } from '../ops/copy';
+import { contiguousCopy, zeros } from '../creation';
 import type { Optimizer } from '../optim/optimizer';
 import { globalGenerator } from '../random';
 import { runtime } from '../runtime/device';
+import { dryRun } from '../memory';
 import { DTypeError, kindOf, NonFiniteError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
 import { tidy } from '../scope';
 import { empty, formatShape, Tensor } from '../tensor';
@@ -458,7 +460,7 @@ export class Trainer {
   private snapshotBuffers(): Record<string, Tensor> | null {
     const named = this.model.namedBuffers();
     if (!named.length) return null;
-    return Object.fromEntries(named.map(([n, t]) => [n, gather(t)]));
+    return Object.fromEntries(named.map(([n, t]) => [n, contiguousCopy(t)]));
   }
 
   /** The target shape for a batch: [B] labels for cross-entropy, else the model's output shape. */
@@ -466,7 +468,7 @@ export class Trainer {
     const b = batchShape[0]!;
     if (this.isClassifier) return [b];
     let out: number[] = [];
-    runtime().dryRun(() => {
+    dryRun(() => {
       tidy(() => {
         out = [...noGrad(() => this.model.forward(empty([1, ...batchShape.slice(1)]))).shape];
       });
@@ -481,8 +483,4 @@ function planKey(xShape: readonly number[], yShape: readonly number[]): string {
 
 function storageBytes(t: Tensor): number {
   return runtime().pool.classOf(t.storage('Trainer.step').bytes);
-}
-
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
 }
