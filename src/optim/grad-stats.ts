@@ -8,12 +8,19 @@ import gradStatsWGSL from '../../shaders/grad_stats.wgsl?raw';
 import { WG } from '../kernels/layout';
 import { launch } from '../kernels/launch';
 import { rowKernel } from '../kernels/rows';
+import { reduceProfile } from '../ops/reduce';
 import { DTypeError, ShapeError } from '../runtime/errors';
 import { empty, formatShape, type Tensor } from '../tensor';
 
-/** Elements each invocation of the per-tensor passes takes (the ITEMS override). */
-const ITEMS = 8;
-const CHUNK = WG * ITEMS;
+/**
+ * Lanes per workgroup and elements per lane of the per-tensor passes (the WG and ITEMS overrides):
+ * on software adapters few lanes folding long runs, as the row reductions do (reduceProfile:
+ * SwiftShader pays dearly for each workgroup's combine), else 256 lanes of 8 elements.
+ */
+function perTensorTile(): { lanes: number; items: number } {
+  const { maxWorkgroup, perLane } = reduceProfile();
+  return { lanes: Math.min(WG, maxWorkgroup), items: Math.max(8, perLane) };
+}
 
 export type GradStat = 'sumSquares' | 'unscaleCheck';
 
@@ -44,7 +51,8 @@ export function collectGrads(op: string, params: Iterable<Tensor>): Tensor[] {
  * there is no element.
  */
 export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, { factor = 1, root = false } = {}): boolean {
-  const groups = grads.map((g) => Math.ceil(g.size / CHUNK));
+  const { lanes, items } = perTensorTile();
+  const groups = grads.map((g) => Math.ceil(g.size / (lanes * items)));
   const totalGroups = groups.reduce((a, b) => a + b, 0);
   if (totalGroups === 0) return false;
   const [entry, access] = ENTRY[stat];
@@ -54,7 +62,7 @@ export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, 
   grads.forEach((g, i) => {
     launch(
       perTensor,
-      { bind: { g, partials }, params: { n: g.size, slot, groups: groups[i]!, factor }, constants: { WG, ITEMS }, workgroups: groups[i]! },
+      { bind: { g, partials }, params: { n: g.size, slot, groups: groups[i]!, factor }, constants: { WG: lanes, ITEMS: items }, workgroups: groups[i]! },
       stat,
     );
     slot += groups[i]!;
