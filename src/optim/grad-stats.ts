@@ -1,8 +1,8 @@
 // One number over all gradients, computed on the GPU and left there (shaders/grad_stats.wgsl):
 // a pass per gradient writes partials, one workgroup adds them up. clipGradNorm takes the norm
 // (sum of squares); the Trainer counts the inf/NaN elements, and with loss scaling unscales the
-// gradients in the same pass. The result stays in GPU memory: rescaling reads it there, and the Trainer reads the
-// count back together with the loss.
+// gradients in the same pass. The result stays in GPU memory: rescaling reads it there, and the
+// Trainer reads the count back together with the loss.
 
 import gradStatsWGSL from '../../shaders/grad_stats.wgsl?raw';
 import { WG } from '../kernels/layout';
