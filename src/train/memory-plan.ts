@@ -41,6 +41,8 @@ export interface PlanInputs {
   pass: (x: Tensor, y: Tensor) => void;
   xShape: readonly number[];
   yShape: readonly number[];
+  /** The batch's dtypes (the dry run's inputs and targets have them). */
+  xDType: 'float32' | 'int32';
   yDType: 'float32' | 'int32';
   /** Fixed micro-batch size, or 'auto' to choose the largest that fits. */
   microBatchSize: number | 'auto';
@@ -168,7 +170,7 @@ function dryPass(inp: PlanInputs, m: number): { peakBytes: number; largestBytes:
     return dryRun(() => {
       for (let i = 0; i < 2; i++) {
         tidy(() => {
-          const x = empty([m, ...inp.xShape.slice(1)], 'float32', 'dry-run input');
+          const x = empty([m, ...inp.xShape.slice(1)], inp.xDType, 'dry-run input');
           const y = empty([m, ...inp.yShape.slice(1)], inp.yDType, 'dry-run labels');
           inp.pass(x, y);
         });
