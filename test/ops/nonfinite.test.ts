@@ -110,6 +110,7 @@ const CASES: Case[] = [
   unary('sqrt', wg.sqrt, Math.sqrt),
   unary('relu', wg.relu, ew.relu),
   unary('gelu', wg.gelu, ew.gelu, { atol: 1e-6 }),
+  unary('silu', wg.silu, ew.silu, { atol: 1e-6 }),
   unary('tanh', wg.tanh, Math.tanh, { atol: 1e-6 }),
   unary('sigmoid', wg.sigmoid, ew.sigmoid, { atol: 1e-6 }),
   unary('abs', wg.abs, Math.abs),
@@ -126,6 +127,48 @@ const CASES: Case[] = [
   ...binary('mul', wg.mul, (x, y) => x * y),
   ...binary('div', wg.div, (x, y) => x / y),
   ...binary('maximum', wg.maximum, Math.max),
+  // Comparisons: NaN is unequal to everything and neither less nor greater (ne is 1).
+  ...binary('eq', wg.eq, (x, y) => Number(x === y)),
+  ...binary('ne', wg.ne, (x, y) => Number(x !== y)),
+  ...binary('lt', wg.lt, (x, y) => Number(x < y)),
+  ...binary('le', wg.le, (x, y) => Number(x <= y)),
+  ...binary('gt', wg.gt, (x, y) => Number(x > y)),
+  ...binary('ge', wg.ge, (x, y) => Number(x >= y)),
+  unary('x > 0 (a number operand)', (t) => wg.gt(t, 0), (x) => Number(x > 0)),
+  {
+    name: 'where(a > 0, a, b) and maskedFill(a, b < 0, -inf)',
+    shapes: [[7, 5], [7, 5]],
+    run: ([a, b]) => wg.add(wg.where(wg.gt(a!, 0), a!, b!), wg.maskedFill(a!, wg.lt(b!, 0), -Infinity)),
+    ref: ([a, b]) => Float64Array.from(a!, (x, i) => (x > 0 ? x : b![i]!) + (b![i]! < 0 ? -Infinity : x)),
+  },
+  {
+    name: 'tril and triu keep NaN and ±inf on their side, 0 on the other',
+    shapes: [[7, 7]],
+    run: ([x]) => wg.add(wg.tril(x!, -1), wg.triu(x!)),
+    ref: ([x]) => x!,
+  },
+  {
+    name: 'cat, stack, split',
+    shapes: [[7, 5], [7, 3]],
+    run: ([a, b]) => wg.contiguous(wg.split(wg.stack([wg.cat([a!, b!], 1), wg.cat([b!, a!], 1)], 0), 1, 0)[1]!),
+    ref: ([a, b]) => Float64Array.from({ length: 56 }, (_, i) => {
+      const [r, c] = [Math.floor(i / 8), i % 8];
+      return c < 3 ? b![r * 3 + c]! : a![r * 5 + c - 3]!;
+    }),
+  },
+  {
+    name: 'embedding, indexSelect, gather copy NaN and ±inf',
+    shapes: [[7, 5]],
+    run: ([w]) => {
+      const ids = wg.tensor(Int32Array.of(6, 1, 4, 4, 2), [5]);
+      const index = wg.tensor(Int32Array.from({ length: 35 }, (_, i) => (i * 3) % 5), [7, 5]);
+      return wg.cat([wg.reshape(wg.embedding(ids, w!), [25]), wg.reshape(wg.indexSelect(w!, 0, ids), [25]), wg.reshape(wg.gather(w!, 1, index), [35])], 0);
+    },
+    ref: ([w]) => {
+      const rows = [6, 1, 4, 4, 2].flatMap((r) => Array.from(w!.subarray(r * 5, r * 5 + 5)));
+      return [...rows, ...rows, ...Array.from({ length: 35 }, (_, i) => w![Math.floor(i / 5) * 5 + ((i * 3) % 5)]!)];
+    },
+  },
   {
     name: 'contiguous(transpose)',
     shapes: [[7, 5]],
@@ -283,6 +326,27 @@ describe('every op on NaN and ±inf matches PyTorch', () => {
         }
       });
       expectSame(actual, expected, `crossEntropy${label} (seed ${rng.seed})`);
+    });
+  });
+
+  it('crossEntropy with label smoothing and an ignored row: a NaN row is NaN, an ignored one does not count', async () => {
+    const rng = new Rng();
+    const x = patterned(rng, [7, 5]);
+    const labels = Int32Array.from({ length: 7 }, (_, r) => (r === 3 ? -100 : r % 5));
+    const opts = { labelSmoothing: 0.1, ignoreIndex: -100 };
+    await eachRowVariant(async (label) => {
+      const actual: number[] = [];
+      const expected: number[] = [];
+      await wg.tidy(async () => {
+        const logits = gpuTensor(x, [7, 5]);
+        for (let r = 0; r < 7; r++) {
+          if (r === 3) continue; // alone, an ignored row leaves nothing to average (NaN, as PyTorch)
+          const both = wg.cat([wg.narrow(logits, 0, r, 1), wg.narrow(logits, 0, 3, 1)], 0);
+          actual.push(await wg.crossEntropy(both, Int32Array.of(labels[r]!, labels[3]!), opts).item());
+          expected.push(red.crossEntropyWith(Float64Array.from([...x.subarray(r * 5, r * 5 + 5), ...x.subarray(15, 20)]), 2, 5, [labels[r]!, -100], opts));
+        }
+      });
+      expectSame(actual, expected, `crossEntropy with options${label} (seed ${rng.seed})`);
     });
   });
 
