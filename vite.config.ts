@@ -38,6 +38,8 @@ const library: ViteUserConfig = {
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // settleGarbage() (test/helpers.ts) collects garbage, so memory readings are exact.
+    execArgv: ['--expose-gc'],
     reporters: ['default'],
   },
 };

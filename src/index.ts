@@ -19,6 +19,7 @@ export {
   OutOfMemoryError,
   GPUValidationError,
   DeviceLostError,
+  NonFiniteError,
   WebGPUUnavailableError,
   NotInitializedError,
 } from './runtime/errors';

@@ -56,8 +56,9 @@ export abstract class Module {
    */
   loadStateDict(sd: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
     const own = this.stateDict();
-    const missing = Object.keys(own).filter((k) => !(k in sd));
-    const unexpected = Object.keys(sd).filter((k) => !(k in own));
+    // Own keys only: a name from a file such as "__proto__" or "constructor" is not inherited from Object.
+    const missing = Object.keys(own).filter((k) => !Object.hasOwn(sd, k));
+    const unexpected = Object.keys(sd).filter((k) => !Object.hasOwn(own, k));
     if (strict && (missing.length || unexpected.length)) {
       throw new WebGradError(
         `loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}` +
@@ -65,7 +66,7 @@ export abstract class Module {
       );
     }
     for (const [k, t] of Object.entries(own)) {
-      const src = sd[k];
+      const src = Object.hasOwn(sd, k) ? sd[k] : undefined;
       if (!src) continue;
       if (src.shape.length !== t.shape.length || src.shape.some((d, i) => d !== t.shape[i])) {
         throw new ShapeError(`loadStateDict: ${k} has shape ${formatShape(src.shape)}, the module expects ${formatShape(t.shape)}`);
@@ -74,7 +75,7 @@ export abstract class Module {
     }
     noGrad(() => {
       for (const [k, t] of Object.entries(own)) {
-        const src = sd[k];
+        const src = Object.hasOwn(sd, k) ? sd[k] : undefined;
         if (src) copyInto(t, src);
       }
     });

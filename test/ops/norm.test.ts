@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setRowCombine, type RowCombine } from '../../src/kernels/rows';
 import { setReduceProfile, type ReduceProfile } from '../../src/ops/reduce';
 import { runtime } from '../../src/runtime/device';
-import { expectClose, gpu, gpuTensor, gradCheck, Rng, sizeOf, wg } from '../helpers';
+import { expectClose, gpu, gpuTensor, gradCheck, Rng, settleGarbage, sizeOf, wg } from '../helpers';
 import * as ref from '../reference/norm';
 import { opTable, type OpCase, type OpInput, type Variant } from './op-table';
 
@@ -226,6 +226,7 @@ describe('views and gradients of any layout', () => {
       opt.step();
       await loss.item();
       loss.dispose();
+      await settleGarbage();
       live.push(wg.memory().liveBytes);
     }
     expect(live[3]).toBe(live[1]);

@@ -28,3 +28,18 @@ export function rmsNorm(x: ArrayLike<number>, k: number, w: ArrayLike<number> | 
   }
   return out;
 }
+
+/** BatchNorm2d in training mode over NCHW `x`: each channel normalised with its batch statistics. */
+export function batchNorm2d(x: ArrayLike<number>, [n, c, h, w]: readonly number[], eps = 1e-5): Float64Array {
+  const out = new Float64Array(x.length);
+  const plane = h! * w!;
+  const at = (b: number, ch: number, i: number) => (b * c! + ch) * plane + i;
+  for (let ch = 0; ch < c!; ch++) {
+    const values: number[] = [];
+    for (let b = 0; b < n!; b++) for (let i = 0; i < plane; i++) values.push(x[at(b, ch, i)]!);
+    const mean = values.reduce((a, v) => a + v, 0) / values.length;
+    const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length;
+    for (let b = 0; b < n!; b++) for (let i = 0; i < plane; i++) out[at(b, ch, i)] = (x[at(b, ch, i)]! - mean) / Math.sqrt(variance + eps);
+  }
+  return out;
+}
