@@ -58,8 +58,33 @@ const layouts: [number[], number[], boolean, boolean][] = [
 
 const weightRange: [number, number] = [0.5, 1.5];
 
-function layerNormCase(shape: number[], norm: number[], withW: boolean, withB: boolean, x: OpInput = { shape, range: [-2, 2] }): OpCase {
+/**
+ * Rows of k values in [-2, 2] whose spread (the std, or for rmsNorm the rms) is at least 0.25: a
+ * short row can draw three nearly equal values, and there the gradient is large and float32's
+ * rounding of x − mean dominates it (in PyTorch too), which the float64 check cannot tell from
+ * a bug. Such rows are drawn again.
+ */
+function spreadRows(k: number, centred: boolean) {
+  return (rng: Rng, n: number): Float64Array => {
+    const out = new Float64Array(n);
+    for (let r = 0; r < n; r += k) {
+      let row: Float64Array;
+      do row = rng.array(Math.min(k, n - r), -2, 2);
+      while (k > 1 && spread(row, centred) < 0.25);
+      out.set(row, r);
+    }
+    return out;
+  };
+}
+
+function spread(row: Float64Array, centred: boolean): number {
+  const mean = centred ? row.reduce((a, b) => a + b, 0) / row.length : 0;
+  return Math.sqrt(row.reduce((a, b) => a + (b - mean) ** 2, 0) / row.length);
+}
+
+function layerNormCase(shape: number[], norm: number[], withW: boolean, withB: boolean, x?: OpInput): OpCase {
   const k = sizeOf(norm);
+  x ??= { shape, values: spreadRows(k, true) };
   const inputs: OpInput[] = [x, ...(withW ? [{ shape: norm, range: weightRange }] : []), ...(withB ? [{ shape: norm }] : [])];
   return {
     name: `layerNorm ${JSON.stringify(shape)} over ${JSON.stringify(norm)}${withW ? ' weight' : ''}${withB ? ' bias' : ''}`,
@@ -76,7 +101,7 @@ function rmsNormCase(shape: number[], norm: number[], withW: boolean): OpCase {
   const k = sizeOf(norm);
   return {
     name: `rmsNorm ${JSON.stringify(shape)} over ${JSON.stringify(norm)}${withW ? ' weight' : ''}`,
-    inputs: [{ shape, range: [-2, 2] }, ...(withW ? [{ shape: norm, range: weightRange }] : [])],
+    inputs: [{ shape, values: spreadRows(k, false) }, ...(withW ? [{ shape: norm, range: weightRange }] : [])],
     run: ([xt, wt]) => wg.rmsNorm(xt!, norm, withW ? wt : null),
     ref: ([xv, wv]) => ref.rmsNorm(xv!, k, withW ? wv! : null),
     shape,
