@@ -31,6 +31,51 @@ import { madd } from './common';
 @inline export const B_PACK: usize = <usize>(MC * KC * 4);
 // @ts-ignore: decorator
 @inline export const EDGE_TILE: usize = B_PACK + <usize>(KC * NC * 4);
+/** Per-lane values a packer keeps for one B micro-panel (NR i32 each, a few rows of them). */
+// @ts-ignore: decorator
+@inline export const LANES: usize = EDGE_TILE + <usize>(MR * NR * 4);
+
+/**
+ * Pack rows m0.. (mc of them) of a matrix whose k index is split as k = (k1·K2 + k2)·K3 + k3:
+ * element (m, k) at base + 4·(m·sm + k1·s1 + k2·s2 + k3·s3). A plain matrix has K2 = K3 = 1;
+ * a convolution weight splits k into (channel, kernel row, kernel column). Micro-panels of MR
+ * rows, k-major, zero past the block.
+ */
+export function packRows(dst: usize, base: usize, sm: i32, s1: i32, s2: i32, s3: i32, K2: i32, K3: i32,
+                         m0: i32, mc: i32, k0: i32, kc: i32): void {
+  const k23 = K2 * K3;
+  for (let i = 0; i < mc; i += MR) {
+    const panel = dst + <usize>(i / MR) * <usize>(kc * MR * 4);
+    for (let r = 0; r < MR; r++) {
+      let d = panel + (<usize>r << 2);
+      if (i + r >= mc) {
+        for (let k = 0; k < kc; k++) {
+          store<f32>(d, 0);
+          d += MR * 4;
+        }
+        continue;
+      }
+      let k1 = k0 / k23;
+      let k2 = (k0 % k23) / K3;
+      let k3 = k0 % K3;
+      let off = (m0 + i + r) * sm + k1 * s1 + k2 * s2 + k3 * s3;
+      for (let k = 0; k < kc; k++) {
+        store<f32>(d, load<f32>(base + (<usize>off << 2)));
+        d += MR * 4;
+        off += s3;
+        if (++k3 == K3) {
+          k3 = 0;
+          off += s2 - K3 * s3;
+          if (++k2 == K2) {
+            k2 = 0;
+            off += s1 - K2 * s2;
+            k1++;
+          }
+        }
+      }
+    }
+  }
+}
 
 /**
  * C (+)= A·B for one block: `ap` holds ceil(mc/MR) packed A micro-panels, `bp` ceil(nc/NR) packed
