@@ -13,7 +13,7 @@ import { loadKernelModule } from './module';
 import { HEADER_BYTES, KERNEL_NAMES, packArgs, SIGNATURES, type WasmArgs } from './signatures';
 import workerSource from './worker.js?raw';
 
-const GEN = 0, KERNEL = 1, ARGS = 2, THREADS = 3, DONE = 4, FAILED = 5;
+const GEN = 0, KERNEL = 1, ARGS = 2, THREADS = 3, DONE = 4, FAILED = 5, JOINED = 6;
 const PAGE = 65536;
 /** Private scratch per thread: packed panels (wasm/common.ts SCRATCH_BYTES). */
 export const SCRATCH_BYTES = 1 << 20;
@@ -133,13 +133,15 @@ export class WasmPool {
       Atomics.store(this.ctl, ARGS, this.argsAt);
       Atomics.store(this.ctl, THREADS, n);
       Atomics.store(this.ctl, DONE, 0);
+      Atomics.store(this.ctl, JOINED, 0);   // open: helpers may join (worker.js)
       Atomics.add(this.ctl, GEN, 1);
       Atomics.notify(this.ctl, GEN);
     }
-    this.pending = n - 1;
     this.kernels[index]!(this.argsAt, this.scratch[0]!);
+    // Every task is claimed: close the run and wait only for the helpers that joined it.
+    this.pending = n > 1 ? Atomics.exchange(this.ctl, JOINED, -1) : 0;
     if (!wait) return;
-    if (n > 1) {
+    if (this.pending > 0) {
       if (!this.canBlock) throw new Error('this thread cannot block: use run()');
       for (let d = Atomics.load(this.ctl, DONE); d < this.pending; d = Atomics.load(this.ctl, DONE)) {
         Atomics.wait(this.ctl, DONE, d, 1);

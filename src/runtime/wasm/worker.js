@@ -5,11 +5,23 @@
 //   [0] generation: bumped by the host for every run    [1] kernel index (-1: exit)
 //   [2] argument block address                           [3] threads taking part (host included)
 //   [4] helpers done with this run                       [5] set when a helper failed
+//   [6] helpers that joined this run, or -1 once the host has closed it
+// A helper joins a run only while it is open: one that wakes after the host has finished every
+// task itself (the machine is busy, the helper was not scheduled in time) skips the run instead
+// of making the host wait for it.
 const port = typeof self === 'undefined' ? require('node:worker_threads').parentPort : self;
-const GEN = 0, KERNEL = 1, ARGS = 2, THREADS = 3, DONE = 4, FAILED = 5;
+const GEN = 0, KERNEL = 1, ARGS = 2, THREADS = 3, DONE = 4, FAILED = 5, JOINED = 6;
 // Polls of the generation word before sleeping: kernels often follow each other closely, and a
 // futex wake-up costs tens of microseconds.
 const SPIN = 20000;
+
+/** Join the open run; false once the host closed it. */
+function join(ctl) {
+  for (let n = Atomics.load(ctl, JOINED); n >= 0; n = Atomics.load(ctl, JOINED)) {
+    if (Atomics.compareExchange(ctl, JOINED, n, n + 1) === n) return true;
+  }
+  return false;
+}
 
 function serve(init) {
   const { module, memory, names, id, scratch } = init;
@@ -28,9 +40,11 @@ function serve(init) {
       continue;
     }
     seen = gen;
+    if (Atomics.load(ctl, KERNEL) < 0) return;
+    if (id >= Atomics.load(ctl, THREADS) || !join(ctl)) continue;
+    // Joined: the kernel and arguments are those of the open run (written before it opened).
     const kernel = Atomics.load(ctl, KERNEL);
-    if (kernel < 0) return;
-    if (id >= Atomics.load(ctl, THREADS)) continue;
+    seen = Atomics.load(ctl, GEN);
     try {
       kernels[kernel](Atomics.load(ctl, ARGS), scratch);
     } catch (e) {
