@@ -10,11 +10,20 @@ import { engine, type Engine, type Prepared } from './engine';
 import { NCHW_TO_NHWC, OIHW_TO_HWIO, permute4d, transpose2d } from './layout';
 import { cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
 
-export async function createEngine(): Promise<Engine> {
-  if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
+/**
+ * TF.js on WebGPU, or (in a browser) on its WebAssembly backend, whose .wasm files are fetched
+ * from `wasmPaths` (the package's dist/ folder as served). Its wasm backend runs threads only in
+ * a cross-origin isolated page.
+ */
+export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu', wasmPaths?: string): Promise<Engine> {
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (wasmPaths) wasm.setWasmPaths(wasmPaths);
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js could not start its ${backend} backend`);
   await tf.ready();
-  if (tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not webgpu`);
-  return engine('tfjs-webgpu', { matmul, conv2d: conv, mlp, cnn });
+  if (tf.getBackend() !== backend) throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not ${backend}`);
+  return engine(`tfjs-${backend}`, { matmul, conv2d: conv, mlp, cnn });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

@@ -46,6 +46,8 @@ export class WasmPool {
   private readonly canBlock: boolean;
   private errors: string[] = [];
   private closed = false;
+  /** Runs on more than one thread, and helper joins over them (a diagnostic: helpers that woke in time). */
+  readonly stats = { parallelRuns: 0, joins: 0 };
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -140,6 +142,10 @@ export class WasmPool {
     this.kernels[index]!(this.argsAt, this.scratch[0]!);
     // Every task is claimed: close the run and wait only for the helpers that joined it.
     this.pending = n > 1 ? Atomics.exchange(this.ctl, JOINED, -1) : 0;
+    if (n > 1) {
+      this.stats.parallelRuns++;
+      this.stats.joins += this.pending;
+    }
     if (!wait) return;
     if (this.pending > 0) {
       if (!this.canBlock) throw new Error('this thread cannot block: use run()');
