@@ -3,13 +3,22 @@
 // divided by kH·kW), forward, and backward as gathers (every input element sums the windows that
 // cover it); max_backward_tiled for windows that tile the input exactly. The source (x forward,
 // the output gradient backward) is read through src_strides (N, C, H, W) from src_offset; the
-// other tensors are contiguous. Tasks are runs of CHUNK elements (windows, for the tiled case).
+// other tensors are contiguous. Tasks are groups of rows of the elements a kernel writes (output
+// rows forward, input rows backward, window rows for the tiled case); within a row, columns are
+// counted, never divided out.
 
 import { claim, i32At, u32At, u32Of } from './common';
 import { max_pool_forward as MF, avg_pool_forward as AF, max_pool_backward as MB, max_pool_backward_tiled as MT, avg_pool_backward as AB } from './generated/fields';
 
+/** Elements per task, roughly: whole rows of them. */
 // @ts-ignore: decorator
-@inline const CHUNK: i32 = 1024;
+@inline const CHUNK: i32 = 2048;
+
+/** Rows per task for rows of `cols` elements. */
+// @ts-ignore: decorator
+@inline function rowsPerTask(cols: i32): i32 {
+  return max(1, CHUNK / max(cols, 1));
+}
 
 /** The pooling geometry; every entry point's fields start with the same names, at the same offsets. */
 class Geo {
@@ -44,25 +53,53 @@ export function max_pool_forward(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
   geo(g, args, MF.x);
   const out = <usize>u32At(args, MF.out), argmax = <usize>u32At(args, MF.argmax);
-  const tasks = (g.total + CHUNK - 1) / CHUNK;
+  const rows = g.total / g.outW, per = rowsPerTask(g.outW);
+  const tasks = (rows + per - 1) / per;
+  const kH = g.kH, kW = g.kW, sW = g.sW, inW = g.inW, sRow = g.sRow, sCol = g.sCol;
   for (let t = claim(args); t < tasks; t = claim(args)) {
-    for (let i = t * CHUNK; i < min(g.total, (t + 1) * CHUNK); i++) {
-      const ow = i % g.outW, oh = (i / g.outW) % g.outH;
-      const base = plane(g, i / (g.outW * g.outH));
-      const h0 = oh * g.sH - g.pH, w0 = ow * g.sW - g.pW;
-      let best: f32 = 0;
-      let arg = -1;
-      for (let h = max(h0, 0); h < min(h0 + g.kH, g.inH); h++) {
-        for (let w = max(w0, 0); w < min(w0 + g.kW, g.inW); w++) {
-          const v = load<f32>(at(g, base, h, w));
-          if (arg < 0 || v > best || v != v) {
-            best = v;
-            arg = h * g.inW + w;
+    for (let row = t * per; row < min(rows, (t + 1) * per); row++) {
+      const oh = row % g.outH;
+      const base = plane(g, row / g.outH);
+      const h0 = oh * g.sH - g.pH;
+      const hLo = max(h0, 0), hHi = min(h0 + kH, g.inH);
+      let i = row * g.outW;
+      let ow = 0, w0 = -g.pW;
+      if (kW == 2 && sW == 2 && w0 == 0 && sCol == 1) {
+        // Four windows side by side: the even and odd lanes of eight inputs per window row.
+        for (; ow + 4 <= g.outW && w0 + 8 <= inW; ow += 4, w0 += 8, i += 4) {
+          let best = f32x4.splat(0), arg = i32x4.splat(-1);
+          for (let h = hLo; h < hHi; h++) {
+            const p = base + (<usize>(h * sRow + w0) << 2);
+            const lo4 = v128.load(p), hi4 = v128.load(p, 16);
+            const idx = i32x4.add(i32x4.splat(h * inW + w0), i32x4(0, 2, 4, 6));
+            for (let dw = 0; dw < 2; dw++) {
+              const v = dw == 0 ? v128.shuffle<f32>(lo4, hi4, 0, 2, 4, 6) : v128.shuffle<f32>(lo4, hi4, 1, 3, 5, 7);
+              const take = v128.or(v128.or(i32x4.lt_s(arg, i32x4.splat(0)), f32x4.gt(v, best)), f32x4.ne(v, v));
+              best = v128.bitselect(v, best, take);
+              arg = v128.bitselect(i32x4.add(idx, i32x4.splat(dw)), arg, take);
+            }
           }
+          v128.store(out + (<usize>i << 2), best);
+          v128.store(argmax + (<usize>i << 2), arg);
         }
       }
-      store<f32>(out + (<usize>i << 2), best);
-      store<i32>(argmax + (<usize>i << 2), arg);
+      for (; ow < g.outW; ow++, w0 += sW, i++) {
+        const wLo = max(w0, 0), wHi = min(w0 + kW, inW);
+        let best: f32 = 0;
+        let arg = -1;
+        for (let h = hLo; h < hHi; h++) {
+          const p = base + (<usize>(h * sRow) << 2);
+          for (let w = wLo; w < wHi; w++) {
+            const v = load<f32>(p + (<usize>(w * sCol) << 2));
+            if (arg < 0 || v > best || v != v) {
+              best = v;
+              arg = h * inW + w;
+            }
+          }
+        }
+        store<f32>(out + (<usize>i << 2), best);
+        store<i32>(argmax + (<usize>i << 2), arg);
+      }
     }
   }
 }
@@ -72,17 +109,25 @@ export function avg_pool_forward(args: usize, scratch: usize): void {
   geo(g, args, AF.x);
   const out = <usize>u32At(args, AF.out);
   const inv: f32 = 1 / <f32>(g.kH * g.kW);
-  const tasks = (g.total + CHUNK - 1) / CHUNK;
+  const rows = g.total / g.outW, per = rowsPerTask(g.outW);
+  const tasks = (rows + per - 1) / per;
+  const kH = g.kH, kW = g.kW, sW = g.sW, inW = g.inW, sRow = g.sRow, sCol = g.sCol;
   for (let t = claim(args); t < tasks; t = claim(args)) {
-    for (let i = t * CHUNK; i < min(g.total, (t + 1) * CHUNK); i++) {
-      const ow = i % g.outW, oh = (i / g.outW) % g.outH;
-      const base = plane(g, i / (g.outW * g.outH));
-      const h0 = oh * g.sH - g.pH, w0 = ow * g.sW - g.pW;
-      let acc: f32 = 0;
-      for (let h = max(h0, 0); h < min(h0 + g.kH, g.inH); h++) {
-        for (let w = max(w0, 0); w < min(w0 + g.kW, g.inW); w++) acc += load<f32>(at(g, base, h, w));
+    for (let row = t * per; row < min(rows, (t + 1) * per); row++) {
+      const oh = row % g.outH;
+      const base = plane(g, row / g.outH);
+      const h0 = oh * g.sH - g.pH;
+      const hLo = max(h0, 0), hHi = min(h0 + kH, g.inH);
+      let i = row * g.outW;
+      for (let ow = 0, w0 = -g.pW; ow < g.outW; ow++, w0 += sW, i++) {
+        const wLo = max(w0, 0), wHi = min(w0 + kW, inW);
+        let acc: f32 = 0;
+        for (let h = hLo; h < hHi; h++) {
+          const p = base + (<usize>(h * sRow) << 2);
+          for (let w = wLo; w < wHi; w++) acc += load<f32>(p + (<usize>(w * sCol) << 2));
+        }
+        store<f32>(out + (<usize>i << 2), acc * inv);
       }
-      store<f32>(out + (<usize>i << 2), acc * inv);
     }
   }
 }
@@ -102,20 +147,26 @@ export function max_pool_backward(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
   geo(g, args, MB.g);
   const argmax = <usize>u32At(args, MB.argmax), dx = <usize>u32At(args, MB.dx);
-  const tasks = (g.total + CHUNK - 1) / CHUNK;
+  const rows = g.total / g.inW, per = rowsPerTask(g.inW);
+  const tasks = (rows + per - 1) / per;
   for (let t = claim(args); t < tasks; t = claim(args)) {
-    for (let i = t * CHUNK; i < min(g.total, (t + 1) * CHUNK); i++) {
-      const x = i % g.inW, y = (i / g.inW) % g.inH, p = i / (g.inW * g.inH);
+    for (let row = t * per; row < min(rows, (t + 1) * per); row++) {
+      const y = row % g.inH, p = row / g.inH;
       const base = plane(g, p);
       const am = argmax + (<usize>(p * g.outH * g.outW) << 2);
-      const me = y * g.inW + x;
-      let acc: f32 = 0;
-      for (let oh = lo(y, g.kH, g.sH, g.pH); oh < hi(y, g.sH, g.pH, g.outH); oh++) {
-        for (let ow = lo(x, g.kW, g.sW, g.pW); ow < hi(x, g.sW, g.pW, g.outW); ow++) {
-          if (load<i32>(am + (<usize>(oh * g.outW + ow) << 2)) == me) acc += load<f32>(at(g, base, oh, ow));
+      const ohLo = lo(y, g.kH, g.sH, g.pH), ohHi = hi(y, g.sH, g.pH, g.outH);
+      let i = row * g.inW;
+      for (let x = 0; x < g.inW; x++, i++) {
+        const me = y * g.inW + x;
+        const owLo = lo(x, g.kW, g.sW, g.pW), owHi = hi(x, g.sW, g.pW, g.outW);
+        let acc: f32 = 0;
+        for (let oh = ohLo; oh < ohHi; oh++) {
+          for (let ow = owLo; ow < owHi; ow++) {
+            if (load<i32>(am + (<usize>(oh * g.outW + ow) << 2)) == me) acc += load<f32>(at(g, base, oh, ow));
+          }
         }
+        store<f32>(dx + (<usize>i << 2), acc);
       }
-      store<f32>(dx + (<usize>i << 2), acc);
     }
   }
 }
@@ -125,18 +176,36 @@ export function max_pool_backward_tiled(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
   geo(g, args, MT.g);
   const argmax = <usize>u32At(args, MT.argmax), dx = <usize>u32At(args, MT.dx);
-  const tasks = (g.total + CHUNK - 1) / CHUNK;
+  const rows = g.total / g.outW, per = rowsPerTask(g.outW);
+  const tasks = (rows + per - 1) / per;
+  const kH = g.kH, kW = g.kW, inW = g.inW;
   for (let t = claim(args); t < tasks; t = claim(args)) {
-    for (let i = t * CHUNK; i < min(g.total, (t + 1) * CHUNK); i++) {
-      const ow = i % g.outW, oh = (i / g.outW) % g.outH, p = i / (g.outW * g.outH);
-      const v = load<f32>(at(g, plane(g, p), oh, ow));
-      const a = load<i32>(argmax + (<usize>i << 2));
-      const d = dx + (<usize>(p * g.inH * g.inW) << 2);
-      for (let dh = 0; dh < g.kH; dh++) {
-        const h = oh * g.kH + dh;
-        for (let dw = 0; dw < g.kW; dw++) {
-          const me = h * g.inW + ow * g.kW + dw;
-          store<f32>(d + (<usize>me << 2), me == a ? v : 0);
+    for (let row = t * per; row < min(rows, (t + 1) * per); row++) {
+      const oh = row % g.outH, p = row / g.outH;
+      const src = plane(g, p) + (<usize>(oh * g.sRow) << 2);
+      const d = dx + (<usize>(p * g.inH * inW) << 2);
+      let i = row * g.outW;
+      let ow = 0;
+      if (kW == 2 && g.sCol == 1) {
+        // Four windows at once: each window row is eight consecutive elements of dx.
+        for (; ow + 4 <= g.outW; ow += 4, i += 4) {
+          const v = v128.load(src + (<usize>ow << 2)), a = v128.load(argmax + (<usize>i << 2));
+          const v0 = v128.shuffle<f32>(v, v, 0, 0, 1, 1), v1 = v128.shuffle<f32>(v, v, 2, 2, 3, 3);
+          const a0 = v128.shuffle<i32>(a, a, 0, 0, 1, 1), a1 = v128.shuffle<i32>(a, a, 2, 2, 3, 3);
+          for (let dh = 0; dh < kH; dh++) {
+            const me = (oh * kH + dh) * inW + ow * 2;
+            const m0 = i32x4.add(i32x4.splat(me), i32x4(0, 1, 2, 3)), m1 = i32x4.add(m0, i32x4.splat(4));
+            v128.store(d + (<usize>me << 2), v128.and(v0, i32x4.eq(m0, a0)));
+            v128.store(d + (<usize>me << 2), v128.and(v1, i32x4.eq(m1, a1)), 16);
+          }
+        }
+      }
+      for (; ow < g.outW; ow++, i++) {
+        const v = load<f32>(src + (<usize>(ow * g.sCol) << 2));
+        const a = load<i32>(argmax + (<usize>i << 2));
+        for (let dh = 0; dh < kH; dh++) {
+          let me = (oh * kH + dh) * inW + ow * kW;
+          for (let dw = 0; dw < kW; dw++, me++) store<f32>(d + (<usize>me << 2), me == a ? v : 0);
         }
       }
     }
@@ -148,16 +217,22 @@ export function avg_pool_backward(args: usize, scratch: usize): void {
   geo(g, args, AB.g);
   const dx = <usize>u32At(args, AB.dx);
   const inv: f32 = 1 / <f32>(g.kH * g.kW);
-  const tasks = (g.total + CHUNK - 1) / CHUNK;
+  const rows = g.total / g.inW, per = rowsPerTask(g.inW);
+  const tasks = (rows + per - 1) / per;
   for (let t = claim(args); t < tasks; t = claim(args)) {
-    for (let i = t * CHUNK; i < min(g.total, (t + 1) * CHUNK); i++) {
-      const x = i % g.inW, y = (i / g.inW) % g.inH;
-      const base = plane(g, i / (g.inW * g.inH));
-      let acc: f32 = 0;
-      for (let oh = lo(y, g.kH, g.sH, g.pH); oh < hi(y, g.sH, g.pH, g.outH); oh++) {
-        for (let ow = lo(x, g.kW, g.sW, g.pW); ow < hi(x, g.sW, g.pW, g.outW); ow++) acc += load<f32>(at(g, base, oh, ow));
+    for (let row = t * per; row < min(rows, (t + 1) * per); row++) {
+      const y = row % g.inH;
+      const base = plane(g, row / g.inH);
+      const ohLo = lo(y, g.kH, g.sH, g.pH), ohHi = hi(y, g.sH, g.pH, g.outH);
+      let i = row * g.inW;
+      for (let x = 0; x < g.inW; x++, i++) {
+        const owLo = lo(x, g.kW, g.sW, g.pW), owHi = hi(x, g.sW, g.pW, g.outW);
+        let acc: f32 = 0;
+        for (let oh = ohLo; oh < ohHi; oh++) {
+          for (let ow = owLo; ow < owHi; ow++) acc += load<f32>(at(g, base, oh, ow));
+        }
+        store<f32>(dx + (<usize>i << 2), acc * inv);
       }
-      store<f32>(dx + (<usize>i << 2), acc * inv);
     }
   }
 }
