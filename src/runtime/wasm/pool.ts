@@ -118,6 +118,8 @@ export class WasmPool {
   }
 
   private pending = 0;
+  /** What the calling thread's part of the current run threw, if anything. */
+  private trapped: unknown;
 
   /** As run(), blocking: for threads that may block (Node, Workers). */
   runSync(kernel: string, args: WasmArgs, threads = this.threads, wait = true): void {
@@ -139,7 +141,14 @@ export class WasmPool {
       Atomics.add(this.ctl, GEN, 1);
       Atomics.notify(this.ctl, GEN);
     }
-    this.kernels[index]!(this.argsAt, this.scratch[0]!);
+    // A trap here (a bad address) must still close the run and wait for the helpers that joined
+    // it, or they would run on into the next run's arguments: rethrown by finish().
+    this.trapped = undefined;
+    try {
+      this.kernels[index]!(this.argsAt, this.scratch[0]!);
+    } catch (e) {
+      this.trapped = e;
+    }
     // Every task is claimed: close the run and wait only for the helpers that joined it.
     this.pending = n > 1 ? Atomics.exchange(this.ctl, JOINED, -1) : 0;
     if (n > 1) {
@@ -165,7 +174,13 @@ export class WasmPool {
 
   private finish(kernel: string): void {
     this.pending = 0;
-    if (Atomics.exchange(this.ctl, FAILED, 0)) {
+    const helperFailed = Atomics.exchange(this.ctl, FAILED, 0);
+    if (this.trapped !== undefined) {
+      const e = this.trapped;
+      this.trapped = undefined;
+      throw e instanceof Error ? new Error(`wasm kernel ${kernel}: ${e.message}`, { cause: e }) : e;
+    }
+    if (helperFailed) {
       throw new Error(`wasm kernel ${kernel} failed in a helper thread${this.errors.length ? `: ${this.errors.shift()}` : ''}`);
     }
   }
