@@ -2,7 +2,8 @@
 // reduction and the bias gradient) against the float64 references of test/reference/conv2d.ts,
 // at awkward geometries: non-square kernels, strides, padding, dilation, more channels than one
 // register block, a reduction longer than one packed slice, and the weight read through strides
-// of a permuted layout. Outputs are poisoned with NaN first.
+// of a permuted layout; both routes of the forward and input-gradient kernels (row-aligned with
+// unit strides, general otherwise). Outputs are poisoned with NaN first.
 
 import { describe, it } from 'vitest';
 import type { WasmPool } from '../../src/runtime/wasm/pool';
@@ -28,6 +29,12 @@ const CASES: Case[] = [
   { x: [1, 40, 17, 17], w: [100, 40, 3, 3], padding: 1, bias: true, rowsPerSplit: 13 },
   { x: [1, 3, 5, 5], w: [2, 3, 5, 5] },                                  // one output pixel
   { x: [4, 2, 8, 8], w: [3, 2, 1, 1], stride: 3, permuted: true },       // 1×1 kernel, stride skips pixels
+  // Unit stride along w (the row-aligned route forward), dilated, stride 2 along h.
+  { x: [2, 4, 11, 13], w: [5, 4, 3, 3], stride: [2, 1], padding: [1, 2], dilation: [2, 2], bias: true },
+  // Unit strides, dilated taps reaching past the padding (both row-aligned routes).
+  { x: [1, 3, 10, 9], w: [4, 3, 2, 3], padding: [2, 1], dilation: [3, 2], permuted: true },
+  // Rows wider than one packed block (the general route again).
+  { x: [1, 2, 3, 300], w: [3, 2, 1, 3], padding: [0, 1] },
 ];
 
 function abs(a: Float32Array): Float64Array {
