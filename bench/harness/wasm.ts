@@ -110,6 +110,24 @@ class Ops {
   sgd(param: number, grad: number, n: number, lr: number): Promise<void> {
     return this.run('sgd', { param, grad, n, param_offset: 0, grad_offset: 0, lr, weight_decay: 0 });
   }
+  /**
+   * conv2d_grad_weight into dw (`size` elements) over `rows` rows (n, oh). When its output tiles
+   * alone are fewer than two per thread (a first layer: 32 × 25 weights is one tile), the rows are
+   * split so that every thread has work, and conv2d_reduce_partials adds the splits up, as the
+   * WGSL path does.
+   */
+  async gradWeight(args: WasmArgs, dw: number, size: number, rows: number): Promise<void> {
+    const tiles = Math.ceil(Number(args.o) / 96) * Math.ceil(size / Number(args.o) / 256);
+    const splits = this.threads > 1 && tiles < 2 * this.threads ? Math.min(rows, 2 * this.threads) : 1;
+    const perSplit = Math.ceil(rows / splits);
+    if (Math.ceil(rows / perSplit) === 1) return this.run('conv2d_grad_weight', { ...args, dw, rows_per_split: rows });
+    const parts = this.partials.get(size * splits) ?? this.buf.alloc(size * splits);
+    this.partials.set(size * splits, parts);
+    await this.run('conv2d_grad_weight', { ...args, dw: parts, rows_per_split: perSplit });
+    await this.run('conv2d_reduce_partials', { s_in: parts, s_out: dw, m: size, splits: Math.ceil(rows / perSplit) });
+  }
+  private partials = new Map<number, number>();
+
   /** Mean cross-entropy of logits [N×K]: dlogits (for an upstream gradient of 1) and the loss. */
   async crossEntropy(logits: number, labels: number, N: number, K: number, dlogits: number): Promise<number> {
     const { buf } = this;
@@ -214,7 +232,7 @@ function wasmCnn(pool: WasmPool, threads: number, w: CnnWork, d: StepData): Runn
         await ops.run('max_pool_backward_tiled', { ...poolGeo(b), total: n / 4, src_strides: [b.O * half * half, half * half, half, 1], src_offset: 0, g: dOut, argmax: b.argmax, dx: b.dRelu });
         await ops.binary(RELU_GRAD, b.dRelu, b.conv, b.dConv, 1, n);
         const geo = convGeometry(B, b.C, b.H, b.H, b.O, k, p);
-        await ops.run('conv2d_grad_weight', { dy: b.dConv, x: b.input, dw: P.dw, ...geo, dy_offset: 0, x_offset: 0, rows_per_split: B * b.H });
+        await ops.gradWeight({ dy: b.dConv, x: b.input, ...geo, dy_offset: 0, x_offset: 0 }, P.dw, b.O * b.C * k * k, B * b.H);
         await ops.run('conv2d_grad_bias', { s_in: b.dConv, s_out: P.db, m: b.O, splits: B, inner: b.H * b.H, offset: 0 });
         if (i > 0) {
           await ops.run('conv2d_grad_input', { dy: b.dConv, weight: P.w, dx: b.dInput, ...geo, dy_offset: 0, ...weightView(b.C, k) });
