@@ -131,7 +131,7 @@ export async function main(args: string[]): Promise<void> {
   const { header, rows } = args.includes('--browser') ? await runBrowser(o) : await runNode(o, args.includes('--profile'));
   console.log(`\n${header}; median of ${o.runs} runs after a warm-up\n\n${table(rows)}`);
   if (profile.kernels) {
-    console.log('\nkernel time in the composed steps (ms, all runs):');
-    for (const [k, ms] of [...profile.kernels].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(34)} ${ms.toFixed(1)}`);
+    console.log('\nkernel time in the composed steps (ms, summed over the warm-up and the timed runs):');
+    for (const [k, ms] of [...profile.kernels].sort((a, b) => a[0].localeCompare(b[0]) || b[1] - a[1])) console.log(`  ${k.padEnd(44)} ${ms.toFixed(1)}`);
   }
 }

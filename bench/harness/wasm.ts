@@ -38,7 +38,7 @@ class Buffers {
 // ---- webgrad-wasm: the work items on the kernels ------------------------------------------------
 
 /** --profile: milliseconds per kernel and thread count, summed over the composed steps' runs. */
-export const profile = { kernels: undefined as Map<string, number> | undefined };
+export const profile = { kernels: undefined as Map<string, number> | undefined, work: '' };
 
 const NO_BATCH = { batch_rank: 0, batches: 1, batch_shape: [], a_bstrides: [], b_bstrides: [], a_off: 0, b_off: 0, c_off: 0 };
 
@@ -92,7 +92,7 @@ class Ops {
     if (!times) return this.pool.run(kernel, args, this.threads);
     const t0 = performance.now();
     await this.pool.run(kernel, args, this.threads);
-    const key = `${kernel} ×${this.threads}`;
+    const key = `${profile.work} ${kernel} ×${this.threads}`;
     times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
   }
   /** out[rows×cols] = a op b with b broadcast along rows (a bias) or same shape. */
@@ -274,6 +274,7 @@ export async function runWasmSuite(pool: WasmPool, works: Work[], threadCounts: 
   const rows: Row[] = [];
   const engines = new Map<string, Promise<Engine>>();
   for (const work of works) {
+    profile.work = work.name;
     const f = flops(work);
     const entries: { row: Row; runner?: Runner; times: number[]; runs: number }[] = [];
     for (const t of threadCounts) {
