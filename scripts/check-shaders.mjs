@@ -1,6 +1,7 @@
 // Compile every shaders/*.wgsl (or the files named) with Dawn and print the compiler's messages.
+// Every kernel file is compiled after shaders/prelude.wgsl, as src/kernels/kernel.ts assembles it.
 // A file whose first line is `// @prepend a.wgsl|b.wgsl c.wgsl` is compiled the way its op
-// assembles it (src/runtime/wgsl.ts): once per alternative of each part, parts first, `enable`
+// assembles it (src/kernels/wgsl.ts): once per alternative of each part, parts first, `enable`
 // directives hoisted to the top; part files are not compiled alone.
 // A combination that needs a feature this adapter lacks (`enable f16;` without shader-f16, say)
 // is compiled on Dawn's null backend instead, which has every feature and validates the WGSL but
@@ -60,11 +61,12 @@ const prepends = (f) => {
   const m = /^\/\/ @prepend (.+)$/m.exec(readFileSync(f, 'utf8').split('\n', 1)[0]);
   return m ? m[1].trim().split(/\s+/).map((p) => p.split('|').map((n) => join(dirname(f), n))) : [];
 };
-const parts = new Set(files.flatMap((f) => prepends(f).flat()).map((p) => basename(p)));
+const prelude = join('shaders', 'prelude.wgsl');
+const parts = new Set([...files.flatMap((f) => prepends(f).flat()).map((p) => basename(p)), 'prelude.wgsl']);
 /** Every combination of one alternative per part. */
 const combos = (lists) => lists.reduce((acc, alts) => acc.flatMap((c) => alts.map((a) => [...c, a])), [[]]);
 
-// The same assembly as src/runtime/wgsl.ts (a plain-Node script cannot import TypeScript).
+// The same assembly as src/kernels/wgsl.ts (a plain-Node script cannot import TypeScript).
 const DIRECTIVE = /^\s*enable\s+[\w\s,]+;\s*$/gm;
 const assemble = (texts) => {
   const directives = new Set();
@@ -80,7 +82,7 @@ for (const f of files) {
   if (parts.has(basename(f))) continue;
   for (const combo of combos(prepends(f))) {
     const label = [...combo.map((p) => basename(p)), f].join(' + ');
-    const code = assemble([...combo, f].map((p) => readFileSync(p, 'utf8')));
+    const code = assemble([prelude, ...combo, f].map((p) => readFileSync(p, 'utf8')));
     const missing = needs(code).filter((feature) => !device.features.has(feature));
     if (missing.length) deferred.push([label, code, missing]);
     else if (!(await compile(device, label, code))) failed = true;

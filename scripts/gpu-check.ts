@@ -27,7 +27,7 @@ import { pathToFileURL } from 'node:url';
 import * as wg from '../src/node';
 import { autocastF16 } from '../src/ops/autocast';
 import { setOperandSharing, type OperandSharing } from '../src/kernels/sharing';
-import { halfToFloat } from '../src/ops/half';
+import { halfToFloat } from '../src/tensor';
 import { setRowCombine, type RowCombine } from '../src/kernels/rows';
 import { runtime } from '../src/runtime/device';
 import { NAIVE_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/kernels/tuning/matmul-config';

@@ -9,14 +9,14 @@ override WG: u32 = 256;
 
 struct Params {
   n: u32,           // elements to convert
-  src_offset: u32,  // element offset of the source
-  dst_offset: u32,  // word offset of the destination (its element offset / 2)
+  src_offset: u32,  // element offset of the source in its binding
+  dst_offset: u32,  // element offset of the destination (even: whole 32-bit words)
   groups: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>; // f16 pairs
 
 // The f16 bits of x, rounded to nearest (x's sign kept for zero, inf and NaN).
 fn half_bits(x: f32) -> u32 {
@@ -31,12 +31,12 @@ fn half_bits(x: f32) -> u32 {
 @compute @workgroup_size(WG)
 fn to_half(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
            @builtin(local_invocation_index) lid: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.groups) { return; }
   let j = wid * WG + lid;
   let i = 2u * j;
   if (i >= p.n) { return; }
   var hi = 0u;
   if (i + 1u < p.n) { hi = half_bits(src[p.src_offset + i + 1u]) << 16u; }
-  dst[p.dst_offset + j] = half_bits(src[p.src_offset + i]) | hi;
+  dst[p.dst_offset / 2u + j] = half_bits(src[p.src_offset + i]) | hi;
 }

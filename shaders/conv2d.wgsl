@@ -32,7 +32,7 @@ struct Params {
   o: u32, oh: u32, ow: u32, o_pad: u32,   // o_pad: O rounded up to the tile (16)
   kh: u32, kw: u32, stride_h: u32, stride_w: u32,
   pad_h: i32, pad_w: i32, dil_h: u32, dil_w: u32,
-  x_offset: u32, b_offset: u32,
+  x_offset: u32, bias_offset: u32, out_offset: u32,   // element offsets of the views in their bindings
   pixel_groups: u32,  // workgroups along the pixels; the channel tile is wid / pixel_groups
   groups: u32,        // workgroups in all
 }
@@ -48,16 +48,18 @@ struct PackParams {
   stride_col: u32,  // element stride of w along l's dimension
   stride_kh: u32,
   stride_kw: u32,
-  offset: u32,
+  w_offset: u32,
   n: u32,           // kH·kW · R · cols_pad
 }
 
+// conv2d {x, wp, bias, out}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<Operand>;
 @group(0) @binding(2) var<storage, read> wp: array<Operand4>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
+// pack_weight {w, packed} (Params: PackParams)
 @group(0) @binding(0) var<uniform> pk: PackParams;
 @group(0) @binding(1) var<storage, read> pk_w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> pk_out: array<Operand>;
@@ -80,7 +82,7 @@ fn store_pixel(v: vec4f, q: u32, o: u32) {
   if (q >= p.n * ohw) { return; }
   let base = (q / ohw) * p.o * ohw + q % ohw;
   for (var i = 0u; i < 4u; i++) {
-    if (o + i < p.o) { out[base + (o + i) * ohw] = v[i]; }
+    if (o + i < p.o) { out[p.out_offset + base + (o + i) * ohw] = v[i]; }
   }
 }
 
@@ -96,7 +98,7 @@ fn splat(b: vec4f) -> mat4x4f {
 }
 
 fn bias4(o: u32) -> vec4f {
-  let i = min(vec4u(o) + vec4u(0u, 1u, 2u, 3u), vec4u(p.o - 1u)) + p.b_offset;
+  let i = min(vec4u(o) + vec4u(0u, 1u, 2u, 3u), vec4u(p.o - 1u)) + p.bias_offset;
   let b = vec4f(bias[i.x], bias[i.y], bias[i.z], bias[i.w]);
   return select(vec4f(0.0), b, vec4u(o) + vec4u(0u, 1u, 2u, 3u) < vec4u(p.o));
 }
@@ -104,7 +106,7 @@ fn bias4(o: u32) -> vec4f {
 @compute @workgroup_size(WG)
 fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(local_invocation_index) lid: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.groups) { return; }
   let lane = share_lane(lid);
   let o0 = (wid / p.pixel_groups) * 16u;
@@ -181,12 +183,12 @@ fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 @compute @workgroup_size(WG)
 fn pack_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
-  let i = (wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y) * WG + lid;
+  let i = workgroup_index(wg, nwg) * WG + lid;
   if (i >= pk.n) { return; }
   let l = i % pk.cols_pad;
   let r = (i / pk.cols_pad) % pk.rows;
   let tap = i / (pk.cols_pad * pk.rows);
-  let src = pk.offset + min(l, pk.cols - 1u) * pk.stride_col + r * pk.stride_row + (tap / pk.kw) * pk.stride_kh +
+  let src = pk.w_offset + min(l, pk.cols - 1u) * pk.stride_col + r * pk.stride_row + (tap / pk.kw) * pk.stride_kh +
             (tap % pk.kw) * pk.stride_kw;
   pk_out[i] = Operand(select(0.0, pk_w[src], l < pk.cols));
 }

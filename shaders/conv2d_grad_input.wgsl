@@ -22,13 +22,14 @@ struct Params {
   o: u32, oh: u32, ow: u32, c_pad: u32,   // c_pad: C rounded up to the tile (16)
   kh: u32, kw: u32, stride_h: u32, stride_w: u32,
   pad_h: i32, pad_w: i32, dil_h: u32, dil_w: u32,
-  dy_offset: u32,
+  dy_offset: u32, dx_offset: u32,   // element offsets of the views in their bindings
   phase_h: u32, phase_w: u32,   // this dispatch's pixels: ih = phase_h + stride_h·i, iw likewise
   rows: u32, cols: u32,         // how many i and j there are
   pixel_groups: u32,
   groups: u32,
 }
 
+// grad_input {dy, wp, dx}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<Operand>;
 @group(0) @binding(2) var<storage, read> wp: array<Operand4>;
@@ -53,7 +54,7 @@ fn store_pixel(v: vec4f, q: u32, c: u32) {
   let hw = p.h * p.w;
   let base = (q / per_image) * p.c * hw + (p.phase_h + p.stride_h * (r / p.cols)) * p.w + p.phase_w + p.stride_w * (r % p.cols);
   for (var i = 0u; i < 4u; i++) {
-    if (c + i < p.c) { dx[base + (c + i) * hw] = v[i]; }
+    if (c + i < p.c) { dx[p.dx_offset + base + (c + i) * hw] = v[i]; }
   }
 }
 
@@ -67,7 +68,7 @@ fn store_tile(m: mat4x4f, q: vec4u, c: u32) {
 @compute @workgroup_size(WG)
 fn grad_input(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.groups) { return; }
   let lane = share_lane(lid);
   let c0 = (wid / p.pixel_groups) * 16u;

@@ -16,21 +16,23 @@ struct Params {
   o: u32, oh: u32, ow: u32, cols: u32,    // cols = C·kH·kW
   kh: u32, kw: u32, stride_h: u32, stride_w: u32,
   pad_h: i32, pad_w: i32, dil_h: u32, dil_w: u32,
-  dy_offset: u32, x_offset: u32,
+  dy_offset: u32, x_offset: u32, dw_offset: u32,   // element offsets of the views in their bindings
   col_groups: u32,       // workgroups along the columns
   o_groups: u32,         // workgroups along the output channels
   rows_per_split: u32,   // rows (n, oh) each split reduces over
   groups: u32,           // col_groups · o_groups · splits
 }
 
-// reduce_partials: out[i] = Σ_s partial[s·m + i]; grad_bias: db[o] = Σ dy[n, o, ·].
+// reduce_partials {src: partials, sum}: sum[i] = Σ_s src[s·m + i]; grad_bias {src: dy, sum: db}: db[o] = Σ dy[n, o, ·].
 struct SumParams {
   m: u32,          // reduce_partials: elements per partial; grad_bias: channels O
   splits: u32,     // reduce_partials: partials; grad_bias: N
   inner: u32,      // grad_bias: OH·OW
-  offset: u32,     // grad_bias: element offset of dy
+  src_offset: u32,  // element offsets of the views in their bindings
+  sum_offset: u32,
 }
 
+// grad_weight {dy, x, dw}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<Operand>;
 @group(0) @binding(2) var<storage, read> x: array<Operand>;
@@ -52,7 +54,7 @@ fn load4(at: vec4u, ok: vec4<bool>) -> vec4f {
 fn store_col(v: vec4f, k: u32, o: u32, base: u32) {
   if (k >= p.cols) { return; }
   for (var i = 0u; i < 4u; i++) {
-    if (o + i < p.o) { dw[base + (o + i) * p.cols + k] = v[i]; }
+    if (o + i < p.o) { dw[p.dw_offset + base + (o + i) * p.cols + k] = v[i]; }
   }
 }
 
@@ -80,7 +82,7 @@ fn taps(k: vec4u) -> Taps {
 @compute @workgroup_size(WG)
 fn grad_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.groups) { return; }
   let lane = share_lane(lid);
   let cg = wid % p.col_groups;
@@ -136,24 +138,24 @@ fn grad_weight(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
 @compute @workgroup_size(WG)
 fn reduce_partials(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                    @builtin(local_invocation_index) lid: u32) {
-  let i = (wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y) * WG + lid;
+  let i = workgroup_index(wg, nwg) * WG + lid;
   if (i >= ps.m) { return; }
   var s = 0.0;
   for (var k = 0u; k < ps.splits; k++) {
-    s += s_in[k * ps.m + i];
+    s += s_in[ps.src_offset + k * ps.m + i];
   }
-  s_out[i] = s;
+  s_out[ps.sum_offset + i] = s;
 }
 
 // One workgroup per channel: each invocation sums a strided share, then a tree in workgroup memory.
 @compute @workgroup_size(WG)
 fn grad_bias(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32) {
-  let o = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let o = workgroup_index(wg, nwg);
   if (o >= ps.m) { return; }
   var s = 0.0;
   for (var n = 0u; n < ps.splits; n++) {
-    let base = ps.offset + (n * ps.m + o) * ps.inner;
+    let base = ps.src_offset + (n * ps.m + o) * ps.inner;
     for (var i = lid; i < ps.inner; i += WG) {
       s += s_in[base + i];
     }
@@ -163,5 +165,5 @@ fn grad_bias(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
     if (lid < half) { bias_sums[lid] += bias_sums[lid + half]; }
   }
-  if (lid == 0u) { s_out[o] = bias_sums[0]; }
+  if (lid == 0u) { s_out[ps.sum_offset + o] = bias_sums[0]; }
 }

@@ -20,38 +20,39 @@ override OP: u32 = 0;
 
 struct Params {
   n: u32,          // output elements
-  rank: u32,
-  alpha: f32,      // scalar operands of the op, where it has them
+  alpha: f32,      // scalar operands of the op, where it has them (axpy: the factor)
   beta: f32,
+  seed: u32,       // dropout: the seed of its mask
+  base: u32,       // flat index of element 0 in the whole tensor (work cut into chunks)
+  a_offset: u32,   // element offsets of the operands in their bindings (axpy: x and y)
+  b_offset: u32,
+  a_period: u32,   // PERIODIC: elements of a and of b
+  b_period: u32,
+  x_offset: u32,
+  y_offset: u32,
+  out_offset: u32,
   shape: array<vec4u, 2>,     // output shape, up to 8 dimensions
   a_strides: array<vec4u, 2>, // element strides of a (0 along broadcast dimensions)
   b_strides: array<vec4u, 2>,
-  a_offset: u32,
-  b_offset: u32,   // unary: the dropout seed
-  base: u32,       // flat index of element 0 in the whole tensor (work cut into chunks)
-  a_period: u32,   // PERIODIC: elements of a and of b
-  b_period: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// unary: out = f(a)
+// unary {a, out}: out = f(a)
 @group(0) @binding(1) var<storage, read> u_a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> u_out: array<f32>;
 
-// binary: out = f(a, b)
+// binary {a, b, out}: out = f(a, b)
 @group(0) @binding(1) var<storage, read> b_a: array<f32>;
 @group(0) @binding(2) var<storage, read> b_b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b_out: array<f32>;
 
-// axpy: y += alpha * x (both contiguous, same size)
+// axpy {x, y}: y += alpha * x (both contiguous, same size)
 @group(0) @binding(1) var<storage, read> x_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x_y: array<f32>;
 
-
 fn flat_index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
-  return wid * WG + lid;
+  return workgroup_index(wg, nwg) * WG + lid;
 }
 
 // Offsets of output element i in a and b, walking the output shape from the last dimension.
@@ -116,9 +117,7 @@ fn unary_op(x: f32) -> f32 {
     case 10u: { return 1.0 / x; }                       // reciprocal
     case 11u: { return abs(x); }
     case 12u: { return clamp(x, p.alpha, p.beta); }     // clamp
-    case 13u: { return select(0.0, 1.0, x > p.alpha); } // x > alpha as 0/1
     case 14u: { return select(0.0, 1.0, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u); } // isnan (x != x folds to false on some compilers)
-    case 15u: { return sign(x); }
     default: { return x; }
   }
 }
@@ -148,8 +147,6 @@ fn binary_op(a: f32, b: f32) -> f32 {
     case 2u: { return a * b; }
     case 3u: { return a / b; }
     case 4u: { return max(a, b); }
-    case 5u: { return min(a, b); }
-    case 6u: { return pow_(a, b); }
     case 7u: { return select(0.0, 1.0, a == b); }                      // eq as 0/1
     case 8u: { return select(0.0, a, b > 0.0); }                       // relu_grad(g, x)
     case 9u: {                                                         // gelu_grad(g, x)
@@ -159,7 +156,6 @@ fn binary_op(a: f32, b: f32) -> f32 {
     }
     case 10u: { return a * (1.0 - b * b); }                            // tanh_grad(g, y)
     case 11u: { return a * b * (1.0 - b); }                            // sigmoid_grad(g, y)
-    case 12u: { return select(0.0, 1.0, a > b); }                      // gt as 0/1
     case 13u: { return a * sign(b); }                                  // abs_grad(g, x)
     default: { return a; }
   }
@@ -187,12 +183,12 @@ fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var ia = i + p.a_offset;
   if (!CONTIG) { ia = offsets(i).x; }
   if (OP == DROPOUT) {
-    // alpha = drop probability, beta = 1 / (1 - p), b_offset = seed.
-    let r = f32(hash_u32((p.base + i) ^ hash_u32(p.b_offset)) >> 8u) * (1.0 / 16777216.0);
-    u_out[i] = select(0.0, u_a[ia] * p.beta, r >= p.alpha);
+    // alpha = drop probability, beta = 1 / (1 - p).
+    let r = f32(hash_u32((p.base + i) ^ hash_u32(p.seed)) >> 8u) * (1.0 / 16777216.0);
+    u_out[p.out_offset + i] = select(0.0, u_a[ia] * p.beta, r >= p.alpha);
     return;
   }
-  u_out[i] = unary_op(u_a[ia]);
+  u_out[p.out_offset + i] = unary_op(u_a[ia]);
 }
 
 @compute @workgroup_size(WG)
@@ -206,7 +202,7 @@ fn binary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   } else if (!CONTIG) {
     o = offsets(i);
   }
-  b_out[i] = binary_op(b_a[o.x], b_b[o.y]);
+  b_out[p.out_offset + i] = binary_op(b_a[o.x], b_b[o.y]);
 }
 
 @compute @workgroup_size(WG)
@@ -214,5 +210,5 @@ fn axpy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wg, nwg, lid);
   if (i >= p.n) { return; }
-  x_y[i + p.b_offset] = x_y[i + p.b_offset] + p.alpha * x_x[i + p.a_offset];
+  x_y[i + p.y_offset] = x_y[i + p.y_offset] + p.alpha * x_x[i + p.x_offset];
 }

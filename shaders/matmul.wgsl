@@ -212,7 +212,7 @@ fn direct_step(acc: Acc, o: Offsets, s: KStep) -> Acc {
 @compute @workgroup_size(WGX, WGY)
 fn direct(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(local_invocation_id) lid: vec3u) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.workgroups) { return; }
   let t = direct_tile(wid, lid);
   if (t.m0 >= p.M || t.n0 >= p.N) { return; }
@@ -228,7 +228,7 @@ fn direct(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 @compute @workgroup_size(WGX, WGY)
 fn direct_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_id) lid: vec3u) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.workgroups) { return; }
   let t = direct_tile(wid, lid);
   if (t.m0 >= p.M || t.n0 >= p.N) { return; }
@@ -315,7 +315,7 @@ fn slice_b(kk: u32, i: u32) -> Blk {
 @compute @workgroup_size(WGX, WGY)
 fn staged(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.workgroups) { return; }
   let t = locate(wid, WGY * TM, WGX * TN);
   // This invocation's tile within the slices, in vec4 columns.

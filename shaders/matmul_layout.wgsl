@@ -3,7 +3,7 @@
 // workgroup's block of C lies in a batch, and how the logical operands are laid out.
 //
 // Operands are read through their layout, never copied: logical A is M×K with element (m, k) at
-// a_off + batch offset + m·sam + k·sak, where (sam, sak) = (lda, 1) normally and (1, lda) when
+// a_offset + batch offset + m·sam + k·sak, where (sam, sak) = (lda, 1) normally and (1, lda) when
 // TRANS_A (A stored column-major, e.g. a transposed view); B likewise with TRANS_B. Batch
 // offsets come from per-dimension batch strides (0 where an operand is broadcast).
 
@@ -20,14 +20,14 @@ struct Params {
   batch_rank: u32,
   lda: u32,           // leading dimension of A's storage (row stride, or column stride if TRANS_A)
   ldb: u32,
-  a_off: u32,         // element offset of A (a multiple of 4 for direct_vec4)
-  b_off: u32,
+  a_offset: u32,      // element offsets in the bindings (of A and B: multiples of 4 for direct_vec4)
+  b_offset: u32,
   wgs_m: u32,         // workgroups per matrix along M and N (unused by naive: a flat run over C)
   wgs_n: u32,
   workgroups: u32,    // total workgroups (the dispatch grid may hold more)
   batches: u32,       // matrices in the batch
   ldc: u32,           // row stride of C (N, or more when C is a block of columns of a wider matrix)
-  c_off: u32,         // element offset of C
+  c_offset: u32,
   batch_shape: array<vec4u, 2>,  // output batch dimensions (up to 8)
   a_bstrides: array<vec4u, 2>,   // element strides of A per batch dimension
   b_bstrides: array<vec4u, 2>,
@@ -35,6 +35,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
+// {a, b, c}: c = a @ b (or c += a @ b with ACCUMULATE)
 @group(0) @binding(1) var<storage, read> a: array<Operand>;  // operand_*.wgsl: f32, or f16
 @group(0) @binding(2) var<storage, read> b: array<Operand>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
@@ -68,8 +69,8 @@ struct Place {
 // Matrix `batch` of the output batch, at row m0 and column n0.
 fn place(batch: u32, m0: u32, n0: u32) -> Place {
   var rem = batch;
-  var ao = p.a_off;
-  var bo = p.b_off;
+  var ao = p.a_offset;
+  var bo = p.b_offset;
   for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
     let size = p.batch_shape[u32(d) / 4u][u32(d) % 4u];
     let i = rem % size;
@@ -77,7 +78,7 @@ fn place(batch: u32, m0: u32, n0: u32) -> Place {
     ao += i * p.a_bstrides[u32(d) / 4u][u32(d) % 4u];
     bo += i * p.b_bstrides[u32(d) / 4u][u32(d) % 4u];
   }
-  return Place(m0, n0, ao, bo, p.c_off + batch * p.M * p.ldc);
+  return Place(m0, n0, ao, bo, p.c_offset + batch * p.M * p.ldc);
 }
 
 // Workgroup `wid` of a grid of wgs_m × wgs_n blocks per matrix, each `rows` × `cols`.

@@ -9,7 +9,7 @@ override WG: u32 = 64;
 @compute @workgroup_size(WG)
 fn naive(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
          @builtin(local_invocation_index) lid: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.workgroups) { return; }
   let i = wid * WG + lid;
   let mn = p.M * p.N;

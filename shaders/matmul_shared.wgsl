@@ -36,7 +36,7 @@ fn store_block(base: u32, r0: u32, n: u32, x: mat4x4f) {
 @compute @workgroup_size(WGX, WGY)
 fn shared_tile(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.workgroups) { return; }
   let lane = share_lane(li);
   let t = locate(wid, WGY * TM, WGX * TN);

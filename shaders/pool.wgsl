@@ -6,8 +6,10 @@
 // Padding: max pooling treats padded positions as -inf; average pooling counts them as zeros and
 // always divides by kH·kW (PyTorch's default count_include_pad=True).
 //
-// Bindings follow the engine's layout (src/runtime/kernel.ts): params at 0, storage from 1.
+// Bindings follow the engine's layout (src/kernels/kernel.ts): params at 0, storage from 1.
 // Entry points declare different storage variables at the same binding; each uses only its own.
+// `src` is the tensor an entry point reads through its strides (x forward, the output gradient
+// backward); the others are contiguous.
 
 override WG: u32 = 256;
 
@@ -24,33 +26,35 @@ struct Params {
   s_w: u32,
   p_h: u32,
   p_w: u32,
-  src_strides: vec4u, // element strides (N, C, H, W) of the source read through its view:
-  src_offset: u32,    // x in the forward kernels, the output gradient in the backward kernels
+  src_strides: vec4u, // element strides (N, C, H, W) of src
+  src_offset: u32,    // element offsets of the views in their bindings
+  out_offset: u32,
+  argmax_offset: u32,
+  dx_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// max_forward: out = max over the window, argmax = h·W + w of the (first) maximum in its plane
+// max_forward {src, out, argmax}: out = max over the window, argmax = h·W + w of the (first) maximum in its plane
 @group(0) @binding(1) var<storage, read> mf_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mf_out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> mf_argmax: array<i32>;
 
-// avg_forward: out = sum over the window / (kH·kW)
+// avg_forward {src, out}: out = sum over the window / (kH·kW)
 @group(0) @binding(1) var<storage, read> af_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> af_out: array<f32>;
 
-// max_backward: dx = Σ g over the windows whose argmax is this element
+// max_backward, max_backward_tiled {src, argmax, dx}: dx = Σ g over the windows whose argmax is this element
 @group(0) @binding(1) var<storage, read> mb_g: array<f32>;
 @group(0) @binding(2) var<storage, read> mb_argmax: array<i32>;
 @group(0) @binding(3) var<storage, read_write> mb_dx: array<f32>;
 
-// avg_backward: dx = Σ g / (kH·kW) over the windows that contain this element
+// avg_backward {src, dx}: dx = Σ g / (kH·kW) over the windows that contain this element
 @group(0) @binding(1) var<storage, read> ab_g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ab_dx: array<f32>;
 
 fn flat_index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
-  return wid * WG + lid;
+  return workgroup_index(wg, nwg) * WG + lid;
 }
 
 // Element i of a contiguous [N, C, rows, cols] tensor as (plane n·C + c, row, col).
@@ -108,8 +112,8 @@ fn max_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
       }
     }
   }
-  mf_out[i] = best;
-  mf_argmax[i] = arg;
+  mf_out[p.out_offset + i] = best;
+  mf_argmax[p.argmax_offset + i] = arg;
 }
 
 @compute @workgroup_size(WG)
@@ -130,7 +134,7 @@ fn avg_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
       acc += af_x[src_index(o.x, u32(h), u32(w))];
     }
   }
-  af_out[i] = acc / f32(p.k_h * p.k_w);
+  af_out[p.out_offset + i] = acc / f32(p.k_h * p.k_w);
 }
 
 @compute @workgroup_size(WG)
@@ -146,12 +150,12 @@ fn max_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   var acc = 0.0;
   for (var oh = rows.x; oh < rows.y; oh++) {
     for (var ow = cols.x; ow < cols.y; ow++) {
-      if (mb_argmax[plane + oh * p.out_w + ow] == me) {
+      if (mb_argmax[p.argmax_offset + plane + oh * p.out_w + ow] == me) {
         acc += mb_g[src_index(x.x, oh, ow)];
       }
     }
   }
-  mb_dx[i] = acc;
+  mb_dx[p.dx_offset + i] = acc;
 }
 
 // max_backward when the windows tile the input exactly (stride = kernel, no padding, sizes that
@@ -165,13 +169,13 @@ fn max_backward_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups)
   if (i >= p.total) { return; }
   let o = split(i, p.out_h, p.out_w);
   let g = mb_g[src_index(o.x, o.y, o.z)];
-  let at = mb_argmax[i];
+  let at = mb_argmax[p.argmax_offset + i];
   let plane = o.x * p.in_h * p.in_w;
   for (var dh = 0u; dh < p.k_h; dh++) {
     let h = o.y * p.k_h + dh;
     for (var dw = 0u; dw < p.k_w; dw++) {
       let me = h * p.in_w + o.z * p.k_w + dw;
-      mb_dx[plane + me] = select(0.0, g, i32(me) == at);
+      mb_dx[p.dx_offset + plane + me] = select(0.0, g, i32(me) == at);
     }
   }
 }
@@ -190,5 +194,5 @@ fn avg_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
       acc += ab_g[src_index(x.x, oh, ow)];
     }
   }
-  ab_dx[i] = acc / f32(p.k_h * p.k_w);
+  ab_dx[p.dx_offset + i] = acc / f32(p.k_h * p.k_w);
 }

@@ -30,10 +30,15 @@ struct Params {
   chunks: u32,     // pieces each output's reduction is cut into
   chunk_len: u32,  // reduced elements per piece
   blocks: u32,     // ceil(m / TX): workgroups per piece
-  offset: u32,     // element offset of the input view (scatter: of the gradient)
   krank: u32,
   rrank: u32,
   scale: f32,      // multiplies each result (mean: 1/L)
+  src_offset: u32, // element offsets of the views in their bindings
+  out_offset: u32,
+  idx_in_offset: u32,
+  val_offset: u32,
+  idx_offset: u32,
+  g_offset: u32,
   kshape: array<vec4u, 2>,   // kept dimensions, merged
   kstrides: array<vec4u, 2>,
   rshape: array<vec4u, 2>,   // reduced dimensions, merged
@@ -42,17 +47,17 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// reduce: out[m * chunks + piece] = scale · fold(src)
+// reduce {src, out}: out[m * chunks + piece] = scale · fold(src)
 @group(0) @binding(1) var<storage, read> r_src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> r_out: array<f32>;
 
-// argmax: (value, index) of the first maximum, as partials [m, chunks] like reduce
+// argmax {src, idx_in, val, idx}: (value, index) of the first maximum, as partials [m, chunks] like reduce
 @group(0) @binding(1) var<storage, read> a_src: array<f32>;
 @group(0) @binding(2) var<storage, read> a_idx_in: array<u32>;
 @group(0) @binding(3) var<storage, read_write> a_val: array<f32>;
 @group(0) @binding(4) var<storage, read_write> a_idx: array<u32>;
 
-// scatter: out (contiguous, zero-filled) at output m's argmax position = g[m]
+// scatter {g, idx, out}: out (contiguous, zero-filled) at output m's argmax position = g[m]
 @group(0) @binding(1) var<storage, read> s_g: array<f32>;
 @group(0) @binding(2) var<storage, read> s_idx: array<u32>;
 @group(0) @binding(3) var<storage, read_write> s_out: array<f32>;
@@ -115,10 +120,6 @@ struct Place {
   piece: u32,
 }
 
-fn workgroup_index(wg: vec3u, nwg: vec3u) -> u32 {
-  return wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
-}
-
 // Where invocation `lid` of workgroup `wid` works: its output, lane and piece.
 fn place(wid: u32, lid: u32) -> Place {
   let lanes = WG / TX;
@@ -139,7 +140,7 @@ fn reduce(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let lanes = WG / TX;
   var a = identity();
   if (pl.m < p.m) {
-    let base = p.offset + kept_offset(pl.m);
+    let base = p.src_offset + kept_offset(pl.m);
     let start = pl.piece * p.chunk_len;
     let end = min(p.l, start + p.chunk_len);
     for (var r = start + pl.lane; r < end; r += lanes) {
@@ -148,7 +149,7 @@ fn reduce(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   if (OP == 1u) { a = row_max(a, pl.tx, pl.lane); } else { a = row_sum(a, pl.tx, pl.lane); }
   if (pl.lane == 0u && pl.m < p.m) {
-    r_out[pl.m * p.chunks + pl.piece] = a * p.scale;
+    r_out[p.out_offset + pl.m * p.chunks + pl.piece] = a * p.scale;
   }
 }
 
@@ -162,13 +163,13 @@ fn argmax(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var v = neg_inf();
   var i = 0xffffffffu;
   if (pl.m < p.m) {
-    let base = p.offset + kept_offset(pl.m);
+    let base = kept_offset(pl.m);
     let start = pl.piece * p.chunk_len;
     let end = min(p.l, start + p.chunk_len);
     for (var r = start + pl.lane; r < end; r += lanes) {
       let at = base + reduced_offset(r);
-      let x = a_src[at];
-      let xi = select(r, a_idx_in[at], MERGE);
+      let x = a_src[p.src_offset + at];
+      let xi = select(r, a_idx_in[p.idx_in_offset + at], MERGE);
       if (arg_better(v, i, x, xi)) {
         v = x;
         i = xi;
@@ -194,8 +195,8 @@ fn argmax(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     i = acc_idx[s];
   }
   if (pl.lane == 0u && pl.m < p.m) {
-    a_val[pl.m * p.chunks + pl.piece] = v;
-    a_idx[pl.m * p.chunks + pl.piece] = i;
+    a_val[p.val_offset + pl.m * p.chunks + pl.piece] = v;
+    a_idx[p.idx_offset + pl.m * p.chunks + pl.piece] = i;
   }
 }
 
@@ -207,5 +208,5 @@ fn scatter(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   if (wid >= p.blocks) { return; }
   let m = wid * WG + lid;
   if (m >= p.m) { return; }
-  s_out[kept_offset(m) + reduced_offset(s_idx[m])] = s_g[p.offset + m];
+  s_out[p.out_offset + kept_offset(m) + reduced_offset(s_idx[p.idx_offset + m])] = s_g[p.g_offset + m];
 }

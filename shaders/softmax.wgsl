@@ -18,7 +18,10 @@ struct Params {
   k: u32,           // row length (the axis)
   blocks: u32,      // ceil(m / TX)
   krank: u32,       // rank of the merged row index space
-  in_offset: u32,   // forward: x; backward: g
+  x_offset: u32,    // element offsets of the views in their bindings (forward: x, out;
+  g_offset: u32,    // backward: g, y, out)
+  y_offset: u32,
+  out_offset: u32,
   in_stride: u32,   // element stride of `in` along the axis
   out_stride: u32,  // of the output (and, backward, of y: same contiguous layout)
   row_shape: array<vec4u, 2>,
@@ -28,11 +31,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// forward: out = softmax(x) or log_softmax(x)
+// forward {x, out}: out = softmax(x) or log_softmax(x)
 @group(0) @binding(1) var<storage, read> f_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> f_out: array<f32>;
 
-// backward: out = y · (g − Σ g·y)   (softmax, y its output)
+// backward {g, y, out}: out = y · (g − Σ g·y)   (softmax, y its output)
 //           out = g − exp(y) · Σ g   (log-softmax, y its output)
 @group(0) @binding(1) var<storage, read> b_g: array<f32>;
 @group(0) @binding(2) var<storage, read> b_y: array<f32>;
@@ -78,11 +81,11 @@ fn place(wid: u32, lid: u32) -> Place {
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
            @builtin(local_invocation_index) lid: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.blocks) { return; }
   let pl = place(wid, lid);
   let lanes = WG / TX;
-  let xb = p.in_offset + row_offset(pl.row, false);
+  let xb = p.x_offset + row_offset(pl.row, false);
   var mx = neg_inf();
   for (var k = pl.lane; k < p.k; k += lanes) {
     mx = max(mx, f_x[xb + k * p.in_stride]);
@@ -94,7 +97,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
   s = row_sum(s, pl.tx, pl.lane);
   if (!pl.live) { return; }
-  let ob = row_offset(pl.row, true);
+  let ob = p.out_offset + row_offset(pl.row, true);
   let log_s = log(s);
   let inv_s = 1.0 / s;
   for (var k = pl.lane; k < p.k; k += lanes) {
@@ -110,12 +113,13 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) lid: u32) {
-  let wid = wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y;
+  let wid = workgroup_index(wg, nwg);
   if (wid >= p.blocks) { return; }
   let pl = place(wid, lid);
   let lanes = WG / TX;
-  let gb = p.in_offset + row_offset(pl.row, false);
-  let yb = row_offset(pl.row, true);
+  let gb = p.g_offset + row_offset(pl.row, false);
+  let ob = row_offset(pl.row, true);
+  let yb = p.y_offset + ob;
   var s = 0.0;
   for (var k = pl.lane; k < p.k; k += lanes) {
     let g = b_g[gb + k * p.in_stride];
@@ -130,10 +134,11 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   for (var k = pl.lane; k < p.k; k += lanes) {
     let g = b_g[gb + k * p.in_stride];
     let y = b_y[yb + k * p.out_stride];
+    let o = p.out_offset + ob + k * p.out_stride;
     if (LOG) {
-      b_out[yb + k * p.out_stride] = g - exp(y) * s;
+      b_out[o] = g - exp(y) * s;
     } else {
-      b_out[yb + k * p.out_stride] = y * (g - s);
+      b_out[o] = y * (g - s);
     }
   }
 }

@@ -2,10 +2,10 @@
 
 import { runtime } from './runtime/device';
 import { DTypeError, ShapeError } from './runtime/errors';
+import { copyView, fillView } from './kernels/copy';
 import { Generator, globalGenerator } from './random';
 import { empty, formatShape, sizeOf, type DType, type Tensor } from './tensor';
-import { filled } from './ops/copy';
-import { checkShape } from './ops/util';
+import { checkShape } from './checks';
 
 export type TensorData = number[] | NestedArray | Float32Array | Int32Array | Uint8Array | number;
 interface NestedArray extends Array<number | NestedArray> {}
@@ -42,9 +42,20 @@ export function ones(shape: readonly number[], opts: TensorOptions = {}): Tensor
 }
 
 export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
-  const t = filled(checkShape('full', shape), value, opts.dtype ?? 'float32');
+  const t = empty(checkShape('full', shape), opts.dtype ?? 'float32', 'full');
+  fillView(t, value);
   t.requiresGrad = opts.requiresGrad ?? false;
   return t;
+}
+
+/**
+ * A contiguous copy of any view, in fresh memory (not recorded by autograd: ops/copy.ts's
+ * contiguous() is the differentiable one). A view larger than one binding is copied in blocks.
+ */
+export function contiguousCopy(t: Tensor, op = 'contiguous'): Tensor {
+  const out = empty(t.shape, t.dtype, op);
+  copyView(t, out, op);
+  return out;
 }
 
 export interface RandomOptions {

@@ -51,4 +51,5 @@ export { Trainer, type TrainerOptions, type StepResult, type StepInfo, type Epoc
 export type { Plan } from './train/memory-plan';
 export type { AutoCheckpointOptions, ResumePoint } from './train/recovery';
 export * as models from './models';
-export { autotune, type TuneResult } from './kernels/tuning/autotune';
+export { autotune } from './autotune';
+export type { TuneResult } from './kernels/tuning/autotune';

@@ -2,6 +2,7 @@
 
 import type { MemoryStats } from './runtime/buffer-pool';
 import { runtime } from './runtime/device';
+import { globalGenerator } from './random';
 
 export type { MemoryStats };
 
@@ -23,4 +24,20 @@ export function resetPeakMemory(): void {
 /** Wait until the GPU has finished all submitted work (and surface any GPU error). */
 export async function sync(): Promise<void> {
   await runtime().executor.sync();
+}
+
+/**
+ * Run `fn` without touching the GPU: ops check shapes and count their allocations but allocate
+ * and dispatch nothing (the memory planner's and the autotuner's dry runs). Returns the peak
+ * bytes allocated (above what was live before) and the largest tensor. The global generator is
+ * rewound after it, so that a dry run does not take the random numbers (dropout masks) of the
+ * real run that follows.
+ */
+export function dryRun(fn: () => void): { peakBytes: number; largestBytes: number } {
+  const rng = globalGenerator.getState();
+  try {
+    return runtime().dryRun(fn);
+  } finally {
+    globalGenerator.setState(rng);
+  }
 }

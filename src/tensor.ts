@@ -4,22 +4,13 @@
 
 import type { Node } from './autograd/node';
 import { currentRuntime, runtime, type Runtime } from './runtime/device';
-import { contiguous } from './ops/copy';
-import { readHalf } from './ops/half';
 import { bufferContents } from './runtime/buffer-pool';
-import { DisposedError, ShapeError } from './runtime/errors';
+import { DTypeError, DisposedError, ShapeError } from './runtime/errors';
+import { copyView } from './kernels/copy';
+import { contiguousStrides, elementBytes, formatShape, isContiguousView, sizeOf, type DType } from './kernels/view';
 import { track, untrack } from './scope';
 
-/**
- * Element types. 'float16' is internal: mixed precision's operand copies (src/ops/half.ts), read
- * only by the f16 kernels; every public op takes float32 or int32.
- */
-export type DType = 'float32' | 'int32' | 'float16';
-
-/** Bytes per element. */
-export function elementBytes(dtype: DType): number {
-  return dtype === 'float16' ? 2 : 4;
-}
+export { contiguousStrides, elementBytes, formatShape, sizeOf, type DType };
 
 /** A GPU buffer shared by a tensor and its views, freed when the last reference is released. */
 export class Storage {
@@ -52,27 +43,6 @@ export class Storage {
     // A buffer of a device that is gone (lost, or shut down) is not pooled again.
     if (currentRuntime() === this.rt && !this.rt.lost) this.rt.executor.release(this.buffer);
   }
-}
-
-/** Row-major strides of a shape. */
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
-}
-
-export function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
 }
 
 // Tensors that the program dropped without dispose() give their buffer back when collected.
@@ -144,12 +114,7 @@ export class Tensor {
 
   /** True when elements are laid out row-major without gaps (offset may be non-zero). */
   get isContiguous(): boolean {
-    let s = 1;
-    for (let i = this.shape.length - 1; i >= 0; i--) {
-      if (this.shape[i] !== 1 && this.strides[i] !== s) return false;
-      s *= this.shape[i]!;
-    }
-    return true;
+    return isContiguousView(this);
   }
 
   /** Free the GPU memory now. Safe to call twice; views keep the storage alive. */
@@ -199,9 +164,13 @@ export class Tensor {
 
   /** A copy of the data (Float32Array for float32, Int32Array for int32). */
   async toArray(): Promise<Float32Array | Int32Array> {
-    if (this.dtype === 'float16') return readHalf(this);
     const rt = runtime();
-    const src = this.isContiguous ? this : contiguous(this);
+    if (this.dtype === 'float16') return readHalf(this);
+    let src: Tensor = this;
+    if (!this.isContiguous) {
+      src = empty(this.shape, this.dtype, 'toArray');
+      copyView(this, src, 'toArray');
+    }
     try {
       const bytes = await rt.executor.read(src.buffer('toArray'), src.offset * 4, src.size * 4);
       return this.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
@@ -246,4 +215,26 @@ function poison(rt: Runtime, buffer: GPUBuffer): void {
   const n = buffer.size / 4;
   if (!nanBlock || nanBlock.length < n) nanBlock = new Uint32Array(Math.max(n, 1024)).fill(0x7fc00000);
   rt.executor.upload(buffer, 0, nanBlock.subarray(0, n));
+}
+
+/** The values of a contiguous float16 tensor as float32 (what toArray() returns for one). */
+async function readHalf(t: Tensor): Promise<Float32Array> {
+  if (!t.isContiguous) throw new DTypeError(`toArray: float16 tensor ${formatShape(t.shape)} is an internal view that cannot be read`);
+  const first = t.offset - (t.offset % 2);
+  const words = Math.ceil((t.offset + t.size - first) / 2);
+  const bytes = await runtime().executor.read(t.buffer('toArray'), first * 2, words * 4);
+  const halves = new Uint16Array(bytes);
+  const out = new Float32Array(t.size);
+  for (let i = 0; i < t.size; i++) out[i] = halfToFloat(halves[t.offset - first + i]!);
+  return out;
+}
+
+/** The value of IEEE binary16 bits. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

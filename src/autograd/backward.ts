@@ -3,13 +3,12 @@
 // saved tensors and each intermediate gradient are freed as soon as they have been used, and the
 // graph is released at the end, so a second backward() without a new forward is an error.
 
-import { add, axpyInPlace } from '../ops/elementwise';
-import { contiguous } from '../ops/copy';
-import { ones } from '../creation';
+import { contiguousCopy, ones } from '../creation';
 import { keep, tidy } from '../scope';
 import { formatShape, type Tensor } from '../tensor';
 import { ShapeError, WebGradError } from '../runtime/errors';
 import { noGrad } from './grad-mode';
+import { gradientSum } from './gradient-sum';
 import type { Node } from './node';
 
 export function backward(loss: Tensor, gradOutput?: Tensor): void {
@@ -69,7 +68,7 @@ function run(root: Node, loss: Tensor, gradOutput: Tensor | undefined, grads: Ma
       stored.add(ig);
       const prev = grads.get(input);
       if (prev) {
-        grads.set(input, add(prev, ig));
+        grads.set(input, gradientSum().add(prev, ig));
         prev.dispose();
         ig.dispose();
       } else {
@@ -116,11 +115,11 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     );
   }
   if (leaf.grad && !leaf.grad.disposed) {
-    axpyInPlace(leaf.grad, g, 1);
+    gradientSum().addInto(leaf.grad, g);
     g.dispose();
   } else {
     // .grad is accumulated in place later, so it must own its storage outright.
-    const owned = g.isContiguous && g.offset === 0 && !g.storage().isShared ? g : contiguous(g);
+    const owned = g.isContiguous && g.offset === 0 && !g.storage().isShared ? g : contiguousCopy(g, 'backward');
     if (owned !== g) g.dispose();
     leaf.grad = keep(owned);
   }

@@ -1,8 +1,11 @@
 // An in-memory image classification dataset: 8-bit pixels and 8-bit labels, on the CPU. Batches
 // become float tensors only when a DataLoader asks for them, so a dataset costs one byte a pixel.
+// The other kind of dataset, windows over a text's tokens, is in text-dataset.ts; a DataLoader
+// and subset() take either.
 
 import type { Generator } from '../random';
 import { ShapeError, WebGradError } from '../runtime/errors';
+import { isTextDataset, textSubset, type TextDataset } from './text-dataset';
 
 export interface Dataset {
   /** Number of samples. */
@@ -15,6 +18,9 @@ export interface Dataset {
   readonly imageShape: readonly [number, number, number];
   readonly numClasses: number;
 }
+
+/** Any dataset a DataLoader batches: images and labels, or text windows. */
+export type AnyDataset = Dataset | TextDataset;
 
 /** A dataset whose arrays are checked to agree with its shape (the message names what is off). */
 export function makeDataset(fields: Omit<Dataset, 'size'>, what = 'dataset'): Dataset {
@@ -34,8 +40,10 @@ export function makeDataset(fields: Omit<Dataset, 'size'>, what = 'dataset'): Da
   return { size: labels.length, images, labels, imageShape, numClasses };
 }
 
-/** The samples of `dataset` at `indices`, in that order (copied). */
-export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
+/** The samples of `dataset` at `indices`, in that order (images are copied; text windows share the token stream). */
+export function subset<D extends AnyDataset>(dataset: D, indices: ArrayLike<number>): D;
+export function subset(dataset: AnyDataset, indices: ArrayLike<number>): AnyDataset {
+  if (isTextDataset(dataset)) return textSubset(dataset, indices);
   const [c, h, w] = dataset.imageShape;
   const pixels = c * h * w;
   const images = new Uint8Array(indices.length * pixels);

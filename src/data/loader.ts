@@ -1,6 +1,9 @@
 // DataLoader: a dataset cut into batches, in a seeded random order per epoch, optionally
-// augmented. Pixels become float32 in [0, 1] (byte / 255; no mean/std normalisation, so a batch
-// can be shown as it is and models see the same range in every demo).
+// augmented. Two kinds of dataset, one mechanism (order, epochs, seeds), two ways to fill a batch:
+//   images (dataset.ts): x float32 [B, C, H, W] with pixels in [0, 1] (byte / 255; no mean/std
+//     normalisation, so a batch can be shown as it is and models see the same range in every
+//     demo), y int32 [B] labels; optionally augmented;
+//   text windows (text-dataset.ts): x int32 [B, T] token ids, y int32 [B, T] the same shifted by one.
 //
 // Every pass over the loader (`for (const b of loader)` or `loader.cpuBatches()`) is the next
 // epoch. Epoch e's order and augmentation come from a generator seeded by (seed, e) alone, so a
@@ -11,7 +14,8 @@ import { globalGenerator, Generator } from '../random';
 import { WebGradError } from '../runtime/errors';
 import type { Tensor } from '../tensor';
 import { affineAboutCentre, augmentRanges, randomAffine, warpAffine, type AugmentOptions } from './augment';
-import { shuffleIndices, type Dataset } from './dataset';
+import { shuffleIndices, type AnyDataset, type Dataset } from './dataset';
+import { isTextDataset, textBatch, type TextCpuBatch, type TextDataset } from './text-dataset';
 
 export interface DataLoaderOptions {
   batchSize: number;
@@ -21,11 +25,11 @@ export interface DataLoaderOptions {
   seed?: number;
   /** Leave out the last batch when it would be smaller than batchSize (default false). */
   dropLast?: boolean;
-  /** Random rotation/scale/shift of every image (true: ±10°, 0.9–1.1, ±2 px). Default false. */
+  /** Random rotation/scale/shift of every image (true: ±10°, 0.9–1.1, ±2 px). Default false; images only. */
   augment?: boolean | AugmentOptions;
 }
 
-/** A batch on the CPU: x is [size, C, H, W] in [0, 1], y the labels. */
+/** A batch of images on the CPU: x is [size, C, H, W] in [0, 1], y the labels. */
 export interface CpuBatch {
   x: Float32Array;
   y: Int32Array;
@@ -34,7 +38,13 @@ export interface CpuBatch {
   shape: [number, number, number, number];
 }
 
-/** A batch on the GPU: x float32 [size, C, H, W] in [0, 1], y int32 [size]. The caller frees it. */
+/** The CPU batches of a dataset of type D: CpuBatch for images, TextCpuBatch for text windows. */
+export type CpuBatchOf<D extends AnyDataset> = D extends TextDataset ? TextCpuBatch : CpuBatch;
+
+/**
+ * A batch on the GPU: images x float32 [size, C, H, W] in [0, 1] and y int32 [size]; text x and
+ * y int32 [size, T]. The caller frees it.
+ */
 export interface Batch {
   x: Tensor;
   y: Tensor;
@@ -43,8 +53,8 @@ export interface Batch {
   dispose(): void;
 }
 
-export class DataLoader implements Iterable<Batch> {
-  readonly dataset: Dataset;
+export class DataLoader<D extends AnyDataset = Dataset> implements Iterable<Batch> {
+  readonly dataset: D;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
@@ -54,10 +64,13 @@ export class DataLoader implements Iterable<Batch> {
   /** Epochs started so far: the next pass over the loader is epoch number `epoch`. */
   epoch = 0;
 
-  constructor(dataset: Dataset, opts: DataLoaderOptions) {
+  constructor(dataset: D, opts: DataLoaderOptions) {
     const { batchSize } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new WebGradError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
+    }
+    if (opts.augment && isTextDataset(dataset)) {
+      throw new WebGradError('DataLoader: augment applies to images; this dataset is text windows');
     }
     this.dataset = dataset;
     this.batchSize = batchSize;
@@ -82,8 +95,8 @@ export class DataLoader implements Iterable<Batch> {
   /** The next epoch as GPU tensors, from batch `from` on (resuming mid-epoch: the same batches as a full pass). */
   *batches(from = 0): IterableIterator<Batch> {
     for (const b of this.cpuBatches(from)) {
-      const x = tensor(b.x, b.shape);
-      const y = tensor(b.y, [b.size], { dtype: 'int32' });
+      const x = tensor(b.x, b.shape); // float32 pixels or int32 token ids, as the array is
+      const y = tensor(b.y, isTextDataset(this.dataset) ? b.shape : [b.size], { dtype: 'int32' });
       yield {
         x,
         y,
@@ -97,14 +110,18 @@ export class DataLoader implements Iterable<Batch> {
   }
 
   /** The next epoch as CPU arrays, without touching the GPU (evaluation, tests, workers), from batch `from` on. */
-  *cpuBatches(from = 0): IterableIterator<CpuBatch> {
+  *cpuBatches(from = 0): IterableIterator<CpuBatchOf<D>> {
     const gen = new Generator(mixSeed(this.seed, this.epoch++));
     const order = this.order(gen);
-    const [c, h, w] = this.dataset.imageShape;
-    const pixels = c * h * w;
     for (let b = 0; b < this.length; b++) {
       const start = b * this.batchSize;
       const size = Math.min(this.batchSize, order.length - start);
+      if (isTextDataset(this.dataset)) {
+        if (b >= from) yield textBatch(this.dataset, order.subarray(start, start + size)) as CpuBatchOf<D>;
+        continue;
+      }
+      const [c, h, w] = this.dataset.imageShape;
+      const pixels = c * h * w;
       if (b < from) {
         // Skipped, but its augmentation is drawn all the same: later batches stay as in a full pass.
         if (this.augment) for (let k = 0; k < size; k++) randomAffine(gen, this.augment);
@@ -127,7 +144,7 @@ export class DataLoader implements Iterable<Batch> {
         }
         y[k] = this.dataset.labels[i]!;
       }
-      yield { x, y, size, shape: [size, c, h, w] };
+      yield { x, y, size, shape: [size, c, h, w] } satisfies CpuBatch as CpuBatchOf<D>;
     }
   }
 

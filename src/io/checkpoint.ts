@@ -1,9 +1,12 @@
 // Training checkpoints: a model's state dict, its optimizer's state and free-form progress
 // (epoch, step, …) in one safetensors file. Tensors are stored as "model.<name>" and
 // "optimizer.<param index>.<state name>"; everything else goes into the JSON metadata under
-// "webgrad.checkpoint". Loading checks the whole file against the model and optimizer before
-// changing either, so a bad file never leaves a half-loaded model.
+// "webgrad.checkpoint", the tokenizer of a language model included (its toJSON(): a
+// CharTokenizer's characters in id order, or { kind: 'gpt2' }), so that a loaded model decodes
+// with the vocabulary it was trained on. Loading checks the whole file against the model and
+// optimizer before changing either, so a bad file never leaves a half-loaded model.
 
+import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../data/tokenizer';
 import type { Module } from '../nn/module';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { WebGradError } from '../runtime/errors';
@@ -20,13 +23,21 @@ export interface CheckpointMeta {
 interface StoredMeta {
   version: 1;
   progress: Record<string, unknown>;
+  tokenizer?: TokenizerJSON;
   optimizer?: { step: number; hyperParams: OptimizerStateDict['hyperParams']; paramSteps: Record<number, number> };
 }
 
-export async function saveCheckpoint(opts: { model: Module; optimizer?: Optimizer; progress?: Record<string, unknown> }): Promise<Uint8Array> {
+export async function saveCheckpoint(opts: {
+  model: Module;
+  optimizer?: Optimizer;
+  progress?: Record<string, unknown>;
+  /** A language model's tokenizer, for readCheckpointTokenizer. */
+  tokenizer?: Tokenizer;
+}): Promise<Uint8Array> {
   const tensors: Record<string, Tensor> = {};
   for (const [k, t] of Object.entries(opts.model.stateDict())) tensors[`model.${k}`] = t;
   const meta: StoredMeta = { version: 1, progress: opts.progress ?? {} };
+  if (opts.tokenizer) meta.tokenizer = opts.tokenizer.toJSON();
   if (opts.optimizer) {
     const sd = opts.optimizer.stateDict();
     const paramSteps: Record<number, number> = {};
@@ -42,6 +53,12 @@ export async function saveCheckpoint(opts: { model: Module; optimizer?: Optimize
 /** The progress object saved with a checkpoint, without loading anything onto the GPU. */
 export function readCheckpointProgress(bytes: Uint8Array): Record<string, unknown> {
   return readMeta(bytes).progress;
+}
+
+/** The tokenizer saved with a checkpoint (null when it has none), without loading anything onto the GPU. */
+export async function readCheckpointTokenizer(bytes: Uint8Array): Promise<Tokenizer | null> {
+  const json = readMeta(bytes).tokenizer;
+  return json === undefined ? null : tokenizerFromJSON(json);
 }
 
 function readMeta(bytes: Uint8Array): StoredMeta {

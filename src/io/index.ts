@@ -8,5 +8,5 @@ export {
   type SafetensorsHeader,
   type SafetensorsTensorInfo,
 } from './safetensors';
-export { saveCheckpoint, loadCheckpoint, readCheckpointProgress } from './checkpoint';
+export { saveCheckpoint, loadCheckpoint, readCheckpointProgress, readCheckpointTokenizer } from './checkpoint';
 export { memoryCheckpointStore, indexedDBCheckpointStore, type CheckpointStore } from './checkpoint-store';

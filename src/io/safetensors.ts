@@ -12,7 +12,7 @@
 // single GPU tensor, so a corrupt file never leaves a half-loaded model behind.
 
 import { tensor } from '../creation';
-import { checkShape } from '../ops/util';
+import { checkShape } from '../checks';
 import { DisposedError, DTypeError, LimitError, WebGradError } from '../runtime/errors';
 import { formatShape, Tensor, type DType } from '../tensor';
 

@@ -8,7 +8,6 @@ import rowsTreeWGSL from '../../shaders/rows_tree.wgsl?raw';
 import rowsWorkgroupWGSL from '../../shaders/rows_workgroup.wgsl?raw';
 import { runtime } from '../runtime/device';
 import { defineKernel, type Access, type Kernel } from './kernel';
-import { assembleWGSL } from './wgsl';
 
 export type RowCombine = 'subgroup' | 'workgroup';
 
@@ -51,14 +50,15 @@ const kernels = new Map<string, Kernel>();
 
 /**
  * Entry point `entry` of `code` (a file whose first line is
- * `// @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl`), assembled for the current variant.
+ * `// @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl`), assembled for the current
+ * variant, with the storage bindings `bindings` (in binding order).
  */
-export function rowKernel(name: string, code: string, buffers: readonly Access[], entry: string): Kernel {
+export function rowKernel(name: string, code: string, entry: string, bindings: Readonly<Record<string, Access>>): Kernel {
   const c = rowCombine();
-  const key = `${name}/${c}`;
+  const key = `${name}|${entry}|${c}`;
   let k = kernels.get(key);
   if (!k) {
-    k = defineKernel(key, assembleWGSL(c === 'subgroup' ? rowsSubgroupWGSL : rowsWorkgroupWGSL, rowsTreeWGSL, code), buffers, entry);
+    k = defineKernel(`${name}/${c}`, { code: [c === 'subgroup' ? rowsSubgroupWGSL : rowsWorkgroupWGSL, rowsTreeWGSL, code], entry, bindings });
     kernels.set(key, k);
   }
   return k;

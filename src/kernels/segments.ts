@@ -1,15 +1,18 @@
-// Work on tensors larger than one storage binding is cut into segments that fit: flat chunks of
-// contiguous tensors (elementwise ops, copies, optimizer updates) or blocks of rows (matmul).
-// Each segment is a view, bound on its own from an aligned offset (binding.ts).
+// Work on tensors larger than one storage binding, cut into segments that bind: flat chunks of
+// contiguous tensors (elementwise ops, copies, optimizer updates), or blocks along a leading
+// dimension (the batch of conv2d and pooling, the rows of reductions, softmax and losses; matmul
+// cuts its own blocks of rows, columns or K). Each segment is a sub-view, bound on its own from an
+// aligned offset (binding.ts); the kernel then sees a smaller problem at that offset.
 
 import { runtime } from '../runtime/device';
-import type { Tensor } from '../tensor';
-import { viewBytes } from './binding';
+import { LimitError } from '../runtime/errors';
+import { formatBytes } from '../runtime/limits';
+import { bindable } from './binding';
+import { formatShape, isContiguousView, sizeOf, sliceView, subView, viewBytes, type View } from './view';
 
 /** Whether every view fits one storage binding. */
-export function fitsBinding(...views: Tensor[]): boolean {
-  const max = runtime().limits.maxStorageBufferBindingSize;
-  return views.every((t) => viewBytes(t) <= max);
+export function fitsBinding(...views: View[]): boolean {
+  return views.every(bindable);
 }
 
 /**
@@ -26,26 +29,63 @@ export function flatChunks(n: number): [number, number][] {
   return out;
 }
 
-/** A 1-D view of elements [start, start + length) of a contiguous tensor (internal: not recorded). */
-export function flatSlice(t: Tensor, start: number, length: number): Tensor {
-  return t.view([length], [1], t.offset + start);
-}
-
 /**
- * Run `dispatch` over the tensors (all contiguous, same size) whole if they fit one binding, or
- * chunk by chunk otherwise; `dispatch` gets views and the flat index of the chunk's start.
+ * Run `run` over the views (all contiguous, same size) whole if they bind, or chunk by chunk
+ * otherwise; `run` gets the chunk's views and the flat index of the chunk's start.
  */
-export function inFlatChunks(tensors: Tensor[], dispatch: (views: Tensor[], base: number) => void): void {
-  if (fitsBinding(...tensors) || !tensors.every((t) => t.isContiguous)) {
-    dispatch(tensors, 0); // an operand that does not fit and is not contiguous fails in bindView
+export function inFlatChunks(views: readonly View[], run: (views: View[], base: number) => void): void {
+  if (fitsBinding(...views) || !views.every(isContiguousView)) {
+    run([...views], 0); // an operand that does not fit and is not contiguous fails in bindView
     return;
   }
-  for (const [start, len] of flatChunks(tensors[0]!.size)) {
-    const views = tensors.map((t) => flatSlice(t, start, len));
-    try {
-      dispatch(views, start);
-    } finally {
-      for (const v of views) v.dispose();
-    }
+  for (const [start, len] of flatChunks(sizeOf(views[0]!.shape))) {
+    run(views.map((v) => subView(v, [len], [1], v.offset + start)), start);
   }
+}
+
+/** A view to cut along dimension `dim` into blocks, or (dim null) to bind whole with every block. */
+export type BlockPart = readonly [view: View, dim: number | null];
+
+/**
+ * Run `run` over [0, n) of a dimension that the work splits along (the batch, the rows): at once
+ * when every view binds, else in the largest blocks whose views bind (halving until they do).
+ * `run` gets each part's view of the block, the block's start and its length. Only one unit that
+ * is over the limit by itself (`unit`: "batch element", "row") is a LimitError, naming it.
+ */
+export function inBlocks(op: string, unit: string, n: number, parts: readonly BlockPart[], run: (views: View[], start: number, length: number) => void): void {
+  for (const [start, len] of blocksOf(op, unit, n, parts)) run(cut(parts, start, len), start, len);
+}
+
+/** The blocks inBlocks() runs: [start, length] pairs covering [0, n) (one [0, 0] when n is 0). */
+export function blocksOf(op: string, unit: string, n: number, parts: readonly BlockPart[]): [number, number][] {
+  if (n === 0) return [[0, 0]]; // an empty range still runs once: a sum over nothing writes its zeros
+  const out: [number, number][] = [];
+  let len = n;
+  for (let start = 0; start < n; ) {
+    let l = Math.min(len, n - start);
+    let views = cut(parts, start, l);
+    while (!fitsBinding(...views)) {
+      if (l === 1) throw tooLarge(op, unit, views);
+      l = Math.ceil(l / 2);
+      views = cut(parts, start, l);
+    }
+    out.push([start, l]);
+    len = l;
+    start += l;
+  }
+  return out;
+}
+
+/** Each part's view of the block [start, start + len). */
+function cut(parts: readonly BlockPart[], start: number, len: number): View[] {
+  return parts.map(([v, d]) => (d === null ? v : sliceView(v, d, start, len)));
+}
+
+function tooLarge(op: string, unit: string, views: readonly View[]): LimitError {
+  const v = views.find((x) => !bindable(x))!;
+  const max = runtime().limits.maxStorageBufferBindingSize;
+  return new LimitError(
+    `${op}: one ${unit} (a view ${formatShape(v.shape)} of ${formatBytes(viewBytes(v))}) is larger than one storage binding ` +
+      `may hold (maxStorageBufferBindingSize ${formatBytes(max)}), and ${op} cannot split a ${unit}`,
+  );
 }

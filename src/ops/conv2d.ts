@@ -19,17 +19,21 @@ import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
 import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
 import tileWGSL from '../../shaders/tile_16x8.wgsl?raw';
 import { record } from '../autograd/record';
+import { checkDType, pair } from '../checks';
+import { contiguousCopy } from '../creation';
+import { defineKernel, type Kernel } from '../kernels/kernel';
+import { WG } from '../kernels/layout';
+import { launch } from '../kernels/launch';
+import { inBlocks } from '../kernels/segments';
+import { operandSharing, sharingWGSL } from '../kernels/sharing';
+import type { View } from '../kernels/view';
 import { runtime } from '../runtime/device';
 import { LimitError, ShapeError } from '../runtime/errors';
-import { defineKernel, type Kernel } from '../kernels/kernel';
-import { Params } from '../kernels/params';
-import { assembleWGSL } from '../kernels/wgsl';
 import { empty, formatShape, type Tensor } from '../tensor';
+import { tidy } from '../scope';
 import { autocastActive } from './autocast';
-import { gather } from './copy';
 import { toHalf } from './half';
-import { operandSharing, sharingWGSL } from '../kernels/sharing';
-import { checkDType, WG } from './util';
+import { axpyInPlace } from './pointwise';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -76,16 +80,17 @@ function kernels(half = false): Kernels {
   let k = kernelSets.get(v);
   if (!k) {
     const parts = [half ? operandF16WGSL : operandF32WGSL, sharingWGSL(s), tileWGSL];
-    const fwd = assembleWGSL(...parts, conv2dWGSL);
-    const gi = assembleWGSL(...parts, gradInputWGSL);
-    const gw = assembleWGSL(...parts, gradWeightWGSL);
+    const fwd = [...parts, conv2dWGSL];
+    const gi = [...parts, gradInputWGSL];
+    const gw = [...parts, gradWeightWGSL];
+    const sum = { src: 'read', sum: 'write' } as const;
     k = {
-      pack: defineKernel(`conv2d.pack/${v}`, fwd, ['read', 'write'], 'pack_weight'),
-      forward: defineKernel(`conv2d/${v}`, fwd, ['read', 'read', 'read', 'write'], 'conv2d'),
-      gradInput: defineKernel(`conv2d.grad_input/${v}`, gi, ['read', 'read', 'write'], 'grad_input'),
-      gradWeight: defineKernel(`conv2d.grad_weight/${v}`, gw, ['read', 'read', 'write'], 'grad_weight'),
-      reducePartials: defineKernel(`conv2d.reduce_partials/${v}`, gw, ['read', 'write'], 'reduce_partials'),
-      gradBias: defineKernel(`conv2d.grad_bias/${v}`, gw, ['read', 'write'], 'grad_bias'),
+      pack: defineKernel(`conv2d.pack/${v}`, { code: fwd, entry: 'pack_weight', bindings: { w: 'read', packed: 'write' }, paramsStruct: 'PackParams' }),
+      forward: defineKernel(`conv2d/${v}`, { code: fwd, entry: 'conv2d', bindings: { x: 'read', wp: 'read', bias: 'read', out: 'write' } }),
+      gradInput: defineKernel(`conv2d.grad_input/${v}`, { code: gi, entry: 'grad_input', bindings: { dy: 'read', wp: 'read', dx: 'write' } }),
+      gradWeight: defineKernel(`conv2d.grad_weight/${v}`, { code: gw, entry: 'grad_weight', bindings: { dy: 'read', x: 'read', dw: 'write' } }),
+      reducePartials: defineKernel(`conv2d.reduce_partials/${v}`, { code: gw, entry: 'reduce_partials', bindings: sum, paramsStruct: 'SumParams' }),
+      gradBias: defineKernel(`conv2d.grad_bias/${v}`, { code: gw, entry: 'grad_bias', bindings: sum, paramsStruct: 'SumParams' }),
     };
     kernelSets.set(v, k);
   }
@@ -101,25 +106,25 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
   const g = geometry(x, w, bias, opts);
   // Under autocast, x is converted once: the forward pass reads it and the backward pass keeps it.
   const half = autocastActive();
-  const xs = half ? toHalf(rowMajor(x)) : x;
-  const out = forward(xs, w, bias, g, half);
-  const inputs = bias ? [x, w, bias] : [x, w];
-  const result = record(
-    'conv2d',
-    out,
-    inputs,
-    (gy, [xk, wk], needs) => {
-      const dy = rowMajor(gy);
-      const dyOp = half ? toHalf(dy) : dy;
-      const grads = [needs[0] ? gradInput(dyOp, wk!, g, half) : null, needs[1] ? gradWeight(dyOp, xk!, g) : null];
-      if (bias) grads.push(needs[2] ? gradBias(dy, g) : null);
-      if (dyOp !== dy) dyOp.dispose();
-      return grads;
-    },
-    [xs, w],
-  );
-  if (xs !== x) xs.dispose();
-  return result;
+  return tidy(() => {
+    const xs = half ? toHalf(rowMajor(x)) : x;
+    const out = forward(xs, w, bias, g, half);
+    const inputs = bias ? [x, w, bias] : [x, w];
+    // (A backward rule runs in a tidy scope of its own: dy's copies are freed after it.)
+    return record(
+      'conv2d',
+      out,
+      inputs,
+      (gy, [xk, wk], needs) => {
+        const dy = rowMajor(gy);
+        const dyOp = half ? toHalf(dy) : dy;
+        const grads = [needs[0] ? gradInput(dyOp, wk!, g, half) : null, needs[1] ? gradWeight(dyOp, xk!, g) : null];
+        if (bias) grads.push(needs[2] ? gradBias(dy, g) : null);
+        return grads;
+      },
+      [xs, w],
+    );
+  });
 }
 
 function geometry(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions): Geometry {
@@ -132,9 +137,9 @@ function geometry(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions): 
   if (wC !== C) {
     throw new ShapeError(`conv2d: input ${formatShape(x.shape)} has ${C} channels but weight ${formatShape(w.shape)} expects ${wC}`);
   }
-  const [sh, sw] = pair('stride', opts.stride, 1, 1);
-  const [ph, pw] = pair('padding', opts.padding, 0, 0);
-  const [dh, dw] = pair('dilation', opts.dilation, 1, 1);
+  const [sh, sw] = pair('conv2d', 'stride', opts.stride ?? 1, 1);
+  const [ph, pw] = pair('conv2d', 'padding', opts.padding ?? 0, 0);
+  const [dh, dw] = pair('conv2d', 'dilation', opts.dilation ?? 1, 1);
   const spanH = dh * (kH - 1) + 1;
   const spanW = dw * (kW - 1) + 1;
   if (kH === 0 || kW === 0 || spanH > H + 2 * ph || spanW > W + 2 * pw) {
@@ -160,18 +165,9 @@ function geometry(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions): 
   return { N, C, H, W, O, kH, kW, OH, OW, sh, sw, ph, pw, dh, dw };
 }
 
-function pair(what: string, v: number | [number, number] | undefined, dflt: number, min: number): [number, number] {
-  const p = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(p) || p.length !== 2 || p.some((d) => !Number.isInteger(d) || d < min)) {
-    const need = min === 0 ? 'non-negative' : 'positive';
-    throw new ShapeError(`conv2d: ${what} must be a ${need} integer or a pair of them, got ${JSON.stringify(v)}`);
-  }
-  return p as [number, number];
-}
-
 /** `t` in row-major order (a view with an offset is fine: the kernels take the offset). */
 function rowMajor(t: Tensor): Tensor {
-  return t.isContiguous ? t : gather(t);
+  return t.isContiguous ? t : contiguousCopy(t, 'conv2d');
 }
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -185,46 +181,66 @@ function packWeight(w: Tensor, g: Geometry, forInput: boolean, half: boolean): T
   const [strideRow, strideCol] = forInput ? [w.strides[0]!, w.strides[1]!] : [w.strides[1]!, w.strides[0]!];
   const colsPad = roundUp(cols, TILE_CHANNELS);
   const n = g.kH * g.kW * rows * colsPad;
-  const out = empty([n], half ? 'float16' : 'float32', 'conv2d');
-  const params = new Params().u32(rows, cols, colsPad, g.kW, strideRow, strideCol, w.strides[2]!, w.strides[3]!, w.offset, n);
-  runtime().executor.dispatch(kernels(half).pack, {
-    constants: { WG },
-    buffers: [w.buffer('conv2d'), out.buffer()],
-    params,
-    workgroups: Math.ceil(n / WG),
-  });
-  return out;
+  const packed = empty([n], half ? 'float16' : 'float32', 'conv2d');
+  launch(
+    kernels(half).pack,
+    {
+      bind: { w, packed },
+      params: {
+        rows, cols, cols_pad: colsPad, kw: g.kW,
+        stride_row: strideRow, stride_col: strideCol, stride_kh: w.strides[2]!, stride_kw: w.strides[3]!,
+        n,
+      },
+      constants: { WG },
+      workgroups: Math.ceil(n / WG),
+    },
+    'conv2d',
+  );
+  return packed;
 }
 
-/** The Params fields every tiled kernel starts with, in their WGSL order. */
-function geometryParams(g: Geometry, eighth: number): Params {
-  return new Params()
-    .u32(g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, eighth)
-    .u32(g.kH, g.kW, g.sh, g.sw)
-    .i32(g.ph, g.pw)
-    .u32(g.dh, g.dw);
+/** The geometry fields every tiled kernel's Params starts with, for a block of `n` images. */
+function geometryParams(g: Geometry, n: number) {
+  return {
+    n, c: g.C, h: g.H, w: g.W, o: g.O, oh: g.OH, ow: g.OW,
+    kh: g.kH, kw: g.kW, stride_h: g.sh, stride_w: g.sw, pad_h: g.ph, pad_w: g.pw, dil_h: g.dh, dil_w: g.dw,
+  };
+}
+
+/**
+ * Run `each(views, start, count)` over the images of the batch: at once, or in blocks of images
+ * when a batch-sized tensor (`batched`, each cut along N) is larger than one binding.
+ */
+function overImages(op: string, g: Geometry, batched: readonly View[], each: (views: View[], start: number, count: number) => void): void {
+  inBlocks(op, 'image', g.N, batched.map((v) => [v, 0] as const), each);
 }
 
 /** The forward pass; x is f16 (from toHalf, row-major) when `half`, else float32 in any layout. */
 function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry, half: boolean): Tensor {
   const out = empty([g.N, g.O, g.OH, g.OW], 'float32', 'conv2d');
-  if (out.size === 0) return out;
-  const xs = rowMajor(x);
-  const bs = b && !b.isContiguous ? gather(b) : b;
-  const wp = packWeight(w, g, false, half);
-  const pixelGroups = Math.ceil((g.N * g.OH * g.OW) / (TILE_WG * TILE_PIXELS));
-  const groups = pixelGroups * Math.ceil(g.O / TILE_CHANNELS);
-  const params = geometryParams(g, roundUp(g.O, TILE_CHANNELS)).u32(xs.offset, bs?.offset ?? 0, pixelGroups, groups);
-  runtime().executor.dispatch(kernels(half).forward, {
-    constants: { WG: TILE_WG, HAS_BIAS: bs !== null, TAPS_INNER: g.C <= TAPS_INNER_MAX_CHANNELS },
-    buffers: [xs.buffer('conv2d'), wp.buffer(), (bs ?? wp).buffer('conv2d'), out.buffer()],
-    params,
-    workgroups: groups,
-  });
-  wp.dispose();
-  if (xs !== x) xs.dispose();
-  if (bs && bs !== b) bs.dispose();
+  if (out.size > 0) tidy(() => forwardInto(out, x, w, b, g, half));
   return out;
+}
+
+function forwardInto(out: Tensor, x: Tensor, w: Tensor, b: Tensor | null, g: Geometry, half: boolean): void {
+  const xs = rowMajor(x);
+  const bs = b && !b.isContiguous ? contiguousCopy(b, 'conv2d') : b;
+  const wp = packWeight(w, g, false, half);
+  overImages('conv2d', g, [xs, out], ([xb, ob], _, n) => {
+    const pixelGroups = Math.ceil((n * g.OH * g.OW) / (TILE_WG * TILE_PIXELS));
+    const groups = pixelGroups * Math.ceil(g.O / TILE_CHANNELS);
+    launch(
+      kernels(half).forward,
+      {
+        // Without a bias, the packed weights are bound in its place, unread.
+        bind: { x: xb!, wp, bias: bs ?? wp, out: ob! },
+        params: { ...geometryParams(g, n), o_pad: roundUp(g.O, TILE_CHANNELS), pixel_groups: pixelGroups, groups },
+        constants: { WG: TILE_WG, HAS_BIAS: bs !== null, TAPS_INNER: g.C <= TAPS_INNER_MAX_CHANNELS },
+        workgroups: groups,
+      },
+      'conv2d',
+    );
+  });
 }
 
 /**
@@ -233,28 +249,38 @@ function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry, half: bool
  */
 function gradInput(dy: Tensor, w: Tensor, g: Geometry, half: boolean): Tensor {
   const dx = empty([g.N, g.C, g.H, g.W], 'float32', 'conv2d backward');
-  if (dx.size === 0) return dx;
+  if (dx.size > 0) tidy(() => gradInputInto(dx, dy, w, g, half));
+  return dx;
+}
+
+function gradInputInto(dx: Tensor, dy: Tensor, w: Tensor, g: Geometry, half: boolean): void {
   const dys = rowMajor(dy);
   const wp = packWeight(w, g, true, half);
   const k = kernels(half).gradInput;
-  for (let phaseH = 0; phaseH < Math.min(g.sh, g.H); phaseH++) {
-    for (let phaseW = 0; phaseW < Math.min(g.sw, g.W); phaseW++) {
-      const rows = Math.ceil((g.H - phaseH) / g.sh);
-      const cols = Math.ceil((g.W - phaseW) / g.sw);
-      const pixelGroups = Math.ceil((g.N * rows * cols) / (TILE_WG * TILE_PIXELS));
-      const groups = pixelGroups * Math.ceil(g.C / TILE_CHANNELS);
-      const params = geometryParams(g, roundUp(g.C, TILE_CHANNELS)).u32(dys.offset, phaseH, phaseW, rows, cols, pixelGroups, groups);
-      runtime().executor.dispatch(k, {
-        constants: { WG: TILE_WG, TAPS_INNER: g.O <= TAPS_INNER_MAX_CHANNELS },
-        buffers: [dys.buffer('conv2d backward'), wp.buffer(), dx.buffer()],
-        params,
-        workgroups: groups,
-      });
+  overImages('conv2d backward', g, [dys, dx], ([dyb, dxb], _, n) => {
+    for (let phaseH = 0; phaseH < Math.min(g.sh, g.H); phaseH++) {
+      for (let phaseW = 0; phaseW < Math.min(g.sw, g.W); phaseW++) {
+        const rows = Math.ceil((g.H - phaseH) / g.sh);
+        const cols = Math.ceil((g.W - phaseW) / g.sw);
+        const pixelGroups = Math.ceil((n * rows * cols) / (TILE_WG * TILE_PIXELS));
+        const groups = pixelGroups * Math.ceil(g.C / TILE_CHANNELS);
+        launch(
+          k,
+          {
+            bind: { dy: dyb!, wp, dx: dxb! },
+            params: {
+              ...geometryParams(g, n),
+              c_pad: roundUp(g.C, TILE_CHANNELS),
+              phase_h: phaseH, phase_w: phaseW, rows, cols, pixel_groups: pixelGroups, groups,
+            },
+            constants: { WG: TILE_WG, TAPS_INNER: g.O <= TAPS_INNER_MAX_CHANNELS },
+            workgroups: groups,
+          },
+          'conv2d backward',
+        );
+      }
     }
-  }
-  wp.dispose();
-  if (dys !== dy) dys.dispose();
-  return dx;
+  });
 }
 
 /**
@@ -274,12 +300,33 @@ function gradWeightWorkgroup(cols: number): number {
 }
 
 /**
+ * A gradient summed over the batch (weight, bias): the first block of images writes `out`, each
+ * later block (a batch over one binding) writes a temporary that is added into it.
+ */
+function sumOverImages(op: string, g: Geometry, batched: readonly View[], out: Tensor, write: (views: View[], n: number, into: Tensor) => void): void {
+  overImages(op, g, batched, (views, start, n) => {
+    if (start === 0) {
+      write(views, n, out);
+      return;
+    }
+    const part = empty(out.shape, 'float32', op);
+    write(views, n, part);
+    axpyInPlace(out, part, 1);
+    part.dispose();
+  });
+}
+
+/**
  * dw from dy [N, O, OH, OW] and x, with the reduction over N·OH·OW split when tiles are few. Both
  * are f16 (row-major) under autocast, float32 otherwise.
  */
 function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const dw = empty([g.O, g.C, g.kH, g.kW], 'float32', 'conv2d backward');
-  if (dw.size === 0) return dw;
+  if (dw.size > 0) tidy(() => gradWeightInto(dw, dy, x, g));
+  return dw;
+}
+
+function gradWeightInto(dw: Tensor, dy: Tensor, x: Tensor, g: Geometry): void {
   const dys = rowMajor(dy);
   const xs = rowMajor(x);
   const half = x.dtype === 'float16';
@@ -288,44 +335,42 @@ function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const wg = gradWeightWorkgroup(cols);
   const colGroups = Math.ceil(cols / (wg * TILE_PIXELS));
   const oGroups = Math.ceil(g.O / TILE_CHANNELS);
-  const rows = g.N * g.OH;
-  const wanted = Math.min(Math.ceil(GRAD_WEIGHT_GROUPS / (colGroups * oGroups)), Math.ceil(rows / GRAD_WEIGHT_MIN_ROWS));
-  const rowsPerSplit = Math.max(1, Math.ceil(rows / Math.max(1, wanted)));
-  const splits = Math.max(1, Math.ceil(rows / rowsPerSplit));
-  const target = splits === 1 ? dw : empty([splits * dw.size], 'float32', 'conv2d backward');
-  const groups = colGroups * oGroups * splits;
-  const params = geometryParams(g, cols).u32(dys.offset, xs.offset, colGroups, oGroups, rowsPerSplit, groups);
-  runtime().executor.dispatch(ks.gradWeight, {
-    constants: { WG: wg },
-    buffers: [dys.buffer('conv2d backward'), xs.buffer('conv2d backward'), target.buffer()],
-    params,
-    workgroups: groups,
+  sumOverImages('conv2d backward', g, [dys, xs], dw, ([dyb, xb], n, into) => {
+    const rows = n * g.OH;
+    const wanted = Math.min(Math.ceil(GRAD_WEIGHT_GROUPS / (colGroups * oGroups)), Math.ceil(rows / GRAD_WEIGHT_MIN_ROWS));
+    const rowsPerSplit = Math.max(1, Math.ceil(rows / Math.max(1, wanted)));
+    const splits = Math.max(1, Math.ceil(rows / rowsPerSplit));
+    const target = splits === 1 ? into : empty([splits * into.size], 'float32', 'conv2d backward');
+    const groups = colGroups * oGroups * splits;
+    launch(
+      ks.gradWeight,
+      {
+        bind: { dy: dyb!, x: xb!, dw: target },
+        params: { ...geometryParams(g, n), cols, col_groups: colGroups, o_groups: oGroups, rows_per_split: rowsPerSplit, groups },
+        constants: { WG: wg },
+        workgroups: groups,
+      },
+      'conv2d backward',
+    );
+    if (target !== into) {
+      launch(
+        ks.reducePartials,
+        { bind: { src: target, sum: into }, params: { m: into.size, splits }, constants: { WG }, workgroups: Math.ceil(into.size / WG) },
+        'conv2d backward',
+      );
+    }
   });
-  if (target !== dw) {
-    runtime().executor.dispatch(ks.reducePartials, {
-      constants: { WG },
-      buffers: [target.buffer(), dw.buffer()],
-      params: new Params().u32(dw.size, splits, 0, 0),
-      workgroups: Math.ceil(dw.size / WG),
-    });
-    target.dispose();
-  }
-  if (dys !== dy) dys.dispose();
-  if (xs !== x) xs.dispose();
-  return dw;
 }
 
 /** db[o] = Σ dy[n, o, oh, ow]: one workgroup per channel. */
 function gradBias(dy: Tensor, g: Geometry): Tensor {
   const db = empty([g.O], 'float32', 'conv2d backward');
   if (db.size === 0) return db;
-  const dys = rowMajor(dy);
-  runtime().executor.dispatch(kernels().gradBias, {
-    constants: { WG: TILE_WG },
-    buffers: [dys.buffer('conv2d backward'), db.buffer()],
-    params: new Params().u32(g.O, g.N, g.OH * g.OW, dys.offset),
-    workgroups: g.O,
-  });
-  if (dys !== dy) dys.dispose();
+  tidy(() =>
+    sumOverImages('conv2d backward', g, [rowMajor(dy)], db, ([dyb], n, into) => {
+      const params = { m: g.O, splits: n, inner: g.OH * g.OW };
+      launch(kernels().gradBias, { bind: { src: dyb!, sum: into }, params, constants: { WG: TILE_WG }, workgroups: g.O }, 'conv2d backward');
+    }),
+  );
   return db;
 }

@@ -1,98 +1,18 @@
 // Elementwise ops: unary (neg, exp, log, …) and binary with NumPy broadcasting (add, sub, mul,
-// div, …), each with its backward rule beside it. One WGSL file serves them all; the op is an
-// override constant. Operands are read through their strides, so views need no copy.
+// div, …), each with its backward rule beside it. The kernels are launched by pointwise.ts; this
+// file is what autograd sees.
 
-import elementwiseWGSL from '../../shaders/elementwise.wgsl?raw';
+import { provideGradientSum } from '../autograd/gradient-sum';
 import { record } from '../autograd/record';
-import { runtime } from '../runtime/device';
-import { defineKernel } from '../kernels/kernel';
-import { Params } from '../kernels/params';
+import { broadcastStrides } from '../kernels/layout';
 import { ShapeError } from '../runtime/errors';
-import { empty, formatShape, type Tensor } from '../tensor';
-import { sumToShape } from './reduce';
-import { bindView } from '../kernels/binding';
-import { inFlatChunks } from '../kernels/segments';
-import { coalesce, broadcastShapes, broadcastStrides, checkDType, checkRank, MAX_RANK, sameShape, WG } from './util';
+import { tidy } from '../scope';
+import type { Tensor } from '../tensor';
+import { axpyInPlace, runBinary, runUnary } from './pointwise';
+import { sumGradTo, sumToShape } from './reduce';
 
-const unaryKernel = defineKernel('unary', elementwiseWGSL, ['read', 'write'], 'unary');
-const binaryKernel = defineKernel('binary', elementwiseWGSL, ['read', 'read', 'write'], 'binary');
-const axpyKernel = defineKernel('axpy', elementwiseWGSL, ['read', 'write'], 'axpy');
-
-// Op codes, mirrored by unary_op / binary_op in shaders/elementwise.wgsl.
-const UNARY = {
-  neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, gelu: 5, tanh: 6, sigmoid: 7,
-  affine: 8, powScalar: 9, reciprocal: 10, abs: 11, clamp: 12, gtScalar: 13, isnan: 14, sign: 15,
-  dropout: 16,
-} as const;
-const BINARY = {
-  add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, pow: 6, eq: 7,
-  reluGrad: 8, geluGrad: 9, tanhGrad: 10, sigmoidGrad: 11, gt: 12, absGrad: 13,
-} as const;
-
-type UnaryName = keyof typeof UNARY;
-type BinaryName = keyof typeof BINARY;
-
-/** A number or a tensor: numbers become scalar operands where the op allows. */
-export type Operand = Tensor | number;
-
-function runUnary(name: UnaryName, a: Tensor, alpha = 0, beta = 0, seed = 0): Tensor {
-  checkDType(name, a);
-  checkRank(name, a.shape);
-  const out = empty(a.shape, 'float32', name);
-  inFlatChunks([a, out], ([av, ov], base) => {
-    const x = bindView(name, av!);
-    const contig = av!.isContiguous;
-    // Strided: merge dimensions the input reads as one, so the kernel's index loop is short.
-    const dims = coalesce(av!.shape, [av!.strides]);
-    const params = new Params()
-      .u32(av!.size, dims.shape.length)
-      .f32(alpha, beta)
-      .vecU32(dims.shape, MAX_RANK, 1)
-      .vecU32(dims.strides[0]!, MAX_RANK)
-      .vecU32([], MAX_RANK)
-      .u32(x.offset, seed, base);
-    runtime().executor.dispatch(unaryKernel, {
-      constants: { WG, OP: UNARY[name], CONTIG: contig, RANK: contig ? 1 : Math.max(1, dims.shape.length) },
-      buffers: [x.range, bindView(name, ov!).range],
-      params,
-      workgroups: Math.ceil(av!.size / WG),
-    });
-  });
-  return out;
-}
-
-function runBinary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
-  checkDType(name, a, 'float32', 'first operand');
-  checkDType(name, b, 'float32', 'second operand');
-  const shape = broadcastShapes(name, a.shape, b.shape);
-  checkRank(name, shape);
-  const out = empty(shape, 'float32', name);
-  const contig = sameShape(a.shape, shape) && sameShape(b.shape, shape) && a.isContiguous && b.isContiguous;
-  const periodic = !contig && isPeriodic(a, shape) && isPeriodic(b, shape);
-  const dispatch = (av: Tensor, bv: Tensor, ov: Tensor): void => {
-    const x = bindView(name, av, 'first operand');
-    const y = bindView(name, bv, 'second operand');
-    // Merge dimensions that the output and both operands address as one (a bias add over
-    // [B, F] stays 2-D; a contiguous-with-broadcast run becomes 1-D).
-    const dims = coalesce(ov.shape, [broadcastStrides(av, ov.shape), broadcastStrides(bv, ov.shape), ov.strides]);
-    const params = new Params()
-      .u32(ov.size, dims.shape.length)
-      .f32(0, 0)
-      .vecU32(dims.shape, MAX_RANK, 1)
-      .vecU32(dims.strides[0]!, MAX_RANK)
-      .vecU32(dims.strides[1]!, MAX_RANK)
-      .u32(x.offset, y.offset, 0, av.size, bv.size);
-    runtime().executor.dispatch(binaryKernel, {
-      constants: { WG, OP: BINARY[name], CONTIG: contig, PERIODIC: periodic, RANK: contig || periodic ? 1 : Math.max(1, dims.shape.length) },
-      buffers: [x.range, y.range, bindView(name, ov).range],
-      params,
-      workgroups: Math.ceil(ov.size / WG),
-    });
-  };
-  if (contig) inFlatChunks([a, b, out], ([av, bv, ov]) => dispatch(av!, bv!, ov!));
-  else dispatch(a, b, out);
-  return out;
-}
+/** A tensor, or a number that becomes a scalar operand where the op allows. */
+export type TensorOrNumber = Tensor | number;
 
 // ---- unary ops -------------------------------------------------------------------------------
 
@@ -164,15 +84,9 @@ export function clamp(a: Tensor, min: number, max: number): Tensor {
  */
 export function dropout(a: Tensor, p: number, seed: number): Tensor {
   if (!(p >= 0 && p < 1)) throw new ShapeError(`dropout: p must be in [0, 1), got ${p}`);
-  const x = a.isContiguous ? a : runUnary('affine', a, 1, 0);
-  const out = runUnary('dropout', x, p, 1 / (1 - p), seed);
-  if (x !== a) x.dispose();
+  // The mask hashes the element's flat index: a strided view is made contiguous first.
+  const out = tidy(() => runUnary('dropout', a.isContiguous ? a : runUnary('affine', a, 1, 0), p, 1 / (1 - p), seed));
   return record('dropout', out, [a], (g) => [dropout(g, p, seed)]);
-}
-
-/** 1 where a > s, else 0 (not differentiable). */
-export function gtScalar(a: Tensor, s: number): Tensor {
-  return runUnary('gtScalar', a, s);
 }
 
 /** 1 where a is NaN, else 0. */
@@ -182,13 +96,13 @@ export function isnan(a: Tensor): Tensor {
 
 // ---- binary ops ------------------------------------------------------------------------------
 
-export function add(a: Operand, b: Operand): Tensor {
+export function add(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   if (typeof b === 'number') return affine(asTensor('add', a), 1, b);
   if (typeof a === 'number') return affine(b, 1, a);
   return record('add', runBinary('add', a, b), [a, b], (g) => [sumToShape(g, a.shape), sumToShape(g, b.shape)]);
 }
 
-export function sub(a: Operand, b: Operand): Tensor {
+export function sub(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   if (typeof b === 'number') return affine(asTensor('sub', a), 1, -b);
   if (typeof a === 'number') return affine(b, -1, a);
   return record('sub', runBinary('sub', a, b), [a, b], (g, _, needs) => [
@@ -197,7 +111,7 @@ export function sub(a: Operand, b: Operand): Tensor {
   ]);
 }
 
-export function mul(a: Operand, b: Operand): Tensor {
+export function mul(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   if (typeof b === 'number') return scale(asTensor('mul', a), b);
   if (typeof a === 'number') return scale(b, a);
   return record(
@@ -205,14 +119,14 @@ export function mul(a: Operand, b: Operand): Tensor {
     runBinary('mul', a, b),
     [a, b],
     (g, [x, y], needs) => [
-      needs[0] ? reduceGrad(runBinary('mul', g, y!), a.shape) : null,
-      needs[1] ? reduceGrad(runBinary('mul', g, x!), b.shape) : null,
+      needs[0] ? sumGradTo(runBinary('mul', g, y!), a.shape) : null,
+      needs[1] ? sumGradTo(runBinary('mul', g, x!), b.shape) : null,
     ],
     [a, b],
   );
 }
 
-export function div(a: Operand, b: Operand): Tensor {
+export function div(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   if (typeof b === 'number') return scale(asTensor('div', a), 1 / b);
   if (typeof a === 'number') return mul(reciprocal(b), a);
   return record(
@@ -220,9 +134,9 @@ export function div(a: Operand, b: Operand): Tensor {
     runBinary('div', a, b),
     [a, b],
     (g, [x, y], needs) => [
-      needs[0] ? reduceGrad(runBinary('div', g, y!), a.shape) : null,
+      needs[0] ? sumGradTo(runBinary('div', g, y!), a.shape) : null,
       // d(x/y)/dy = -x / y²
-      needs[1] ? reduceGrad(neg(runBinary('div', runBinary('mul', g, x!), runBinary('mul', y!, y!))), b.shape) : null,
+      needs[1] ? sumGradTo(neg(runBinary('div', runBinary('mul', g, x!), runBinary('mul', y!, y!))), b.shape) : null,
     ],
     [a, b],
   );
@@ -244,8 +158,8 @@ export function maximum(a: Tensor, b: Tensor): Tensor {
     (g, [x, y], needs) => {
       const aWins = runBinary('eq', runBinary('maximum', x!, y!), expandTo(x!, out.shape));
       return [
-        needs[0] ? reduceGrad(runBinary('mul', g, aWins), a.shape) : null,
-        needs[1] ? reduceGrad(runBinary('mul', g, affine(aWins, -1, 1)), b.shape) : null,
+        needs[0] ? sumGradTo(runBinary('mul', g, aWins), a.shape) : null,
+        needs[1] ? sumGradTo(runBinary('mul', g, affine(aWins, -1, 1)), b.shape) : null,
       ];
     },
     [a, b],
@@ -257,60 +171,17 @@ export function eq(a: Tensor, b: Tensor): Tensor {
   return runBinary('eq', a, b);
 }
 
-/** 1 where a > b, else 0 (not differentiable). */
-export function gt(a: Tensor, b: Tensor): Tensor {
-  return runBinary('gt', a, b);
-}
 
-/** y += alpha * x, in place (both contiguous, same shape). Used to accumulate gradients. */
-export function axpyInPlace(y: Tensor, x: Tensor, alpha: number): void {
-  if (!sameShape(x.shape, y.shape)) {
-    throw new ShapeError(`axpy: shapes ${formatShape(y.shape)} and ${formatShape(x.shape)} differ`);
-  }
-  if (!y.isContiguous) throw new ShapeError('axpy: the accumulator must be contiguous');
-  const src = x.isContiguous ? x : runUnary('affine', x, 1, 0);
-  inFlatChunks([src, y], ([xv, yv]) => {
-    const bx = bindView('axpy', xv!);
-    const by = bindView('axpy', yv!);
-    const params = new Params().u32(yv!.size, 0).f32(alpha, 0).vecU32([], MAX_RANK).vecU32([], MAX_RANK).vecU32([], MAX_RANK).u32(bx.offset, by.offset);
-    runtime().executor.dispatch(axpyKernel, {
-      constants: { WG },
-      buffers: [bx.range, by.range],
-      params,
-      workgroups: Math.ceil(yv!.size / WG),
-    });
-  });
-  if (src !== x) src.dispose();
-}
+// backward() sums the gradients that meet with these (the tape imports no ops).
+provideGradientSum({ add: (a, b) => runBinary('add', a, b), addInto: (acc, g) => axpyInPlace(acc, g, 1) });
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-/**
- * Whether `t` is contiguous and broadcast to `shape` only along leading dimensions: then output
- * element i reads element i mod t.size.
- */
-function isPeriodic(t: Tensor, shape: readonly number[]): boolean {
-  if (!t.isContiguous) return false;
-  const lead = shape.length - t.ndim;
-  // Drop t's leading 1s: what remains must equal the tail of the output shape.
-  let k = 0;
-  while (k < t.ndim && t.shape[k] === 1) k++;
-  for (let i = k; i < t.ndim; i++) if (t.shape[i] !== shape[lead + i]) return false;
-  return true;
-}
-
-/** Sum a broadcast gradient back to `shape`, freeing the intermediate. */
-function reduceGrad(g: Tensor, shape: readonly number[]): Tensor {
-  const r = sumToShape(g, shape);
-  if (r !== g) g.dispose();
-  return r;
-}
 
 function expandTo(x: Tensor, shape: readonly number[]): Tensor {
   return x.view(shape, broadcastStrides(x, shape), x.offset);
 }
 
-function asTensor(op: string, a: Operand): Tensor {
+function asTensor(op: string, a: TensorOrNumber): Tensor {
   if (typeof a === 'number') throw new ShapeError(`${op}: at least one operand must be a tensor`);
   return a;
 }

@@ -3,19 +3,24 @@
 
 import crossEntropyWGSL from '../../shaders/cross_entropy.wgsl?raw';
 import { record } from '../autograd/record';
+import { checkDType, sameShape } from '../checks';
 import { tensor } from '../creation';
+import { WG } from '../kernels/layout';
+import { launch } from '../kernels/launch';
+import { rowKernel } from '../kernels/rows';
+import { inBlocks } from '../kernels/segments';
+import type { View } from '../kernels/view';
 import { runtime } from '../runtime/device';
 import { DTypeError, ShapeError } from '../runtime/errors';
-import { Params } from '../kernels/params';
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { mul, sub } from './elementwise';
 import { mean, reduceTile } from './reduce';
-import { rowKernel } from '../kernels/rows';
-import { checkDType, sameShape, WG } from './util';
 
-const forwardKernel = () => rowKernel('crossEntropy', crossEntropyWGSL, ['read', 'read', 'write', 'write', 'write'], 'forward');
-const backwardKernel = () => rowKernel('crossEntropy.backward', crossEntropyWGSL, ['read', 'read', 'read', 'read', 'write'], 'backward');
+const forwardKernel = () =>
+  rowKernel('crossEntropy', crossEntropyWGSL, 'forward', { x: 'read', labels: 'read', loss: 'write', lse: 'write', status: 'write' });
+const backwardKernel = () =>
+  rowKernel('crossEntropy.backward', crossEntropyWGSL, 'backward', { x: 'read', labels: 'read', lse: 'read', g: 'read', dx: 'write' });
 
 /**
  * Mean over rows of −log softmax(logits)[label]: logits [N, K] float32, labels [N] as an int32
@@ -31,55 +36,58 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array): Tenso
   if (n === 0 || k === 0) {
     throw new ShapeError(`crossEntropy: logits ${formatShape(logits.shape)} have no ${n === 0 ? 'rows to average over' : 'classes'}`);
   }
-  const labelTensor = labels instanceof Int32Array ? uploadLabels(labels, n, k) : checkLabels(labels, logits);
-
-  const rt = runtime();
-  const check = rt.executor.deviceAssert(
-    `crossEntropy: a label is out of range for logits ${formatShape(logits.shape)} (labels must be in [0, ${k - 1}])`,
-    (m) => new ShapeError(m),
-  );
-  const losses = empty([n], 'float32', 'crossEntropy');
-  const lse = empty([n], 'float32', 'crossEntropy');
-  const [rowStride, colStride] = logits.strides as [number, number];
-  const lanesFast = colStride <= rowStride;
-  const { tx, lanes } = reduceTile(n, k, lanesFast);
-  const groups = Math.ceil(n / tx);
-  rt.executor.dispatch(forwardKernel(), {
-    constants: { WG: tx * lanes, TX: tx, LANES_FAST: lanesFast },
-    buffers: [logits.buffer('crossEntropy'), labelTensor.buffer('crossEntropy'), losses.buffer(), lse.buffer(), check.buffer],
-    params: ceParams(logits, labelTensor, groups, check.code, 0),
-    workgroups: groups,
-  });
-  const out = mean(losses);
-  losses.dispose();
-  const result = record(
-    'crossEntropy',
-    out,
-    [logits],
-    (g, [x, l, s]) => {
-      const dx = empty([n, k], 'float32', 'crossEntropy.backward');
-      const blocks = Math.ceil((n * k) / WG);
-      runtime().executor.dispatch(backwardKernel(), {
-        constants: { WG },
-        buffers: [x!.buffer(), l!.buffer(), s!.buffer(), g.buffer('crossEntropy.backward'), dx.buffer()],
-        params: ceParams(x!, l!, blocks, 0, g.offset),
-        workgroups: blocks,
+  return tidy(() => {
+    const labelTensor = labels instanceof Int32Array ? uploadLabels(labels, n, k) : checkLabels(labels, logits);
+    const check = runtime().executor.deviceAssert(
+      `crossEntropy: a label is out of range for logits ${formatShape(logits.shape)} (labels must be in [0, ${k - 1}])`,
+      (m) => new ShapeError(m),
+    );
+    const losses = empty([n], 'float32', 'crossEntropy');
+    const lse = empty([n], 'float32', 'crossEntropy');
+    const lanesFast = logits.strides[1]! <= logits.strides[0]!;
+    // Rows in blocks that bind (one dispatch when everything does).
+    inBlocks('crossEntropy', 'row', n, [[logits, 0], [labelTensor, 0], [losses, 0], [lse, 0]], ([x, lab, loss, l], _, rows) => {
+      const { tx, lanes } = reduceTile(rows, k, lanesFast);
+      const groups = Math.ceil(rows / tx);
+      launch(forwardKernel(), {
+        bind: { x: x!, labels: lab!, loss: loss!, lse: l!, status: check.buffer },
+        params: { ...ceParams(x!, lab!, n), groups, code: check.code },
+        constants: { WG: tx * lanes, TX: tx, LANES_FAST: lanesFast },
+        workgroups: groups,
       });
-      return [dx];
-    },
-    [logits, labelTensor, lse],
-  );
-  lse.dispose();
-  if (labelTensor !== labels) labelTensor.dispose();
-  return result;
+    });
+    return record(
+      'crossEntropy',
+      mean(losses),
+      [logits],
+      (g, [x, l, s]) => {
+        const dx = empty([n, k], 'float32', 'crossEntropy.backward');
+        inBlocks('crossEntropy.backward', 'row', n, [[x!, 0], [l!, 0], [s!, 0], [dx, 0]], ([xb, lb, sb, db], _, rows) => {
+          const groups = Math.ceil((rows * k) / WG);
+          launch(backwardKernel(), {
+            bind: { x: xb!, labels: lb!, lse: sb!, g, dx: db! },
+            params: { ...ceParams(xb!, lb!, n), groups },
+            constants: { WG },
+            workgroups: groups,
+          });
+        });
+        return [dx];
+      },
+      [logits, labelTensor, lse],
+    );
+  });
 }
 
-/** The Params struct of shaders/cross_entropy.wgsl. */
-function ceParams(x: Tensor, labels: Tensor, groups: number, code: number, gOffset: number): Params {
-  const [n, k] = x.shape as [number, number];
-  return new Params()
-    .u32(n, k, groups, code, x.offset, x.strides[0]!, x.strides[1]!, labels.offset, labels.strides[0] ?? 1, gOffset)
-    .f32(1 / n);
+/** The layout fields of shaders/cross_entropy.wgsl's Params for a block of rows of an N-row batch. */
+function ceParams(x: View, labels: View, batchRows: number) {
+  return {
+    n: x.shape[0]!,
+    k: x.shape[1]!,
+    x_row: x.strides[0]!,
+    x_col: x.strides[1]!,
+    labels_stride: labels.strides[0] ?? 1,
+    inv_n: 1 / batchRows,
+  };
 }
 
 function uploadLabels(labels: Int32Array, n: number, k: number): Tensor {

@@ -14,11 +14,14 @@ import tileWGSL from '../../shaders/tile_16x8.wgsl?raw';
 import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
 import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
 import { record } from '../autograd/record';
-import { runtime } from '../runtime/device';
-import { ShapeError } from '../runtime/errors';
+import { broadcastShapes, checkDType, checkRank } from '../checks';
+import { contiguousCopy } from '../creation';
+import { bindView } from '../kernels/binding';
 import { defineKernel, type Kernel } from '../kernels/kernel';
-import { Params } from '../kernels/params';
-import { assembleWGSL } from '../kernels/wgsl';
+import { MAX_RANK, padded } from '../kernels/layout';
+import { launch } from '../kernels/launch';
+import { fitsBinding } from '../kernels/segments';
+import { operandSharing, sharingWGSL, type OperandSharing } from '../kernels/sharing';
 import { autotuner } from '../kernels/tuning/autotune';
 import {
   defaultMatmulConfig,
@@ -28,37 +31,31 @@ import {
   type MatmulConfig,
 } from '../kernels/tuning/matmul-config';
 import { randn } from '../creation';
+import { tidy } from '../scope';
+import { runtime } from '../runtime/device';
+import { ShapeError } from '../runtime/errors';
+import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { autocastActive } from './autocast';
 import { toHalf } from './half';
-import { bindView } from '../kernels/binding';
-import { fitsBinding } from '../kernels/segments';
-import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
-import { gather } from './copy';
-import { sumToShape } from './reduce';
+import { sumGradTo } from './reduce';
 import { mT, reshape } from './shape';
-import { operandSharing, sharingWGSL, type OperandSharing } from '../kernels/sharing';
-import { checkDType, checkRank, MAX_RANK } from './util';
 
-const BUFFERS = ['read', 'read', 'write'] as const;
+/** Every matmul kernel binds the operands and the result alike. */
+const BINDINGS = { a: 'read', b: 'read', c: 'write' } as const;
 
 /** The kernels for f32 operands, and (suffix .f16) for f16 ones. */
 function kernelSet(half: boolean) {
   const operand = half ? operandF16WGSL : operandF32WGSL;
   const suffix = half ? '.f16' : '';
-  const main = assembleWGSL(operand, layoutWGSL, matmulWGSL);
-  const shared = (s: OperandSharing) =>
-    defineKernel(
-      `matmul.shared.${s}${suffix}`,
-      assembleWGSL(operand, layoutWGSL, sharingWGSL(s), tileWGSL, sharedWGSL),
-      BUFFERS,
-      'shared_tile',
-    );
+  const main = [operand, layoutWGSL, matmulWGSL];
+  const kernel = (name: string, code: string[], entry: string) => defineKernel(`matmul.${name}${suffix}`, { code, entry, bindings: BINDINGS });
+  const shared = (s: OperandSharing) => kernel(`shared.${s}`, [operand, layoutWGSL, sharingWGSL(s), tileWGSL, sharedWGSL], 'shared_tile');
   return {
-    direct: defineKernel(`matmul.direct${suffix}`, main, BUFFERS, 'direct'),
-    directVec4: defineKernel(`matmul.direct_vec4${suffix}`, main, BUFFERS, 'direct_vec4'),
-    staged: defineKernel(`matmul.staged${suffix}`, main, BUFFERS, 'staged'),
+    direct: kernel('direct', main, 'direct'),
+    directVec4: kernel('direct_vec4', main, 'direct_vec4'),
+    staged: kernel('staged', main, 'staged'),
     shared: { subgroup: shared('subgroup'), workgroup: shared('workgroup') },
-    naive: defineKernel(`matmul.naive${suffix}`, assembleWGSL(operand, layoutWGSL, naiveWGSL), BUFFERS, 'naive'),
+    naive: kernel('naive', [operand, layoutWGSL, naiveWGSL], 'naive'),
   };
 }
 const KERNELS = { f32: kernelSet(false), f16: kernelSet(true) };
@@ -72,30 +69,23 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const K = a.shape[a.ndim - 1]!;
   if (K !== b.shape[Math.max(b.ndim - 2, 0)]) throw new ShapeError(`matmul: inner dimensions differ: ${shapes}`);
-  const batch = batchShape(a, b, shapes);
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2), `batch dimensions cannot be broadcast together: ${shapes}`);
   checkRank('matmul', [...batch, 1, 1]);
 
   if (a.ndim === 1 || b.ndim === 1) {
     // torch.matmul: a vector becomes a 1×K row (or K×1 column), and that dimension is dropped.
-    const a2 = a.ndim === 1 ? reshape(a, [1, K]) : a;
-    const b2 = b.ndim === 1 ? reshape(b, [K, 1]) : b;
-    const out2 = matmul(a2, b2);
-    const shape = out2.shape.slice(0, -2);
-    if (a.ndim > 1) shape.push(out2.shape[out2.ndim - 2]!);
-    if (b.ndim > 1) shape.push(out2.shape[out2.ndim - 1]!);
-    const out = reshape(out2, shape);
-    for (const t of [a2, b2, out2]) if (t !== a && t !== b) t.dispose();
-    return out;
+    return tidy(() => {
+      const out2 = matmul(a.ndim === 1 ? reshape(a, [1, K]) : a, b.ndim === 1 ? reshape(b, [K, 1]) : b);
+      const shape = out2.shape.slice(0, -2);
+      if (a.ndim > 1) shape.push(out2.shape[out2.ndim - 2]!);
+      if (b.ndim > 1) shape.push(out2.shape[out2.ndim - 1]!);
+      return reshape(out2, shape);
+    });
   }
   if (b.ndim === 2 && a.ndim > 2 && a.isContiguous) {
     // One matrix B for every batch: multiply all rows of A at once (fuller tiles, and the
     // backward's dB becomes one product instead of a batch of them summed).
-    const rows = reshape(a, [sizeOf(a.shape.slice(0, -1)), K]);
-    const out2 = matmul(rows, b);
-    const out = reshape(out2, [...a.shape.slice(0, -1), b.shape[1]!]);
-    rows.dispose();
-    out2.dispose();
-    return out;
+    return tidy(() => reshape(matmul(reshape(a, [sizeOf(a.shape.slice(0, -1)), K]), b), [...a.shape.slice(0, -1), b.shape[1]!]));
   }
   if (autocastActive()) return matmulHalf(a, b);
   return record(
@@ -115,53 +105,28 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * backward pass keeps (half the bytes of the f32 inputs); the incoming gradient is converted too.
  */
 function matmulHalf(a: Tensor, b: Tensor): Tensor {
-  const a16 = halfOperand(a);
-  const b16 = halfOperand(b);
-  const out = record(
-    'matmul',
-    gemm(a16, b16),
-    [a, b],
-    (g, [x, y], needs) => {
-      const g16 = halfOperand(g);
-      const grads = [
-        needs[0] ? reduceTo(gemm(g16, mT(y!)), x!.shape) : null,
-        needs[1] ? reduceTo(gemm(mT(x!), g16), y!.shape) : null,
-      ];
-      g16.dispose();
-      return grads;
-    },
-    [a16, b16],
-  );
-  a16.dispose();
-  b16.dispose();
-  return out;
+  return tidy(() => {
+    const a16 = halfOperand(a);
+    const b16 = halfOperand(b);
+    // (A backward rule runs in a tidy scope of its own: g16 is freed after it.)
+    return record(
+      'matmul',
+      gemm(a16, b16),
+      [a, b],
+      (g, [x, y], needs) => {
+        const g16 = halfOperand(g);
+        return [needs[0] ? sumGradTo(gemm(g16, mT(y!)), x!.shape) : null, needs[1] ? sumGradTo(gemm(mT(x!), g16), y!.shape) : null];
+      },
+      [a16, b16],
+    );
+  });
 }
 
 /** `t` as f16, in a layout the kernels read (row- or column-major matrices; copied first otherwise). */
 function halfOperand(t: Tensor): Tensor {
   const r = t.ndim - 2;
   const readable = t.shape[r + 1] === 1 || t.strides[r + 1] === 1 || t.shape[r] === 1 || t.strides[r] === 1;
-  const src = readable ? t : gather(t);
-  const h = toHalf(src);
-  if (src !== t) src.dispose();
-  return h;
-}
-
-/** The broadcast of the batch dimensions (all but the last two) of a and b. */
-function batchShape(a: Tensor, b: Tensor, shapes: string): number[] {
-  const ba = a.shape.slice(0, -2);
-  const bb = b.shape.slice(0, -2);
-  const n = Math.max(ba.length, bb.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const da = ba[ba.length - n + i] ?? 1;
-    const db = bb[bb.length - n + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) {
-      throw new ShapeError(`matmul: batch dimensions cannot be broadcast together: ${shapes}`);
-    }
-    out.push(da === 1 ? db : da);
-  }
-  return out;
+  return tidy(() => toHalf(readable ? t : contiguousCopy(t, 'matmul')));
 }
 
 /**
@@ -172,28 +137,20 @@ function batchShape(a: Tensor, b: Tensor, shapes: string): number[] {
  */
 function gradInLayout(t: Tensor, product: () => Tensor, transposed: () => Tensor): Tensor {
   const columnMajor = t.ndim === 2 && t.shape[0]! > 1 && t.shape[1]! > 1 && t.strides[0] === 1;
-  return columnMajor ? mT(transposed()) : reduceTo(product(), t.shape);
-}
-
-function reduceTo(g: Tensor, shape: readonly number[]): Tensor {
-  const r = sumToShape(g, shape);
-  if (r !== g) g.dispose();
-  return r;
+  return columnMajor ? mT(transposed()) : sumGradTo(product(), t.shape);
 }
 
 /** How the kernel reads one operand: its storage, layout of the last two dims, batch strides. */
-interface Operand {
+interface OperandLayout {
   src: Tensor;
   /** Column-major (element (r, c) at r + c·ld) instead of row-major (r·ld + c). */
   trans: boolean;
   ld: number;
   /** Element stride per output batch dimension (0 where this operand is broadcast). */
   bstrides: number[];
-  /** A copy made because the layout was neither row- nor column-major: dispose after use. */
-  copied: boolean;
 }
 
-function operand(t: Tensor, batch: readonly number[]): Operand {
+function operand(t: Tensor, batch: readonly number[]): OperandLayout {
   const r = t.ndim - 2;
   const rows = t.shape[r]!;
   const cols = t.shape[r + 1]!;
@@ -202,17 +159,17 @@ function operand(t: Tensor, batch: readonly number[]): Operand {
     return i < 0 || t.shape[i] === 1 ? 0 : t.strides[i]!;
   });
   if (cols === 1 || t.strides[r + 1] === 1) {
-    return { src: t, trans: false, ld: rows === 1 ? 0 : t.strides[r]!, bstrides, copied: false };
+    return { src: t, trans: false, ld: rows === 1 ? 0 : t.strides[r]!, bstrides };
   }
   if (rows === 1 || t.strides[r] === 1) {
-    return { src: t, trans: true, ld: t.strides[r + 1]!, bstrides, copied: false };
+    return { src: t, trans: true, ld: t.strides[r + 1]!, bstrides };
   }
-  const copy = gather(t);
-  return { ...operand(copy, batch), copied: true };
+  // Neither row- nor column-major: a copy (freed by dispatchGemm's scope).
+  return operand(contiguousCopy(t, 'matmul'), batch);
 }
 
 /** Can the operand be read as vec4s along its contiguous dimension of length `len`? */
-function vec4Aligned(o: Operand, offset: number, len: number): boolean {
+function vec4Aligned(o: OperandLayout, offset: number, len: number): boolean {
   return len % 4 === 0 && offset % 4 === 0 && o.ld % 4 === 0 && o.bstrides.every((s) => s % 4 === 0);
 }
 
@@ -220,7 +177,7 @@ function vec4Aligned(o: Operand, offset: number, len: number): boolean {
 function gemm(a: Tensor, b: Tensor, config?: MatmulConfig): Tensor {
   const M = a.shape[a.ndim - 2]!;
   const N = b.shape[b.ndim - 1]!;
-  const batch = batchShape(a, b, '');
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const out = empty([...batch, M, N], 'float32', 'matmul');
   if (out.size > 0) gemmInto(a, b, out, batch, false, config);
   return out;
@@ -233,36 +190,33 @@ function gemm(a: Tensor, b: Tensor, config?: MatmulConfig): Tensor {
  * column-major, as Wᵀ is); or slices of K, each added into the same C.
  */
 function gemmInto(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[], accumulate: boolean, config?: MatmulConfig): void {
-  if (batch.length > 0 || fitsBinding(a, b, out)) {
-    dispatchGemm(a, b, out, batch, accumulate, config); // a batch too large to bind fails in bindView
-    return;
-  }
-  const [M, K] = a.shape as [number, number];
-  const N = b.shape[1]!;
-  const aColMajor = a.strides[1] !== 1 && M > 1;
-  const bColMajor = b.strides[1] !== 1 && K > 1;
-  const rows = (t: Tensor, r: number, n: number) => t.view([n, t.shape[1]!], t.strides, t.offset + r * t.strides[0]!);
-  const cols = (t: Tensor, c: number, n: number) => t.view([t.shape[0]!, n], t.strides, t.offset + c * t.strides[1]!);
-  const halves = (n: number, f: (start: number, len: number, first: boolean) => void) => {
-    const h = Math.ceil(n / 2);
-    f(0, h, true);
-    f(h, n - h, false);
-  };
-  const pieces: Tensor[] = [];
-  const view = (t: Tensor) => (pieces.push(t), t);
-  try {
+  // The scope frees the block views and any operand copy made on the way.
+  tidy(() => {
+    if (batch.length > 0 || fitsBinding(a, b, out)) {
+      dispatchGemm(a, b, out, batch, accumulate, config); // a batch too large to bind fails in bindView
+      return;
+    }
+    const [M, K] = a.shape as [number, number];
+    const N = b.shape[1]!;
+    const aColMajor = a.strides[1] !== 1 && M > 1;
+    const bColMajor = b.strides[1] !== 1 && K > 1;
+    const rows = (t: Tensor, r: number, n: number) => t.view([n, t.shape[1]!], t.strides, t.offset + r * t.strides[0]!);
+    const cols = (t: Tensor, c: number, n: number) => t.view([t.shape[0]!, n], t.strides, t.offset + c * t.strides[1]!);
+    const halves = (n: number, f: (start: number, len: number, first: boolean) => void) => {
+      const h = Math.ceil(n / 2);
+      f(0, h, true);
+      f(h, n - h, false);
+    };
     if (M > 1 && (!fitsBinding(out) || (!fitsBinding(a) && !aColMajor))) {
-      halves(M, (r, n) => gemmInto(view(rows(a, r, n)), b, view(rows(out, r, n)), batch, accumulate, config));
+      halves(M, (r, n) => gemmInto(rows(a, r, n), b, rows(out, r, n), batch, accumulate, config));
     } else if (N > 1 && !fitsBinding(b) && bColMajor) {
-      halves(N, (c, n) => gemmInto(a, view(cols(b, c, n)), view(cols(out, c, n)), batch, accumulate, config));
+      halves(N, (c, n) => gemmInto(a, cols(b, c, n), cols(out, c, n), batch, accumulate, config));
     } else if (K > 1) {
-      halves(K, (k, n, first) => gemmInto(view(cols(a, k, n)), view(rows(b, k, n)), out, batch, accumulate || !first, config));
+      halves(K, (k, n, first) => gemmInto(cols(a, k, n), rows(b, k, n), out, batch, accumulate || !first, config));
     } else {
       dispatchGemm(a, b, out, batch, accumulate, config); // nothing left to cut: bindView names the limit
     }
-  } finally {
-    for (const t of pieces) t.dispose();
-  }
+  });
 }
 
 function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[], accumulate: boolean, forced?: MatmulConfig): void {
@@ -271,11 +225,11 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
   const N = b.shape[b.ndim - 1]!;
   const A = operand(a, batch);
   const B = operand(b, batch);
-  const bindA = bindView('matmul', A.src, 'first operand');
-  const bindB = bindView('matmul', B.src, 'second operand');
-  const bindC = bindView('matmul', out, 'result');
+  // Where the operands start in their bindings decides whether they can be read as vec4s.
+  const aStart = bindView('matmul', A.src, 'first operand').offset;
+  const bStart = bindView('matmul', B.src, 'second operand').offset;
   const batches = sizeOf(batch);
-  const vec4 = vec4Aligned(A, bindA.offset, A.trans ? M : K) && vec4Aligned(B, bindB.offset, B.trans ? K : N);
+  const vec4 = vec4Aligned(A, aStart, A.trans ? M : K) && vec4Aligned(B, bStart, B.trans ? K : N);
   const half = A.src.dtype === 'float16';
   if (half !== (B.src.dtype === 'float16')) throw new Error('matmul: operands of different precisions');
   const kernels = half ? KERNELS.f16 : KERNELS.f32;
@@ -285,12 +239,20 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
   const wgsM = Math.ceil(M / tileM);
   const wgsN = Math.ceil(N / tileN);
   const workgroups = config.family === 'naive' ? Math.ceil((batches * M * N) / config.wgX) : wgsM * wgsN * batches;
-  const params = new Params()
-    .u32(M, N, K, batch.length, A.ld, B.ld, bindA.offset, bindB.offset, wgsM, wgsN, workgroups, batches)
-    .u32(out.strides[out.ndim - 2] ?? N, bindC.offset)
-    .vecU32(batch, MAX_RANK, 1)
-    .vecU32(A.bstrides, MAX_RANK)
-    .vecU32(B.bstrides, MAX_RANK);
+  const params = {
+    M, N, K,
+    batch_rank: batch.length,
+    lda: A.ld,
+    ldb: B.ld,
+    wgs_m: wgsM,
+    wgs_n: wgsN,
+    workgroups,
+    batches,
+    ldc: out.strides[out.ndim - 2] ?? N,
+    batch_shape: padded(batch, MAX_RANK, 1),
+    a_bstrides: A.bstrides,
+    b_bstrides: B.bstrides,
+  };
   let kernel: Kernel;
   let constants: Record<string, number | boolean>;
   if (config.family === 'naive') {
@@ -311,9 +273,7 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
       kernel = vec4 ? kernels.directVec4 : kernels.direct;
     }
   }
-  runtime().executor.dispatch(kernel, { constants, buffers: [bindA.range, bindB.range, bindC.range], params, workgroups });
-  if (A.copied) A.src.dispose();
-  if (B.copied) B.src.dispose();
+  launch(kernel, { bind: { a: A.src, b: B.src, c: out }, params, constants, workgroups }, 'matmul');
 }
 
 /**
@@ -322,8 +282,8 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
  * default until the class has been timed.
  */
 function chooseConfig(
-  A: Operand,
-  B: Operand,
+  A: OperandLayout,
+  B: OperandLayout,
   M: number,
   N: number,
   K: number,

@@ -15,10 +15,10 @@ import { avgPool2d, maxPool2d, type Pool2dOptions } from './pool';
 
 declare module '../tensor' {
   interface Tensor {
-    add(b: ew.Operand): Tensor;
-    sub(b: ew.Operand): Tensor;
-    mul(b: ew.Operand): Tensor;
-    div(b: ew.Operand): Tensor;
+    add(b: ew.TensorOrNumber): Tensor;
+    sub(b: ew.TensorOrNumber): Tensor;
+    mul(b: ew.TensorOrNumber): Tensor;
+    div(b: ew.TensorOrNumber): Tensor;
     neg(): Tensor;
     exp(): Tensor;
     log(): Tensor;
@@ -51,10 +51,10 @@ declare module '../tensor' {
 }
 
 const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
-  add(this: Tensor, b: ew.Operand) { return ew.add(this, b); },
-  sub(this: Tensor, b: ew.Operand) { return ew.sub(this, b); },
-  mul(this: Tensor, b: ew.Operand) { return ew.mul(this, b); },
-  div(this: Tensor, b: ew.Operand) { return ew.div(this, b); },
+  add(this: Tensor, b: ew.TensorOrNumber) { return ew.add(this, b); },
+  sub(this: Tensor, b: ew.TensorOrNumber) { return ew.sub(this, b); },
+  mul(this: Tensor, b: ew.TensorOrNumber) { return ew.mul(this, b); },
+  div(this: Tensor, b: ew.TensorOrNumber) { return ew.div(this, b); },
   neg(this: Tensor) { return ew.neg(this); },
   exp(this: Tensor) { return ew.exp(this); },
   log(this: Tensor) { return ew.log(this); },

@@ -6,18 +6,20 @@
 
 import poolWGSL from '../../shaders/pool.wgsl?raw';
 import { record } from '../autograd/record';
-import { runtime } from '../runtime/device';
+import { checkDType, pair } from '../checks';
+import { defineKernel, type Kernel } from '../kernels/kernel';
+import { WG } from '../kernels/layout';
+import { launch } from '../kernels/launch';
+import { inBlocks } from '../kernels/segments';
+import { sizeOf, type View } from '../kernels/view';
 import { ShapeError } from '../runtime/errors';
-import { defineKernel } from '../kernels/kernel';
-import { Params } from '../kernels/params';
 import { empty, formatShape, type Tensor } from '../tensor';
-import { checkDType, WG } from './util';
 
-const maxForwardKernel = defineKernel('maxPool2d', poolWGSL, ['read', 'write', 'write'], 'max_forward');
-const avgForwardKernel = defineKernel('avgPool2d', poolWGSL, ['read', 'write'], 'avg_forward');
-const maxBackwardKernel = defineKernel('maxPool2d.backward', poolWGSL, ['read', 'read', 'write'], 'max_backward');
-const maxBackwardTiledKernel = defineKernel('maxPool2d.backward', poolWGSL, ['read', 'read', 'write'], 'max_backward_tiled');
-const avgBackwardKernel = defineKernel('avgPool2d.backward', poolWGSL, ['read', 'write'], 'avg_backward');
+const maxForwardKernel = defineKernel('maxPool2d', { code: poolWGSL, entry: 'max_forward', bindings: { src: 'read', out: 'write', argmax: 'write' } });
+const avgForwardKernel = defineKernel('avgPool2d', { code: poolWGSL, entry: 'avg_forward', bindings: { src: 'read', out: 'write' } });
+const maxBackwardKernel = defineKernel('maxPool2d.backward', { code: poolWGSL, entry: 'max_backward', bindings: { src: 'read', argmax: 'read', dx: 'write' } });
+const maxBackwardTiledKernel = defineKernel('maxPool2d.backward_tiled', { code: poolWGSL, entry: 'max_backward_tiled', bindings: { src: 'read', argmax: 'read', dx: 'write' } });
+const avgBackwardKernel = defineKernel('avgPool2d.backward', { code: poolWGSL, entry: 'avg_backward', bindings: { src: 'read', dx: 'write' } });
 
 export interface Pool2dOptions {
   /** Step between windows (default: the kernel size). */
@@ -46,12 +48,7 @@ export function maxPool2d(x: Tensor, k: number | [number, number], opts: Pool2dO
   const outShape = [geo.n, geo.c, geo.outH, geo.outW];
   const out = empty(outShape, 'float32', 'maxPool2d');
   const argmax = empty(outShape, 'int32', 'maxPool2d');
-  runtime().executor.dispatch(maxForwardKernel, {
-    constants: { WG },
-    buffers: [x.buffer('maxPool2d'), out.buffer(), argmax.buffer()],
-    params: poolParams(geo, out.size, x),
-    workgroups: Math.ceil(out.size / WG),
-  });
+  inBatches('maxPool2d', maxForwardKernel, geo, { src: x, out, argmax }, 'out');
   const result = record(
     'maxPool2d',
     out,
@@ -60,13 +57,7 @@ export function maxPool2d(x: Tensor, k: number | [number, number], opts: Pool2dO
       const dx = empty(inShape, 'float32', 'maxPool2d.backward');
       // Windows that tile the input exactly: one invocation per window instead of per element.
       const tiled = tilesExactly(geo);
-      const invocations = tiled ? am!.size : dx.size;
-      runtime().executor.dispatch(tiled ? maxBackwardTiledKernel : maxBackwardKernel, {
-        constants: { WG },
-        buffers: [g.buffer('maxPool2d.backward'), am!.buffer('maxPool2d.backward'), dx.buffer()],
-        params: poolParams(geo, invocations, g),
-        workgroups: Math.ceil(invocations / WG),
-      });
+      inBatches('maxPool2d.backward', tiled ? maxBackwardTiledKernel : maxBackwardKernel, geo, { src: g, argmax: am!, dx }, tiled ? 'argmax' : 'dx');
       return [dx];
     },
     [argmax],
@@ -81,20 +72,10 @@ export function avgPool2d(x: Tensor, k: number | [number, number], opts: Pool2dO
   const geo = geometry('avgPool2d', x, k, opts);
   const inShape = x.shape;
   const out = empty([geo.n, geo.c, geo.outH, geo.outW], 'float32', 'avgPool2d');
-  runtime().executor.dispatch(avgForwardKernel, {
-    constants: { WG },
-    buffers: [x.buffer('avgPool2d'), out.buffer()],
-    params: poolParams(geo, out.size, x),
-    workgroups: Math.ceil(out.size / WG),
-  });
+  inBatches('avgPool2d', avgForwardKernel, geo, { src: x, out }, 'out');
   return record('avgPool2d', out, [x], (g) => {
     const dx = empty(inShape, 'float32', 'avgPool2d.backward');
-    runtime().executor.dispatch(avgBackwardKernel, {
-      constants: { WG },
-      buffers: [g.buffer('avgPool2d.backward'), dx.buffer()],
-      params: poolParams(geo, dx.size, g),
-      workgroups: Math.ceil(dx.size / WG),
-    });
+    inBatches('avgPool2d.backward', avgBackwardKernel, geo, { src: g, dx }, 'dx');
     return [dx];
   });
 }
@@ -108,13 +89,40 @@ function tilesExactly(geo: PoolGeometry): boolean {
   );
 }
 
-/** Params of every pooling kernel; `src` is the tensor the kernel reads through its strides. */
-function poolParams(geo: PoolGeometry, total: number, src: Tensor): Params {
-  return new Params()
-    .u32(total, geo.c, geo.inH, geo.inW, geo.outH, geo.outW)
-    .u32(...geo.k, ...geo.stride, ...geo.padding)
-    .vecU32(src.strides, 4)
-    .u32(src.offset);
+/**
+ * Launch a pooling kernel over the batch, in blocks of images when a tensor is larger than one
+ * binding: every binding is cut along N. One invocation per element of the binding `per`.
+ */
+function inBatches(op: string, kernel: Kernel, geo: PoolGeometry, bind: Record<string, View>, per: string): void {
+  const names = Object.keys(bind);
+  inBlocks(op, 'image', geo.n, names.map((n) => [bind[n]!, 0] as const), (views) => {
+    const block = Object.fromEntries(names.map((n, i) => [n, views[i]!]));
+    const total = sizeOf(block[per]!.shape);
+    launch(
+      kernel,
+      {
+        bind: block,
+        params: {
+          total,
+          channels: geo.c,
+          in_h: geo.inH,
+          in_w: geo.inW,
+          out_h: geo.outH,
+          out_w: geo.outW,
+          k_h: geo.k[0],
+          k_w: geo.k[1],
+          s_h: geo.stride[0],
+          s_w: geo.stride[1],
+          p_h: geo.padding[0],
+          p_w: geo.padding[1],
+          src_strides: block.src!.strides,
+        },
+        constants: { WG },
+        workgroups: Math.ceil(total / WG),
+      },
+      op,
+    );
+  });
 }
 
 function geometry(op: string, x: Tensor, k: number | [number, number], opts: Pool2dOptions): PoolGeometry {
@@ -143,17 +151,4 @@ function geometry(op: string, x: Tensor, k: number | [number, number], opts: Poo
     );
   }
   return { n, c, inH, inW, outH, outW, k: kernel, stride, padding };
-}
-
-/** A number or an [h, w] pair of integers ≥ min, as a pair. */
-function pair(op: string, what: string, v: number | [number, number], min: number): [number, number] {
-  const p: [number, number] | null =
-    typeof v === 'number' ? [v, v] : Array.isArray(v) && v.length === 2 ? [v[0], v[1]] : null;
-  if (!p || p.some((d) => !Number.isInteger(d) || d < min)) {
-    throw new ShapeError(
-      `${op}: ${what} must be ${min === 1 ? 'a positive' : 'a non-negative'} integer or an [h, w] pair of them, ` +
-        `got ${JSON.stringify(v)}`,
-    );
-  }
-  return p;
 }

@@ -6,18 +6,23 @@
 import reduceWGSL from '../../shaders/reduce.wgsl?raw';
 import { isGradEnabled } from '../autograd/grad-mode';
 import { record } from '../autograd/record';
+import { checkDType, checkRank, normAxis, sameShape } from '../checks';
+import { contiguousCopy } from '../creation';
+import { fillView } from '../kernels/copy';
+import { coalesce, MAX_RANK, padded, type Dims } from '../kernels/layout';
+import { launch } from '../kernels/launch';
+import { rowKernel, rowLanes } from '../kernels/rows';
+import { blocksOf, fitsBinding, inBlocks } from '../kernels/segments';
+import { sliceView, type View } from '../kernels/view';
 import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
-import { Params } from '../kernels/params';
+import { tidy } from '../scope';
 import { contiguousStrides, empty, formatShape, sizeOf, type Tensor } from '../tensor';
-import { fillWith, gather } from './copy';
-import { scale } from './elementwise';
-import { rowKernel, rowLanes } from '../kernels/rows';
-import { checkDType, checkRank, MAX_RANK, normAxis, sameShape, coalesce, type Dims } from './util';
+import { runUnary } from './pointwise';
 
-const reduceKernel = () => rowKernel('reduce', reduceWGSL, ['read', 'write'], 'reduce');
-const argmaxKernel = () => rowKernel('argmax', reduceWGSL, ['read', 'read', 'write', 'write'], 'argmax');
-const scatterKernel = () => rowKernel('max.scatter', reduceWGSL, ['read', 'read', 'write'], 'scatter');
+const reduceKernel = () => rowKernel('reduce', reduceWGSL, 'reduce', { src: 'read', out: 'write' });
+const argmaxKernel = () => rowKernel('argmax', reduceWGSL, 'argmax', { src: 'read', idx_in: 'read', val: 'write', idx: 'write' });
+const scatterKernel = () => rowKernel('max.scatter', reduceWGSL, 'scatter', { g: 'read', idx: 'read', out: 'write' });
 
 /** Axes to reduce: one, several, or (omitted) all of them. */
 export type Axis = number | readonly number[];
@@ -50,7 +55,7 @@ export function mean(a: Tensor, axis?: Axis, keepdim = false): Tensor {
   const axes = reducedAxes('mean', a, axis);
   const n = reducedSize(a.shape, axes);
   const out = reduceTo('sum', a, axes, outShape(a.shape, axes, keepdim), 1 / n);
-  return record('mean', out, [a], (g) => [scale(expandGrad(g, a.shape, axes), 1 / n)]);
+  return record('mean', out, [a], (g) => [runUnary('affine', expandGrad(g, a.shape, axes), 1 / n, 0)]);
 }
 
 /**
@@ -101,6 +106,13 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   return record('sumToShape', out, [g], (gg) => [expandGrad(gg, g.shape, axes)]);
 }
 
+/** sumToShape for a gradient computed just for it: `g` itself is freed when a sum replaces it. */
+export function sumGradTo(g: Tensor, shape: readonly number[]): Tensor {
+  const r = sumToShape(g, shape);
+  if (r !== g) g.dispose();
+  return r;
+}
+
 // ---- shapes and layouts ----------------------------------------------------------------------
 
 function allAxes(ndim: number): number[] {
@@ -135,19 +147,17 @@ function reducedSize(shape: readonly number[], axes: readonly number[]): number 
   return axes.reduce((n, d) => n * shape[d]!, 1);
 }
 
-/** Dimensions with one stride per operand: size-1 dimensions dropped, mergeable neighbours merged. */
 /** A view read as M outputs × L reduced elements (see shaders/reduce.wgsl). */
 interface Layout {
   m: number;
   l: number;
-  offset: number;
   kept: Dims;
   reduced: Dims;
   /** The reduced dimensions hold the smallest stride: adjacent invocations take adjacent lanes. */
   lanesFast: boolean;
 }
 
-function layoutOf(shape: readonly number[], strides: readonly number[], offset: number, axes: readonly number[]): Layout {
+function layoutOf(shape: readonly number[], strides: readonly number[], axes: readonly number[]): Layout {
   const pick = (keep: boolean) => {
     const dims = allAxes(shape.length).filter((d) => axes.includes(d) !== keep);
     return coalesce(
@@ -162,7 +172,6 @@ function layoutOf(shape: readonly number[], strides: readonly number[], offset: 
   return {
     m: sizeOf(kept.shape),
     l: sizeOf(reduced.shape),
-    offset,
     kept,
     reduced,
     lanesFast: smallest(reduced) <= smallest(kept),
@@ -171,7 +180,7 @@ function layoutOf(shape: readonly number[], strides: readonly number[], offset: 
 
 /** The layout of contiguous partials [m, chunks] reduced over the chunks. */
 function partialsLayout(m: number, chunks: number): Layout {
-  return layoutOf([m, chunks], [chunks, 1], 0, [1]);
+  return layoutOf([m, chunks], [chunks, 1], [1]);
 }
 
 function pow2ceil(n: number): number {
@@ -235,7 +244,7 @@ function chunkCount(lay: Layout): number {
 }
 
 interface Pass {
-  params: Params;
+  params: Record<string, number | number[]>;
   constants: { WG: number; TX: number; LANES_FAST: boolean };
   workgroups: number;
 }
@@ -246,104 +255,153 @@ function pass(lay: Layout, chunks: number, resultScale: number): Pass {
   const { tx, lanes } = reduceTile(lay.m, chunkLen, lay.lanesFast);
   const blocks = Math.ceil(lay.m / tx);
   return {
-    params: layoutParams(lay, chunks, chunkLen, blocks, lay.offset, resultScale),
+    params: layoutParams(lay, chunks, chunkLen, blocks, resultScale),
     constants: { WG: tx * lanes, TX: tx, LANES_FAST: lay.lanesFast },
     workgroups: blocks * chunks,
   };
 }
 
-/** The Params struct of shaders/reduce.wgsl. */
-function layoutParams(lay: Layout, chunks: number, chunkLen: number, blocks: number, offset: number, resultScale: number): Params {
-  return new Params()
-    .u32(lay.m, lay.l, chunks, chunkLen, blocks, offset, lay.kept.shape.length, lay.reduced.shape.length)
-    .f32(resultScale)
-    .vecU32(lay.kept.shape, MAX_RANK, 1)
-    .vecU32(lay.kept.strides[0]!, MAX_RANK)
-    .vecU32(lay.reduced.shape, MAX_RANK, 1)
-    .vecU32(lay.reduced.strides[0]!, MAX_RANK);
+/** The layout fields of shaders/reduce.wgsl's Params. */
+function layoutParams(lay: Layout, chunks: number, chunkLen: number, blocks: number, resultScale: number): Record<string, number | number[]> {
+  return {
+    m: lay.m,
+    l: lay.l,
+    chunks,
+    chunk_len: chunkLen,
+    blocks,
+    krank: lay.kept.shape.length,
+    rrank: lay.reduced.shape.length,
+    scale: resultScale,
+    kshape: padded(lay.kept.shape, MAX_RANK, 1),
+    kstrides: lay.kept.strides[0]!,
+    rshape: padded(lay.reduced.shape, MAX_RANK, 1),
+    rstrides: lay.reduced.strides[0]!,
+  };
 }
 
 // ---- kernels ---------------------------------------------------------------------------------
 
+/**
+ * Run `each(inputBlock, outputBlocks)` over `a` whole, or, when `a` or an output is larger than
+ * one binding, in blocks along `a`'s first dimension (when that dimension is kept: each block
+ * of it is a block of every output's first dimension).
+ */
+function overRows(op: string, a: View, axes: readonly number[], outs: readonly View[], each: (a: View, outs: View[]) => void): void {
+  if (a.shape.length === 0 || a.shape[0]! <= 1 || axes.includes(0)) {
+    each(a, [...outs]);
+    return;
+  }
+  inBlocks(op, 'row', a.shape[0]!, [[a, 0], ...outs.map((o) => [o, 0] as const)], ([av, ...ov]) => each(av!, ov));
+}
+
 /** Reduce `a` over `axes` into a tensor of `shape` (its M outputs in row-major order), times `resultScale`. */
 function reduceTo(op: ReduceOp, a: Tensor, axes: readonly number[], shape: readonly number[], resultScale: number): Tensor {
-  const lay = layoutOf(a.shape, a.strides, a.offset, axes);
+  const lay = layoutOf(a.shape, a.strides, axes);
   if (lay.m === 0) return empty(shape, 'float32', op);
   if (lay.l === 0) {
     const out = empty(shape, 'float32', op);
-    fillWith(out, 0 * resultScale); // sum: 0; mean: 0 · 1/0 = NaN
+    fillView(out, 0 * resultScale); // sum: 0; mean: 0 · 1/0 = NaN
     return out;
   }
   // Nothing to combine: the result is `a` seen through another shape.
   if (lay.l === 1 && resultScale === 1 && op === 'sum') return a.view(shape, viewStrides(a, shape), a.offset);
-  const chunks = chunkCount(lay);
-  if (chunks === 1) return runReduce(op, a, lay, 1, resultScale, shape);
-  const partials = runReduce(op, a, lay, chunks, 1, [lay.m, chunks]);
-  const out = runReduce(op, partials, partialsLayout(lay.m, chunks), 1, resultScale, shape);
-  partials.dispose();
+  const out = empty(shape, 'float32', op);
+  if (axes.includes(0) && a.shape[0]! > 1 && !fitsBinding(a)) {
+    reduceLeadingBlocks(op, a, axes, out, resultScale);
+    return out;
+  }
+  overRows(op, a, axes, [out], (src, [dst]) => reduceInto(op, src, axes, dst!, resultScale));
   return out;
 }
 
-function runReduce(op: ReduceOp, src: Tensor, lay: Layout, chunks: number, resultScale: number, shape: readonly number[]): Tensor {
-  const out = empty(shape, 'float32', op);
+/**
+ * A reduction over the first dimension of a tensor larger than one binding: each block of that
+ * dimension is reduced into a row of partials [blocks, M], which are then reduced in turn.
+ */
+function reduceLeadingBlocks(op: ReduceOp, a: Tensor, axes: readonly number[], out: Tensor, resultScale: number): void {
+  const blocks = blocksOf(op, 'slice along the first dimension', a.shape[0]!, [[a, 0]]);
+  const m = out.size;
+  const partials = empty([blocks.length, m], 'float32', op);
+  blocks.forEach(([start, len], i) => reduceInto(op, sliceView(a, 0, start, len), axes, sliceView(partials, 0, i, 1), 1));
+  reduceInto(op, partials, [0], out, resultScale);
+  partials.dispose();
+}
+
+/** Reduce the view `src` over `axes` into the contiguous view `out`. */
+function reduceInto(op: ReduceOp, src: View, axes: readonly number[], out: View, resultScale: number): void {
+  const lay = layoutOf(src.shape, src.strides, axes);
+  const chunks = chunkCount(lay);
+  if (chunks === 1) {
+    runReduce(op, src, lay, 1, resultScale, out);
+    return;
+  }
+  const partials = empty([lay.m, chunks], 'float32', op);
+  runReduce(op, src, lay, chunks, 1, partials);
+  runReduce(op, partials, partialsLayout(lay.m, chunks), 1, resultScale, out);
+  partials.dispose();
+}
+
+function runReduce(op: ReduceOp, src: View, lay: Layout, chunks: number, resultScale: number, out: View): void {
   const { params, constants, workgroups } = pass(lay, chunks, resultScale);
-  runtime().executor.dispatch(reduceKernel(), {
-    constants: { ...constants, OP: OP[op] },
-    buffers: [src.buffer(op), out.buffer()],
-    params,
-    workgroups,
-  });
-  return out;
+  launch(reduceKernel(), { bind: { src, out }, params, constants: { ...constants, OP: OP[op] }, workgroups }, op);
 }
 
 /** Values and (int32) indices of the first maximum of `a` over `axes` (L > 0). */
 function argReduce(a: Tensor, axes: readonly number[], shape: readonly number[]): { values: Tensor; indices: Tensor } {
-  const lay = layoutOf(a.shape, a.strides, a.offset, axes);
-  const chunks = chunkCount(lay);
-  if (chunks === 1 || lay.m === 0) return runArgmax(a, null, lay, 1, shape);
-  const partial = runArgmax(a, null, lay, chunks, [lay.m, chunks]);
-  const out = runArgmax(partial.values, partial.indices, partialsLayout(lay.m, chunks), 1, shape);
-  partial.values.dispose();
-  partial.indices.dispose();
-  return out;
-}
-
-function runArgmax(
-  src: Tensor,
-  srcIndices: Tensor | null,
-  lay: Layout,
-  chunks: number,
-  shape: readonly number[],
-): { values: Tensor; indices: Tensor } {
   const values = empty(shape, 'float32', 'max');
   const indices = empty(shape, 'int32', 'argmax');
-  if (lay.m === 0) return { values, indices };
-  const { params, constants, workgroups } = pass(lay, chunks, 1);
-  runtime().executor.dispatch(argmaxKernel(), {
-    constants: { ...constants, MERGE: srcIndices !== null },
-    // A first pass has no input indices: the input is bound again in their place, unread.
-    buffers: [src.buffer('argmax'), (srcIndices ?? src).buffer('argmax'), values.buffer(), indices.buffer()],
-    params,
-    workgroups,
+  if (values.size === 0) return { values, indices };
+  overRows('argmax', a, axes, [values, indices], (src, [val, idx]) => {
+    const lay = layoutOf(src.shape, src.strides, axes);
+    const chunks = chunkCount(lay);
+    if (chunks === 1) {
+      runArgmax(src, null, lay, 1, val!, idx!);
+      return;
+    }
+    const pv = empty([lay.m, chunks], 'float32', 'max');
+    const pi = empty([lay.m, chunks], 'int32', 'argmax');
+    runArgmax(src, null, lay, chunks, pv, pi);
+    runArgmax(pv, pi, partialsLayout(lay.m, chunks), 1, val!, idx!);
+    pv.dispose();
+    pi.dispose();
   });
   return { values, indices };
+}
+
+function runArgmax(src: View, srcIndices: View | null, lay: Layout, chunks: number, val: View, idx: View): void {
+  const { params, constants, workgroups } = pass(lay, chunks, 1);
+  launch(
+    argmaxKernel(),
+    {
+      // A first pass has no input indices: the input is bound again in their place, unread.
+      bind: { src, idx_in: srcIndices ?? src, val, idx },
+      params,
+      constants: { ...constants, MERGE: srcIndices !== null },
+      workgroups,
+    },
+    'argmax',
+  );
 }
 
 /** max's gradient: zeros of `shape`, with g[m] at output m's argmax. */
 function scatterGrad(g: Tensor, indices: Tensor, shape: readonly number[], axes: readonly number[]): Tensor {
   const out = empty(shape, 'float32', 'max.backward');
-  fillWith(out, 0);
-  const src = g.isContiguous ? g : gather(g);
-  const lay = layoutOf(shape, contiguousStrides(shape), 0, axes);
+  fillView(out, 0);
+  const lay = layoutOf(shape, contiguousStrides(shape), axes);
   const wg = maxWorkgroup();
   const blocks = Math.ceil(lay.m / wg);
-  runtime().executor.dispatch(scatterKernel(), {
-    constants: { WG: wg },
-    buffers: [src.buffer('max.backward'), indices.buffer('max.backward'), out.buffer()],
-    params: layoutParams(lay, 1, lay.l, blocks, src.offset, 1),
-    workgroups: blocks,
-  });
-  if (src !== g) src.dispose();
+  tidy(() =>
+    launch(
+      scatterKernel(),
+      {
+        bind: { g: g.isContiguous ? g : contiguousCopy(g, 'max.backward'), idx: indices, out },
+        params: layoutParams(lay, 1, lay.l, blocks, 1),
+        constants: { WG: wg },
+        workgroups: blocks,
+      },
+      'max.backward',
+    ),
+  );
   return out;
 }
 

@@ -2,18 +2,21 @@
 // return views (no copy) where the layout allows; reshape of a non-contiguous view copies.
 
 import { record } from '../autograd/record';
+import { checkShape, normAxis } from '../checks';
+import { contiguousCopy } from '../creation';
 import { ShapeError } from '../runtime/errors';
+import { tidy } from '../scope';
 import { contiguousStrides, formatShape, sizeOf, type Tensor } from '../tensor';
-import { gather } from './copy';
-import { checkShape, normAxis } from './util';
 import { sumToShape } from './reduce';
 
 /** Same data, new shape (one dimension may be -1). A view when `a` is contiguous. */
 export function reshape(a: Tensor, shape: readonly number[]): Tensor {
   const target = inferShape(a, shape);
-  const src = a.isContiguous ? a : gather(a);
-  const out = src.view(target, contiguousStrides(target), src.offset);
-  if (src !== a) src.dispose();
+  // A view of `a`, or of a contiguous copy (whose own handle the scope frees; the view keeps it).
+  const out = tidy(() => {
+    const src = a.isContiguous ? a : contiguousCopy(a, 'reshape');
+    return src.view(target, contiguousStrides(target), src.offset);
+  });
   return record('reshape', out, [a], (g) => [reshape(g, a.shape)]);
 }
 

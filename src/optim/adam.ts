@@ -3,18 +3,17 @@
 // weight decay to the gradient (L2); AdamW decays the parameter directly (decoupled).
 
 import optimWGSL from '../../shaders/optim.wgsl?raw';
-import { filled } from '../ops/copy';
-import { WG } from '../ops/util';
-import { runtime } from '../runtime/device';
+import { zeros } from '../creation';
 import { defineKernel } from '../kernels/kernel';
-import { Params } from '../kernels/params';
-import { bindView } from '../kernels/binding';
+import { WG } from '../kernels/layout';
+import { launch } from '../kernels/launch';
 import { inFlatChunks } from '../kernels/segments';
+import { sizeOf } from '../kernels/view';
 import { keep } from '../scope';
 import type { Tensor } from '../tensor';
 import { checkNumber, Optimizer, type ParamState } from './optimizer';
 
-const adamKernel = defineKernel('Adam.step', optimWGSL, ['write', 'read', 'write', 'write'], 'adam');
+const adamKernel = defineKernel('Adam.step', { code: optimWGSL, entry: 'adam', bindings: { param: 'write', grad: 'read', m: 'write', v: 'write' } });
 
 export interface AdamOptions {
   lr: number;
@@ -49,7 +48,7 @@ abstract class AdamBase extends Optimizer {
   }
 
   protected createState(param: Tensor): Record<string, Tensor> {
-    return { expAvg: keep(filled(param.shape, 0)), expAvgSq: keep(filled(param.shape, 0)) };
+    return { expAvg: keep(zeros(param.shape)), expAvgSq: keep(zeros(param.shape)) };
   }
 
   protected update(param: Tensor, grad: Tensor, state: ParamState): void {
@@ -61,17 +60,18 @@ abstract class AdamBase extends Optimizer {
     const bc2Sqrt = Math.sqrt(1 - b2 ** state.step);
     const op = `${this.name}.step`;
     // A parameter larger than one storage binding is updated chunk by chunk.
-    inFlatChunks([param, grad, m, v], (views) => {
-      const [p, g, bm, bv] = views.map((t) => bindView(op, t));
-      const params = new Params()
-        .u32(views[0]!.size, p!.offset, g!.offset)
-        .f32(this.lr, b1, b2, this.eps, this.weightDecay, stepSize, bc2Sqrt);
-      runtime().executor.dispatch(adamKernel, {
-        constants: { WG, DECOUPLED: this.decoupled },
-        buffers: [p!.range, g!.range, bm!.range, bv!.range],
-        params,
-        workgroups: Math.ceil(views[0]!.size / WG),
-      });
+    inFlatChunks([param, grad, m, v], ([pv, gv, mv, vv]) => {
+      const n = sizeOf(pv!.shape);
+      launch(
+        adamKernel,
+        {
+          bind: { param: pv!, grad: gv!, m: mv!, v: vv! },
+          params: { n, lr: this.lr, beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, step_size: stepSize, bc2_sqrt: bc2Sqrt },
+          constants: { WG, DECOUPLED: this.decoupled },
+          workgroups: Math.ceil(n / WG),
+        },
+        op,
+      );
     });
   }
 }

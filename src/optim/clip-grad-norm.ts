@@ -3,7 +3,7 @@
 // sum of squares goes into partial sums, one kernel reduces them to the total norm, and the
 // rescale kernels read that norm from GPU memory, so no step waits for a readback.
 
-import { filled } from '../ops/copy';
+import { zeros } from '../creation';
 import { empty, type Tensor } from '../tensor';
 import { clipScale, collectGrads, gradStat } from './grad-stats';
 import { checkNumber } from './optimizer';
@@ -21,7 +21,7 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): Tensor 
   // No gradients, or only empty ones: the norm is 0 and nothing needs scaling.
   if (!gradStat('sumSquares', grads, norm, { root: true })) {
     norm.dispose();
-    return filled([], 0);
+    return zeros([]);
   }
   clipScale(grads, norm, maxNorm);
   return norm;

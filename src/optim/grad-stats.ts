@@ -5,12 +5,10 @@
 // count back together with the loss.
 
 import gradStatsWGSL from '../../shaders/grad_stats.wgsl?raw';
-import { bindView } from '../kernels/binding';
+import { WG } from '../kernels/layout';
+import { launch } from '../kernels/launch';
 import { rowKernel } from '../kernels/rows';
-import { WG } from '../ops/util';
-import { runtime } from '../runtime/device';
 import { DTypeError, ShapeError } from '../runtime/errors';
-import { Params } from '../kernels/params';
 import { empty, formatShape, type Tensor } from '../tensor';
 
 /** Elements each invocation of the per-tensor passes takes (the ITEMS override). */
@@ -49,39 +47,30 @@ export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, 
   const totalGroups = groups.reduce((a, b) => a + b, 0);
   if (totalGroups === 0) return false;
   const [entry, access] = ENTRY[stat];
-  const perTensor = rowKernel(`gradStats.${entry}`, gradStatsWGSL, [access, 'write'], entry);
-  const executor = runtime().executor;
+  const perTensor = rowKernel(`gradStats.${entry}`, gradStatsWGSL, entry, { g: access, partials: 'write' });
   const partials = empty([totalGroups], 'float32', 'gradient statistics');
   let slot = 0;
   grads.forEach((g, i) => {
-    executor.dispatch(perTensor, {
-      constants: { WG, ITEMS },
-      buffers: [g.buffer(stat), partials.buffer()],
-      params: new Params().u32(g.size, g.offset, slot, groups[i]!).f32(factor),
-      workgroups: groups[i]!,
-    });
+    launch(
+      perTensor,
+      { bind: { g, partials }, params: { n: g.size, slot, groups: groups[i]!, factor }, constants: { WG, ITEMS }, workgroups: groups[i]! },
+      stat,
+    );
     slot += groups[i]!;
   });
-  const target = bindView(stat, out, 'result');
-  executor.dispatch(rowKernel('gradStats.total', gradStatsWGSL, ['read', 'write'], 'total'), {
-    constants: { WG, ROOT: root },
-    buffers: [partials.buffer(), target.range],
-    params: new Params().u32(totalGroups, target.offset, 0, 0).f32(0),
-    workgroups: 1,
-  });
+  launch(
+    rowKernel('gradStats.total', gradStatsWGSL, 'total', { partials: 'read', out: 'write' }),
+    { bind: { partials, out }, params: { n: totalGroups }, constants: { WG, ROOT: root }, workgroups: 1 },
+    stat,
+  );
   partials.dispose();
   return true;
 }
 
 /** Rescale every gradient in place by min(1, maxNorm / (norm + 1e-6)), reading `norm` on the GPU. */
 export function clipScale(grads: readonly Tensor[], norm: Tensor, maxNorm: number): void {
-  const kernel = rowKernel('gradStats.clip_scale', gradStatsWGSL, ['read', 'write'], 'clip_scale');
+  const kernel = rowKernel('gradStats.clip_scale', gradStatsWGSL, 'clip_scale', { norm: 'read', g: 'write' });
   for (const g of grads) {
-    runtime().executor.dispatch(kernel, {
-      constants: { WG },
-      buffers: [norm.buffer('clipGradNorm'), g.buffer('clipGradNorm')],
-      params: new Params().u32(g.size, g.offset, 0, 0).f32(maxNorm),
-      workgroups: Math.ceil(g.size / WG),
-    });
+    launch(kernel, { bind: { norm, g }, params: { n: g.size, factor: maxNorm }, constants: { WG }, workgroups: Math.ceil(g.size / WG) }, 'clipGradNorm');
   }
 }

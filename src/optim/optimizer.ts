@@ -3,11 +3,12 @@
 // (momentum, moments) that live outside every tidy() scope until dispose(). Like PyTorch,
 // parameters whose .grad is null are skipped, and zeroGrad() sets .grad to null.
 
-import { gather } from '../ops/copy';
+import { contiguousCopy } from '../creation';
 import { sizeClass } from '../runtime/buffer-pool';
 import { runtime } from '../runtime/device';
+import { dryRun } from '../memory';
 import { DTypeError, ShapeError, WebGradError } from '../runtime/errors';
-import { keep } from '../scope';
+import { keep, tidy } from '../scope';
 import { formatShape, type Tensor } from '../tensor';
 
 /** An optimizer's hyper-parameters by name (lr, momentum, betas, …). */
@@ -94,9 +95,7 @@ export abstract class Optimizer {
     for (const [p, grad, i] of todo) {
       const state = this.state.get(i)!;
       state.step++;
-      const g = grad.isContiguous ? grad : gather(grad);
-      this.update(p, g, state);
-      if (g !== grad) g.dispose();
+      tidy(() => this.update(p, grad.isContiguous ? grad : contiguousCopy(grad, `${this.name}.step`), state));
     }
     this.stepCount++;
   }
@@ -107,7 +106,7 @@ export abstract class Optimizer {
     this.params.forEach((p, i) => {
       const s = this.state.get(i);
       if (s) for (const t of Object.values(s.buffers)) bytes += sizeClass(t.size * 4);
-      else bytes += runtime().dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
+      else bytes += dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
     });
     return bytes;
   }
@@ -142,7 +141,7 @@ export abstract class Optimizer {
     // Copy before freeing: `sd` may hold this optimizer's own tensors.
     const loaded = Object.entries(sd.state).map(([key, s]): [number, ParamState] => [
       Number(key),
-      { step: s.step, buffers: Object.fromEntries(Object.entries(s.buffers).map(([n, t]) => [n, keep(gather(t))])) },
+      { step: s.step, buffers: Object.fromEntries(Object.entries(s.buffers).map(([n, t]) => [n, keep(contiguousCopy(t))])) },
     ]);
     this.disposeState();
     for (const [i, s] of loaded) this.state.set(i, s);

@@ -2,19 +2,18 @@
 // decay, as torch.optim.SGD: one fused kernel per parameter (shaders/optim.wgsl).
 
 import optimWGSL from '../../shaders/optim.wgsl?raw';
-import { WG } from '../ops/util';
-import { runtime } from '../runtime/device';
-import { WebGradError } from '../runtime/errors';
 import { defineKernel } from '../kernels/kernel';
-import { Params } from '../kernels/params';
-import { bindView } from '../kernels/binding';
+import { WG } from '../kernels/layout';
+import { launch } from '../kernels/launch';
 import { inFlatChunks } from '../kernels/segments';
+import { sizeOf } from '../kernels/view';
+import { WebGradError } from '../runtime/errors';
 import { keep } from '../scope';
 import { empty, type Tensor } from '../tensor';
 import { checkNumber, Optimizer, type ParamState } from './optimizer';
 
-const sgdKernel = defineKernel('SGD.step', optimWGSL, ['write', 'read'], 'sgd');
-const momentumKernel = defineKernel('SGD.step', optimWGSL, ['write', 'read', 'write'], 'sgd_momentum');
+const sgdKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd', bindings: { param: 'write', grad: 'read' } });
+const momentumKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd_momentum', bindings: { param: 'write', grad: 'read', buf: 'write' } });
 
 export interface SGDOptions {
   lr: number;
@@ -57,16 +56,13 @@ export class SGD extends Optimizer {
     const first = withMomentum && state.step === 1;
     const tensors = withMomentum ? [param, grad, state.buffers.momentumBuffer!] : [param, grad];
     // A parameter larger than one storage binding is updated chunk by chunk.
-    inFlatChunks(tensors, (views) => {
-      const [p, g, ...rest] = views.map((v) => bindView('SGD.step', v));
-      const params = new Params()
-        .u32(views[0]!.size, p!.offset, g!.offset, first ? 1 : 0)
-        .f32(this.lr, this.weightDecay, this.momentum, this.dampening);
-      runtime().executor.dispatch(withMomentum ? momentumKernel : sgdKernel, {
+    inFlatChunks(tensors, ([p, g, buf]) => {
+      const n = sizeOf(p!.shape);
+      launch(withMomentum ? momentumKernel : sgdKernel, {
+        bind: withMomentum ? { param: p!, grad: g!, buf: buf! } : { param: p!, grad: g! },
+        params: { n, first, lr: this.lr, weight_decay: this.weightDecay, momentum: this.momentum, dampening: this.dampening },
         constants: withMomentum ? { WG, NESTEROV: this.nesterov } : { WG },
-        buffers: [p!.range, g!.range, ...rest.map((r) => r.range)],
-        params,
-        workgroups: Math.ceil(views[0]!.size / WG),
+        workgroups: Math.ceil(n / WG),
       });
     });
   }

@@ -12,12 +12,13 @@
 //
 // Either way every dispatch is counted, with the bytes its storage bindings bind.
 
+import { now } from '../clock';
 import { runtime } from '../runtime/device';
 import { Usage } from '../runtime/buffer-pool';
 import type { BufferRange } from '../runtime/bind-group-cache';
 import { WebGradError } from '../runtime/errors';
 import type { Dispatch, DispatchObserver } from '../runtime/executor';
-import type { Kernel } from '../kernels/kernel';
+import type { Program } from '../runtime/program';
 import { summarize, type KernelProfile, type OpProfile } from './summary';
 
 /** Timestamp queries per query set (the largest a query set may be). */
@@ -125,7 +126,7 @@ class Recorder implements DispatchObserver {
     if (timed) this.passPerDispatch = () => this.timestampWrites();
   }
 
-  onDispatch(kernel: Kernel, d: Dispatch, _pass: GPUComputePassEncoder, _index: number, ranges: readonly BufferRange[]): void {
+  onDispatch(kernel: Program, d: Dispatch, _pass: GPUComputePassEncoder, _index: number, ranges: readonly BufferRange[]): void {
     this.dispatches.push({
       kernel: kernel.name,
       op: opOf(kernel.name),
@@ -205,8 +206,4 @@ class Recorder implements DispatchObserver {
 /** A kernel's op: 'matmul.direct' → 'matmul', 'conv2d.grad_input/…' → 'conv2d'. */
 function opOf(kernel: string): string {
   return kernel.split(/[./]/, 1)[0]!;
-}
-
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
 }

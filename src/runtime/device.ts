@@ -5,7 +5,6 @@ import { deviceLostError } from './device-loss';
 import { NotInitializedError, WebGPUUnavailableError, type WebGradError } from './errors';
 import { Executor, fromGPUError } from './executor';
 import { getGPU, unavailableMessage } from './gpu-provider';
-import { globalGenerator } from '../random';
 import { engineLimits, requiredLimits, type Budget, type EngineLimits } from './limits';
 
 export interface InitOptions {
@@ -83,19 +82,16 @@ export class Runtime {
   /**
    * Run `fn` without touching the GPU: allocations are only counted and kernels are skipped.
    * Returns the peak bytes allocated by fn (above what was live before) and its largest tensor.
-   * The global generator is rewound after it: a dry run (planning a step) does not take the
-   * random numbers (dropout masks) of the real run that follows.
+   * (src/memory.ts's dryRun() also rewinds the random generator: use that one.)
    */
   dryRun(fn: () => void): { peakBytes: number; largestBytes: number } {
     if (this.pool.dry) throw new Error('dry runs do not nest');
     const stats = new DryRunStats();
-    const rng = globalGenerator.getState();
     this.pool.dry = stats;
     try {
       fn();
     } finally {
       this.pool.dry = null;
-      globalGenerator.setState(rng);
     }
     return { peakBytes: stats.peakBytes, largestBytes: stats.largestBytes };
   }

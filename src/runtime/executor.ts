@@ -13,18 +13,20 @@ import type { BufferPool } from './buffer-pool';
 import { bufferContents, Usage } from './buffer-pool';
 import { lostDeviceError } from './device-loss';
 import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
-import type { Constants, Kernel } from '../kernels/kernel';
+import type { Constants, Program } from './program';
 import { formatBytes, type EngineLimits } from './limits';
-import { PARAMS_SLOT_BYTES, type Params } from '../kernels/params';
 import { PipelineCache, signature } from './pipeline-cache';
 
 const PARAMS_SLOTS = 512;
+/** Bytes of one dispatch's uniform parameters (a slot of the params buffer; dynamic offsets). */
+export const PARAMS_SLOT_BYTES = 256;
 
 export interface Dispatch {
   constants?: Constants;
   /** One range (or whole buffer) per storage binding of the kernel, in order. */
   buffers: readonly (GPUBuffer | BufferRange)[];
-  params: Params;
+  /** The Params struct's bytes (at most PARAMS_SLOT_BYTES). */
+  params: Uint8Array;
   /** Number of workgroups; folded into a 2-D/3-D grid when it passes the per-dimension limit. */
   workgroups: number;
 }
@@ -32,7 +34,7 @@ export interface Dispatch {
 /** Observes each dispatch (the profiler and tests hook in here). */
 export interface DispatchObserver {
   /** `ranges`: what each storage binding of the dispatch binds. */
-  onDispatch(kernel: Kernel, d: Dispatch, pass: GPUComputePassEncoder, index: number, ranges: readonly BufferRange[]): void;
+  onDispatch(kernel: Program, d: Dispatch, pass: GPUComputePassEncoder, index: number, ranges: readonly BufferRange[]): void;
   beforeEnd?(pass: GPUComputePassEncoder): void;
   /**
    * With this, every dispatch gets a compute pass of its own, begun with the descriptor it returns
@@ -97,9 +99,9 @@ export class Executor {
   }
   private assertErrors = new Map<number, (m: string) => WebGradError>();
 
-  dispatch(kernel: Kernel, d: Dispatch): void {
-    if (d.buffers.length !== kernel.buffers.length) {
-      throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.buffers.length}`);
+  dispatch(kernel: Program, d: Dispatch): void {
+    if (d.buffers.length !== kernel.access.length) {
+      throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.access.length}`);
     }
     if (d.workgroups <= 0 || this.pool.dry) return;
     const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeData(b)));
@@ -115,16 +117,16 @@ export class Executor {
     if (this.slot === PARAMS_SLOTS) this.flush();
     this.openScopes();
     const pipeline = this.pipelines.get(kernel, d.constants);
-    const layout = this.pipelines.layout(kernel.buffers);
+    const layout = this.pipelines.layout(kernel.access);
     const group = this.bindGroups.get(
       layout,
-      signature(kernel.buffers),
+      signature(kernel.access),
       { buffer: this.paramsGPU, offset: 0, size: PARAMS_SLOT_BYTES },
       ranges,
     );
     const pass = this.beginPass();
     const offset = this.slot++ * PARAMS_SLOT_BYTES;
-    this.paramsCPU.set(new Uint8Array(d.params.bytes), offset);
+    this.paramsCPU.set(d.params, offset);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group, [offset]);
     for (const r of ranges) this.used.add(r.buffer);

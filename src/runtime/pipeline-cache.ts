@@ -1,7 +1,8 @@
-// Compiled pipelines, keyed by kernel and override constants. Shader modules and layouts are
+// Compiled pipelines, keyed by the program's code, entry point and override constants (two
+// programs that share a name never share a pipeline). Shader modules and layouts are
 // shared: every kernel with the same binding signature uses one bind-group layout.
 
-import type { Access, Constants, Kernel } from '../kernels/kernel';
+import type { Access, Constants, Program } from './program';
 
 export class PipelineCache {
   private modules = new Map<string, GPUShaderModule>();
@@ -11,14 +12,14 @@ export class PipelineCache {
 
   constructor(private device: GPUDevice) {}
 
-  get(kernel: Kernel, constants: Constants = {}): GPUComputePipeline {
-    const key = `${kernel.name}|${kernel.entryPoint}|${constantsKey(constants)}`;
+  get(kernel: Program, constants: Constants = {}): GPUComputePipeline {
+    const key = `${kernel.codeId}|${kernel.entryPoint}|${constantsKey(constants)}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      const sig = signature(kernel.buffers);
+      const sig = signature(kernel.access);
       p = this.device.createComputePipeline({
         label: kernel.name,
-        layout: this.pipelineLayout(sig, kernel.buffers),
+        layout: this.pipelineLayout(sig, kernel.access),
         compute: { module: this.module(kernel), entryPoint: kernel.entryPoint, constants: toGPUConstants(constants) },
       });
       this.pipelines.set(key, p);
@@ -60,7 +61,7 @@ export class PipelineCache {
     return pl;
   }
 
-  private module(kernel: Kernel): GPUShaderModule {
+  private module(kernel: Program): GPUShaderModule {
     let m = this.modules.get(kernel.code);
     if (!m) {
       m = this.device.createShaderModule({ label: kernel.name, code: kernel.code });

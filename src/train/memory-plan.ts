@@ -6,6 +6,7 @@
 
 import { empty, sizeOf, type Tensor } from '../tensor';
 import { runtime } from '../runtime/device';
+import { dryRun } from '../memory';
 import { LimitError } from '../runtime/errors';
 import { formatBytes } from '../runtime/limits';
 import { tidy } from '../scope';
@@ -40,6 +41,8 @@ export interface PlanInputs {
   pass: (x: Tensor, y: Tensor) => void;
   xShape: readonly number[];
   yShape: readonly number[];
+  /** The batch's dtypes (the dry run's inputs and targets have them). */
+  xDType: 'float32' | 'int32';
   yDType: 'float32' | 'int32';
   /** Fixed micro-batch size, or 'auto' to choose the largest that fits. */
   microBatchSize: number | 'auto';
@@ -164,10 +167,10 @@ function dryPass(inp: PlanInputs, m: number): { peakBytes: number; largestBytes:
   const saved = params.map((p) => p.grad);
   for (const p of params) p.grad = null;
   try {
-    return runtime().dryRun(() => {
+    return dryRun(() => {
       for (let i = 0; i < 2; i++) {
         tidy(() => {
-          const x = empty([m, ...inp.xShape.slice(1)], 'float32', 'dry-run input');
+          const x = empty([m, ...inp.xShape.slice(1)], inp.xDType, 'dry-run input');
           const y = empty([m, ...inp.yShape.slice(1)], inp.yDType, 'dry-run labels');
           inp.pass(x, y);
         });

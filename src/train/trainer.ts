@@ -5,20 +5,22 @@
 // halves the micro-batch and re-runs the step from its start: the optimizer only ever sees a
 // step that completed.
 
+import { now } from '../clock';
 import { noGrad } from '../autograd/grad-mode';
-import { zeros } from '../creation';
 import { DataLoader } from '../data/loader';
-import type { Dataset } from '../data/dataset';
+import type { AnyDataset } from '../data/dataset';
 import type { Module } from '../nn/module';
-import { axpyInPlace, mul } from '../ops/elementwise';
+import { mul } from '../ops/elementwise';
+import { axpyInPlace } from '../ops/pointwise';
 import { crossEntropy, mse } from '../ops/loss';
 import { argmax } from '../ops/reduce';
 import { narrow } from '../ops/shape';
-import { gather } from '../ops/copy';
+import { contiguousCopy, zeros } from '../creation';
 import type { Optimizer } from '../optim/optimizer';
 import { globalGenerator } from '../random';
 import { runtime } from '../runtime/device';
-import { OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
+import { dryRun } from '../memory';
+import { DTypeError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { autotuner } from '../kernels/tuning/autotune';
@@ -96,7 +98,7 @@ export interface FitOptions {
   shuffle?: boolean;
   augment?: boolean;
   seed?: number;
-  evalData?: Dataset | DataLoader;
+  evalData?: AnyDataset | DataLoader<AnyDataset>;
   onStep?: (info: StepInfo) => void | Promise<void>;
   onEpoch?: (info: EpochInfo) => void | Promise<void>;
 }
@@ -139,14 +141,25 @@ export class Trainer {
     return this.mixed.lossFactor;
   }
 
-  /** How a batch of `batchShape` is split into micro-batches, and why. */
-  plan(batchShape: readonly number[], targetShape?: readonly number[]): Plan {
-    return this.planFor(batchShape, targetShape, 0);
+  /**
+   * How a batch of `batchShape` is split into micro-batches, and why. `dtypes`: those of the
+   * batch (default float32 inputs; int32 targets for cross-entropy, else float32).
+   */
+  plan(batchShape: readonly number[], targetShape?: readonly number[], dtypes?: Partial<BatchDTypes>): Plan {
+    return this.planFor(batchShape, targetShape, 0, dtypes);
   }
 
-  private planFor(batchShape: readonly number[], targetShape: readonly number[] | undefined, liveBatchBytes: number): Plan {
+  private planFor(
+    batchShape: readonly number[],
+    targetShape: readonly number[] | undefined,
+    liveBatchBytes: number,
+    dtypes: Partial<BatchDTypes> = {},
+  ): Plan {
     const yShape = targetShape ?? this.targetShape(batchShape);
-    const key = planKey(batchShape, yShape);
+    // The dry run feeds the model and the loss tensors of the batch's own dtypes (token ids are int32).
+    const xDType = dtypes.x ?? 'float32';
+    const yDType = dtypes.y ?? (this.isClassifier ? 'int32' : 'float32');
+    const key = planKey(batchShape, yShape, xDType, yDType);
     let p = this.plans.get(key);
     if (!p) {
       p = plan({
@@ -155,7 +168,8 @@ export class Trainer {
         pass: (x, y) => this.microPass(x, y, 1),
         xShape: batchShape,
         yShape,
-        yDType: this.isClassifier ? 'int32' : 'float32',
+        xDType,
+        yDType,
         microBatchSize: this.microBatchSize,
         budgetBytes: this.budgetBytes,
         correction: this.correction,
@@ -213,7 +227,8 @@ export class Trainer {
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
-    const p = this.planFor(x.shape, y.shape, storageBytes(x) + storageBytes(y));
+    const dtypes = batchDTypes(x, y);
+    const p = this.planFor(x.shape, y.shape, storageBytes(x) + storageBytes(y), dtypes);
     // Planning ran the model's ops: kernels meeting a new shape class get timed now, once.
     if (autotuner().hasPending) await autotuner().tune();
     let m = p.microBatchSize;
@@ -233,7 +248,7 @@ export class Trainer {
           if (buffers) this.model.loadStateDict(buffers, { strict: false });
           m = Math.ceil(m / 2);
           recoveries++;
-          this.overrides.set(planKey(x.shape, y.shape), { microBatchSize: m, why: `halved after running out of memory (${e.message})` });
+          this.overrides.set(planKey(x.shape, y.shape, dtypes.x, dtypes.y), { microBatchSize: m, why: `halved after running out of memory (${e.message})` });
         }
       }
     } finally {
@@ -252,7 +267,7 @@ export class Trainer {
   }
 
   /** Train for `epochs` over `data`, reporting each step and epoch. */
-  async fit(data: Dataset | DataLoader, opts: FitOptions): Promise<EpochInfo[]> {
+  async fit(data: AnyDataset | DataLoader<AnyDataset>, opts: FitOptions): Promise<EpochInfo[]> {
     try {
       return await this.fitEpochs(data, opts);
     } catch (e) {
@@ -260,7 +275,7 @@ export class Trainer {
     }
   }
 
-  private async fitEpochs(data: Dataset | DataLoader, opts: FitOptions): Promise<EpochInfo[]> {
+  private async fitEpochs(data: AnyDataset | DataLoader<AnyDataset>, opts: FitOptions): Promise<EpochInfo[]> {
     const loader =
       data instanceof DataLoader
         ? data
@@ -302,7 +317,7 @@ export class Trainer {
   }
 
   /** Mean loss and accuracy over `data`, in eval mode and without gradients. */
-  async evaluate(data: Dataset | DataLoader, { batchSize = 256 }: { batchSize?: number } = {}): Promise<EvalResult> {
+  async evaluate(data: AnyDataset | DataLoader<AnyDataset>, { batchSize = 256 }: { batchSize?: number } = {}): Promise<EvalResult> {
     const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize });
     const wasTraining = this.model.training;
     this.model.eval();
@@ -353,7 +368,7 @@ export class Trainer {
           const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), share);
           axpyInPlace(lossSum, loss, len / batch);
         });
-        if (start === 0) this.checkEstimate(x.shape, y.shape, rt.pool.peakBytes - startBytes);
+        if (start === 0) this.checkEstimate(x, y, rt.pool.peakBytes - startBytes);
       }
       const nonFinite = stats.view([], [], 1);
       this.mixed.unscale(this.optimizer.params, nonFinite);
@@ -382,8 +397,8 @@ export class Trainer {
   }
 
   /** After a step's first micro-batch: if it took more than planned, plan future steps with the measured size. */
-  private checkEstimate(xShape: readonly number[], yShape: readonly number[], measured: number): void {
-    const p = this.plan(xShape, yShape);
+  private checkEstimate(x: Tensor, y: Tensor, measured: number): void {
+    const p = this.plan(x.shape, y.shape, batchDTypes(x, y));
     const planned = p.estimatedPeakBytes - p.persistentBytes;
     if (planned > 0 && measured > planned * 1.1) {
       this.correction *= measured / planned;
@@ -395,7 +410,7 @@ export class Trainer {
   private snapshotBuffers(): Record<string, Tensor> | null {
     const named = this.model.namedBuffers();
     if (!named.length) return null;
-    return Object.fromEntries(named.map(([n, t]) => [n, gather(t)]));
+    return Object.fromEntries(named.map(([n, t]) => [n, contiguousCopy(t)]));
   }
 
   /** The target shape for a batch: [B] labels for cross-entropy, else the model's output shape. */
@@ -403,7 +418,7 @@ export class Trainer {
     const b = batchShape[0]!;
     if (this.isClassifier) return [b];
     let out: number[] = [];
-    runtime().dryRun(() => {
+    dryRun(() => {
       tidy(() => {
         out = [...noGrad(() => this.model.forward(empty([1, ...batchShape.slice(1)]))).shape];
       });
@@ -412,14 +427,25 @@ export class Trainer {
   }
 }
 
-function planKey(xShape: readonly number[], yShape: readonly number[]): string {
-  return `${formatShape(xShape)}|${formatShape(yShape)}`;
+/** The dtypes of a batch's inputs and targets. */
+export interface BatchDTypes {
+  x: 'float32' | 'int32';
+  y: 'float32' | 'int32';
+}
+
+function batchDTypes(x: Tensor, y: Tensor): BatchDTypes {
+  for (const [t, what] of [[x, 'inputs'], [y, 'targets']] as const) {
+    if (t.dtype !== 'float32' && t.dtype !== 'int32') {
+      throw new DTypeError(`Trainer.step: the batch's ${what} ${formatShape(t.shape)} are ${t.dtype}; expected float32 or int32`);
+    }
+  }
+  return { x: x.dtype as BatchDTypes['x'], y: y.dtype as BatchDTypes['y'] };
+}
+
+function planKey(xShape: readonly number[], yShape: readonly number[], xDType: string, yDType: string): string {
+  return `${xDType}${formatShape(xShape)}|${yDType}${formatShape(yShape)}`;
 }
 
 function storageBytes(t: Tensor): number {
   return runtime().pool.classOf(t.storage('Trainer.step').bytes);
-}
-
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
 }

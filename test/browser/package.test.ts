@@ -97,6 +97,20 @@ describe('the built package in a browser', () => {
     await page.close();
   });
 
+  it('a plain page loads the text corpora and the GPT-2 tokenizer from dist/ (chunks of their own, nothing else fetched)', async () => {
+    server.requests.length = 0;
+    const page = await browser.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${server.url}/test/browser/dist-page.html`);
+    await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30_000 });
+    const out = await page.evaluate(() => (window as unknown as { textFromDist(): Promise<unknown> }).textFromDist());
+    expect(out).toEqual({ names: [28, 59_167], moby: [89, 1_217_534], mobyStart: 'CONTENTS', hello: [15496, 995] });
+    expect(server.requests.filter((p) => !p.startsWith('/dist/') && !p.startsWith('/test/browser/'))).toEqual([]);
+    expect(server.requests).toContainEqual(expect.stringMatching(/^\/dist\/gpt2-[\w-]+\.js$/));
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+
   it('the built demo runs from a static server at a sub-path: its worker finds WebGPU and the digits, and trains', async () => {
     server.requests.length = 0;
     const page = await browser.newPage();

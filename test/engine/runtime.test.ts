@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, gpu, Rng, wg } from '../helpers';
 import { runtime } from '../../src/runtime/device';
 import { defineKernel } from '../../src/kernels/kernel';
-import { Params } from '../../src/kernels/params';
+import { encodeParams } from '../../src/kernels/params';
 import { fold } from '../../src/runtime/executor';
 import { sizeClass } from '../../src/runtime/buffer-pool';
 import { empty } from '../../src/tensor';
@@ -121,11 +121,11 @@ describe('GPU errors become WebGradErrors', () => {
   it('a validation error surfaces at the next readback as GPUValidationError', async () => {
     // A dispatch whose bound buffer is too small for the kernel's declared layout: bind a
     // 4-byte range to a kernel that needs the params struct (the runtime never does this).
-    const k = defineKernel('broken', copyWGSL, ['write'], 'fill');
+    const k = defineKernel('broken', { code: copyWGSL, entry: 'fill', bindings: { out: 'write' } });
     const t = wg.zeros([4]);
     runtime().executor.dispatch(k, {
       buffers: [{ buffer: t.buffer(), offset: 3, size: 4 }], // misaligned offset: invalid
-      params: new Params().u32(1),
+      params: encodeParams(k.name, k.params, { n: 1 }),
       workgroups: 1,
     });
     await expect(t.toArray()).rejects.toThrowError(wg.GPUValidationError);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, gpu, gpuTensor, gradCheck, Rng, sizeOf, wg } from '../helpers';
 import * as ref from '../reference/elementwise';
+import { opTable, type OpCase } from './op-table';
 
 beforeAll(() => gpu());
 
@@ -17,19 +18,36 @@ const unaryCases: [string, (t: wg.Tensor) => wg.Tensor, (x: number) => number, [
 
 const shapes = [[1], [3], [17, 3], [2, 33, 5], [65, 130]];
 
-describe('unary ops match the float64 reference', () => {
-  for (const [name, op, f, [lo, hi]] of unaryCases) {
-    it(name, async () => {
-      for (const shape of shapes) {
-        const rng = new Rng();
-        const x = rng.array(sizeOf(shape), lo, hi);
-        const out = op(gpuTensor(x, shape));
-        expect(out.shape).toEqual(shape);
-        expectClose(await out.toArray(), ref.unary(x, f), { seed: rng.seed, what: `${name} ${shape}`, atol: 1e-6 });
-      }
-    });
-  }
+// Gradients are checked at [37] on ranges of their own (relu's values kept away from its kink).
+const gradRanges: Record<string, [number, number]> = {
+  neg: [-2, 2], exp: [-2, 2], log: [0.5, 3], sqrt: [0.5, 3], relu: [-2, 2], gelu: [-3, 3], tanh: [-2, 2], sigmoid: [-4, 4],
+};
+const awayFromKink = (rng: Rng, n: number) => rng.array(n, -2, 2).map((v) => (Math.abs(v) < 0.01 ? 0.5 : v));
 
+opTable(
+  'unary ops match the float64 reference, and their gradients finite differences',
+  unaryCases.flatMap(([name, op, f, range]): OpCase[] => [
+    ...shapes.map((shape) => ({
+      name: `${name} ${shape}`,
+      inputs: [{ shape, range }],
+      run: ([x]: wg.Tensor[]) => op(x!),
+      ref: ([x]: Float64Array[]) => ref.unary(x!, f),
+      shape,
+      atol: 1e-6,
+      grad: false as const,
+    })),
+    {
+      name: `${name} [37]`,
+      inputs: [name === 'relu' ? { shape: [37], values: awayFromKink } : { shape: [37], range: gradRanges[name] }],
+      run: ([x]) => op(x!),
+      ref: ([x]) => ref.unary(x!, f),
+      shape: [37],
+      atol: 1e-6,
+    },
+  ]),
+);
+
+describe('unary ops at the edges', () => {
   it('gelu keeps relative accuracy in the far negative tail', async () => {
     const x = [-9, -7, -5, -3];
     const out = await wg.gelu(wg.tensor(x)).toArray();
@@ -194,24 +212,6 @@ describe('dropout', () => {
 });
 
 describe('finite-difference gradients', () => {
-  const unaryGrads: [string, (t: wg.Tensor) => wg.Tensor, (x: number) => number, [number, number]][] = [
-    ['neg', wg.neg, (x) => -x, [-2, 2]],
-    ['exp', wg.exp, Math.exp, [-2, 2]],
-    ['log', wg.log, Math.log, [0.5, 3]],
-    ['sqrt', wg.sqrt, Math.sqrt, [0.5, 3]],
-    ['relu', wg.relu, (x) => Math.max(x, 0), [-2, 2]],
-    ['gelu', wg.gelu, ref.gelu, [-3, 3]],
-    ['tanh', wg.tanh, Math.tanh, [-2, 2]],
-    ['sigmoid', wg.sigmoid, ref.sigmoid, [-4, 4]],
-  ];
-  for (const [name, op, f, [lo, hi]] of unaryGrads) {
-    it(name, async () => {
-      const rng = new Rng();
-      let data = rng.array(37, lo, hi);
-      if (name === 'relu') data = data.map((v) => (Math.abs(v) < 0.01 ? 0.5 : v)); // away from the kink
-      await gradCheck({ rng, inputs: [{ data, shape: [37] }], gpuFn: ([x]) => op(x!), refFn: ([x]) => ref.unary(x!, f) });
-    });
-  }
   for (const [name, op, f] of binaryCases) {
     it(name + ' (same shapes)', async () => {
       const rng = new Rng();

@@ -82,3 +82,55 @@ describe('tensors larger than one storage binding', () => {
     );
   });
 });
+
+/** Each op on inputs larger than the cap: values and gradients, with the dispatch count. */
+async function opsOverTheCap(budget: wg.Budget | undefined, seed: number) {
+  wg.shutdown();
+  await wg.init({ budget });
+  const d0 = runtime().executor.dispatchCount;
+  const rng = new Rng(seed);
+  const out: Record<string, Float32Array> = {};
+  const read = async (name: string, t: wg.Tensor) => (out[name] = (await t.toArray()) as Float32Array);
+  const leaf = (shape: number[]) => wg.tensor(Float32Array.from(rng.array(shape.reduce((a, b) => a * b, 1))), shape, { requiresGrad: true });
+
+  // conv2d: x [24, 3, 17, 17] (83 KB) and its output [24, 4, 17, 17] (111 KB) are over the cap.
+  const x = leaf([24, 3, 17, 17]);
+  const w = leaf([4, 3, 3, 3]);
+  const b = leaf([4]);
+  const y = wg.conv2d(x, w, b, { padding: 1 });
+  await read('conv2d', y);
+  // maxPool2d of the conv output (batch-sized tensors over the cap), backward through both.
+  const pooled = wg.maxPool2d(y, 2, { stride: 2 });
+  await read('maxPool2d', pooled);
+  wg.mul(pooled, pooled).sum().backward();
+  await read('conv2d.dx', x.grad!);
+  await read('conv2d.dw', w.grad!);
+  await read('conv2d.db', b.grad!);
+
+  // softmax over rows, sum over rows, crossEntropy: [300, 97] (116 KB) in blocks of rows.
+  const s = leaf([300, 97]);
+  const sm = wg.softmax(s, 1);
+  await read('softmax', sm);
+  const rowSums = wg.sum(s, 1);
+  await read('sum', rowSums);
+  const labels = Int32Array.from({ length: 300 }, () => rng.int(97));
+  const ce = wg.crossEntropy(s, labels);
+  await read('crossEntropy', ce);
+  wg.add(wg.mul(sm, wg.tensor(Float32Array.from(rng.array(300 * 97)), [300, 97])).sum(), ce).backward();
+  await read('softmax+crossEntropy.dx', s.grad!);
+  return { out, dispatches: runtime().executor.dispatchCount - d0 };
+}
+
+describe('ops whose work splits along the batch or the rows', () => {
+  it('conv2d (forward, both backward passes), maxPool2d, softmax, sum over rows and crossEntropy give the uncapped results over the binding cap', async () => {
+    const seed = (Math.random() * 1e9) | 0;
+    const capped = await opsOverTheCap({ maxBindingBytes: CAP }, seed);
+    const free = await opsOverTheCap(undefined, seed);
+    expect(capped.dispatches).toBeGreaterThan(free.dispatches); // the work really was split
+    for (const k of Object.keys(free.out)) {
+      // Blocks of images or rows compute each output as one run would, except the weight and bias
+      // gradients, summed over blocks of the batch in another association.
+      expect(relErr(capped.out[k]!, free.out[k]!), `${k} (seed ${seed})`).toBeLessThan(k === 'conv2d.dw' || k === 'conv2d.db' ? 1e-6 : 1e-7);
+    }
+  });
+});

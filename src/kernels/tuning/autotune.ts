@@ -7,7 +7,6 @@
 // With tuning off (init({ autotune: false })), pick() always returns the default: deterministic.
 
 import { runtime, type Runtime } from '../../runtime/device';
-import { tidy } from '../../scope';
 import { tuningEnabledByDefault, tuningStore } from './tuning-store';
 
 /** One shape class of one kernel, ready to be timed. */
@@ -145,15 +144,4 @@ export function autotuner(): Autotuner {
     tuners.set(rt, t);
   }
   return t;
-}
-
-/**
- * Run `fn` once without touching the GPU to find the kernels and shapes it uses, then time the
- * candidate configurations of every new shape class. Later calls of the same ops run tuned.
- */
-export async function autotune(fn: () => unknown, onProgress?: (r: TuneResult) => void): Promise<TuneResult[]> {
-  const t = autotuner();
-  if (!t.enabled) return [];
-  runtime().dryRun(() => tidy(() => void fn()));
-  return t.tune(onProgress);
 }
