@@ -7,8 +7,9 @@
 //   grad_input   dx_n[C, H·W]     = Wᵀ[C, O·kH·kW] · spread(dy_n)[O·kH·kW, H·W]
 //   grad_weight  dw[O, C·kH·kW]  += dy[O, rows·OW] · patchesᵀ(x)[rows·OW, C·kH·kW]
 //
-// with ih = oh·stride − pad + kh·dil (and the same along w). The weight is read through four
-// strides (w_stride_o/c/kh/kw), so any view of it works without a copy. grad_input gathers: an
+// with ih = oh·stride − pad + kh·dil (and the same along w). The weight (binding `w`,
+// which pack_weight reads in the WGSL path) is read through w_offset and four strides
+// (w_stride_o/c/kh/kw), so any view of it works without a packing pass. grad_input gathers: an
 // element of dx takes dy at oh = (ih + pad − kh·dil) / stride where that divides exactly, so
 // every element of dx is written once. grad_weight reduces over the rows (n, oh) of one split
 // (rows_per_split of them) and writes split s's sums at dw + s·O·C·kH·kW, like the WGSL: the
@@ -26,10 +27,10 @@ export function conv2d(args: usize, scratch: usize): void {
   const ph = i32At(args, F.pad_h), pw = i32At(args, F.pad_w);
   const dh = i32At(args, F.dil_h), dw = i32At(args, F.dil_w);
   const hasBias = u32At(args, F.HAS_BIAS) != 0;
-  const x = <usize>u32At(args, F.x) + (<usize>u32At(args, F.x_offset) << 2);
-  const weight = <usize>u32At(args, F.weight) + (<usize>u32At(args, F.w_offset) << 2);
-  const bias = <usize>u32At(args, F.bias) + (<usize>u32At(args, F.b_offset) << 2);
-  const out = <usize>u32At(args, F.out);
+  const x = <usize>u32At(args, F.bind.x) + (<usize>u32At(args, F.x_offset) << 2);
+  const weight = <usize>u32At(args, F.bind.w) + (<usize>u32At(args, F.w_offset) << 2);
+  const bias = <usize>u32At(args, F.bind.bias) + (<usize>u32At(args, F.bias_offset) << 2);
+  const out = <usize>u32At(args, F.bind.out) + (<usize>u32At(args, F.out_offset) << 2);
   const so = i32At(args, F.w_stride_o), sc = i32At(args, F.w_stride_c);
   const skh = i32At(args, F.w_stride_kh), skw = i32At(args, F.w_stride_kw);
   const OHW = OH * OW, K = C * KH * KW;
@@ -64,9 +65,9 @@ export function conv2d_grad_input(args: usize, scratch: usize): void {
   const sh = i32At(args, G.stride_h), sw = i32At(args, G.stride_w);
   const ph = i32At(args, G.pad_h), pw = i32At(args, G.pad_w);
   const dh = i32At(args, G.dil_h), dw = i32At(args, G.dil_w);
-  const dy = <usize>u32At(args, G.dy) + (<usize>u32At(args, G.dy_offset) << 2);
-  const weight = <usize>u32At(args, G.weight) + (<usize>u32At(args, G.w_offset) << 2);
-  const dx = <usize>u32At(args, G.dx);
+  const dy = <usize>u32At(args, G.bind.dy) + (<usize>u32At(args, G.dy_offset) << 2);
+  const weight = <usize>u32At(args, G.bind.w) + (<usize>u32At(args, G.w_offset) << 2);
+  const dx = <usize>u32At(args, G.bind.dx) + (<usize>u32At(args, G.dx_offset) << 2);
   const so = i32At(args, G.w_stride_o), sc = i32At(args, G.w_stride_c);
   const skh = i32At(args, G.w_stride_kh), skw = i32At(args, G.w_stride_kw);
   const HW = H * W, K = O * KH * KW;
@@ -172,9 +173,9 @@ export function conv2d_grad_weight(args: usize, scratch: usize): void {
   const sh = i32At(args, D.stride_h), sw = i32At(args, D.stride_w);
   const ph = i32At(args, D.pad_h), pw = i32At(args, D.pad_w);
   const dh = i32At(args, D.dil_h), dw = i32At(args, D.dil_w);
-  const dy = <usize>u32At(args, D.dy) + (<usize>u32At(args, D.dy_offset) << 2);
-  const x = <usize>u32At(args, D.x) + (<usize>u32At(args, D.x_offset) << 2);
-  const out = <usize>u32At(args, D.dw);
+  const dy = <usize>u32At(args, D.bind.dy) + (<usize>u32At(args, D.dy_offset) << 2);
+  const x = <usize>u32At(args, D.bind.x) + (<usize>u32At(args, D.x_offset) << 2);
+  const out = <usize>u32At(args, D.bind.dw) + (<usize>u32At(args, D.dw_offset) << 2);
   const rowsPerSplit = max(1, i32At(args, D.rows_per_split));
   const cols = C * KH * KW;
   const rows = N * OH;
@@ -279,10 +280,11 @@ function packPatchesT(dst: usize, x: usize, C: i32, H: i32, W: i32, KH: i32, KW:
   }
 }
 
-/** out[i] = Σ_s partial[s·m + i]: the splits of conv2d_grad_weight added up. */
+/** sum[i] = Σ_s src[s·m + i]: the splits of conv2d_grad_weight added up. */
 export function conv2d_reduce_partials(args: usize, scratch: usize): void {
   const m = i32At(args, R.m), splits = i32At(args, R.splits);
-  const src = <usize>u32At(args, R.s_in), dst = <usize>u32At(args, R.s_out);
+  const src = <usize>u32At(args, R.bind.src) + (<usize>u32At(args, R.src_offset) << 2);
+  const dst = <usize>u32At(args, R.bind.sum) + (<usize>u32At(args, R.sum_offset) << 2);
   const CHUNK = 4096;
   const tasks = (m + CHUNK - 1) / CHUNK;
   for (let t = claim(args); t < tasks; t = claim(args)) {
@@ -301,10 +303,11 @@ export function conv2d_reduce_partials(args: usize, scratch: usize): void {
   }
 }
 
-/** db[o] = Σ_{n, p} dy[offset + (n·m + o)·inner + p]: one task per channel. */
+/** sum[o] = Σ_{n, p} src[(n·m + o)·inner + p] (dy → the bias gradient): one task per channel. */
 export function conv2d_grad_bias(args: usize, scratch: usize): void {
   const m = i32At(args, B.m), N = i32At(args, B.splits), inner = i32At(args, B.inner);
-  const src = <usize>u32At(args, B.s_in) + (<usize>u32At(args, B.offset) << 2), dst = <usize>u32At(args, B.s_out);
+  const src = <usize>u32At(args, B.bind.src) + (<usize>u32At(args, B.src_offset) << 2);
+  const dst = <usize>u32At(args, B.bind.sum) + (<usize>u32At(args, B.sum_offset) << 2);
   for (let o = claim(args); o < m; o = claim(args)) {
     let acc = f32x4.splat(0);
     let tail: f32 = 0;

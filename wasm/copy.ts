@@ -1,6 +1,6 @@
-// 32-bit word kernels with the semantics of shaders/copy.wgsl: fill n words from `offset` with one
-// bit pattern, and copy a strided view (shape, source strides from `offset`) to a strided
-// destination (dst_strides from dst_offset). Walked as segments along the last dimension; where
+// 32-bit word kernels with the semantics of shaders/copy.wgsl: fill n words of `out` with one bit
+// pattern, and copy a strided view (shape over RANK dimensions, src_strides) to a strided
+// destination (out_strides), each from its <binding>_offset. Walked as segments along the last dimension; where
 // both last strides are 1 the words move four at a time.
 
 import { claim, i32At, u32At, u32Of } from './common';
@@ -11,7 +11,7 @@ import { fill as L, copy as C } from './generated/fields';
 
 export function fill(args: usize, scratch: usize): void {
   const n = i32At(args, L.n);
-  const out = <usize>u32At(args, L.out) + (<usize>u32At(args, L.offset) << 2);
+  const out = <usize>u32At(args, L.bind.out) + (<usize>u32At(args, L.out_offset) << 2);
   const value = u32At(args, L.value);
   const v = i32x4.splat(value);
   const tasks = (n + CHUNK - 1) / CHUNK;
@@ -24,11 +24,11 @@ export function fill(args: usize, scratch: usize): void {
 }
 
 export function copy(args: usize, scratch: usize): void {
-  const n = i32At(args, C.n), rank = max(1, i32At(args, C.rank));
-  const src = <usize>u32At(args, C.src) + (<usize>u32At(args, C.offset) << 2);
-  const dst = <usize>u32At(args, C.out) + (<usize>u32At(args, C.dst_offset) << 2);
+  const n = i32At(args, C.n), rank = max(1, i32At(args, C.RANK));
+  const src = <usize>u32At(args, C.bind.src) + (<usize>u32At(args, C.src_offset) << 2);
+  const dst = <usize>u32At(args, C.bind.out) + (<usize>u32At(args, C.out_offset) << 2);
   const inner = <i32>u32Of(args, C.shape, rank - 1);
-  const ss = <i32>u32Of(args, C.strides, rank - 1), ds = <i32>u32Of(args, C.dst_strides, rank - 1);
+  const ss = <i32>u32Of(args, C.src_strides, rank - 1), ds = <i32>u32Of(args, C.out_strides, rank - 1);
   const tasks = (n + CHUNK - 1) / CHUNK;
   for (let t = claim(args); t < tasks; t = claim(args)) {
     const end = min(n, (t + 1) * CHUNK);
@@ -40,8 +40,8 @@ export function copy(args: usize, scratch: usize): void {
         const size = u32Of(args, C.shape, d);
         const c = rem % size;
         rem /= size;
-        so += c * u32Of(args, C.strides, d);
-        dO += c * u32Of(args, C.dst_strides, d);
+        so += c * u32Of(args, C.src_strides, d);
+        dO += c * u32Of(args, C.out_strides, d);
       }
       let ps = src + (<usize>so << 2), pd = dst + (<usize>dO << 2);
       let j = 0;

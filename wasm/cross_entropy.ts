@@ -14,10 +14,12 @@ import { hmax, hsum, vexp } from './math';
 export function cross_entropy_forward(args: usize, scratch: usize): void {
   const n = i32At(args, F.n), k = i32At(args, F.k);
   const sr = i32At(args, F.x_row), sc = i32At(args, F.x_col);
-  const x = <usize>u32At(args, F.x) + (<usize>u32At(args, F.x_offset) << 2);
-  const labels = <usize>u32At(args, F.labels) + (<usize>u32At(args, F.label_offset) << 2);
-  const ls = i32At(args, F.label_stride);
-  const loss = <usize>u32At(args, F.loss), lse = <usize>u32At(args, F.lse), status = <usize>u32At(args, F.status);
+  const x = <usize>u32At(args, F.bind.x) + (<usize>u32At(args, F.x_offset) << 2);
+  const labels = <usize>u32At(args, F.bind.labels) + (<usize>u32At(args, F.labels_offset) << 2);
+  const ls = i32At(args, F.labels_stride);
+  const loss = <usize>u32At(args, F.bind.loss) + (<usize>u32At(args, F.loss_offset) << 2);
+  const lse = <usize>u32At(args, F.bind.lse) + (<usize>u32At(args, F.lse_offset) << 2);
+  const status = <usize>u32At(args, F.bind.status);
   const code = u32At(args, F.code);
   const tasks = (n + GROUP - 1) / GROUP;
   for (let t = claim(args); t < tasks; t = claim(args)) {
@@ -62,11 +64,12 @@ function raise(status: usize, code: u32): void {
 export function cross_entropy_backward(args: usize, scratch: usize): void {
   const n = i32At(args, B.n), k = i32At(args, B.k);
   const sr = i32At(args, B.x_row), sc = i32At(args, B.x_col);
-  const x = <usize>u32At(args, B.x) + (<usize>u32At(args, B.x_offset) << 2);
-  const labels = <usize>u32At(args, B.labels) + (<usize>u32At(args, B.label_offset) << 2);
-  const ls = i32At(args, B.label_stride);
-  const lse = <usize>u32At(args, B.lse), dx = <usize>u32At(args, B.dx);
-  const scale = load<f32>(<usize>u32At(args, B.g) + (<usize>u32At(args, B.g_offset) << 2)) * f32At(args, B.inv_n);
+  const x = <usize>u32At(args, B.bind.x) + (<usize>u32At(args, B.x_offset) << 2);
+  const labels = <usize>u32At(args, B.bind.labels) + (<usize>u32At(args, B.labels_offset) << 2);
+  const ls = i32At(args, B.labels_stride);
+  const lse = <usize>u32At(args, B.bind.lse) + (<usize>u32At(args, B.lse_offset) << 2);
+  const dx = <usize>u32At(args, B.bind.dx) + (<usize>u32At(args, B.dx_offset) << 2);
+  const scale = load<f32>(<usize>u32At(args, B.bind.g) + (<usize>u32At(args, B.g_offset) << 2)) * f32At(args, B.inv_n);
   const sv = f32x4.splat(scale);
   const tasks = (n + GROUP - 1) / GROUP;
   for (let t = claim(args); t < tasks; t = claim(args)) {

@@ -1,11 +1,12 @@
 // Elementwise kernels with the semantics of shaders/elementwise.wgsl: unary and binary float ops
 // (OP numbers as there, and in src/ops/elementwise.ts), operands read through shape and strides
-// with broadcasting (stride 0), the output contiguous; and axpy, y += alpha·x.
+// with broadcasting (stride 0) over RANK dimensions, the output contiguous; and axpy, y += alpha·x.
+// CONTIG and PERIODIC mean what they mean there (the shape is then not read).
 //
-// A task is a run of CHUNK output elements. It is walked as segments along the last dimension:
-// where an operand's last stride is 1 (or 0, broadcast) four elements are loaded (or splatted)
-// at once, otherwise gathered lane by lane; every op is written once, on four lanes. The host's
-// CONTIG/PERIODIC/RANK specialisations are not needed: the walk finds the fast case itself.
+// A task is a run of CHUNK output elements. It is walked as segments along the last dimension (or
+// up to the next period boundary): where an operand's stride is 1 (or 0, broadcast) four elements
+// are loaded (or splatted) at once, otherwise gathered lane by lane; every op is written once,
+// on four lanes.
 
 import { claim, f32At, i32At, u32At, u32Of } from './common';
 import { unary as U, binary as B, axpy as X } from './generated/fields';
@@ -167,28 +168,31 @@ function offsetOf(args: usize, shape: usize, strides: usize, rank: i32, i: u32):
 }
 
 export function unary(args: usize, scratch: usize): void {
-  const n = i32At(args, U.n), rank = max(1, i32At(args, U.rank));
+  const n = i32At(args, U.n);
+  const contig = u32At(args, U.CONTIG) != 0;
+  const rank = contig ? 1 : max(1, i32At(args, U.RANK));
   const op = u32At(args, U.OP);
   const alpha = f32At(args, U.alpha), beta = f32At(args, U.beta);
-  const a = <usize>u32At(args, U.a) + (<usize>u32At(args, U.a_offset) << 2);
-  const out = <usize>u32At(args, U.out);
-  const inner = i32At(args, U.shape + <usize>((rank - 1) << 2));
-  const sa = i32At(args, U.a_strides + <usize>((rank - 1) << 2));
-  const key = hash(u32At(args, U.b_offset));
+  const a = <usize>u32At(args, U.bind.a) + (<usize>u32At(args, U.a_offset) << 2);
+  const out = <usize>u32At(args, U.bind.out) + (<usize>u32At(args, U.out_offset) << 2);
+  // CONTIG: every element in order, whatever the shape says (as in the WGSL).
+  const inner = contig ? n : i32At(args, U.shape + <usize>((rank - 1) << 2));
+  const sa = contig ? 1 : i32At(args, U.a_strides + <usize>((rank - 1) << 2));
+  const key = hash(u32At(args, U.seed));
   const base = u32At(args, U.base);
   const tasks = (n + CHUNK - 1) / CHUNK;
   for (let t = claim(args); t < tasks; t = claim(args)) {
     const end = min(n, (t + 1) * CHUNK);
     for (let i = t * CHUNK; i < end;) {
       const len = min(inner - i % inner, end - i);
-      let pa = a + (<usize>offsetOf(args, U.shape, U.a_strides, rank, i) << 2);
+      let pa = a + (<usize>(contig ? <u32>i : offsetOf(args, U.shape, U.a_strides, rank, i)) << 2);
       let po = out + (<usize>i << 2);
       for (let j = 0; j < len; j += 4) {
         const count = min(4, len - j);
         const x = operand(pa, sa, count);
         let y: v128;
         if (op == DROPOUT) {
-          // alpha = drop probability, beta = 1/(1 − p), b_offset = seed.
+          // alpha = drop probability, beta = 1/(1 − p).
           const idx = i32x4.add(i32x4.splat(base + <u32>(i + j)), i32x4(0, 1, 2, 3));
           const r = f32x4.mul(f32x4.convert_i32x4_u(i32x4.shr_u(vhash(v128.xor(idx, i32x4.splat(key))), 8)), splat(1.0 / 16777216.0));
           y = v128.and(f32x4.mul(x, splat(beta)), f32x4.ge(r, splat(alpha)));
@@ -205,21 +209,35 @@ export function unary(args: usize, scratch: usize): void {
 }
 
 export function binary(args: usize, scratch: usize): void {
-  const n = i32At(args, B.n), rank = max(1, i32At(args, B.rank));
+  const n = i32At(args, B.n);
   const op = u32At(args, B.OP);
-  const a = <usize>u32At(args, B.a) + (<usize>u32At(args, B.a_offset) << 2);
-  const b = <usize>u32At(args, B.b) + (<usize>u32At(args, B.b_offset) << 2);
-  const out = <usize>u32At(args, B.out);
+  const contig = u32At(args, B.CONTIG) != 0, periodic = !contig && u32At(args, B.PERIODIC) != 0;
+  const rank = contig || periodic ? 1 : max(1, i32At(args, B.RANK));
+  const a = <usize>u32At(args, B.bind.a) + (<usize>u32At(args, B.a_offset) << 2);
+  const b = <usize>u32At(args, B.bind.b) + (<usize>u32At(args, B.b_offset) << 2);
+  const out = <usize>u32At(args, B.bind.out) + (<usize>u32At(args, B.out_offset) << 2);
   const last = <usize>((rank - 1) << 2);
-  const inner = i32At(args, B.shape + last);
-  const sa = i32At(args, B.a_strides + last), sb = i32At(args, B.b_strides + last);
+  // CONTIG: both operands in order. PERIODIC: element i reads i mod each operand's size (a
+  // broadcast along leading dimensions), walked in runs up to the next period boundary.
+  const aPeriod = max(1, i32At(args, B.a_period)), bPeriod = max(1, i32At(args, B.b_period));
+  const inner = contig ? n : periodic ? 0 : i32At(args, B.shape + last);
+  const sa = contig || periodic ? 1 : i32At(args, B.a_strides + last), sb = contig || periodic ? 1 : i32At(args, B.b_strides + last);
   const tasks = (n + CHUNK - 1) / CHUNK;
   for (let t = claim(args); t < tasks; t = claim(args)) {
     const end = min(n, (t + 1) * CHUNK);
     for (let i = t * CHUNK; i < end;) {
-      const len = min(inner - i % inner, end - i);
-      let pa = a + (<usize>offsetOf(args, B.shape, B.a_strides, rank, i) << 2);
-      let pb = b + (<usize>offsetOf(args, B.shape, B.b_strides, rank, i) << 2);
+      let len: i32, oa: u32, ob: u32;
+      if (periodic) {
+        oa = <u32>(i % aPeriod);
+        ob = <u32>(i % bPeriod);
+        len = min(min(aPeriod - <i32>oa, bPeriod - <i32>ob), end - i);
+      } else {
+        len = min(inner - i % inner, end - i);
+        oa = contig ? <u32>i : offsetOf(args, B.shape, B.a_strides, rank, i);
+        ob = contig ? <u32>i : offsetOf(args, B.shape, B.b_strides, rank, i);
+      }
+      let pa = a + (<usize>oa << 2);
+      let pb = b + (<usize>ob << 2);
       let po = out + (<usize>i << 2);
       for (let j = 0; j < len; j += 4) {
         const count = min(4, len - j);
@@ -233,12 +251,12 @@ export function binary(args: usize, scratch: usize): void {
   }
 }
 
-/** y[b_offset + i] += alpha · x[a_offset + i]. */
+/** y[y_offset + i] += alpha · x[x_offset + i]. */
 export function axpy(args: usize, scratch: usize): void {
   const n = i32At(args, X.n);
   const alpha = splat(f32At(args, X.alpha));
-  const x = <usize>u32At(args, X.x) + (<usize>u32At(args, X.a_offset) << 2);
-  const y = <usize>u32At(args, X.y) + (<usize>u32At(args, X.b_offset) << 2);
+  const x = <usize>u32At(args, X.bind.x) + (<usize>u32At(args, X.x_offset) << 2);
+  const y = <usize>u32At(args, X.bind.y) + (<usize>u32At(args, X.y_offset) << 2);
   const tasks = (n + CHUNK - 1) / CHUNK;
   for (let t = claim(args); t < tasks; t = claim(args)) {
     const end = min(n, (t + 1) * CHUNK);

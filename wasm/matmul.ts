@@ -1,7 +1,7 @@
 // Batched matrix multiply with the semantics of shaders/matmul*.wgsl (see matmul_layout.wgsl):
 //
-//   C[batch] (+)= A[batch] · B[batch], C an M×N block with rows ldc apart at c_off + batch·M·ldc;
-//   logical A (m, k) at a_off + batch offset + m·sam + k·sak, where (sam, sak) = (lda, 1), or
+//   C[batch] (+)= A[batch] · B[batch], C an M×N block with rows ldc apart at c_offset + batch·M·ldc;
+//   logical A (m, k) at a_offset + batch offset + m·sam + k·sak, where (sam, sak) = (lda, 1), or
 //   (1, lda) with TRANS_A; B (k, n) likewise with TRANS_B. Batch offsets come from per-dimension
 //   batch strides (0 where an operand is broadcast). ACCUMULATE adds the product to C.
 //
@@ -25,9 +25,9 @@ export function matmul(args: usize, scratch: usize): void {
   const sak = transA ? lda : 1;
   const sbk = transB ? 1 : ldb;
   const sbn = transB ? ldb : 1;
-  const a = <usize>u32At(args, F.a);
-  const b = <usize>u32At(args, F.b);
-  const c = <usize>u32At(args, F.c);
+  const a = <usize>u32At(args, F.bind.a);
+  const b = <usize>u32At(args, F.bind.b);
+  const c = <usize>u32At(args, F.bind.c);
   const mBlocks = (M + MC - 1) / MC;
   const nBlocks = (N + NC - 1) / NC;
   const perMatrix = mBlocks * nBlocks;
@@ -41,8 +41,8 @@ export function matmul(args: usize, scratch: usize): void {
     const nc = min(NC, N - n0);
     // Where this matrix of the batch lives (like place() in matmul_layout.wgsl).
     let rem = <u32>batch;
-    let ao = u32At(args, F.a_off);
-    let bo = u32At(args, F.b_off);
+    let ao = u32At(args, F.a_offset);
+    let bo = u32At(args, F.b_offset);
     for (let d = i32At(args, F.batch_rank) - 1; d >= 0; d--) {
       const size = u32Of(args, F.batch_shape, d);
       const i = rem % size;
@@ -50,7 +50,7 @@ export function matmul(args: usize, scratch: usize): void {
       ao += i * u32Of(args, F.a_bstrides, d);
       bo += i * u32Of(args, F.b_bstrides, d);
     }
-    const cBlock = c + ((<usize>u32At(args, F.c_off) + <usize>batch * <usize>M * <usize>ldc + <usize>m0 * <usize>ldc + <usize>n0) << 2);
+    const cBlock = c + ((<usize>u32At(args, F.c_offset) + <usize>batch * <usize>M * <usize>ldc + <usize>m0 * <usize>ldc + <usize>n0) << 2);
     if (K == 0) {
       if (!accumulate) zeroBlock(cBlock, mc, nc, ldc);
       continue;

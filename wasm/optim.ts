@@ -1,7 +1,7 @@
 // Optimizer updates with the semantics of shaders/optim.wgsl, one fused pass over a parameter:
 // SGD (weight decay), SGD with momentum (dampening, Nesterov; `first` starts the buffer as d_p),
-// and Adam / AdamW (DECOUPLED). The parameter and gradient are read from their offsets; the
-// optimizer state (buf, m, v) is contiguous from element 0. Four lanes at a time, then a tail.
+// and Adam / AdamW (DECOUPLED). Every view from its <binding>_offset. Four lanes at a time, then
+// a tail.
 
 import { claim, f32At, i32At, u32At } from './common';
 import { sgd as S, sgd_momentum as M, adam as A } from './generated/fields';
@@ -38,8 +38,8 @@ import { sgd as S, sgd_momentum as M, adam as A } from './generated/fields';
 
 export function sgd(args: usize, scratch: usize): void {
   const n = i32At(args, S.n);
-  const param = <usize>u32At(args, S.param) + (<usize>u32At(args, S.param_offset) << 2);
-  const grad = <usize>u32At(args, S.grad) + (<usize>u32At(args, S.grad_offset) << 2);
+  const param = <usize>u32At(args, S.bind.param) + (<usize>u32At(args, S.param_offset) << 2);
+  const grad = <usize>u32At(args, S.bind.grad) + (<usize>u32At(args, S.grad_offset) << 2);
   const lr = splat(f32At(args, S.lr)), wd = splat(f32At(args, S.weight_decay));
   const tasks = (n + CHUNK - 1) / CHUNK;
   for (let t = claim(args); t < tasks; t = claim(args)) {
@@ -56,9 +56,9 @@ export function sgd(args: usize, scratch: usize): void {
 
 export function sgd_momentum(args: usize, scratch: usize): void {
   const n = i32At(args, M.n);
-  const param = <usize>u32At(args, M.param) + (<usize>u32At(args, M.param_offset) << 2);
-  const grad = <usize>u32At(args, M.grad) + (<usize>u32At(args, M.grad_offset) << 2);
-  const buf = <usize>u32At(args, M.buf);
+  const param = <usize>u32At(args, M.bind.param) + (<usize>u32At(args, M.param_offset) << 2);
+  const grad = <usize>u32At(args, M.bind.grad) + (<usize>u32At(args, M.grad_offset) << 2);
+  const buf = <usize>u32At(args, M.bind.buf) + (<usize>u32At(args, M.buf_offset) << 2);
   const lr = splat(f32At(args, M.lr)), wd = splat(f32At(args, M.weight_decay));
   const mom = splat(f32At(args, M.momentum)), damp = splat(1 - f32At(args, M.dampening));
   const first = u32At(args, M.first) != 0, nesterov = u32At(args, M.NESTEROV) != 0;
@@ -80,9 +80,10 @@ export function sgd_momentum(args: usize, scratch: usize): void {
 
 export function adam(args: usize, scratch: usize): void {
   const n = i32At(args, A.n);
-  const param = <usize>u32At(args, A.param) + (<usize>u32At(args, A.param_offset) << 2);
-  const grad = <usize>u32At(args, A.grad) + (<usize>u32At(args, A.grad_offset) << 2);
-  const mp = <usize>u32At(args, A.m), vp = <usize>u32At(args, A.v);
+  const param = <usize>u32At(args, A.bind.param) + (<usize>u32At(args, A.param_offset) << 2);
+  const grad = <usize>u32At(args, A.bind.grad) + (<usize>u32At(args, A.grad_offset) << 2);
+  const mp = <usize>u32At(args, A.bind.m) + (<usize>u32At(args, A.m_offset) << 2);
+  const vp = <usize>u32At(args, A.bind.v) + (<usize>u32At(args, A.v_offset) << 2);
   const lrf = f32At(args, A.lr), wdf = f32At(args, A.weight_decay);
   const b1 = splat(f32At(args, A.beta1)), b2 = f32At(args, A.beta2);
   const oneB1 = splat(1 - f32At(args, A.beta1)), b2v = splat(b2), oneB2 = splat(1 - b2);

@@ -1,9 +1,9 @@
 // 2-D pooling on NCHW with the semantics of shaders/pool.wgsl: max (padding is −inf, the first
 // maximum wins, NaN wins; argmax = h·W + w in its plane) and average (padding counts as zero,
 // divided by kH·kW), forward, and backward as gathers (every input element sums the windows that
-// cover it); max_backward_tiled for windows that tile the input exactly. The source (x forward,
-// the output gradient backward) is read through src_strides (N, C, H, W) from src_offset; the
-// other tensors are contiguous. Tasks are groups of rows of the elements a kernel writes (output
+// cover it); max_backward_tiled for windows that tile the input exactly. The source `src` (x
+// forward, the output gradient backward) is read through src_strides (N, C, H, W); the other
+// tensors are contiguous; each from its <binding>_offset. Tasks are groups of rows of the elements a kernel writes (output
 // rows forward, input rows backward, window rows for the tiled case); within a row, columns are
 // counted, never divided out.
 
@@ -30,6 +30,7 @@ class Geo {
 
 // @ts-ignore: decorator
 @inline function geo(g: Geo, args: usize, srcField: usize): void {
+  // Every pooling kernel has the same Params (offsets as max_pool_forward's); the bindings follow.
   g.total = i32At(args, MF.total); g.channels = i32At(args, MF.channels);
   g.inH = i32At(args, MF.in_h); g.inW = i32At(args, MF.in_w); g.outH = i32At(args, MF.out_h); g.outW = i32At(args, MF.out_w);
   g.kH = i32At(args, MF.k_h); g.kW = i32At(args, MF.k_w); g.sH = i32At(args, MF.s_h); g.sW = i32At(args, MF.s_w);
@@ -37,6 +38,12 @@ class Geo {
   g.sN = <i32>u32Of(args, MF.src_strides, 0); g.sC = <i32>u32Of(args, MF.src_strides, 1);
   g.sRow = <i32>u32Of(args, MF.src_strides, 2); g.sCol = <i32>u32Of(args, MF.src_strides, 3);
   g.src = <usize>u32At(args, srcField) + (<usize>u32At(args, MF.src_offset) << 2);
+}
+
+/** A binding of a pooling kernel plus its view's element offset (a Params field). */
+// @ts-ignore: decorator
+@inline function view(args: usize, binding: usize, offsetField: usize): usize {
+  return <usize>u32At(args, binding) + (<usize>u32At(args, offsetField) << 2);
 }
 
 // @ts-ignore: decorator
@@ -51,8 +58,8 @@ class Geo {
 
 export function max_pool_forward(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
-  geo(g, args, MF.x);
-  const out = <usize>u32At(args, MF.out), argmax = <usize>u32At(args, MF.argmax);
+  geo(g, args, MF.bind.src);
+  const out = view(args, MF.bind.out, MF.out_offset), argmax = view(args, MF.bind.argmax, MF.argmax_offset);
   const rows = g.total / g.outW, per = rowsPerTask(g.outW);
   const tasks = (rows + per - 1) / per;
   const kH = g.kH, kW = g.kW, sW = g.sW, inW = g.inW, sRow = g.sRow, sCol = g.sCol;
@@ -106,8 +113,8 @@ export function max_pool_forward(args: usize, scratch: usize): void {
 
 export function avg_pool_forward(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
-  geo(g, args, AF.x);
-  const out = <usize>u32At(args, AF.out);
+  geo(g, args, AF.bind.src);
+  const out = view(args, AF.bind.out, AF.out_offset);
   const inv: f32 = 1 / <f32>(g.kH * g.kW);
   const rows = g.total / g.outW, per = rowsPerTask(g.outW);
   const tasks = (rows + per - 1) / per;
@@ -145,8 +152,8 @@ export function avg_pool_forward(args: usize, scratch: usize): void {
 
 export function max_pool_backward(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
-  geo(g, args, MB.g);
-  const argmax = <usize>u32At(args, MB.argmax), dx = <usize>u32At(args, MB.dx);
+  geo(g, args, MB.bind.src);
+  const argmax = view(args, MB.bind.argmax, MB.argmax_offset), dx = view(args, MB.bind.dx, MB.dx_offset);
   const rows = g.total / g.inW, per = rowsPerTask(g.inW);
   const tasks = (rows + per - 1) / per;
   for (let t = claim(args); t < tasks; t = claim(args)) {
@@ -174,8 +181,8 @@ export function max_pool_backward(args: usize, scratch: usize): void {
 /** Windows tile the input (stride = kernel, no padding): each window writes its kH·kW gradients. */
 export function max_pool_backward_tiled(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
-  geo(g, args, MT.g);
-  const argmax = <usize>u32At(args, MT.argmax), dx = <usize>u32At(args, MT.dx);
+  geo(g, args, MT.bind.src);
+  const argmax = view(args, MT.bind.argmax, MT.argmax_offset), dx = view(args, MT.bind.dx, MT.dx_offset);
   const rows = g.total / g.outW, per = rowsPerTask(g.outW);
   const tasks = (rows + per - 1) / per;
   const kH = g.kH, kW = g.kW, inW = g.inW;
@@ -214,8 +221,8 @@ export function max_pool_backward_tiled(args: usize, scratch: usize): void {
 
 export function avg_pool_backward(args: usize, scratch: usize): void {
   const g = changetype<Geo>(scratch);
-  geo(g, args, AB.g);
-  const dx = <usize>u32At(args, AB.dx);
+  geo(g, args, AB.bind.src);
+  const dx = view(args, AB.bind.dx, AB.dx_offset);
   const inv: f32 = 1 / <f32>(g.kH * g.kW);
   const rows = g.total / g.inW, per = rowsPerTask(g.inW);
   const tasks = (rows + per - 1) / per;

@@ -3,7 +3,7 @@
 // MERGE folds partial results and their indices), and the scatter of max's gradient.
 //
 // The host describes the input as m outputs × l reduced elements: output i and reduced index r
-// live at offset + kept_offset(i) + reduced_offset(r), each a walk over up to 8 merged dimensions.
+// live at src_offset + kept_offset(i) + reduced_offset(r), each a walk over up to 8 merged dimensions.
 // `chunks` > 1 cuts each reduction into pieces of chunk_len written as partials [m, chunks].
 // Tasks are groups of outputs. Two layouts run four lanes at a time: a reduced run with stride 1
 // (a row: vector loads along it) and four neighbouring outputs with kept stride 1 (columns: one
@@ -35,8 +35,8 @@ export function reduce(args: usize, scratch: usize): void {
   const krank = i32At(args, F.krank), rrank = i32At(args, F.rrank);
   const scale = f32At(args, F.scale);
   const isMax = u32At(args, F.OP) == 1;
-  const src = <usize>u32At(args, F.src) + (<usize>u32At(args, F.offset) << 2);
-  const out = <usize>u32At(args, F.out);
+  const src = <usize>u32At(args, F.bind.src) + (<usize>u32At(args, F.src_offset) << 2);
+  const out = <usize>u32At(args, F.bind.out) + (<usize>u32At(args, F.out_offset) << 2);
   const rowRun = rrank == 1 && u32Of(args, F.rstrides, 0) == 1;
   const colRun = !rowRun && krank >= 1 && u32Of(args, F.kstrides, krank - 1) == 1;
   const lastKept = krank >= 1 ? i32At(args, F.kshape + <usize>((krank - 1) << 2)) : 1;
@@ -108,13 +108,14 @@ export function argmax(args: usize, scratch: usize): void {
   const chunks = max(1, i32At(args, A.chunks)), chunkLen = i32At(args, A.chunk_len);
   const krank = i32At(args, A.krank), rrank = i32At(args, A.rrank);
   const merge = u32At(args, A.MERGE) != 0;
-  const offset = <usize>u32At(args, A.offset);
-  const src = <usize>u32At(args, A.src), idxIn = <usize>u32At(args, A.idx_in);
-  const val = <usize>u32At(args, A.val), idx = <usize>u32At(args, A.idx);
+  const src = <usize>u32At(args, A.bind.src) + (<usize>u32At(args, A.src_offset) << 2);
+  const idxIn = <usize>u32At(args, A.bind.idx_in) + (<usize>u32At(args, A.idx_in_offset) << 2);
+  const val = <usize>u32At(args, A.bind.val) + (<usize>u32At(args, A.val_offset) << 2);
+  const idx = <usize>u32At(args, A.bind.idx) + (<usize>u32At(args, A.idx_offset) << 2);
   const tasks = m * chunks;
   for (let t = claim(args); t < tasks; t = claim(args)) {
     const piece = t / m, i = t % m;
-    const base = offset + <usize>walk(args, A.kshape, A.kstrides, krank, i);
+    const base = <usize>walk(args, A.kshape, A.kstrides, krank, i);
     let v: f32 = -Infinity;
     let at: u32 = 0xffffffff;
     for (let r = piece * chunkLen; r < min(l, (piece + 1) * chunkLen); r++) {
@@ -131,12 +132,13 @@ export function argmax(args: usize, scratch: usize): void {
   }
 }
 
-/** out[kept_offset(i) + reduced_offset(idx[i])] = g[offset + i] (out zero-filled by the host). */
+/** out[kept_offset(i) + reduced_offset(idx[i])] = g[i] (out zero-filled by the host). */
 export function scatter(args: usize, scratch: usize): void {
   const m = i32At(args, S.m);
   const krank = i32At(args, S.krank), rrank = i32At(args, S.rrank);
-  const g = <usize>u32At(args, S.g) + (<usize>u32At(args, S.offset) << 2);
-  const idx = <usize>u32At(args, S.idx), out = <usize>u32At(args, S.out);
+  const g = <usize>u32At(args, S.bind.g) + (<usize>u32At(args, S.g_offset) << 2);
+  const idx = <usize>u32At(args, S.bind.idx) + (<usize>u32At(args, S.idx_offset) << 2);
+  const out = <usize>u32At(args, S.bind.out) + (<usize>u32At(args, S.out_offset) << 2);
   const CHUNK = 4096;
   const tasks = (m + CHUNK - 1) / CHUNK;
   for (let t = claim(args); t < tasks; t = claim(args)) {

@@ -1,6 +1,7 @@
 // Softmax and log-softmax along one axis, forward and backward, with the semantics of
-// shaders/softmax.wgsl: m rows of length k, row i of the input at in_offset + row_offset(i) with
-// element stride in_stride, the output (and, backward, y) at row_offset(i, out) with out_stride.
+// shaders/softmax.wgsl: m rows of length k, row i of the input (x, or g) at row_offset(i) with
+// element stride in_stride, the output (and, backward, y) at row_offset(i, out) with out_stride,
+// each from its <binding>_offset.
 //   forward:  exp(x − max) / Σ exp(x − max)     (LOG: x − max − log Σ)
 //   backward: y · (g − Σ g·y)                    (LOG: g − exp(y) · Σ g)
 // A task is a group of rows; rows with unit strides run four lanes at a time.
@@ -32,8 +33,8 @@ export function softmax_forward(args: usize, scratch: usize): void {
   const m = i32At(args, F.m), k = i32At(args, F.k), krank = i32At(args, F.krank);
   const sIn = i32At(args, F.in_stride), sOut = i32At(args, F.out_stride);
   const log = u32At(args, F.LOG) != 0;
-  const x = <usize>u32At(args, F.x) + (<usize>u32At(args, F.in_offset) << 2);
-  const out = <usize>u32At(args, F.out);
+  const x = <usize>u32At(args, F.bind.x) + (<usize>u32At(args, F.x_offset) << 2);
+  const out = <usize>u32At(args, F.bind.out) + (<usize>u32At(args, F.out_offset) << 2);
   const unit = sIn == 1 && sOut == 1;
   const tasks = (m + GROUP - 1) / GROUP;
   for (let t = claim(args); t < tasks; t = claim(args)) {
@@ -78,8 +79,9 @@ export function softmax_backward(args: usize, scratch: usize): void {
   const m = i32At(args, B.m), k = i32At(args, B.k), krank = i32At(args, B.krank);
   const sIn = i32At(args, B.in_stride), sOut = i32At(args, B.out_stride);
   const log = u32At(args, B.LOG) != 0;
-  const g = <usize>u32At(args, B.g) + (<usize>u32At(args, B.in_offset) << 2);
-  const y = <usize>u32At(args, B.y), out = <usize>u32At(args, B.out);
+  const g = <usize>u32At(args, B.bind.g) + (<usize>u32At(args, B.g_offset) << 2);
+  const y = <usize>u32At(args, B.bind.y) + (<usize>u32At(args, B.y_offset) << 2);
+  const out = <usize>u32At(args, B.bind.out) + (<usize>u32At(args, B.out_offset) << 2);
   const unit = sIn == 1 && sOut == 1;
   const tasks = (m + GROUP - 1) / GROUP;
   for (let t = claim(args); t < tasks; t = claim(args)) {

@@ -5,7 +5,7 @@
 // for the same seeded data: the first output element, or the loss of the step before its update.
 
 import type { WasmPool } from '../../src/runtime/wasm/pool';
-import type { WasmArgs } from '../../src/runtime/wasm/signatures';
+import type { WasmRunArgs } from '../../src/runtime/wasm/signatures';
 import type { Engine } from './engine';
 import { median } from './timing';
 import { cnnShapes, convOut, flops, workData, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData, type Work } from './workloads';
@@ -40,11 +40,15 @@ class Buffers {
 /** --profile: milliseconds per kernel and thread count, summed over the composed steps' runs. */
 export const profile = { kernels: undefined as Map<string, number> | undefined, work: '' };
 
-const NO_BATCH = { batch_rank: 0, batches: 1, batch_shape: [], a_bstrides: [], b_bstrides: [], a_off: 0, b_off: 0, c_off: 0 };
+const NO_BATCH = { batch_rank: 0, batches: 1, batch_shape: [], a_bstrides: [], b_bstrides: [], a_offset: 0, b_offset: 0, c_offset: 0 };
 
 /** C[M×N] (+)= op(A)·op(B) for contiguous operands (A is M×K, or K×M when transA). */
-function matmulArgs(a: number, b: number, c: number, M: number, N: number, K: number, transA = false, transB = false, accumulate = false): WasmArgs {
-  return { a, b, c, M, N, K, lda: transA ? M : K, ldb: transB ? K : N, ldc: N, ...NO_BATCH, TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate };
+function matmulArgs(a: number, b: number, c: number, M: number, N: number, K: number, transA = false, transB = false, accumulate = false): WasmRunArgs {
+  return {
+    bind: { a, b, c },
+    params: { M, N, K, lda: transA ? M : K, ldb: transB ? K : N, ldc: N, ...NO_BATCH },
+    constants: { TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate },
+  };
 }
 
 function wasmMatmul(pool: WasmPool, threads: number, w: MatmulWork, d: MatmulData): Runner {
@@ -62,8 +66,10 @@ function wasmMatmul(pool: WasmPool, threads: number, w: MatmulWork, d: MatmulDat
 
 function convGeometry(N: number, C: number, H: number, W: number, O: number, k: number, p: number) {
   const OH = H + 2 * p - k + 1, OW = W + 2 * p - k + 1;
-  return { n: N, c: C, h: W === H ? H : H, w: W, o: O, oh: OH, ow: OW, kh: k, kw: k, stride_h: 1, stride_w: 1, pad_h: p, pad_w: p, dil_h: 1, dil_w: 1 };
+  return { n: N, c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: k, kw: k, stride_h: 1, stride_w: 1, pad_h: p, pad_w: p, dil_h: 1, dil_w: 1 };
 }
+
+const POOL_OFFSETS = { src_offset: 0, out_offset: 0, argmax_offset: 0, dx_offset: 0 };
 
 const weightView = (C: number, k: number) => ({ w_offset: 0, w_stride_o: C * k * k, w_stride_c: k * k, w_stride_kh: k, w_stride_kw: 1 });
 
@@ -75,9 +81,10 @@ function wasmConv(pool: WasmPool, threads: number, w: ConvWork, d: ConvData): Ru
   const y = buf.alloc(w.N * w.O * OH * OW), dx = buf.alloc(w.N * w.C * w.H * w.W), dw = buf.alloc(w.O * w.C * w.k * w.k);
   return {
     async run() {
-      await pool.run('conv2d', { x, weight, bias: x, out: y, ...geo, x_offset: 0, b_offset: 0, ...weightView(w.C, w.k), HAS_BIAS: false }, threads);
-      await pool.run('conv2d_grad_input', { dy, weight, dx, ...geo, dy_offset: 0, ...weightView(w.C, w.k) }, threads);
-      await pool.run('conv2d_grad_weight', { dy, x, dw, ...geo, dy_offset: 0, x_offset: 0, rows_per_split: w.N * OH }, threads);
+      const wv = weightView(w.C, w.k);
+      await pool.run('conv2d', { bind: { x, w: weight, bias: x, out: y }, params: { ...geo, x_offset: 0, bias_offset: 0, out_offset: 0, ...wv }, constants: { HAS_BIAS: false } }, threads);
+      await pool.run('conv2d_grad_input', { bind: { dy, w: weight, dx }, params: { ...geo, dy_offset: 0, dx_offset: 0, ...wv } }, threads);
+      await pool.run('conv2d_grad_weight', { bind: { dy, x, dw }, params: { ...geo, dy_offset: 0, x_offset: 0, dw_offset: 0, rows_per_split: w.N * OH } }, threads);
       return pool.f32(dw, 1)[0]!;
     },
     dispose: () => buf.dispose(),
@@ -87,7 +94,7 @@ function wasmConv(pool: WasmPool, threads: number, w: ConvWork, d: ConvData): Ru
 /** A kernel launcher bound to a pool and thread count, with the argument shapes the ops will use. */
 class Ops {
   constructor(readonly pool: WasmPool, readonly threads: number, readonly buf: Buffers) {}
-  async run(kernel: string, args: WasmArgs): Promise<void> {
+  async run(kernel: string, args: WasmRunArgs): Promise<void> {
     const times = profile.kernels;
     if (!times) return this.pool.run(kernel, args, this.threads);
     const t0 = performance.now();
@@ -97,18 +104,29 @@ class Ops {
   }
   /** out[rows×cols] = a op b with b broadcast along rows (a bias) or same shape. */
   binary(op: number, a: number, b: number, out: number, rows: number, cols: number, bRow = false): Promise<void> {
-    return this.run('binary', { a, b, out, n: rows * cols, rank: 2, shape: [rows, cols], a_strides: [cols, 1], b_strides: bRow ? [0, 1] : [cols, 1], a_offset: 0, b_offset: 0, OP: op });
+    return this.run('binary', {
+      bind: { a, b, out },
+      params: { n: rows * cols, a_offset: 0, b_offset: 0, out_offset: 0, a_period: rows * cols, b_period: bRow ? cols : rows * cols, shape: [rows * cols], a_strides: [1], b_strides: [1] },
+      constants: { OP: op, CONTIG: !bRow, PERIODIC: bRow, RANK: 1 },
+    });
   }
   unary(op: number, a: number, out: number, n: number): Promise<void> {
-    return this.run('unary', { a, out, n, rank: 1, alpha: 0, beta: 0, shape: [n], a_strides: [1], a_offset: 0, b_offset: 0, base: 0, OP: op });
+    return this.run('unary', {
+      bind: { a, out },
+      params: { n, alpha: 0, beta: 0, seed: 0, base: 0, a_offset: 0, out_offset: 0, shape: [n], a_strides: [1] },
+      constants: { OP: op, CONTIG: true, RANK: 1 },
+    });
   }
   /** out[j] = Σ_i a[i, j] over rows × cols (a bias gradient). */
   sumRows(a: number, out: number, rows: number, cols: number): Promise<void> {
-    return this.run('reduce', { src: a, out, m: cols, l: rows, chunks: 1, chunk_len: rows, offset: 0, krank: 1, rrank: 1, scale: 1,
-      kshape: [cols], kstrides: [1], rshape: [rows], rstrides: [cols], OP: 0 });
+    return this.run('reduce', {
+      bind: { src: a, out },
+      params: { m: cols, l: rows, chunks: 1, chunk_len: rows, krank: 1, rrank: 1, scale: 1, src_offset: 0, out_offset: 0, kshape: [cols], kstrides: [1], rshape: [rows], rstrides: [cols] },
+      constants: { OP: 0 },
+    });
   }
   sgd(param: number, grad: number, n: number, lr: number): Promise<void> {
-    return this.run('sgd', { param, grad, n, param_offset: 0, grad_offset: 0, lr, weight_decay: 0 });
+    return this.run('sgd', { bind: { param, grad }, params: { n, param_offset: 0, grad_offset: 0, lr, weight_decay: 0 } });
   }
   /**
    * conv2d_grad_weight into dw (`size` elements) over `rows` rows (n, oh). When its output tiles
@@ -116,15 +134,16 @@ class Ops {
    * split so that every thread has work, and conv2d_reduce_partials adds the splits up, as the
    * WGSL path does.
    */
-  async gradWeight(args: WasmArgs, dw: number, size: number, rows: number): Promise<void> {
-    const tiles = Math.ceil(Number(args.o) / 96) * Math.ceil(size / Number(args.o) / 256);
+  async gradWeight(bind: { dy: number; x: number }, params: Record<string, number>, dw: number, size: number, rows: number): Promise<void> {
+    const tiles = Math.ceil(params.o! / 96) * Math.ceil(size / params.o! / 256);
     const splits = this.threads > 1 && tiles < 2 * this.threads ? Math.min(rows, 2 * this.threads) : 1;
     const perSplit = Math.ceil(rows / splits);
-    if (Math.ceil(rows / perSplit) === 1) return this.run('conv2d_grad_weight', { ...args, dw, rows_per_split: rows });
+    const common = { ...params, dy_offset: 0, x_offset: 0, dw_offset: 0 };
+    if (Math.ceil(rows / perSplit) === 1) return this.run('conv2d_grad_weight', { bind: { ...bind, dw }, params: { ...common, rows_per_split: rows } });
     const parts = this.partials.get(size * splits) ?? this.buf.alloc(size * splits);
     this.partials.set(size * splits, parts);
-    await this.run('conv2d_grad_weight', { ...args, dw: parts, rows_per_split: perSplit });
-    await this.run('conv2d_reduce_partials', { s_in: parts, s_out: dw, m: size, splits: Math.ceil(rows / perSplit) });
+    await this.run('conv2d_grad_weight', { bind: { ...bind, dw: parts }, params: { ...common, rows_per_split: perSplit } });
+    await this.run('conv2d_reduce_partials', { bind: { src: parts, sum: dw }, params: { m: size, splits: Math.ceil(rows / perSplit), src_offset: 0, sum_offset: 0 } });
   }
   private partials = new Map<number, number>();
 
@@ -133,11 +152,14 @@ class Ops {
     const { buf } = this;
     const loss = buf.alloc(N), lse = buf.alloc(N), status = buf.alloc(1), mean = buf.alloc(1), one = buf.put([1]);
     this.pool.i32(status, 1)[0] = 0;
-    const common = { n: N, k: K, x_offset: 0, x_row: K, x_col: 1, label_offset: 0, label_stride: 1 };
-    await this.run('cross_entropy_forward', { x: logits, labels, loss, lse, status, code: 1, ...common });
-    await this.run('reduce', { src: loss, out: mean, m: 1, l: N, chunks: 1, chunk_len: N, offset: 0, krank: 0, rrank: 1, scale: 1 / N,
-      kshape: [], kstrides: [], rshape: [N], rstrides: [1], OP: 0 });
-    await this.run('cross_entropy_backward', { x: logits, labels, lse, g: one, dx: dlogits, ...common, g_offset: 0, inv_n: 1 / N });
+    const common = { n: N, k: K, x_row: K, x_col: 1, labels_stride: 1, x_offset: 0, labels_offset: 0, lse_offset: 0 };
+    await this.run('cross_entropy_forward', { bind: { x: logits, labels, loss, lse, status }, params: { ...common, code: 1, loss_offset: 0 } });
+    await this.run('reduce', {
+      bind: { src: loss, out: mean },
+      params: { m: 1, l: N, chunks: 1, chunk_len: N, krank: 0, rrank: 1, scale: 1 / N, src_offset: 0, out_offset: 0, kshape: [], kstrides: [], rshape: [N], rstrides: [1] },
+      constants: { OP: 0 },
+    });
+    await this.run('cross_entropy_backward', { bind: { x: logits, labels, lse, g: one, dx: dlogits }, params: { ...common, g_offset: 0, dx_offset: 0, inv_n: 1 / N } });
     return this.pool.f32(mean, 1)[0]!;
   }
 }
@@ -213,10 +235,17 @@ function wasmCnn(pool: WasmPool, threads: number, w: CnnWork, d: StepData): Runn
       for (const [i, b] of blocks.entries()) {
         const P = i === 0 ? P1 : P2;
         const geo = convGeometry(B, b.C, b.H, b.H, b.O, k, p);
-        await ops.run('conv2d', { x: b.input, weight: P.w, bias: P.b, out: b.conv, ...geo, x_offset: 0, b_offset: 0, ...weightView(b.C, k), HAS_BIAS: true });
+        await ops.run('conv2d', {
+          bind: { x: b.input, w: P.w, bias: P.b, out: b.conv },
+          params: { ...geo, x_offset: 0, bias_offset: 0, out_offset: 0, ...weightView(b.C, k) },
+          constants: { HAS_BIAS: true },
+        });
         await ops.unary(RELU, b.conv, b.relu, B * b.O * b.H * b.H);
         const outN = B * b.O * (b.H / 2) ** 2;
-        await ops.run('max_pool_forward', { ...poolGeo(b), total: outN, src_strides: [b.O * b.H * b.H, b.H * b.H, b.H, 1], src_offset: 0, x: b.relu, out: b.pooled, argmax: b.argmax });
+        await ops.run('max_pool_forward', {
+          bind: { src: b.relu, out: b.pooled, argmax: b.argmax },
+          params: { ...poolGeo(b), total: outN, src_strides: [b.O * b.H * b.H, b.H * b.H, b.H, 1], ...POOL_OFFSETS },
+        });
       }
       const feats = blocks[1]!.pooled;   // [B, c2, 7, 7] = [B, flat]
       await ops.run('matmul', matmulArgs(feats, FC.w, dLogits, B, classes, flat, false, true));
@@ -229,13 +258,16 @@ function wasmCnn(pool: WasmPool, threads: number, w: CnnWork, d: StepData): Runn
       for (let i = blocks.length - 1; i >= 0; i--) {
         const b = blocks[i]!, P = i === 0 ? P1 : P2;
         const n = B * b.O * b.H * b.H, half = b.H / 2;
-        await ops.run('max_pool_backward_tiled', { ...poolGeo(b), total: n / 4, src_strides: [b.O * half * half, half * half, half, 1], src_offset: 0, g: dOut, argmax: b.argmax, dx: b.dRelu });
+        await ops.run('max_pool_backward_tiled', {
+          bind: { src: dOut, argmax: b.argmax, dx: b.dRelu },
+          params: { ...poolGeo(b), total: n / 4, src_strides: [b.O * half * half, half * half, half, 1], ...POOL_OFFSETS },
+        });
         await ops.binary(RELU_GRAD, b.dRelu, b.conv, b.dConv, 1, n);
         const geo = convGeometry(B, b.C, b.H, b.H, b.O, k, p);
-        await ops.gradWeight({ dy: b.dConv, x: b.input, ...geo, dy_offset: 0, x_offset: 0 }, P.dw, b.O * b.C * k * k, B * b.H);
-        await ops.run('conv2d_grad_bias', { s_in: b.dConv, s_out: P.db, m: b.O, splits: B, inner: b.H * b.H, offset: 0 });
+        await ops.gradWeight({ dy: b.dConv, x: b.input }, geo, P.dw, b.O * b.C * k * k, B * b.H);
+        await ops.run('conv2d_grad_bias', { bind: { src: b.dConv, sum: P.db }, params: { m: b.O, splits: B, inner: b.H * b.H, src_offset: 0, sum_offset: 0 } });
         if (i > 0) {
-          await ops.run('conv2d_grad_input', { dy: b.dConv, weight: P.w, dx: b.dInput, ...geo, dy_offset: 0, ...weightView(b.C, k) });
+          await ops.run('conv2d_grad_input', { bind: { dy: b.dConv, w: P.w, dx: b.dInput }, params: { ...geo, dy_offset: 0, dx_offset: 0, ...weightView(b.C, k) } });
           dOut = b.dInput;
         }
       }

@@ -15,8 +15,10 @@ async function runWasm(inp: Inputs) {
     const a = at(inp.a), b = at(inp.b), c = pool.heap.alloc(inp.M * inp.N * 4);
     pool.f32(c, inp.M * inp.N).fill(NaN);
     await pool.run('matmul', {
-      a, b, c, M: inp.M, N: inp.N, K: inp.K, batch_rank: 0, lda: inp.K, ldb: inp.N, a_off: 0, b_off: 0, batches: 1, ldc: inp.N, c_off: 0,
-      batch_shape: [], a_bstrides: [], b_bstrides: [], TRANS_A: false, TRANS_B: false, ACCUMULATE: false,
+      bind: { a, b, c },
+      params: { M: inp.M, N: inp.N, K: inp.K, batch_rank: 0, lda: inp.K, ldb: inp.N, a_offset: 0, b_offset: 0, batches: 1, ldc: inp.N, c_offset: 0,
+        batch_shape: [], a_bstrides: [], b_bstrides: [] },
+      constants: { TRANS_A: false, TRANS_B: false, ACCUMULATE: false },
     });
     return {
       c: Array.from(pool.f32(c, inp.M * inp.N)),

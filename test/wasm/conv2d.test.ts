@@ -70,31 +70,37 @@ function run(pool: WasmPool, c: Case, seed: number): void {
   const geo = { n: N, c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: kH, kw: kW, stride_h: g.sh, stride_w: g.sw, pad_h: g.ph, pad_w: g.pw, dil_h: g.dh, dil_w: g.dw };
   const wView = { w_offset: off, w_stride_o: strides[0]!, w_stride_c: strides[1]!, w_stride_kh: strides[2]!, w_stride_kw: strides[3]! };
   const what = JSON.stringify(c);
+  const oo = 3;   // element offsets of the outputs within theirs
+  const out = (at: number, n: number) => read(pool, at + 4 * oo, n);
 
   const yLen = N * O * OH * OW;
-  const yAt = poisoned(pool, yLen);
-  pool.runSync('conv2d', { x: xAt, weight: wAt, bias: bAt, out: yAt, ...geo, x_offset: off, b_offset: off, ...wView, HAS_BIAS: !!c.bias });
+  const yAt = poisoned(pool, yLen + oo);
+  pool.runSync('conv2d', {
+    bind: { x: xAt, w: wAt, bias: bAt, out: yAt },
+    params: { ...geo, x_offset: off, bias_offset: off, out_offset: oo, ...wView },
+    constants: { HAS_BIAS: !!c.bias },
+  });
   const absY = conv2d(abs(x), abs(w), c.bias ? abs(b) : null, g);
-  expectNear(read(pool, yAt, yLen), conv2d(x, w, c.bias ? b : null, g), tolerance(absY, C * kH * kW), `forward ${what}`);
+  expectNear(out(yAt, yLen), conv2d(x, w, c.bias ? b : null, g), tolerance(absY, C * kH * kW), `forward ${what}`);
 
   const dxLen = N * C * H * W;
-  const dxAt = poisoned(pool, dxLen);
-  pool.runSync('conv2d_grad_input', { dy: dyAt, weight: wAt, dx: dxAt, ...geo, dy_offset: off, ...wView });
-  expectNear(read(pool, dxAt, dxLen), conv2dGradInput(dy, w, g), tolerance(conv2dGradInput(abs(dy), abs(w), g), O * kH * kW), `grad_input ${what}`);
+  const dxAt = poisoned(pool, dxLen + oo);
+  pool.runSync('conv2d_grad_input', { bind: { dy: dyAt, w: wAt, dx: dxAt }, params: { ...geo, dy_offset: off, dx_offset: oo, ...wView } });
+  expectNear(out(dxAt, dxLen), conv2dGradInput(dy, w, g), tolerance(conv2dGradInput(abs(dy), abs(w), g), O * kH * kW), `grad_input ${what}`);
 
   const cols = C * kH * kW;
   const rowsPerSplit = c.rowsPerSplit ?? N * OH;
   const splits = Math.ceil((N * OH) / rowsPerSplit);
-  const partAt = poisoned(pool, splits * O * cols);
-  pool.runSync('conv2d_grad_weight', { dy: dyAt, x: xAt, dw: partAt, ...geo, dy_offset: off, x_offset: off, rows_per_split: rowsPerSplit });
-  const dwAt = poisoned(pool, O * cols);
-  pool.runSync('conv2d_reduce_partials', { s_in: partAt, s_out: dwAt, m: O * cols, splits });
+  const partAt = poisoned(pool, splits * O * cols + oo);
+  pool.runSync('conv2d_grad_weight', { bind: { dy: dyAt, x: xAt, dw: partAt }, params: { ...geo, dy_offset: off, x_offset: off, dw_offset: oo, rows_per_split: rowsPerSplit } });
+  const dwAt = poisoned(pool, O * cols + oo);
+  pool.runSync('conv2d_reduce_partials', { bind: { src: partAt, sum: dwAt }, params: { m: O * cols, splits, src_offset: oo, sum_offset: oo } });
   const dwTol = tolerance(conv2dGradWeight(abs(dy), abs(x), g), N * OH * OW);
-  expectNear(read(pool, dwAt, O * cols), conv2dGradWeight(dy, x, g), dwTol, `grad_weight ${what}`);
+  expectNear(out(dwAt, O * cols), conv2dGradWeight(dy, x, g), dwTol, `grad_weight ${what}`);
 
-  const dbAt = poisoned(pool, O);
-  pool.runSync('conv2d_grad_bias', { s_in: dyAt, s_out: dbAt, m: O, splits: N, inner: OH * OW, offset: off });
-  expectNear(read(pool, dbAt, O), conv2dGradBias(dy, g), tolerance(conv2dGradBias(abs(dy), g), N * OH * OW), `grad_bias ${what}`);
+  const dbAt = poisoned(pool, O + oo);
+  pool.runSync('conv2d_grad_bias', { bind: { src: dyAt, sum: dbAt }, params: { m: O, splits: N, inner: OH * OW, src_offset: off, sum_offset: oo } });
+  expectNear(out(dbAt, O), conv2dGradBias(dy, g), tolerance(conv2dGradBias(abs(dy), g), N * OH * OW), `grad_bias ${what}`);
 
   for (const at of [xAt, wAt, bAt, dyAt, yAt, dxAt, partAt, dwAt, dbAt]) pool.heap.release(at);
 }

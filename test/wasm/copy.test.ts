@@ -10,10 +10,10 @@ describe('wasm fill and copy', () => {
     it(`fills and copies strided views (${threads} thread${threads > 1 ? 's' : ''})`, () => {
       const pool = pools.get(threads)!;
       const at = poisoned(pool, 20003);
-      pool.runSync('fill', { out: at, n: 20001, value: new Uint32Array(new Float32Array([1.5]).buffer)[0]!, offset: 1 });
+      pool.runSync('fill', { bind: { out: at }, params: { n: 20001, value: new Uint32Array(new Float32Array([1.5]).buffer)[0]!, out_offset: 1 } });
       const f = pool.f32(at, 20003);
       expect([Number.isNaN(f[0]), f[1], f[20001], Number.isNaN(f[20002])]).toEqual([true, 1.5, 1.5, true]);
-      pool.runSync('fill', { out: at, n: 3, value: 0xffffffff, offset: 0 });
+      pool.runSync('fill', { bind: { out: at }, params: { n: 3, value: 0xffffffff, out_offset: 0 } });
       expect(Array.from(pool.i32(at, 3))).toEqual([-1, -1, -1]);
 
       // [rows, cols] views of a [cols, rows] source (transpose), a row broadcast, and a block.
@@ -27,7 +27,11 @@ describe('wasm fill and copy', () => {
       ];
       for (const [name, shape, strides, dst, offset, want, len, dstOffset] of cases) {
         const outAt = poisoned(pool, len);
-        pool.runSync('copy', { src: srcAt, out: outAt, n: rows * cols, rank: 2, offset, shape, strides, dst_strides: dst, dst_offset: dstOffset });
+        pool.runSync('copy', {
+          bind: { src: srcAt, out: outAt },
+          params: { n: rows * cols, src_offset: offset, out_offset: dstOffset, shape, src_strides: strides, out_strides: dst },
+          constants: { RANK: 2 },
+        });
         const out = pool.f32(outAt, len);
         const misses: string[] = [];
         for (let i = 0; i < len; i++) {

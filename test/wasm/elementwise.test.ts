@@ -80,17 +80,18 @@ describe('wasm elementwise', () => {
           const n = rows * cols;
           const x = inputs(n, op * 31 + n, inputScale);
           const xAt = upload(pool, [NaN, ...x]);
-          const outAt = poisoned(pool, n);
-          // Transposed: output [rows, cols] reads x stored as [cols, rows].
+          const outAt = poisoned(pool, n + 2);
+          // Transposed: output [rows, cols] reads x stored as [cols, rows]; otherwise CONTIG.
           pool.runSync('unary', {
-            a: xAt, out: outAt, n, rank: 2, alpha, beta, shape: [rows, cols],
-            a_strides: transposed ? [1, rows] : [cols, 1], a_offset: 1, b_offset: 0, base: 0, OP: op,
+            bind: { a: xAt, out: outAt },
+            params: { n, alpha, beta, seed: 0, base: 0, a_offset: 1, out_offset: 2, shape: transposed ? [rows, cols] : [n], a_strides: transposed ? [1, rows] : [1] },
+            constants: { OP: op, CONTIG: !transposed, RANK: transposed ? 2 : 1 },
           });
           const input = (i: number): number => x[transposed ? (i % cols) * rows + Math.floor(i / cols) : i]!;
           // float32 results: the reference rounded to float32 (overflow to inf, denormals kept).
           const want = Float64Array.from({ length: n }, (_, i) => f32(f(input(i), alpha, beta)));
           const scale = magnitude ? Float64Array.from({ length: n }, (_, i) => magnitude(input(i), alpha, beta)) : want;
-          expectNear(read(pool, outAt, n), want, tol(scale, rel + (rel ? 1.2e-7 : 0)), `unary op ${op} ${rows}x${cols}${transposed ? 'ᵀ' : ''}`);
+          expectNear(read(pool, outAt + 8, n), want, tol(scale, rel + (rel ? 1.2e-7 : 0)), `unary op ${op} ${rows}x${cols}${transposed ? 'ᵀ' : ''}`);
           pool.heap.release(xAt);
           pool.heap.release(outAt);
         }
@@ -100,22 +101,28 @@ describe('wasm elementwise', () => {
     it(`binary ops with broadcasting ${label}`, () => {
       const pool = pools.get(threads)!;
       for (const [op, f, rel, magnitude] of BINARY) {
-        // [output shape, a strides, b strides, a length, b length]
-        const layouts: [number[], number[], number[], number, number][] = [
-          [[130], [1], [1], 130, 130],
-          [[33, 17], [17, 1], [0, 1], 33 * 17, 17],        // b a row vector (bias)
-          [[17, 33], [33, 1], [1, 0], 17 * 33, 17],        // b a column vector
-          [[3, 5, 7], [1, 3, 15], [0, 7, 1], 105, 35],     // a transposed, b broadcast along dim 0
-          [[1], [0], [0], 1, 1],
+        // [output shape, a strides, b strides, a length, b length, mode]
+        type Mode = 'contig' | 'periodic' | 'strided';
+        const layouts: [number[], number[], number[], number, number, Mode][] = [
+          [[130], [1], [1], 130, 130, 'contig'],
+          [[33, 17], [17, 1], [0, 1], 33 * 17, 17, 'periodic'],   // b a row vector (bias)
+          [[33, 17], [17, 1], [0, 1], 33 * 17, 17, 'strided'],    // the same through the strides
+          [[17, 33], [33, 1], [1, 0], 17 * 33, 17, 'strided'],    // b a column vector
+          [[3, 5, 7], [1, 3, 15], [0, 7, 1], 105, 35, 'strided'], // a transposed, b broadcast along dim 0
+          [[1], [0], [0], 1, 1, 'strided'],
         ];
-        for (const [shape, as, bs, an, bn] of layouts) {
+        for (const [shape, as, bs, an, bn, mode] of layouts) {
           const n = shape.reduce((x, y) => x * y, 1);
           const a = inputs(an, op * 7 + an, 3);
           const b = op === 6 ? randomArray(bn, op + bn).map((v) => Math.round(v * 4)) : inputs(bn, op * 11 + bn + 1, 3);
           const aAt = upload(pool, [NaN, NaN, ...a]);
           const bAt = upload(pool, [NaN, ...b]);
-          const outAt = poisoned(pool, n);
-          pool.runSync('binary', { a: aAt, b: bAt, out: outAt, n, rank: shape.length, shape, a_strides: as, b_strides: bs, a_offset: 2, b_offset: 1, OP: op });
+          const outAt = poisoned(pool, n + 1);
+          pool.runSync('binary', {
+            bind: { a: aAt, b: bAt, out: outAt },
+            params: { n, a_offset: 2, b_offset: 1, out_offset: 1, a_period: an, b_period: bn, shape, a_strides: as, b_strides: bs },
+            constants: { OP: op, CONTIG: mode === 'contig', PERIODIC: mode === 'periodic', RANK: mode === 'strided' ? shape.length : 1 },
+          });
           const at = (i: number): [number, number] => {
             let rem = i, ia = 0, ib = 0;
             for (let d = shape.length - 1; d >= 0; d--) {
@@ -128,7 +135,7 @@ describe('wasm elementwise', () => {
           };
           const want = Float64Array.from({ length: n }, (_, i) => f32(f(...at(i))));
           const scale = magnitude ? Float64Array.from({ length: n }, (_, i) => magnitude(...at(i))) : want;
-          expectNear(read(pool, outAt, n), want, tol(scale, rel + (rel ? 1.2e-7 : 0)), `binary op ${op} ${shape}`);
+          expectNear(read(pool, outAt + 4, n), want, tol(scale, rel + (rel ? 1.2e-7 : 0)), `binary op ${op} ${shape} ${mode}`);
           for (const at of [aAt, bAt, outAt]) pool.heap.release(at);
         }
       }
@@ -140,7 +147,11 @@ describe('wasm elementwise', () => {
       const x = randomArray(n, 5);
       const xAt = upload(pool, x);
       const outAt = poisoned(pool, n);
-      pool.runSync('unary', { a: xAt, out: outAt, n, rank: 1, alpha: p, beta: 1 / (1 - p), shape: [n], a_strides: [1], a_offset: 0, b_offset: seed, base, OP: 16 });
+      pool.runSync('unary', {
+        bind: { a: xAt, out: outAt },
+        params: { n, alpha: p, beta: 1 / (1 - p), seed, base, a_offset: 0, out_offset: 0, shape: [n], a_strides: [1] },
+        constants: { OP: 16, CONTIG: true, RANK: 1 },
+      });
       const hash = (v: number): number => {
         let h = v >>> 0;
         h ^= h >>> 16; h = Math.imul(h, 0x7feb352d) >>> 0;
@@ -152,7 +163,7 @@ describe('wasm elementwise', () => {
 
       const y = randomArray(n + 3, 6);
       const yAt = upload(pool, y);
-      pool.runSync('axpy', { x: xAt, y: yAt, n: n - 2, alpha: 0.75, a_offset: 2, b_offset: 3 });
+      pool.runSync('axpy', { bind: { x: xAt, y: yAt }, params: { n: n - 2, alpha: 0.75, x_offset: 2, y_offset: 3 } });
       const inRange = (i: number): boolean => i >= 3 && i - 3 < n - 2;
       const wantY = Float64Array.from(y, (v, i) => (inRange(i) ? v + 0.75 * x[i - 3 + 2]! : v));
       const tolY = Float64Array.from(y, (v, i) => (inRange(i) ? 1.2e-7 * (Math.abs(v) + Math.abs(0.75 * x[i - 1]!)) : 0));

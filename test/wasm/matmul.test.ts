@@ -33,9 +33,12 @@ function run(pool: WasmPool, c: Case, seed: number): void {
   pool.f32(cAt, cLen).set(cInit);
 
   pool.runSync('matmul', {
-    a, b, c: cAt, M, N, K, batch_rank: batch.length, lda, ldb, a_off: off, b_off: off, batches, ldc, c_off: off,
-    batch_shape: batch, a_bstrides: (c.aBatch ?? []).map((s) => s * aRows * lda), b_bstrides: (c.bBatch ?? []).map((s) => s * bRows * ldb),
-    TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate,
+    bind: { a, b, c: cAt },
+    params: {
+      M, N, K, batch_rank: batch.length, lda, ldb, a_offset: off, b_offset: off, batches, ldc, c_offset: off, batch_shape: batch,
+      a_bstrides: (c.aBatch ?? []).map((s) => s * aRows * lda), b_bstrides: (c.bBatch ?? []).map((s) => s * bRows * ldb),
+    },
+    constants: { TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate },
   });
 
   const want = Float64Array.from(cInit);
@@ -97,8 +100,10 @@ describe('wasm matmul', () => {
 
   it('rejects arguments it does not know or misses', () => {
     const pool = pools.get(1)!;
-    expect(() => pool.runSync('matmul', { M: 1 })).toThrow(/missing argument a\b/);
-    expect(() => pool.runSync('nope', {})).toThrow(/unknown wasm kernel nope/);
+    expect(() => pool.runSync('matmul', { bind: {}, params: { M: 1 } })).toThrow(/bind\.a is missing/);
+    expect(() => pool.runSync('fill', { bind: { out: 0 }, params: { n: 1, value: 0, out_offset: 0, offset: 1 } })).toThrow(/unknown params\.offset/);
+    expect(() => pool.runSync('fill', { bind: { out: 0 }, params: { n: 1.5, value: 0, out_offset: 0 } })).toThrow(/params\.n must be a 32-bit integer/);
+    expect(() => pool.runSync('nope', { bind: {} })).toThrow(/unknown wasm kernel nope/);
     void random;
   });
 });

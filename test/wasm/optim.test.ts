@@ -24,10 +24,13 @@ describe('wasm optimizers', () => {
           grads.forEach((g, step) => {
             const gAt = upload(pool, [0, ...g]);
             if (o.momentum) {
-              pool.runSync('sgd_momentum', { param: pAt, grad: gAt, buf: bufAt, n, param_offset: 2, grad_offset: 1, first: step === 0,
-                lr: o.lr, weight_decay: o.weightDecay ?? 0, momentum: o.momentum, dampening: o.dampening ?? 0, NESTEROV: !!o.nesterov });
+              pool.runSync('sgd_momentum', {
+                bind: { param: pAt, grad: gAt, buf: bufAt },
+                params: { n, param_offset: 2, grad_offset: 1, buf_offset: 0, first: step === 0, lr: o.lr, weight_decay: o.weightDecay ?? 0, momentum: o.momentum, dampening: o.dampening ?? 0 },
+                constants: { NESTEROV: !!o.nesterov },
+              });
             } else {
-              pool.runSync('sgd', { param: pAt, grad: gAt, n, param_offset: 2, grad_offset: 1, lr: o.lr, weight_decay: o.weightDecay ?? 0 });
+              pool.runSync('sgd', { bind: { param: pAt, grad: gAt }, params: { n, param_offset: 2, grad_offset: 1, lr: o.lr, weight_decay: o.weightDecay ?? 0 } });
             }
             buf = sgdStep(ref, g, buf, o);
             pool.heap.release(gAt);
@@ -38,14 +41,18 @@ describe('wasm optimizers', () => {
         }
         for (const decoupled of [false, true]) {
           const o = { lr: 0.01, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.05, decoupled };
-          const pAt = upload(pool, [0, ...p0]), mAt = upload(pool, new Float32Array(n)), vAt = upload(pool, new Float32Array(n));
+          const pAt = upload(pool, [0, ...p0]), mAt = upload(pool, new Float32Array(n + 1)), vAt = upload(pool, new Float32Array(n + 2));
           const ref = Float64Array.from(p0);
           const state = { step: 0, m: new Float64Array(n), v: new Float64Array(n) };
           grads.forEach((g, step) => {
             const gAt = upload(pool, g);
             const t = step + 1;
-            pool.runSync('adam', { param: pAt, grad: gAt, m: mAt, v: vAt, n, param_offset: 1, grad_offset: 0, lr: o.lr, beta1: 0.9, beta2: 0.999,
-              eps: o.eps, weight_decay: o.weightDecay, step_size: o.lr / (1 - 0.9 ** t), bc2_sqrt: Math.sqrt(1 - 0.999 ** t), DECOUPLED: decoupled });
+            pool.runSync('adam', {
+              bind: { param: pAt, grad: gAt, m: mAt, v: vAt },
+              params: { n, param_offset: 1, grad_offset: 0, m_offset: 1, v_offset: 2, lr: o.lr, beta1: 0.9, beta2: 0.999, eps: o.eps, weight_decay: o.weightDecay,
+                step_size: o.lr / (1 - 0.9 ** t), bc2_sqrt: Math.sqrt(1 - 0.999 ** t) },
+              constants: { DECOUPLED: decoupled },
+            });
             adamStep(ref, g, state, o);
             pool.heap.release(gAt);
           });

@@ -36,16 +36,17 @@ describe('wasm thread pool', () => {
       expect([pool.threads, pool.reason]).toEqual([2, undefined]);
       const n = 100_000;
       const at = pool.heap.alloc(n * 4);
-      await pool.run('fill', { out: at, n, value: 0x3f800000, offset: 0 });   // 1.0f
+      const fill = (out: number, value: number, count = n) => pool.run('fill', { bind: { out }, params: { n: count, value, out_offset: 0 } });
+      await fill(at, 0x3f800000);   // 1.0f
       expect(pool.f32(at, n).every((v) => v === 1)).toBe(true);
       // An address past the end of the memory traps in whichever thread claims that task.
       const beyond = pool.memory.buffer.byteLength;
-      await expect(pool.run('fill', { out: beyond, n, value: 0, offset: 0 })).rejects.toThrow(/out of bounds|failed in a helper thread/);
-      await pool.run('fill', { out: at, n, value: 0, offset: 0 });
+      await expect(fill(beyond, 0)).rejects.toThrow(/out of bounds|failed in a helper thread/);
+      await fill(at, 0);
       expect(pool.f32(at, n).every((v) => v === 0)).toBe(true);
     } finally {
       await pool.close();
     }
-    await expect(pool.run('fill', { out: 0, n: 0, value: 0, offset: 0 })).rejects.toThrow(/closed/);
+    await expect(pool.run('fill', { bind: { out: 0 }, params: { n: 0, value: 0, out_offset: 0 } })).rejects.toThrow(/closed/);
   });
 });

@@ -30,13 +30,15 @@ function run(pool: WasmPool, cfg: PoolConfig, channelsLast: boolean, seed: numbe
   const xAt = upload(pool, [0, ...stored]);
   const what = `${JSON.stringify(cfg)}${channelsLast ? ' NHWC' : ''}`;
 
-  const outAt = poisoned(pool, outN), argAt = poisoned(pool, outN);
-  pool.runSync('max_pool_forward', { ...geo, total: outN, src_strides: strides, src_offset: 1, x: xAt, out: outAt, argmax: argAt });
-  expectNear(read(pool, outAt, outN), maxPool2d(x, cfg), 0, `max ${what}`);
-  const avgAt = poisoned(pool, outN);
-  pool.runSync('avg_pool_forward', { ...geo, total: outN, src_strides: strides, src_offset: 1, x: xAt, out: avgAt });
+  // Outputs one element into their buffers; argmax starts at element 0.
+  const offsets = { src_offset: 1, out_offset: 1, argmax_offset: 0, dx_offset: 0 };
+  const outAt = poisoned(pool, outN + 1), argAt = poisoned(pool, outN);
+  pool.runSync('max_pool_forward', { bind: { src: xAt, out: outAt, argmax: argAt }, params: { ...geo, total: outN, src_strides: strides, ...offsets } });
+  expectNear(read(pool, outAt + 4, outN), maxPool2d(x, cfg), 0, `max ${what}`);
+  const avgAt = poisoned(pool, outN + 1);
+  pool.runSync('avg_pool_forward', { bind: { src: xAt, out: avgAt }, params: { ...geo, total: outN, src_strides: strides, ...offsets } });
   const avg = avgPool2d(x, cfg);
-  expectNear(read(pool, avgAt, outN), avg, Float64Array.from(avg, (v) => Math.abs(v) * 1e-6 + 1e-7), `avg ${what}`);
+  expectNear(read(pool, avgAt + 4, outN), avg, Float64Array.from(avg, (v) => Math.abs(v) * 1e-6 + 1e-7), `avg ${what}`);
 
   // Backward: the gradient contiguous, dx gathered from every window covering each element.
   const g = randomArray(outN, seed + 1);
@@ -53,19 +55,20 @@ function run(pool: WasmPool, cfg: PoolConfig, channelsLast: boolean, seed: numbe
     }
   }
   const contiguous = [C * OH * OW, OH * OW, OW, 1];
-  const dxAt = poisoned(pool, inN);
-  pool.runSync('max_pool_backward', { ...geo, total: inN, src_strides: contiguous, src_offset: 0, g: gAt, argmax: argAt, dx: dxAt });
-  expectNear(read(pool, dxAt, inN), wantMax, 1e-6, `max backward ${what}`);
+  const back = { src_offset: 0, out_offset: 0, argmax_offset: 0, dx_offset: 2 };
+  const dxAt = poisoned(pool, inN + 2);
+  pool.runSync('max_pool_backward', { bind: { src: gAt, argmax: argAt, dx: dxAt }, params: { ...geo, total: inN, src_strides: contiguous, ...back } });
+  expectNear(read(pool, dxAt + 8, inN), wantMax, 1e-6, `max backward ${what}`);
   const tiles = cfg.padding[0] === 0 && cfg.padding[1] === 0 && cfg.k[0] === cfg.stride[0] && cfg.k[1] === cfg.stride[1] && H % cfg.k[0] === 0 && W % cfg.k[1] === 0;
   if (tiles) {
-    const tiledAt = poisoned(pool, inN);
-    pool.runSync('max_pool_backward_tiled', { ...geo, total: outN, src_strides: contiguous, src_offset: 0, g: gAt, argmax: argAt, dx: tiledAt });
-    expectNear(read(pool, tiledAt, inN), wantMax, 0, `max backward tiled ${what}`);
+    const tiledAt = poisoned(pool, inN + 2);
+    pool.runSync('max_pool_backward_tiled', { bind: { src: gAt, argmax: argAt, dx: tiledAt }, params: { ...geo, total: outN, src_strides: contiguous, ...back } });
+    expectNear(read(pool, tiledAt + 8, inN), wantMax, 0, `max backward tiled ${what}`);
     pool.heap.release(tiledAt);
   }
-  const davgAt = poisoned(pool, inN);
-  pool.runSync('avg_pool_backward', { ...geo, total: inN, src_strides: contiguous, src_offset: 0, g: gAt, dx: davgAt });
-  expectNear(read(pool, davgAt, inN), wantAvg, 1e-6, `avg backward ${what}`);
+  const davgAt = poisoned(pool, inN + 2);
+  pool.runSync('avg_pool_backward', { bind: { src: gAt, dx: davgAt }, params: { ...geo, total: inN, src_strides: contiguous, ...back } });
+  expectNear(read(pool, davgAt + 8, inN), wantAvg, 1e-6, `avg backward ${what}`);
   for (const at of [xAt, outAt, argAt, avgAt, gAt, dxAt, davgAt]) pool.heap.release(at);
 }
 

@@ -50,10 +50,15 @@ describe('wasm row kernels', () => {
         const d = describeReduce(shape, axes);
         for (const [op, scale, chunks] of [[0, 1, 1], [0, 1 / d.l, 1], [1, 1, 1], [0, 1, 3]] as const) {
           const chunkLen = Math.ceil(d.l / chunks);
-          const outAt = poisoned(pool, d.m * chunks);
-          pool.runSync('reduce', { src: xAt, out: outAt, ...d, chunks, chunk_len: chunkLen, offset: 3, scale, OP: op });
+          const outAt = poisoned(pool, d.m * chunks + 1);
+          const { m, l, krank, rrank, ...dims } = d;
+          pool.runSync('reduce', {
+            bind: { src: xAt, out: outAt },
+            params: { m, l, chunks, chunk_len: chunkLen, krank, rrank, scale, src_offset: 3, out_offset: 1, ...dims },
+            constants: { OP: op },
+          });
           // Partials [m, chunks] when chunks > 1: add them up for the check.
-          const got = read(pool, outAt, d.m * chunks);
+          const got = read(pool, outAt + 4, d.m * chunks);
           const total = Float64Array.from({ length: d.m }, (_, i) => got.slice(i * chunks, i * chunks + chunks).reduce((a, b) => a + b, 0));
           const want = refReduce(x, d, (v) => (op === 1 ? nanMax(v) : v.reduce((a, b) => a + b, 0) * scale));
           const tol = refReduce(x, d, (v) => (op === 1 ? 0 : v.reduce((a, b) => a + Math.abs(b), 0) * scale * (d.l + 2) * 1.2e-7));
@@ -72,23 +77,34 @@ describe('wasm row kernels', () => {
       const d = describeReduce(shape, [1]);
       const xAt = upload(pool, x);
       const valAt = poisoned(pool, d.m * 2), idxAt = poisoned(pool, d.m * 2);
-      pool.runSync('argmax', { src: xAt, idx_in: xAt, val: valAt, idx: idxAt, ...d, chunks: 2, chunk_len: 17, offset: 0, MERGE: false });
-      const val2 = poisoned(pool, d.m), idx2 = poisoned(pool, d.m);
-      // Merge the two partials of every row: [m, 2] values with their indices.
-      pool.runSync('argmax', { src: valAt, idx_in: idxAt, val: val2, idx: idx2, m: d.m, l: 2, chunks: 1, chunk_len: 2, offset: 0, krank: 1, rrank: 1,
-        kshape: [d.m], kstrides: [2], rshape: [2], rstrides: [1], MERGE: true });
+      const offsets = { src_offset: 0, idx_in_offset: 0, val_offset: 0, idx_offset: 0 };
+      pool.runSync('argmax', {
+        bind: { src: xAt, idx_in: xAt, val: valAt, idx: idxAt },
+        params: { ...d, chunks: 2, chunk_len: 17, ...offsets },
+        constants: { MERGE: false },
+      });
+      const val2 = poisoned(pool, d.m + 1), idx2 = poisoned(pool, d.m + 1);
+      // Merge the two partials of every row: [m, 2] values with their indices (written one element in).
+      pool.runSync('argmax', {
+        bind: { src: valAt, idx_in: idxAt, val: val2, idx: idx2 },
+        params: { m: d.m, l: 2, chunks: 1, chunk_len: 2, krank: 1, rrank: 1, kshape: [d.m], kstrides: [2], rshape: [2], rstrides: [1], ...offsets, val_offset: 1, idx_offset: 1 },
+        constants: { MERGE: true },
+      });
       const want = Array.from({ length: 17 }, (_, i) => {
         const row = Array.from(x.slice(i * 33, i * 33 + 33));
         const nan = row.findIndex(Number.isNaN);
         return nan >= 0 ? nan : row.indexOf(Math.max(...row));
       });
-      expect(Array.from(pool.i32(idx2, d.m))).toEqual(want);
-      expectNear(read(pool, val2, d.m), want.map((j, i) => x[i * 33 + j]!), 0, 'argmax values');
+      expect(Array.from(pool.i32(idx2 + 4, d.m))).toEqual(want);
+      expectNear(read(pool, val2 + 4, d.m), want.map((j, i) => x[i * 33 + j]!), 0, 'argmax values');
 
       const g = randomArray(17, 4);
       const gAt = upload(pool, [9, ...g]);
       const outAt = upload(pool, new Float32Array(17 * 33));
-      pool.runSync('scatter', { g: gAt, idx: idx2, out: outAt, m: 17, offset: 1, krank: 1, rrank: 1, kshape: [17], kstrides: [33], rshape: [33], rstrides: [1] });
+      pool.runSync('scatter', {
+        bind: { g: gAt, idx: idx2, out: outAt },
+        params: { m: 17, krank: 1, rrank: 1, g_offset: 1, idx_offset: 1, out_offset: 0, kshape: [17], kstrides: [33], rshape: [33], rstrides: [1] },
+      });
       const wantOut = new Float64Array(17 * 33);
       want.forEach((j, i) => (wantOut[i * 33 + j] = g[i]!));
       expectNear(read(pool, outAt, 17 * 33), wantOut, 0, 'scatter');
@@ -107,7 +123,7 @@ describe('wasm row kernels', () => {
         for (const log of [false, true]) {
           const xAt = upload(pool, [0, ...x]);
           const yAt = poisoned(pool, n);
-          pool.runSync('softmax_forward', { x: xAt, out: yAt, ...geo, in_offset: 1, LOG: log });
+          pool.runSync('softmax_forward', { bind: { x: xAt, out: yAt }, params: { ...geo, x_offset: 1, out_offset: 0 }, constants: { LOG: log } });
           const want = new Float64Array(n);
           for (let r = 0; r < rows; r++) {
             const v = Array.from({ length: k }, (_, j) => x[idx(r, j)]!);
@@ -119,8 +135,8 @@ describe('wasm row kernels', () => {
           expectNear(y, want, Float64Array.from(want, (w) => Math.abs(w) * 4e-6 + (log ? 4e-6 : 1e-7)), `softmax ${log ? 'log ' : ''}${rows}x${k}${alongRows ? 'ᵀ' : ''}`);
 
           const gAt = upload(pool, [0, 0, ...g]);
-          const dxAt = poisoned(pool, n);
-          pool.runSync('softmax_backward', { g: gAt, y: yAt, out: dxAt, ...geo, in_offset: 2, LOG: log });
+          const dxAt = poisoned(pool, n + 3);
+          pool.runSync('softmax_backward', { bind: { g: gAt, y: yAt, out: dxAt }, params: { ...geo, g_offset: 2, y_offset: 0, out_offset: 3 }, constants: { LOG: log } });
           const wantDx = new Float64Array(n), tolDx = new Float64Array(n);
           for (let r = 0; r < rows; r++) {
             let s = 0, sAbs = 0;
@@ -135,7 +151,7 @@ describe('wasm row kernels', () => {
               tolDx[i] = 4e-6 * (log ? Math.abs(gi) + Math.exp(yi) * sAbs : Math.abs(yi) * (Math.abs(gi) + sAbs)) + 1e-7;
             }
           }
-          expectNear(read(pool, dxAt, n), wantDx, tolDx, `softmax backward ${log ? 'log ' : ''}${rows}x${k}`);
+          expectNear(read(pool, dxAt + 12, n), wantDx, tolDx, `softmax backward ${log ? 'log ' : ''}${rows}x${k}`);
           for (const at of [xAt, yAt, gAt, dxAt]) pool.heap.release(at);
         }
       }
@@ -148,21 +164,28 @@ describe('wasm row kernels', () => {
         const labels = Array.from({ length: N }, (_, i) => (i * 7) % K);
         const xRow = transposed ? 1 : K, xCol = transposed ? N : 1;
         const xAt = upload(pool, [0, ...x]), lAt = uploadI32(pool, [0, 0, ...labels]);
-        const lossAt = poisoned(pool, N), lseAt = poisoned(pool, N), status = uploadI32(pool, [0]);
-        const common = { n: N, k: K, x_offset: 1, x_row: xRow, x_col: xCol, label_offset: 2, label_stride: 1 };
-        pool.runSync('cross_entropy_forward', { x: xAt, labels: lAt, loss: lossAt, lse: lseAt, status, code: 7, ...common });
+        const lossAt = poisoned(pool, N + 1), lseAt = poisoned(pool, N + 2), status = uploadI32(pool, [0]);
+        const common = { n: N, k: K, x_offset: 1, x_row: xRow, x_col: xCol, labels_offset: 2, labels_stride: 1 };
+        const forward = {
+          bind: { x: xAt, labels: lAt, loss: lossAt, lse: lseAt, status },
+          params: { ...common, code: 7, loss_offset: 1, lse_offset: 2 },
+        };
+        pool.runSync('cross_entropy_forward', forward);
         const lse = Array.from({ length: N }, (_, r) => {
           const v = Array.from({ length: K }, (_, c) => x[r * xRow + c * xCol]!);
           const mx = Math.max(...v);
           return mx + Math.log(v.reduce((a, b) => a + Math.exp(b - mx), 0));
         });
-        expectNear(read(pool, lseAt, N), lse, lse.map((v) => Math.abs(v) * 2e-6 + 1e-6), 'lse');
-        expectNear(read(pool, lossAt, N), lse.map((l, r) => l - x[r * xRow + labels[r]! * xCol]!), lse.map((v) => Math.abs(v) * 4e-6 + 1e-6), 'loss');
+        expectNear(read(pool, lseAt + 8, N), lse, lse.map((v) => Math.abs(v) * 2e-6 + 1e-6), 'lse');
+        expectNear(read(pool, lossAt + 4, N), lse.map((l, r) => l - x[r * xRow + labels[r]! * xCol]!), lse.map((v) => Math.abs(v) * 4e-6 + 1e-6), 'loss');
         expect(pool.i32(status, 1)[0]).toBe(0);
 
         const gAt = upload(pool, [0, 0.5]);
         const dxAt = poisoned(pool, N * K);
-        pool.runSync('cross_entropy_backward', { x: xAt, labels: lAt, lse: lseAt, g: gAt, dx: dxAt, ...common, g_offset: 1, inv_n: 1 / N });
+        pool.runSync('cross_entropy_backward', {
+          bind: { x: xAt, labels: lAt, lse: lseAt, g: gAt, dx: dxAt },
+          params: { ...common, lse_offset: 2, g_offset: 1, dx_offset: 0, inv_n: 1 / N },
+        });
         const want = Float64Array.from({ length: N * K }, (_, i) => {
           const r = Math.floor(i / K), c = i % K;
           return (Math.exp(x[r * xRow + c * xCol]! - lse[r]!) - (labels[r] === c ? 1 : 0)) * 0.5 / N;
@@ -170,7 +193,7 @@ describe('wasm row kernels', () => {
         expectNear(read(pool, dxAt, N * K), want, Float64Array.from(want, () => 4e-6 * 0.5 / N), `ce backward ${N}x${K}`);
 
         pool.i32(lAt, 3)[2] = K;   // label 0's row now out of range
-        pool.runSync('cross_entropy_forward', { x: xAt, labels: lAt, loss: lossAt, lse: lseAt, status, code: 7, ...common });
+        pool.runSync('cross_entropy_forward', forward);
         expect(pool.i32(status, 1)[0]).toBe(7);
         for (const at of [xAt, lAt, lossAt, lseAt, status, gAt, dxAt]) pool.heap.release(at);
       }

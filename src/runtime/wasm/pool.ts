@@ -10,7 +10,7 @@
 
 import { Heap } from './heap';
 import { loadKernelModule } from './module';
-import { HEADER_BYTES, KERNEL_NAMES, packArgs, SIGNATURES, type WasmArgs } from './signatures';
+import { HEADER_BYTES, KERNEL_NAMES, packArgs, SIGNATURES, type WasmRunArgs } from './signatures';
 import workerSource from './worker.js?raw';
 
 const GEN = 0, KERNEL = 1, ARGS = 2, THREADS = 3, DONE = 4, FAILED = 5, JOINED = 6;
@@ -108,10 +108,11 @@ export class WasmPool {
   }
 
   /**
-   * Run `kernel` over `threads` threads (default all) and resolve when all are done. Runs are
-   * serialised: a run starts when the previous one has finished.
+   * Run `kernel` with its named bindings (byte addresses), params and constants — the names its
+   * WGSL twin's launch() uses (kernels.json) — over `threads` threads (default all), and resolve
+   * when all are done. One run at a time: a run must finish before the next starts.
    */
-  async run(kernel: string, args: WasmArgs, threads = this.threads): Promise<void> {
+  async run(kernel: string, args: WasmRunArgs, threads = this.threads): Promise<void> {
     this.runSync(kernel, args, threads, false);
     if (Atomics.load(this.ctl, DONE) < this.pending) await this.waitAsync();
     this.finish(kernel);
@@ -122,7 +123,7 @@ export class WasmPool {
   private trapped: unknown;
 
   /** As run(), blocking: for threads that may block (Node, Workers). */
-  runSync(kernel: string, args: WasmArgs, threads = this.threads, wait = true): void {
+  runSync(kernel: string, args: WasmRunArgs, threads = this.threads, wait = true): void {
     if (this.closed) throw new Error('the wasm thread pool is closed');
     if (this.pending > 0) throw new Error('a wasm kernel run is still in progress');
     const sig = SIGNATURES.get(kernel);
