@@ -75,6 +75,7 @@ const weightView = (C: number, k: number) => ({ w_offset: 0, w_stride_o: C * k *
 
 function wasmConv(pool: WasmPool, threads: number, w: ConvWork, d: ConvData): Runner {
   const buf = new Buffers(pool);
+  const ops = new Ops(pool, threads, buf);
   const { OH, OW } = convOut(w);
   const geo = convGeometry(w.N, w.C, w.H, w.W, w.O, w.k, w.padding);
   const x = buf.put(d.x), weight = buf.put(d.w), dy = buf.put(d.dy);
@@ -82,9 +83,9 @@ function wasmConv(pool: WasmPool, threads: number, w: ConvWork, d: ConvData): Ru
   return {
     async run() {
       const wv = weightView(w.C, w.k);
-      await pool.run('conv2d', { bind: { x, w: weight, bias: x, out: y }, params: { ...geo, x_offset: 0, bias_offset: 0, out_offset: 0, ...wv }, constants: { HAS_BIAS: false } }, threads);
-      await pool.run('conv2d_grad_input', { bind: { dy, w: weight, dx }, params: { ...geo, dy_offset: 0, dx_offset: 0, ...wv } }, threads);
-      await pool.run('conv2d_grad_weight', { bind: { dy, x, dw }, params: { ...geo, dy_offset: 0, x_offset: 0, dw_offset: 0, rows_per_split: w.N * OH } }, threads);
+      await ops.run('conv2d', { bind: { x, w: weight, bias: x, out: y }, params: { ...geo, x_offset: 0, bias_offset: 0, out_offset: 0, ...wv }, constants: { HAS_BIAS: false } });
+      await ops.run('conv2d_grad_input', { bind: { dy, w: weight, dx }, params: { ...geo, dy_offset: 0, dx_offset: 0, ...wv } });
+      await ops.gradWeight({ dy, x }, geo, dw, w.O * w.C * w.k * w.k, w.N * OH);
       return pool.f32(dw, 1)[0]!;
     },
     dispose: () => buf.dispose(),
@@ -130,13 +131,13 @@ class Ops {
   }
   /**
    * conv2d_grad_weight into dw (`size` elements) over `rows` rows (n, oh). When its output tiles
-   * alone are fewer than two per thread (a first layer: 32 × 25 weights is one tile), the rows are
-   * split so that every thread has work, and conv2d_reduce_partials adds the splits up, as the
-   * WGSL path does.
+   * alone are fewer than four per thread (a first layer: 32 × 25 weights is one tile; 64 × 800 is
+   * four), the rows are split so that the threads share the work evenly, and
+   * conv2d_reduce_partials adds the splits up, as the WGSL path does.
    */
   async gradWeight(bind: { dy: number; x: number }, params: Record<string, number>, dw: number, size: number, rows: number): Promise<void> {
     const tiles = Math.ceil(params.o! / 96) * Math.ceil(size / params.o! / 256);
-    const splits = this.threads > 1 && tiles < 2 * this.threads ? Math.min(rows, 2 * this.threads) : 1;
+    const splits = this.threads > 1 && tiles < 4 * this.threads ? Math.min(rows, Math.ceil((4 * this.threads) / tiles)) : 1;
     const perSplit = Math.ceil(rows / splits);
     const common = { ...params, dy_offset: 0, x_offset: 0, dw_offset: 0 };
     if (Math.ceil(rows / perSplit) === 1) return this.run('conv2d_grad_weight', { bind: { ...bind, dw }, params: { ...common, rows_per_split: rows } });
