@@ -124,7 +124,7 @@ export async function main(args: string[]): Promise<void> {
   const o: WasmBenchOptions = {
     runs: Number(option(args, '--runs') ?? 5),
     threads: option(args, '--threads')?.split(',').map(Number),
-    works: only ?? ['matmul-256', 'matmul-1024', 'conv2d-fwd-bwd', 'mlp-step'],
+    works: only ?? ['matmul-256', 'matmul-1024', 'conv2d-fwd-bwd', 'mlp-step', 'cnn-step'],
     peers: (option(args, '--peers') ?? 'jax-js-wasm,tfjs-wasm').split(',').filter(Boolean),
     relaxed: !args.includes('--no-relaxed'),
   };

@@ -299,8 +299,8 @@ export interface Peer { name: string; load: () => Promise<Engine> }
 /**
  * Every work item on webgrad-wasm at each thread count and on each peer. Per work item every
  * engine is prepared and warmed up, then the timed runs go round the engines in turn, so that
- * load from other programs falls on all of them alike; the peers' CNN step runs at most twice
- * (jax-js's wasm convolutions take seconds).
+ * load from other programs falls on all of them alike; the peers' convolution items run at most
+ * twice (jax-js's wasm convolutions take seconds).
  */
 export async function runWasmSuite(pool: WasmPool, works: Work[], threadCounts: number[], peers: Peer[], runs: number,
                                    onWork?: (name: string) => void): Promise<Row[]> {
@@ -317,7 +317,8 @@ export async function runWasmSuite(pool: WasmPool, works: Work[], threadCounts: 
       const row: Row = { work: work.name, engine: peer.name };
       try {
         if (!engines.has(peer.name)) engines.set(peer.name, peer.load());
-        entries.push({ row, runner: await (await engines.get(peer.name)!).prepare(work, workData(work)), times: [], runs: work.kind === 'cnn' ? Math.min(runs, 2) : runs });
+        const slow = work.kind === 'cnn' || work.kind === 'conv2d';
+        entries.push({ row, runner: await (await engines.get(peer.name)!).prepare(work, workData(work)), times: [], runs: slow ? Math.min(runs, 2) : runs });
       } catch (e) {
         entries.push({ row: { ...row, error: message(e) }, times: [], runs: 0 });
       }
