@@ -22,8 +22,10 @@
 //                                   pool.wgsl (max_forward, …)
 //   sgd, sgd_momentum, adam         optim.wgsl
 //   fill, copy                      copy.wgsl
+//   sum_squares, unscale_check, grad_total, clip_scale
+//                                   grad_stats.wgsl (total → grad_total)  chunks of WG·ITEMS elements as its workgroups
 //
-// Not mirrored yet: cast.wgsl (f16) and grad_stats.wgsl (gradient norms for clipping).
+// Not mirrored: cast.wgsl (f16: the CPU backend keeps float32).
 export { matmul } from './matmul';
 export { conv2d, conv2d_grad_input, conv2d_grad_weight, conv2d_reduce_partials, conv2d_grad_bias } from './conv2d';
 export { unary, binary, axpy } from './elementwise';
@@ -33,3 +35,4 @@ export { cross_entropy_forward, cross_entropy_backward } from './cross_entropy';
 export { max_pool_forward, avg_pool_forward, max_pool_backward, max_pool_backward_tiled, avg_pool_backward } from './pool';
 export { sgd, sgd_momentum, adam } from './optim';
 export { fill, copy } from './copy';
+export { sum_squares, unscale_check, grad_total, clip_scale } from './grad_stats';
