@@ -34,6 +34,8 @@ const library: ViteUserConfig = {
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
+    // Compiles the wasm kernels (wasm/) when their sources changed: `npx vitest run` alone works.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -1,9 +1,11 @@
 // What the benchmark asks of an engine: set a work item up (untimed), then run it again and again.
 
-import type { CnnWork, ConvData, ConvWork, EngineName, LayerNormWork, MatmulData, MatmulWork, MlpWork, NormData, StepData, Work, WorkData } from './workloads';
+import type {
+  CnnWork, ConvData, ConvWork, EngineName, LayerNormWork, MatmulData, MatmulWork, MlpWork, NormData, StepData, WasmPeerName, Work, WorkData,
+} from './workloads';
 
 export interface Engine {
-  readonly name: EngineName;
+  readonly name: EngineName | WasmPeerName;
   /** Upload the data and build what the runs need; nothing here is timed. */
   prepare(work: Work, data: WorkData<Work>): Promise<Prepared>;
 }
@@ -34,7 +36,7 @@ export interface Preparers {
 }
 
 /** An engine that hands each work item to the preparer of its kind. */
-export function engine(name: EngineName, p: Preparers): Engine {
+export function engine(name: EngineName | WasmPeerName, p: Preparers): Engine {
   return {
     name,
     async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {

@@ -11,11 +11,12 @@ import {
   cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
 } from './workloads';
 
-export async function createEngine(): Promise<Engine> {
-  const devices = await init('webgpu');
-  if (!devices.includes('webgpu')) throw new Error('jax-js found no WebGPU device');
-  defaultDevice('webgpu');
-  return engine('jax-js-webgpu', { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm });
+/** jax-js on WebGPU, or on its WebAssembly backend (threads only where a global Worker exists: browsers). */
+export async function createEngine(device: 'webgpu' | 'wasm' = 'webgpu'): Promise<Engine> {
+  const devices = await init(device);
+  if (!devices.includes(device)) throw new Error(`jax-js found no ${device} device`);
+  defaultDevice(device);
+  return engine(`jax-js-${device}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

@@ -12,11 +12,20 @@ import {
   cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
 } from './workloads';
 
-export async function createEngine(): Promise<Engine> {
-  if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
+/**
+ * TF.js on WebGPU, or (in a browser) on its WebAssembly backend, whose .wasm files are fetched
+ * from `wasmPaths` (the package's dist/ folder as served). Its wasm backend runs threads only in
+ * a cross-origin isolated page.
+ */
+export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu', wasmPaths?: string): Promise<Engine> {
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (wasmPaths) wasm.setWasmPaths(wasmPaths);
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js could not start its ${backend} backend`);
   await tf.ready();
-  if (tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not webgpu`);
-  return engine('tfjs-webgpu', { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm });
+  if (tf.getBackend() !== backend) throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not ${backend}`);
+  return engine(`tfjs-${backend}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

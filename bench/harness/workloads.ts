@@ -4,6 +4,8 @@
 import { normal, seededRandom, uniform } from './random';
 
 export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu';
+/** The peers' WebAssembly backends, measured beside webgrad's wasm kernels by bench/wasm-gflops.ts. */
+export type WasmPeerName = 'tfjs-wasm' | 'jax-js-wasm';
 export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu'];
 
 export interface MatmulWork { kind: 'matmul'; name: string; n: number }
