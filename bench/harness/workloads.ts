@@ -4,6 +4,8 @@
 import { normal, seededRandom, uniform } from './random';
 
 export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu';
+/** The peers' WebAssembly backends, measured beside webgrad's wasm kernels by bench/wasm-gflops.ts. */
+export type WasmPeerName = 'tfjs-wasm' | 'jax-js-wasm';
 export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu'];
 
 export interface MatmulWork { kind: 'matmul'; name: string; n: number }
@@ -20,7 +22,9 @@ export interface MlpWork { kind: 'mlp'; name: 'mlp-step'; batch: number; sizes: 
 export interface CnnWork {
   kind: 'cnn'; name: 'cnn-step'; batch: number; size: number; k: number; channels: [number, number]; classes: number; lr: number;
 }
-export type Work = MatmulWork | ConvWork | MlpWork | CnnWork;
+/** layerNorm over the last dimension of x [rows, dim], with weight and bias: forward and the three gradients. */
+export interface LayerNormWork { kind: 'layernorm'; name: 'layernorm-fwd-bwd'; rows: number; dim: number; eps: number }
+export type Work = MatmulWork | ConvWork | MlpWork | CnnWork | LayerNormWork;
 
 /** The full benchmark, or (quick) tiny sizes that only show that everything runs. */
 export function workloads(quick = false): Work[] {
@@ -32,6 +36,7 @@ export function workloads(quick = false): Work[] {
       : { kind: 'conv2d', name: 'conv2d-fwd-bwd', N: 32, C: 32, H: 28, W: 28, O: 64, k: 5, padding: 2 },
     { kind: 'mlp', name: 'mlp-step', batch: quick ? 8 : 256, sizes: quick ? [784, 32, 32, 10] : [784, 512, 512, 10], lr: 0.01 },
     { kind: 'cnn', name: 'cnn-step', batch: quick ? 4 : 64, size: 28, k: 5, channels: quick ? [4, 8] : [32, 64], classes: 10, lr: 0.01 },
+    { kind: 'layernorm', name: 'layernorm-fwd-bwd', rows: quick ? 9 : 4096, dim: quick ? 33 : 512, eps: 1e-5 },
   ];
 }
 
@@ -55,6 +60,8 @@ export function describe(w: Work): string {
       return `x ${w.N}×${w.C}×${w.H}×${w.W}, w ${w.O}×${w.C}×${w.k}×${w.k}, padding ${w.padding}: forward + both gradients`;
     case 'mlp':
       return `${w.sizes.join('-')}, batch ${w.batch}, SGD, cross-entropy`;
+    case 'layernorm':
+      return `x ${w.rows}×${w.dim}, weight and bias [${w.dim}]: forward + the gradients of x, weight and bias`;
     case 'cnn':
       return `conv${w.k}×${w.k}×${w.channels[0]}-pool2-conv${w.k}×${w.k}×${w.channels[1]}-pool2-fc${w.classes} on ${w.size}×${w.size}×1, batch ${w.batch}, SGD`;
   }
@@ -73,7 +80,16 @@ export interface ConvData { x: Float32Array; w: Float32Array; dy: Float32Array }
 /** x is [batch, features] (MLP) or [batch, 1, size, size] (CNN); layers in forward order. */
 export interface StepData { x: Float32Array; labels: Int32Array; layers: LayerParams[] }
 
-export type WorkData<W extends Work> = W extends MatmulWork ? MatmulData : W extends ConvWork ? ConvData : StepData;
+/** x [rows, dim], weight and bias [dim], dy [rows, dim] (the upstream gradient). */
+export interface NormData { x: Float32Array; w: Float32Array; b: Float32Array; dy: Float32Array }
+
+export type WorkData<W extends Work> = W extends MatmulWork
+  ? MatmulData
+  : W extends ConvWork
+    ? ConvData
+    : W extends LayerNormWork
+      ? NormData
+      : StepData;
 
 /** The inputs and initial parameters of a work item, the same for every engine (seeded). */
 export function workData<W extends Work>(w: W): WorkData<W> {
@@ -93,6 +109,13 @@ export function workData<W extends Work>(w: W): WorkData<W> {
     case 'mlp': {
       const layers = w.sizes.slice(1).map((out, i) => linear(rand, w.sizes[i]!, out));
       return { x: normal(rand, w.batch * w.sizes[0]!), labels: labels(rand, w.batch, w.sizes.at(-1)!), layers } as WorkData<W>;
+    }
+    case 'layernorm': {
+      const n = w.rows * w.dim;
+      // Rows with a mean away from zero, as activations have; weights near 1.
+      const x = Float32Array.from(normal(rand, n), (v) => 2 * v + 0.5);
+      const weight = Float32Array.from(uniform(rand, w.dim, 0.5), (v) => 1 + v);
+      return { x, w: weight, b: uniform(rand, w.dim, 0.5), dy: normal(rand, n) } as WorkData<W>;
     }
     case 'cnn': {
       const [c1, c2] = w.channels;

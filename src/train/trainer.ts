@@ -3,7 +3,8 @@
 // loss is scaled by its share of the batch, so the accumulated gradients are exactly those of the
 // full-batch mean loss. An out-of-memory error during a step frees the step's intermediates,
 // halves the micro-batch and re-runs the step from its start: the optimizer only ever sees a
-// step that completed.
+// step that completed. A step whose loss or gradients hold inf or NaN updates nothing: it is
+// skipped and reported (a warning, StepResult.skipped), or an error with errorIfNonfinite.
 
 import { now } from '../clock';
 import { whenLeafGradientsDone } from '../autograd/backward';
@@ -21,13 +22,14 @@ import type { Optimizer } from '../optim/optimizer';
 import { globalGenerator } from '../random';
 import { runtime } from '../runtime/device';
 import { dryRun } from '../memory';
-import { DTypeError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
+import { DTypeError, kindOf, NonFiniteError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
 import { tidy } from '../scope';
-import { empty, formatShape, type Tensor } from '../tensor';
+import { empty, formatShape, Tensor } from '../tensor';
 import { autotuner } from '../kernels/tuning/autotune';
+import { compilePipelines, recordPipelines, type PrecompileOptions } from '../runtime/pipeline-compiler';
 import { defaultBudget, plan, type Plan } from './memory-plan';
 import type { LossScalingOptions } from './loss-scaler';
-import { MixedPrecision, type Precision } from './mixed-precision';
+import { MixedPrecision, type Precision, type StepCheck } from './mixed-precision';
 import { AutoCheckpoints, withRecoveryHint, type AutoCheckpointOptions, type FitCursor, type ResumePoint } from './recovery';
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
@@ -50,6 +52,19 @@ export interface TrainerOptions {
   precision?: Precision;
   /** Loss scaling for 'f16-mixed' (initial scale 2^16, growth ×2 after 2000 finite steps, backoff ×0.5). */
   lossScaling?: LossScalingOptions;
+  /**
+   * Time the kernels that met a new shape class before a step (default true), except before this
+   * Trainer's first step, which runs on the untimed defaults so that a result comes at once.
+   * false: leave it to the caller (`wg.autotune()`, e.g. with progress shown).
+   */
+  tuneBeforeSteps?: boolean;
+  /**
+   * A step whose loss or gradients hold inf or NaN never updates the model. By default (false) it
+   * is skipped, reported in StepResult and with one console.warn; true throws a NonFiniteError
+   * instead (as PyTorch's clip_grad_norm_(error_if_nonfinite=True)). Gradient overflows of
+   * 'f16-mixed' loss scaling are routine and only back the scale off.
+   */
+  errorIfNonfinite?: boolean;
 }
 
 export interface StepResult {
@@ -59,8 +74,13 @@ export interface StepResult {
   microBatchSize: number;
   /** Times this step was re-run after running out of memory. */
   recoveries: number;
-  /** 'f16-mixed': the gradients held inf/NaN, so the update was skipped (and the loss scale backed off). */
+  /**
+   * The loss or the gradients held inf or NaN, so the update was skipped: parameters and optimizer
+   * state untouched, gradients dropped (with 'f16-mixed', the loss scale backed off).
+   */
   skipped: boolean;
+  /** Why the update was skipped, in words (null when it was not). */
+  skipReason: string | null;
   /** Updates skipped so far for that reason. */
   skippedSteps: number;
 }
@@ -122,6 +142,7 @@ export class Trainer {
   readonly isClassifier: boolean;
   readonly microBatchSize: number | 'auto';
   readonly budgetBytes: number;
+  readonly tuneBeforeSteps: boolean;
   /** Optimizer updates applied so far. */
   steps = 0;
   /** Peak live bytes measured during the last step. */
@@ -136,6 +157,11 @@ export class Trainer {
   cursor: FitCursor | null = null;
   /** Precision and loss scaling. */
   readonly mixed: MixedPrecision;
+  /** Throw a NonFiniteError instead of skipping a step with inf/NaN (see TrainerOptions). */
+  readonly errorIfNonfinite: boolean;
+  private warnedNonFinite = false;
+  /** The verdict on the last computed gradients. */
+  private lastCheck: StepCheck = { skipped: false, skipReason: null, overflow: false };
 
   constructor(opts: TrainerOptions) {
     this.model = opts.model;
@@ -144,8 +170,10 @@ export class Trainer {
     this.lossFn = opts.loss === 'cross-entropy' ? crossEntropy : opts.loss === 'mse' ? mse : opts.loss;
     this.microBatchSize = opts.microBatchSize ?? 'auto';
     this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
+    this.tuneBeforeSteps = opts.tuneBeforeSteps ?? true;
     this.checkpoints = opts.checkpoint ? new AutoCheckpoints(opts.checkpoint) : null;
     this.mixed = new MixedPrecision(opts.precision, opts.lossScaling);
+    this.errorIfNonfinite = opts.errorIfNonfinite ?? false;
   }
 
   /** The current loss scale ('f16-mixed'; 1 otherwise). */
@@ -206,10 +234,12 @@ export class Trainer {
 
   /** One optimizer update from the batch (x, y): split, accumulate, update. */
   async step(x: Tensor, y: Tensor): Promise<StepResult> {
+    this.checkBatch(x, y);
     try {
       await this.checkpoints?.beforeStep(this);
       const result = await this.computeGradients(x, y);
-      this.applyGradients();
+      if (result.skipped) this.skipUpdate(this.lastCheck);
+      else this.applyGradients();
       await this.checkpoints?.afterStep(this);
       return result;
     } catch (e) {
@@ -236,13 +266,15 @@ export class Trainer {
    * gradients). Recovers from running out of memory by halving the micro-batch.
    */
   async computeGradients(x: Tensor, y: Tensor, { gradScale = 1, onGradientReady }: ComputeGradientsOptions = {}): Promise<StepResult> {
+    this.checkBatch(x, y);
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
     const dtypes = batchDTypes(x, y);
     const p = this.planFor(x.shape, y.shape, storageBytes(x) + storageBytes(y), dtypes);
-    // Planning ran the model's ops: kernels meeting a new shape class get timed now, once.
-    if (autotuner().hasPending) await autotuner().tune();
+    // Planning ran the model's ops: kernels meeting a new shape class get timed now, once (not
+    // before the first step: it runs on the defaults, so that the first loss is not kept waiting).
+    if (this.tuneBeforeSteps && this.steps > 0 && autotuner().hasPending) await autotuner().tune();
     let m = p.microBatchSize;
     let recoveries = 0;
     const rng = globalGenerator.getState();
@@ -251,7 +283,16 @@ export class Trainer {
       for (;;) {
         try {
           const loss = await this.runStep(x, y, m, gradScale, onGradientReady);
-          return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries, ...this.mixed.result() };
+          const { skipped, skipReason } = this.lastCheck;
+          return {
+            loss,
+            microBatches: Math.ceil(x.shape[0]! / m),
+            microBatchSize: m,
+            recoveries,
+            skipped,
+            skipReason,
+            skippedSteps: this.mixed.skippedSteps,
+          };
         } catch (e) {
           if (!(e instanceof OutOfMemoryError) || m === 1) throw e;
           // Start the step again with half the micro-batch, from the same state.
@@ -268,7 +309,11 @@ export class Trainer {
     }
   }
 
-  /** The second half of a step: one optimizer update from the accumulated gradients. */
+  /**
+   * The second half of a step: one optimizer update from the accumulated gradients. Skips only
+   * what loss scaling skips: DataParallel sums the replicas' gradients before calling this, and a
+   * replica skipping on its own verdict would part from the others.
+   */
   applyGradients(): void {
     if (this.mixed.skipped) {
       this.optimizer.zeroGrad(); // inf/NaN gradients: no update (loss scaling backed off)
@@ -276,6 +321,34 @@ export class Trainer {
     }
     this.optimizer.step();
     this.steps++;
+  }
+
+  /** x and y are tensors (a typed array passed by mistake gets a sentence, not a TypeError deep inside). */
+  private checkBatch(x: unknown, y: unknown): void {
+    const check = (name: string, v: unknown, make: string) => {
+      if (!(v instanceof Tensor)) throw new DTypeError(`Trainer.step: ${name} must be a Tensor, got ${kindOf(v)} (${make} makes one)`);
+    };
+    check('x', x, 'wg.tensor(x, shape)');
+    check('y', y, this.isClassifier ? "wg.tensor(y, shape, { dtype: 'int32' })" : 'wg.tensor(y, shape)');
+  }
+
+  /** A step whose loss or gradients are not finite: no update; reported unless loss scaling overflowed. */
+  private skipUpdate(check: StepCheck): void {
+    this.optimizer.zeroGrad();
+    if (check.overflow) return;
+    const what =
+      `Trainer.step (step ${this.steps + 1}): ${check.skipReason}; the update was skipped ` +
+      '(parameters and optimizer state unchanged)';
+    if (this.errorIfNonfinite) {
+      throw new NonFiniteError(`${what}. A NaN or inf in the batch, or a learning rate that makes training diverge, are the usual causes.`);
+    }
+    if (!this.warnedNonFinite) {
+      this.warnedNonFinite = true;
+      console.warn(
+        `webgrad: ${what}. Later skips are counted in StepResult.skippedSteps without a warning; ` +
+          'new Trainer({ …, errorIfNonfinite: true }) throws a NonFiniteError instead.',
+      );
+    }
   }
 
   /** Train for `epochs` over `data`, reporting each step and epoch. */
@@ -363,15 +436,71 @@ export class Trainer {
     return { loss: lossSum / Math.max(1, seen), accuracy: this.isClassifier ? correct / Math.max(1, seen) : NaN };
   }
 
+  /**
+   * Compile, in the background, the GPU pipelines of a step on batches of `batchShape` (forward,
+   * loss and backward at the planned micro-batch size, gradient accumulation, loss scaling), so
+   * that the first step does not stop while they compile one by one (wg.precompile, for a
+   * Trainer's step). Returns the plan.
+   */
+  async precompile(
+    batchShape: readonly number[],
+    { targetShape, dtypes, onProgress }: { targetShape?: readonly number[]; dtypes?: Partial<BatchDTypes> } & PrecompileOptions = {},
+  ): Promise<Plan> {
+    const yShape = targetShape ?? this.targetShape(batchShape);
+    const p = this.plan(batchShape, yShape, dtypes);
+    // The dry run's gradients stand in for the real ones, which are put back after it.
+    const params = this.model.parameters();
+    const saved = params.map((q) => q.grad);
+    for (const q of params) q.grad = null;
+    let wanted;
+    try {
+      wanted = recordPipelines(() =>
+        dryRun(() => {
+          tidy(() => {
+            const x = empty(batchShape, dtypes?.x ?? 'float32', 'dry-run input');
+            const y = empty(yShape, dtypes?.y ?? (this.isClassifier ? 'int32' : 'float32'), 'dry-run labels');
+            this.recordStep(x, y, p.microBatchSize, 1, zeros([2]));
+          });
+          for (const q of params) q.grad?.dispose();
+        }),
+      );
+    } finally {
+      params.forEach((q, i) => {
+        if (q.grad && q.grad !== saved[i]) q.grad.dispose();
+        q.grad = saved[i]!;
+      });
+    }
+    await compilePipelines(wanted, { onProgress });
+    return p;
+  }
+
   /** Forward and backward over the batch in micro-batches of m; returns the mean loss. */
   private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number, onGradientReady?: (param: Tensor) => void): Promise<number> {
     const rt = runtime();
-    const batch = x.shape[0]!;
     this.optimizer.zeroGrad();
     const stats = zeros([2]); // the loss sum, and (loss scaling) how many gradient elements are inf/NaN
-    const lossSum = stats.view([], [], 0);
     const startBytes = rt.pool.liveBytes;
     rt.pool.resetPeak();
+    try {
+      this.recordStep(x, y, m, gradScale, stats, () => this.checkEstimate(x, y, rt.pool.peakBytes - startBytes), onGradientReady);
+      const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
+      this.lastCheck = this.mixed.check(loss!, bad!);
+      this.lastPeakBytes = rt.pool.peakBytes;
+      return loss!;
+    } finally {
+      stats.dispose();
+    }
+  }
+
+  /**
+   * The GPU work of a step before its update, recorded without waiting for it: micro-batches of m
+   * (`afterFirst` runs after the first), the mean loss into stats[0], the gradients unscaled with
+   * the count of inf/NaN elements into stats[1]. precompile() runs it dry.
+   */
+  private recordStep(x: Tensor, y: Tensor, m: number, gradScale: number, stats: Tensor, afterFirst?: () => void, onGradientReady?: (param: Tensor) => void): void {
+    const batch = x.shape[0]!;
+    const lossSum = stats.view([], [], 0);
+    const nonFinite = stats.view([], [], 1);
     try {
       for (let start = 0; start < batch; start += m) {
         const len = Math.min(m, batch - start);
@@ -383,18 +512,12 @@ export class Trainer {
           const loss = last ? whenLeafGradientsDone(onGradientReady, pass) : pass();
           axpyInPlace(lossSum, loss, len / batch);
         });
-        if (start === 0) this.checkEstimate(x, y, rt.pool.peakBytes - startBytes);
+        if (start === 0) afterFirst?.();
       }
-      const nonFinite = stats.view([], [], 1);
       this.mixed.unscale(this.optimizer.params, nonFinite);
-      nonFinite.dispose();
-      const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
-      this.mixed.check(bad!);
-      this.lastPeakBytes = rt.pool.peakBytes;
-      return loss!;
     } finally {
       lossSum.dispose();
-      stats.dispose();
+      nonFinite.dispose();
     }
   }
 
