@@ -7,7 +7,7 @@
 // throw Aborted and nothing is applied.
 
 import type { Tensor } from '../tensor';
-import { DistributedError, ProtocolError } from './errors';
+import { ProtocolError } from './errors';
 import type { Held } from './mailbox';
 import { commit } from './leader';
 import type { Begin, Commit, Route } from './messages';
@@ -46,6 +46,11 @@ export interface DataParallelStepResult {
   synced: boolean;
   /** 1, plus the attempts of the sync abandoned because a replica left or timed out. */
   attempts: number;
+  /**
+   * The update was skipped on every replica: a replica's loss or gradients (or, in a round, a local
+   * step's) were not finite (the loss is then NaN). The Trainer reports it as for one device.
+   */
+  skipped: boolean;
   /** How this replica's ring messages went to the next rank in the sync: over the peer link, through the coordinator, or none (no sync, or alone). */
   route: Route | null;
   /** How this replica's Trainer split its shard (0 micro-batches for an empty shard). */
@@ -100,7 +105,6 @@ export async function exchangeShards(r: Replica, b: Begin, samples: number, via:
     }
     return sum;
   });
-  if (total === 0) throw new DistributedError(`step ${b.step}: every replica passed an empty shard`);
   return total;
 }
 
@@ -109,10 +113,10 @@ export async function exchangeShards(r: Replica, b: Begin, samples: number, via:
  * is done, commits), then wait for the commit. Resolves with it; rejects with Aborted if the
  * attempt ends first.
  */
-export async function awaitCommit(r: Replica, b: Begin, lossSum: number, globalBatch: number): Promise<Held<Commit>> {
+export async function awaitCommit(r: Replica, b: Begin, lossSum: number, finite: boolean, globalBatch: number): Promise<Held<Commit>> {
   const leader = b.participants[0]!;
-  if (leader === r.id) await commit(r, b, lossSum, globalBatch);
-  else r.link.sendTo([leader], { type: 'done', step: b.step, attempt: b.attempt, lossSum });
+  if (leader === r.id) await commit(r, b, finite ? lossSum : 0, finite, globalBatch);
+  else r.link.sendTo([leader], { type: 'done', step: b.step, attempt: b.attempt, lossSum: finite ? lossSum : 0, finite });
   const committed = await r.link.until(() => {
     // A commit that arrived stands even if someone has left since.
     const c = r.mailbox.commit(b);

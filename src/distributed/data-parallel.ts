@@ -254,6 +254,7 @@ export class DataParallel {
         worldSize: r.worldSize,
         synced: true,
         attempts: r.tried,
+        skipped: synced.skipped,
         route: synced.route,
         ms,
         computeMs,

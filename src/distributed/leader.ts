@@ -49,10 +49,14 @@ export async function lead(r: Replica, rerun: Begin | null = null): Promise<Begi
   return begin;
 }
 
-/** As leader, once this replica holds the sums: wait for every participant's "done", then commit. */
-export async function commit(r: Replica, b: Begin, ownLossSum: number, globalBatch: number): Promise<void> {
-  const lossSum = await r.link.until(() => {
+/**
+ * As leader, once this replica holds the sums: wait for every participant's "done", then commit;
+ * skipped if any participant's loss or gradients were not finite (the sums are not, on every replica).
+ */
+export async function commit(r: Replica, b: Begin, ownLossSum: number, ownFinite: boolean, globalBatch: number): Promise<void> {
+  const { lossSum, finite } = await r.link.until(() => {
     let sum = ownLossSum;
+    let all = ownFinite;
     for (const id of r.others(b.participants)) {
       const m = r.mailbox.done(b, id);
       if (!m) {
@@ -60,9 +64,10 @@ export async function commit(r: Replica, b: Begin, ownLossSum: number, globalBat
         return undefined;
       }
       sum += m.msg.lossSum;
+      all &&= m.msg.finite;
     }
-    return sum;
+    return { lossSum: sum, finite: all };
   });
   // To every participant, this replica included: the hub relays it to all of them at once.
-  r.link.sendTo(b.participants, { type: 'commit', step: b.step, attempt: b.attempt, loss: lossSum / globalBatch, globalBatch });
+  r.link.sendTo(b.participants, { type: 'commit', step: b.step, attempt: b.attempt, loss: finite ? lossSum / globalBatch : 0, globalBatch, skipped: !finite });
 }

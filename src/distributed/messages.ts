@@ -30,10 +30,16 @@ export interface Grad {
   type: 'grad'; step: number; attempt: number; phase: 'reduce' | 'gather';
   bucket: number; offset: number; count: number; tensors: Segment[]; dtype: WireDType;
 }
-/** To the leader: "I hold the complete sums"; lossSum = my shard's mean loss × its samples. */
-export interface Done { type: 'done'; step: number; attempt: number; lossSum: number }
-/** From the leader, to all participants at once: apply the update. */
-export interface Commit { type: 'commit'; step: number; attempt: number; loss: number; globalBatch: number }
+/**
+ * To the leader: "I hold the complete sums"; lossSum = my shard's mean loss × its samples; finite:
+ * whether my loss and gradients were finite (if not, lossSum is 0).
+ */
+export interface Done { type: 'done'; step: number; attempt: number; lossSum: number; finite: boolean }
+/**
+ * From the leader, to all participants at once: apply the update; or, `skipped` (a participant's
+ * loss or gradients were not finite, so the sums are not either), drop it on every replica alike.
+ */
+export interface Commit { type: 'commit'; step: number; attempt: number; loss: number; globalBatch: number; skipped: boolean }
 /** From the leader: part of the session's state (a webgrad checkpoint) for replicas that join. */
 export interface Sync { type: 'sync'; step: number; attempt: number; part: number; parts: number; bytes: number }
 
@@ -160,8 +166,8 @@ const SCHEMA: Record<Relayed['type'], Record<string, FieldKind>> = {
   begin: { step: 'index', attempt: 'index', participants: 'ids', syncTo: 'ids' },
   shard: { step: 'index', attempt: 'index', samples: 'index', via: 'route' },
   grad: { step: 'index', attempt: 'index', phase: 'phase', bucket: 'any', offset: 'any', count: 'any', tensors: 'any', dtype: 'any' },
-  done: { step: 'index', attempt: 'index', lossSum: 'number' },
-  commit: { step: 'index', attempt: 'index', loss: 'number', globalBatch: 'index' },
+  done: { step: 'index', attempt: 'index', lossSum: 'number', finite: 'bool' },
+  commit: { step: 'index', attempt: 'index', loss: 'number', globalBatch: 'index', skipped: 'bool' },
   sync: { step: 'index', attempt: 'index', part: 'index', parts: 'index', bytes: 'index' },
 };
 

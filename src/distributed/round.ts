@@ -72,12 +72,16 @@ export class Rounds {
     const computeStart = now();
     const shard = await source({ step, rank: r.rank, worldSize: r.worldSize });
     let loss = 0;
+    let skipped = false;
     let micro = { microBatches: 0, microBatchSize: 0 };
     const samples = shard.x.shape[0] ?? 0;
     try {
       if (samples > 0) {
         const g = await r.trainer.computeGradients(shard.x, shard.y);
-        r.trainer.applyGradients();
+        // A local step with an inf or NaN loss or gradients updates nothing, as on one device.
+        skipped = g.skipped;
+        if (skipped) r.trainer.skipGradients(g.skipReason ?? 'the loss or the gradients are not finite');
+        else r.trainer.applyGradients();
         loss = g.loss;
         micro = { microBatches: g.microBatches, microBatchSize: g.microBatchSize };
       }
@@ -88,8 +92,10 @@ export class Rounds {
       }
     }
     c.localSteps++;
-    c.samples += samples;
-    c.lossSum += loss * samples;
+    if (!skipped) {
+      c.samples += samples;
+      c.lossSum += loss * samples;
+    }
     r.steps = step + 1;
     r.trainer.steps = r.steps;
     const computeMs = now() - computeStart;
@@ -104,6 +110,7 @@ export class Rounds {
       worldSize: r.worldSize,
       synced: false,
       attempts: 1,
+      skipped,
       route: null,
       ...micro,
       ms,
@@ -118,7 +125,7 @@ export class Rounds {
    * The round's sync, in attempt `b` (entered already): all-reduce the weighted deltas, and on the
    * commit apply the outer step. Returns the committed loss and samples of the round, and the route.
    */
-  async sync(b: Begin): Promise<{ loss: number; samples: number; route: DataParallelStepResult['route'] }> {
+  async sync(b: Begin): Promise<{ loss: number; samples: number; skipped: boolean; route: DataParallelStepResult['route'] }> {
     const { r } = this;
     const c = this.current!;
     c.begin = b;
@@ -126,28 +133,30 @@ export class Rounds {
     const via = ringRoute(r, b);
     const total = await exchangeShards(r, b, c.samples, via);
     const all = new AllReduce(r, b, via, r.residual);
-    const weight = c.samples / total;
+    const weight = total > 0 ? c.samples / total : 0;
     // Δ = (θ_start − θ) · weight: the fill takes what the deltas hold when it is called.
     const deltas = noGrad(() => tidy(() => r.params.map((p, i) => scale(sub(c.anchor[i]!, p), weight))));
     try {
       deltas.forEach((d, i) => all.ready(i, d));
       all.allReady();
       await all.done();
-      const committed = await awaitCommit(r, b, c.lossSum, total);
+      // Local steps skip their non-finite updates, so the deltas are finite; a round whose every
+      // local step was skipped (no samples anywhere) has nothing to apply.
+      const committed = await awaitCommit(r, b, c.lossSum, total > 0, total);
       // Committed: θ back to the round's start, then one outer step with the averaged delta.
       r.params.forEach((p, i) => {
         copyView(c.anchor[i]!, p, 'outer step');
         p.grad?.dispose();
         p.grad = keep(all.sums.result(i));
       });
-      this.outer.step();
+      if (!committed.msg.skipped) this.outer.step();
       this.outer.zeroGrad();
       r.residual = all.residual;
       r.syncs = b.step + 1;
       r.steps = r.syncs * this.every;
       r.trainer.steps = r.steps;
       this.drop();
-      return { loss: committed.msg.loss, samples: committed.msg.globalBatch, route: W > 1 ? via : null };
+      return { loss: committed.msg.skipped ? NaN : committed.msg.loss, samples: committed.msg.globalBatch, skipped: committed.msg.skipped, route: W > 1 ? via : null };
     } finally {
       for (const d of deltas) d.dispose();
       all.dispose();

@@ -9,6 +9,7 @@ import { now } from '../clock';
 import { keep } from '../scope';
 import { AllReduce } from './all-reduce';
 import { awaitCommit, enterAttempt, exchangeShards, ringRoute, type DataParallelStepResult, type ShardFn } from './attempt';
+import { DistributedError } from './errors';
 import type { Begin } from './messages';
 import type { Replica } from './replica';
 
@@ -23,12 +24,14 @@ export async function synchronousStep(r: Replica, b: Begin, source: ShardFn, own
   let all: AllReduce | null = null;
   try {
     let loss = 0;
+    let finite = true;
     let micro = { microBatches: 0, microBatchSize: 0 };
     let computeMs: number;
     let globalBatch: number;
     const samples = shard.x.shape[0] ?? 0;
     try {
       globalBatch = await exchangeShards(r, b, samples, via);
+      if (globalBatch === 0) throw new DistributedError(`step ${b.step}: every replica passed an empty shard`);
       trainer.optimizer.zeroGrad();
       if (W > 1) all = new AllReduce(r, b, via, r.residual);
       const index = new Map(r.params.map((p, i) => [p, i]));
@@ -39,6 +42,7 @@ export async function synchronousStep(r: Replica, b: Begin, source: ShardFn, own
           onGradientReady: all ? (p) => all!.ready(index.get(p)!, p.grad) : undefined,
         });
         loss = g.loss;
+        finite = !g.skipped;
         micro = { microBatches: g.microBatches, microBatchSize: g.microBatchSize };
       }
       computeMs = now() - computeStart;
@@ -52,17 +56,22 @@ export async function synchronousStep(r: Replica, b: Begin, source: ShardFn, own
       }
     }
     await all?.done();
-    const committed = await awaitCommit(r, b, loss * samples, globalBatch);
+    const committed = await awaitCommit(r, b, loss * samples, finite, globalBatch);
 
-    // Committed: from here on nothing waits, so the update is applied whole.
-    if (all) {
-      r.params.forEach((p, i) => {
-        p.grad?.dispose();
-        p.grad = keep(all!.sums.result(i));
-      });
-      r.residual = all.residual;
+    // Committed: from here on nothing waits, so the update is applied whole (or skipped on every replica).
+    const skipped = committed.msg.skipped;
+    if (skipped) {
+      trainer.skipGradients(finite ? 'another replica\'s loss or gradients are not finite (so are the sums)' : `this replica's loss or gradients are not finite (loss ${loss})`);
+    } else {
+      if (all) {
+        r.params.forEach((p, i) => {
+          p.grad?.dispose();
+          p.grad = keep(all!.sums.result(i));
+        });
+        r.residual = all.residual;
+      }
+      trainer.applyGradients();
     }
-    trainer.applyGradients();
     r.syncs = b.step + 1;
     r.steps = r.syncs;
     trainer.steps = r.steps;
@@ -70,13 +79,14 @@ export async function synchronousStep(r: Replica, b: Begin, source: ShardFn, own
     const ms = now() - started;
     return {
       step: b.step,
-      loss: committed.msg.loss,
+      loss: skipped ? NaN : committed.msg.loss,
       globalBatch: committed.msg.globalBatch,
       samples,
       rank: r.rank,
       worldSize: W,
       synced: true,
       attempts: r.tried,
+      skipped,
       route: W > 1 ? via : null,
       ...micro,
       ms,

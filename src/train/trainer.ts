@@ -334,10 +334,20 @@ export class Trainer {
 
   /** A step whose loss or gradients are not finite: no update; reported unless loss scaling overflowed. */
   private skipUpdate(check: StepCheck): void {
+    if (check.overflow) this.optimizer.zeroGrad();
+    else this.skipGradients(check.skipReason ?? 'the loss or the gradients are not finite');
+  }
+
+  /**
+   * The second half of a step whose update must not happen because its loss or gradients are not
+   * finite (`reason`: where and which; data parallelism skips on every replica when one has them):
+   * the gradients are dropped, parameters and optimizer state stay, and it is reported as step()
+   * reports it (one warning, or a NonFiniteError with errorIfNonfinite).
+   */
+  skipGradients(reason: string): void {
     this.optimizer.zeroGrad();
-    if (check.overflow) return;
     const what =
-      `Trainer.step (step ${this.steps + 1}): ${check.skipReason}; the update was skipped ` +
+      `Trainer.step (step ${this.steps + 1}): ${reason}; the update was skipped ` +
       '(parameters and optimizer state unchanged)';
     if (this.errorIfNonfinite) {
       throw new NonFiniteError(`${what}. A NaN or inf in the batch, or a learning rate that makes training diverge, are the usual causes.`);

@@ -215,8 +215,8 @@ function playAttempt(members: ReturnType<typeof handDriven>, b: { step: number; 
     });
   }
   if (upTo === 'ring') return;
-  for (const id of P.slice(1)) as(id).send({ type: 'done', to: [P[0]], ...at, lossSum: 0 });
-  as(P[0]!).send({ type: 'commit', to: P, ...at, loss: 1, globalBatch: W });
+  for (const id of P.slice(1)) as(id).send({ type: 'done', to: [P[0]], ...at, lossSum: 0, finite: true });
+  as(P[0]!).send({ type: 'commit', to: P, ...at, loss: 1, globalBatch: W, skipped: false });
 }
 
 describe('the hub', () => {
@@ -274,12 +274,12 @@ describe('the hub checks each message of an attempt against what its sender owes
     expect(closedWhy(ms[1]!)).toMatch(/a "grad" message \(reduce bucket 0 \[0, \+1\)\) out of the ring's order: reduce bucket 0 \[1, \+1\) is due from two #2/);
     ms = begun();
     ms[1]!.send({ type: 'shard', to: [1, 3], ...at, samples: 1, via: 'relay' });
-    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
     expect(closedWhy(ms[1]!)).toMatch(/two #2 sent "done" in attempt 0 before its gradients/);
     ms = begun();
     playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
-    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
-    ms[0]!.send({ type: 'commit', to: [1, 2, 3], ...at, loss: 0, globalBatch: 3 });
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
+    ms[0]!.send({ type: 'commit', to: [1, 2, 3], ...at, loss: 0, globalBatch: 3, skipped: false });
     expect(closedWhy(ms[0]!)).toMatch(/the leader committed attempt 0 before every participant held the sums/);
     expect(closedWhy(ms[1]!)).toBeNull();
   });
@@ -294,12 +294,12 @@ describe('the hub checks each message of an attempt against what its sender owes
     expect(ms.slice(1).map(closedWhy)).toEqual([null, null, null]);
     ms = begun(fast);
     playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
-    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
     await overdue();
     expect(ms.map(closedWhy)).toEqual([null, null, expect.stringMatching(/three #3 held up step 0 \(attempt 0\): it had not sent its "done"/), null]);
     ms = begun(fast);
     playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
-    for (const m of ms.slice(1, 3)) m.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    for (const m of ms.slice(1, 3)) m.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
     await overdue();
     expect(ms.map(closedWhy)).toEqual([expect.stringMatching(/one #1 held up step 0 \(attempt 0\): it had not sent the commit/), null, null, null]);
   });
@@ -513,6 +513,42 @@ describe('DataParallel over MessageChannels', () => {
     y.dispose();
     const single = await reference(1, 6);
     expectClose((await params(r.trainer)).flatMap((p) => [...p]), single.flatMap((p) => [...p]), { rtol: 0, atol: 0, what: 'lone replica vs one device' });
+  });
+});
+
+describe('non-finite gradients', () => {
+  it('a replica whose loss is NaN makes every replica skip that update alike: bit-identical, as one device that skipped the step', async () => {
+    await gpu();
+    const hub = session();
+    const B = 10;
+    // Replica 2's shard of step 1 holds a NaN: its loss and gradients are NaN, and so would the sums be.
+    const poisoned: wg.distributed.ShardFn = (at) => {
+      const s = shardOf(B)(at);
+      if (at.step !== 1) return s;
+      const x = wg.tensor(Float32Array.from({ length: s.x.size }, () => NaN), s.x.shape);
+      s.x.dispose();
+      return { x, y: s.y };
+    };
+    const rs = [replica(hub, 1, { minReplicas: 2 }), replica(hub, 2)];
+    await Promise.all(rs.map((r) => r.dp.ready()));
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await Promise.all([rs[0]!.dp.step(shardOf(B)), rs[1]!.dp.step(poisoned)]));
+    expect(results.map((rr) => rr.map((r) => r.skipped))).toEqual([[false, false], [true, true], [false, false]]);
+    expect(results[1]!.every((r) => Number.isNaN(r.loss))).toBe(true);
+    expect(rs.map((r) => r.dp.steps)).toEqual([3, 3]);
+    const [a, b] = await Promise.all(rs.map((r) => params(r.trainer)));
+    expectSameBits(a!, b!, 'the replicas');
+    // One device: steps 0 and 2, none for step 1.
+    const t = makeTrainer(1);
+    for (const step of [0, 2]) {
+      const { x, y } = slice(batchFor(step, B), 0, B);
+      await t.step(x, y);
+      x.dispose();
+      y.dispose();
+    }
+    (await params(t)).forEach((p, i) => expect(relErr(a![i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+    t.optimizer.dispose();
+    t.model.dispose();
   });
 });
 

@@ -156,12 +156,12 @@ describe('one peer cannot poison the session', () => {
       const committer = await joinedClient(other.url);
       const cid = (await frame(committer, 'welcome')).header.id as number;
       committer.ws.send(encodeFrame({ type: 'begin', to: [], step: 2, attempt: 0, participants: [cid], syncTo: [] }));
-      committer.ws.send(encodeFrame({ type: 'commit', to: [cid], step: 2, attempt: 7, loss: 0, globalBatch: 1 }));
+      committer.ws.send(encodeFrame({ type: 'commit', to: [cid], step: 2, attempt: 7, loss: 0, globalBatch: 1, skipped: false }));
       expect((await committer.closed).reason).toMatch(/a "commit" of step 2 attempt 7, which no leader began \(the latest is step 2 attempt 0\)/);
       const jumper = await joinedClient(other.url);
       const jid = (await frame(jumper, 'welcome')).header.id as number;
       jumper.ws.send(encodeFrame({ type: 'begin', to: [], step: 2, attempt: 0, participants: [jid], syncTo: [] }));
-      jumper.ws.send(encodeFrame({ type: 'commit', to: [jid], step: 2, attempt: 0, loss: 0, globalBatch: 1 }));
+      jumper.ws.send(encodeFrame({ type: 'commit', to: [jid], step: 2, attempt: 0, loss: 0, globalBatch: 1, skipped: false }));
       jumper.ws.send(encodeFrame({ type: 'begin', to: [], step: 9, attempt: 1, participants: [jid], syncTo: [] }));
       expect((await jumper.closed).reason).toMatch(/a "begin" of step 9; the session's state is at step 3/);
       const boaster = await joinedClient(other.url);
@@ -420,7 +420,7 @@ describe('the coordinator refuses', () => {
         reason: expect.stringMatching(/a gradient message declares tensor "0.weight" \[12, 16\] float32; the model's parameter there is "0.weight" \[16, 12\] float32/),
       });
       const d = await joinedClient();
-      d.ws.send(encodeFrame({ type: 'commit', to: [1, 2], step: 5, attempt: 0, loss: 0, globalBatch: BATCH }));
+      d.ws.send(encodeFrame({ type: 'commit', to: [1, 2], step: 5, attempt: 0, loss: 0, globalBatch: BATCH, skipped: false }));
       expect((await d.closed).reason).toMatch(/only the leader \(member 1\) sends "commit" messages/);
     });
     await expectHonestUnharmed();
