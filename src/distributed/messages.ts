@@ -125,9 +125,14 @@ export interface LinkDown { type: 'link'; peer: number; reason: string }
  */
 export interface Signal {
   type: 'signal';
+  /** Which try at connecting the pair (0, 1, 2: the offerer tries again after a failure). */
+  generation: number;
   description?: { type: 'offer' | 'answer'; sdp: string };
   candidate?: { candidate: string; sdpMid: string | null; sdpMLineIndex: number | null };
 }
+
+/** The most tries at connecting one pair. */
+export const MAX_GENERATION = 7;
 
 /** The most a session description and a candidate may take (an SDP is a few KiB). */
 export const MAX_SDP_CHARS = 64 << 10;
@@ -138,19 +143,21 @@ export function checkSignal(h: Record<string, unknown>, payloadBytes: number): S
   if (payloadBytes !== 0) throw new ProtocolError(`a "signal" message carries ${payloadBytes} bytes of payload; it has none`);
   const d = h.description as Partial<NonNullable<Signal['description']>> | undefined;
   const c = h.candidate as Partial<NonNullable<Signal['candidate']>> | undefined;
+  const generation = h.generation ?? 0;
+  if (!isIndex(generation) || generation > MAX_GENERATION) throw new ProtocolError(`a "signal" message has generation = ${JSON.stringify(h.generation)}; expected an integer from 0 to ${MAX_GENERATION}`);
   if ((d === undefined) === (c === undefined)) throw new ProtocolError('a "signal" message carries neither or both of a description and a candidate');
   if (d !== undefined) {
     if (typeof d !== 'object' || d === null || (d.type !== 'offer' && d.type !== 'answer') || typeof d.sdp !== 'string' || d.sdp.length > MAX_SDP_CHARS) {
       throw new ProtocolError(`a "signal" message's description is not an offer or answer with an SDP of at most ${MAX_SDP_CHARS} characters`);
     }
-    return { type: 'signal', description: { type: d.type, sdp: d.sdp } };
+    return { type: 'signal', generation, description: { type: d.type, sdp: d.sdp } };
   }
   const index = c!.sdpMLineIndex;
   const ok =
     typeof c === 'object' && c !== null && typeof c.candidate === 'string' && c.candidate.length <= MAX_CANDIDATE_CHARS &&
     (c.sdpMid === null || (typeof c.sdpMid === 'string' && c.sdpMid.length <= 64)) && (index === null || (isIndex(index) && index < 64));
   if (!ok) throw new ProtocolError(`a "signal" message's candidate is not { candidate (at most ${MAX_CANDIDATE_CHARS} characters), sdpMid, sdpMLineIndex }`);
-  return { type: 'signal', candidate: { candidate: c!.candidate!, sdpMid: c!.sdpMid ?? null, sdpMLineIndex: index ?? null } };
+  return { type: 'signal', generation, candidate: { candidate: c!.candidate!, sdpMid: c!.sdpMid ?? null, sdpMLineIndex: index ?? null } };
 }
 
 /** The first message on a peer link, each way: who sends it, to whom. */

@@ -19,8 +19,8 @@ export interface FramePipe {
 /** An open link to one peer. */
 export type PeerLink = FramePipe;
 
-/** A signal as the connector sees it (the hub adds the type, the recipient and the sender). */
-export type SignalBody = Omit<Signal, 'type'>;
+/** A signal as the connector sees it (the peer links add the type and the try, the hub the sender). */
+export type SignalBody = Omit<Signal, 'type' | 'generation'>;
 
 /** One connection being made to a peer. */
 export interface PeerConnection {

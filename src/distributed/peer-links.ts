@@ -7,8 +7,11 @@
 //     dtype) and must be a ring message of the attempt under way from the previous rank; anything
 //     else closes the link with the reason, which goes to the log and to the hub (which then relays
 //     the pair and has the attempt run again): a peer cannot make this replica leave its session;
-//   - a pair that cannot connect within the connector's timeout, or whose link closes, falls back
-//     to the relay, and the log says so.
+//   - a connection that fails is made again (up to three tries in all: WebRTC stacks can lose a
+//     race while setting up under load); each try is a new generation, named in its signals, so
+//     that the answering side starts afresh and signals of an old try are not mixed in;
+//   - a pair that cannot connect within the connector's timeout and its tries, or whose link
+//     closes, falls back to the relay, and the log says so.
 
 import { ProtocolError } from './errors';
 import { decodeFrame, encodeFrame, stampSender } from './frame';
@@ -16,8 +19,13 @@ import type { BucketPlan } from './layout';
 import { checkRelayed, type Grad, type Hello, type LinkDown, type Members, type Route } from './messages';
 import type { PeerConnection, PeerConnector, PeerLink, SignalBody } from './peer-link';
 
+/** Tries at connecting a pair (each a generation). */
+const TRIES = 3;
+
 interface Peer {
   connection: PeerConnection;
+  /** Which try this connection is (0, 1, …): the offerer's count, which its signals carry. */
+  generation: number;
   link: PeerLink | null;
   /** Both hellos exchanged: the link carries ring messages. */
   greeted: boolean;
@@ -32,7 +40,7 @@ export interface PeerLinksHost {
   maxMessageBytes(): number;
   /** A ring message from `from` over its link; throws a ProtocolError to refuse it. */
   deliver(from: number, msg: Grad, payload: Uint8Array): void;
-  toHub(header: LinkDown | ({ type: 'signal'; to: number[] } & SignalBody)): void;
+  toHub(header: LinkDown | ({ type: 'signal'; to: number[]; generation: number } & SignalBody)): void;
   count(sent: number, received: number): void;
   log(line: string): void;
 }
@@ -86,14 +94,22 @@ export class PeerLinks {
     }
   }
 
-  /** A signal from `from`, relayed by the hub. */
-  signal(from: number, s: SignalBody): void {
+  /** A signal from `from`, relayed by the hub (of the try `generation`). */
+  signal(from: number, s: SignalBody, generation = 0): void {
     if (this.closed || !this.connector) return;
     if (!this.members.has(from) || from === this.host.id) {
       this.host.log(`refused a peer offer from member ${from}: it is not a member of the session as this replica knows it`);
       return;
     }
-    (this.peers.get(from) ?? this.open(from))?.connection.signal(s);
+    let p = this.peers.get(from);
+    if (p && generation < p.generation) return; // of a try given up
+    if (!p || generation > p.generation) {
+      // The offerer tries again (the answering side only follows): start afresh.
+      if (p && (this.host.id < from || generation >= TRIES)) return;
+      if (p) this.forget(from, p);
+      p = this.open(from, generation);
+    }
+    p?.connection.signal(s);
   }
 
   /** Close every link (the replica leaves). */
@@ -110,16 +126,22 @@ export class PeerLinks {
     return out;
   }
 
-  private open(peer: number): Peer | undefined {
+  private open(peer: number, generation = 0): Peer | undefined {
     if (!this.connector) return undefined;
-    const connection = this.connector.connect(peer, this.host.id < peer, (s) => this.host.toHub({ type: 'signal', to: [peer], ...s }));
-    const p: Peer = { connection, link: null, greeted: false, failed: false };
+    const offerer = this.host.id < peer;
+    const connection = this.connector.connect(peer, offerer, (s) => this.host.toHub({ type: 'signal', to: [peer], generation, ...s }));
+    const p: Peer = { connection, generation, link: null, greeted: false, failed: false };
     this.peers.set(peer, p);
     connection.opened.then(
       (link) => this.opened(peer, p, link),
       (e: Error) => {
         if (p.failed || this.closed || this.peers.get(peer) !== p) return;
         p.failed = true;
+        if (offerer && generation + 1 < TRIES) {
+          this.host.log(`${e.message} (try ${generation + 1} of ${TRIES}): trying again`);
+          this.open(peer, generation + 1);
+          return;
+        }
         this.host.log(`${e.message}: the ring messages to and from member ${peer} go through the coordinator`);
       },
     );

@@ -24,8 +24,8 @@ export class ReplicaLink {
   maxMessageBytes = 1 << 20;
   /** The hub's membership messages. */
   onMembers: (m: Members) => void = () => undefined;
-  /** WebRTC signals from other members, relayed by the hub. */
-  onSignal: (from: number, s: SignalBody) => void = () => undefined;
+  /** WebRTC signals from other members, relayed by the hub (of a try at connecting, `generation`). */
+  onSignal: (from: number, s: SignalBody, generation: number) => void = () => undefined;
   /** The link ended (after `failure` is set). */
   onFail: () => void = () => undefined;
   /** Messages from peers, once checked; may throw a ProtocolError, which ends the link. */
@@ -145,8 +145,8 @@ export class ReplicaLink {
   private fromPeer(f: Frame): void {
     if (!this.plan) throw new ProtocolError(`a "${f.header.type}" message from member ${f.from} before this replica was admitted`);
     if (f.header.type === 'signal') {
-      const { type: _, ...body } = checkSignal(f.header, f.payload.byteLength);
-      this.onSignal(f.from, body);
+      const { type: _, generation, ...body } = checkSignal(f.header, f.payload.byteLength);
+      this.onSignal(f.from, body, generation);
       return;
     }
     this.onPeer(f.from, checkRelayed(f.header, f.payload.byteLength, this.plan), f.payload);

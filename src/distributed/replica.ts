@@ -71,7 +71,7 @@ export class Replica {
     this.link = new ReplicaLink(transport, modelLayout(trainer.model), settings);
     this.link.onMembers = (m) => this.fromHub(m);
     this.link.onPeer = (from, msg, payload) => this.fromPeer(from, msg, payload);
-    this.link.onSignal = (from, s) => this.peers.signal(from, s);
+    this.link.onSignal = (from, s, generation) => this.peers.signal(from, s, generation);
     this.link.onFail = () => this.peers.close();
     this.peers = new PeerLinks(
       {

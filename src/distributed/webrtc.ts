@@ -105,8 +105,11 @@ export class WebRTCConnector implements PeerConnector {
       };
       if (offerer) {
         onChannel(pc.createDataChannel('webgrad', { ordered: true }));
-        await pc.setLocalDescription(await pc.createOffer());
-        send({ description: { type: 'offer', sdp: pc.localDescription!.sdp } });
+        // Implicit setLocalDescription(): a browser makes the offer there; node-datachannel has made
+        // it already (createOffer waits for it), and setting it a second time races its ICE set-up.
+        const offer = await pc.createOffer();
+        await pc.setLocalDescription();
+        send({ description: { type: 'offer', sdp: pc.localDescription?.sdp || offer.sdp! } });
       } else {
         pc.ondatachannel = (e) => onChannel(e.channel);
       }

@@ -523,7 +523,7 @@ describe('non-finite gradients', () => {
     const B = 10;
     // Replica 2's shard of step 1 holds a NaN: its loss and gradients are NaN, and so would the sums be.
     const poisoned: wg.distributed.ShardFn = (at) => {
-      const s = shardOf(B)(at);
+      const s = shardOf(B)(at) as { x: wg.Tensor; y: wg.Tensor };
       if (at.step !== 1) return s;
       const x = wg.tensor(Float32Array.from({ length: s.x.size }, () => NaN), s.x.shape);
       s.x.dispose();

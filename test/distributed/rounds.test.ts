@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeFrame } from '../../src/distributed/frame';
 import { batchSlice, makeTrainer, shardOf } from './fixture';
 import { linksOpen, paramsOf, sameBits, testSession } from './session';
-import { gpu, relErr, wg } from '../helpers';
+import { gpu, relErr, settleGarbage, wg } from '../helpers';
 
 const D = wg.distributed;
 const BATCH = 30;
@@ -32,7 +32,9 @@ async function referenceRounds(rounds: { world: number; counting: number }[], ev
     const deltas: { n: number; d: Float32Array[] }[] = [];
     for (let r = 0; r < world; r++) {
       const t = ranks[r]!;
-      t.model.loadStateDict(Object.fromEntries(named.map(([n, p], i) => [n, wg.tensor(theta[i]!, p.shape)])));
+      const start = Object.fromEntries(named.map(([n, p], i) => [n, wg.tensor(theta[i]!, p.shape)]));
+      t.model.loadStateDict(start);
+      for (const x of Object.values(start)) x.dispose();
       let n = 0;
       for (let i = 0; i < every; i++) {
         const { start, count } = D.shardRange(BATCH, r, world);
@@ -210,8 +212,10 @@ describe('rounds of local steps (DiLoCo)', () => {
         for (let i = 0; i < n; i++) await Promise.all(s.replicas.map((r) => r.dp.step(shardOf(wg, BATCH))));
       };
       await run(6);
+      await settleGarbage();
       const before = wg.memory();
       await run(12);
+      await settleGarbage();
       const after = wg.memory();
       expect([after.liveTensors, after.liveBytes], JSON.stringify(opts)).toEqual([before.liveTensors, before.liveBytes]);
     }
