@@ -168,7 +168,7 @@ describe('what a peer sends over its link is checked', () => {
 describe('who may connect', () => {
   const offer = { description: { type: 'offer', sdp: 'v=0' } };
 
-  it('a signal before joining, to a non-member, malformed, or one too many, and one from a member a replica does not know: refused with the reason', async () => {
+  it('a signal before joining, to a non-member, malformed, or one too many, a link report about a non-member, and a signal from a member a replica does not know: refused with the reason', async () => {
     await gpu({ autotune: false });
     const log: string[] = [];
     const hub = new D.Hub({ log: (l) => log.push(l) });
@@ -196,6 +196,10 @@ describe('who may connect', () => {
       expect(a.got.at(-1)).toMatchObject({ type: 'closed', reason: expect.stringMatching(/raw #\d+ sent more than 256 signals to raw #\d+/) });
       b.send({ type: 'signal', to: [ids[0]], description: { type: 'offer', sdp: 'x'.repeat(70_000) } });
       expect(b.got.at(-1)).toMatchObject({ type: 'closed', reason: expect.stringMatching(/a "signal" message's description is not an offer or answer with an SDP of at most 65536 characters/) });
+      // A report that a link failed may only name another member (and relays that pair once).
+      const c = raw(true);
+      c.send({ type: 'link', peer: 99, reason: 'made up' });
+      expect(c.got.at(-1)).toMatchObject({ type: 'closed', reason: expect.stringMatching(/a "link" report names member 99, which is not another member of the session/) });
     } finally {
       hub.close();
     }
