@@ -11,10 +11,15 @@ export class UsageError extends Error {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** The values parseArgs gives for `O`: strings for string options, booleans for boolean ones (undefined when absent without a default). */
+export type OptionValues<O extends Options> = {
+  [K in keyof O]: (O[K]['type'] extends 'boolean' ? boolean : string) | (O[K] extends { default: unknown } ? never : undefined);
+};
+
 /** `parseArgs` of `argv` against `options`, its own errors as UsageErrors. */
-export function parseOptions<O extends Options>(argv: readonly string[], options: O) {
+export function parseOptions<O extends Options>(argv: readonly string[], options: O): OptionValues<O> {
   try {
-    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: false }).values;
+    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: false }).values as unknown as OptionValues<O>;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
