@@ -38,6 +38,7 @@ export { contiguous } from './ops/copy';
 export { matmul } from './ops/matmul';
 export { sum, mean, max, argmax } from './ops/reduce';
 export { softmax, logSoftmax } from './ops/softmax';
+export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';
 export { crossEntropy, mse } from './ops/loss';
 export { conv2d, type Conv2dOptions } from './ops/conv2d';
 export { maxPool2d, avgPool2d, type Pool2dOptions } from './ops/pool';

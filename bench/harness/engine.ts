@@ -1,6 +1,6 @@
 // What the benchmark asks of an engine: set a work item up (untimed), then run it again and again.
 
-import type { CnnWork, ConvData, ConvWork, EngineName, MatmulData, MatmulWork, MlpWork, StepData, Work, WorkData } from './workloads';
+import type { AttentionData, AttentionWork, CnnWork, ConvData, ConvWork, EngineName, MatmulData, MatmulWork, MlpWork, StepData, Work, WorkData } from './workloads';
 
 export interface Engine {
   readonly name: EngineName;
@@ -30,6 +30,7 @@ export interface Preparers {
   conv2d(work: ConvWork, data: ConvData): Prepared | Promise<Prepared>;
   mlp(work: MlpWork, data: StepData): Prepared | Promise<Prepared>;
   cnn(work: CnnWork, data: StepData): Prepared | Promise<Prepared>;
+  attention(work: AttentionWork, data: AttentionData): Prepared | Promise<Prepared>;
 }
 
 /** An engine that hands each work item to the preparer of its kind. */
@@ -46,6 +47,8 @@ export function engine(name: EngineName, p: Preparers): Engine {
           return p.mlp(work, data as StepData);
         case 'cnn':
           return p.cnn(work, data as StepData);
+        case 'attention':
+          return p.attention(work, data as AttentionData);
       }
     },
   };
