@@ -72,7 +72,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
     let row = rows[r];
     if (row >= p.tq) { break; }
     let base = row_at(p.o_offset, p.o_strides, pl, row);
-    for (var c = 0u; c < p.dh4; c++) {
+    for (var c = 0u; 4u * c < p.dh; c++) {
       let x = out[c][r] * inv_l[r];
       for (var d = 0u; d < 4u; d++) {
         if (4u * c + d < p.dh) { o[base + 4u * c + d] = x[d]; }

@@ -15,12 +15,15 @@
 @group(0) @binding(3) var<storage, read> s_dout: array<Operand>;
 @group(0) @binding(4) var<storage, read_write> s_stats: array<vec2f>;
 
-// grad_q {q, k, v, mask, stats, dout, dq} and grad_kv {q, k, v, mask, stats, dout, dk, dv}
+// grad_q {q, k, v, mask, stats, dout, dq}, grad_kv {q, k, v, mask, stats, dout, dk, dv} and
+// grad_kv_packed {q, k, v, mask, stats, dout, dkv}: dK and dV in one buffer (one [B, T, 3·D]
+// gradient of a fused projection), bound once since two writable bindings may not overlap.
 @group(0) @binding(5) var<storage, read> stats: array<vec2f>;    // (lse, D) per query row
 // (dO, binding 6, comes from attention_load_*.wgsl)
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dv: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dkv: array<f32>;
 
 @compute @workgroup_size(WG)
 fn row_stats(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -40,7 +43,7 @@ fn row_stats(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   s_stats[p.stats_offset / 2u + g] = vec2f(s_lse[p.lse_offset + g], d);
 }
 
-// Index of query row i of this (b, h) in stats (and in dq's rows).
+// Index of query row i of this (b, h) in stats.
 fn stat_index(pl: Place, i: u32) -> u32 {
   return (pl.b * p.heads + pl.h) * p.tq + i;
 }
@@ -106,8 +109,8 @@ fn grad_q(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var r = 0u; r < 4u; r++) {
     let row = rows[r];
     if (row >= p.tq) { break; }
-    let base = p.dq_offset + stat_index(pl, row) * p.dh;
-    for (var c = 0u; c < p.dh4; c++) {
+    let base = row_at(p.dq_offset, p.dq_strides, pl, row);
+    for (var c = 0u; 4u * c < p.dh; c++) {
       let x = out[c][r] * p.scale;
       for (var d = 0u; d < 4u; d++) {
         if (4u * c + d < p.dh) { dq[base + 4u * c + d] = x[d]; }
@@ -116,11 +119,15 @@ fn grad_q(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 
-@compute @workgroup_size(WG)
-fn grad_kv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-           @builtin(local_invocation_index) lid: u32) {
-  let wid = workgroup_index(wg, nwg);
-  if (wid >= p.workgroups) { return; }
+// The gradients of an invocation's 4 keys (grad_kv and grad_kv_packed store them).
+struct KeyGrads {
+  pl: Place,
+  keys: vec4u,
+  dk: array<mat4x4f, MAX_DH4>,  // scale·dSᵀ·q, column r: key r
+  dv: array<mat4x4f, MAX_DH4>,
+}
+
+fn key_grads(wid: u32, lid: u32) -> KeyGrads {
   let pl = locate(wid);
   let lane = select(0u, share_lane(lid), SHARED);
   let keys = vec4u(own_first(pl, lid)) + LANE;
@@ -177,20 +184,51 @@ fn grad_kv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
     dvs = add_products(dvs, blk.dout, pwt);
     dks = add_products(dks, blk.q, dst);
   }
-  let dk_out = chunks_of(dks);
-  let dv_out = chunks_of(dvs);
+  return KeyGrads(pl, keys, chunks_of(dks), chunks_of(dvs));
+}
+
+@compute @workgroup_size(WG)
+fn grad_kv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_index) lid: u32) {
+  let wid = workgroup_index(wg, nwg);
+  if (wid >= p.workgroups) { return; }
+  let g = key_grads(wid, lid);
   for (var r = 0u; r < 4u; r++) {
-    let key = keys[r];
+    let key = g.keys[r];
     if (key >= p.tk) { break; }
-    let kbase = p.dk_offset + ((pl.b * p.heads + pl.h) * p.tk + key) * p.dh;
-    let vbase = p.dv_offset + ((pl.b * p.heads + pl.h) * p.tk + key) * p.dh;
-    for (var c = 0u; c < p.dh4; c++) {
-      let xk = dk_out[c][r] * p.scale;
-      let xv = dv_out[c][r];
+    let kbase = row_at(p.dk_offset, p.dk_strides, g.pl, key);
+    let vbase = row_at(p.dv_offset, p.dv_strides, g.pl, key);
+    for (var c = 0u; 4u * c < p.dh; c++) {
+      let xk = g.dk[c][r] * p.scale;
+      let xv = g.dv[c][r];
       for (var d = 0u; d < 4u; d++) {
         if (4u * c + d < p.dh) {
           dk[kbase + 4u * c + d] = xk[d];
           dv[vbase + 4u * c + d] = xv[d];
+        }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn grad_kv_packed(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) lid: u32) {
+  let wid = workgroup_index(wg, nwg);
+  if (wid >= p.workgroups) { return; }
+  let g = key_grads(wid, lid);
+  for (var r = 0u; r < 4u; r++) {
+    let key = g.keys[r];
+    if (key >= p.tk) { break; }
+    let kbase = row_at(p.dk_offset, p.dk_strides, g.pl, key);
+    let vbase = row_at(p.dv_offset, p.dv_strides, g.pl, key);
+    for (var c = 0u; 4u * c < p.dh; c++) {
+      let xk = g.dk[c][r] * p.scale;
+      let xv = g.dv[c][r];
+      for (var d = 0u; d < 4u; d++) {
+        if (4u * c + d < p.dh) {
+          dkv[kbase + 4u * c + d] = xk[d];
+          dkv[vbase + 4u * c + d] = xv[d];
         }
       }
     }

@@ -26,7 +26,6 @@ struct Params {
   tq: u32,
   tk: u32,
   dh: u32,            // head dimension
-  dh4: u32,           // chunks of 4: ceil(dh / 4)
   groups: u32,        // workgroups per (b, h): each covers 4·WG rows (forward, dQ) or keys (dK/dV)
   workgroups: u32,    // groups · B·H of the block
   causal: u32,        // 1: key j is masked for query i when j > i + shift (shift 0: top-left
@@ -34,7 +33,6 @@ struct Params {
   has_mask: u32,      // 1: add mask[b, h, i, j] to the scaled scores
   scale: f32,         // the scores' factor (1/√Dh by default)
   drop: f32,          // dropout probability on the attention weights (0: none)
-  keep_scale: f32,    // 1 / (1 − drop)
   seed: u32,          // dropout's seed
   b_base: u32,        // the block's first batch element and head in the whole tensor
   h_base: u32,
@@ -56,6 +54,9 @@ struct Params {
   v_strides: vec4u,
   o_strides: vec4u,
   dout_strides: vec4u,
+  dq_strides: vec4u,
+  dk_strides: vec4u,
+  dv_strides: vec4u,
   mask_strides: vec4u, // along b, h, i, j (0 where the mask is broadcast)
 }
 
@@ -168,7 +169,7 @@ fn drop_row_key(pl: Place, i: u32) -> u32 {
 fn drop_factor4(row_key: u32, j: vec4u) -> vec4f {
   let h = vec4u(hash_u32(row_key ^ j.x), hash_u32(row_key ^ j.y), hash_u32(row_key ^ j.z), hash_u32(row_key ^ j.w));
   let r = vec4f(h >> vec4u(8u)) * (1.0 / 16777216.0);
-  return select(vec4f(0.0), vec4f(p.keep_scale), r >= vec4f(p.drop));
+  return select(vec4f(0.0), vec4f(1.0 / (1.0 - p.drop)), r >= vec4f(p.drop));
 }
 
 // The additive mask and the causal and sequence bounds for query i and keys j (4 of them):

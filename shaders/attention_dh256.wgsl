@@ -2,7 +2,7 @@
 // The attention kernels' register tiles for head dimensions up to 256: 64 chunks of 4
 // dimensions, each a 4×4 matrix (4 rows or keys × 4 dimensions), as named fields so that they
 // stay in registers, and the kernels' loops over the chunks written out. Chunks past the
-// operands' dh4 load as zeros (attention_load_*.wgsl), so every chunk is computed; src/ops/
+// operands' dh load as zeros (attention_load_*.wgsl), so every chunk is computed; src/ops/
 // attention.ts prepends the smallest of attention_dh{16,32,64,128,256}.wgsl that holds Dh.
 
 const MAX_DH4: u32 = 64u;

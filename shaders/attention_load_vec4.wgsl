@@ -9,8 +9,8 @@
 @group(0) @binding(6) var<storage, read> dout: array<Operand4>; // backward's grad_q and grad_kv
 
 // Chunk c (dimensions 4c … 4c + 3) of the row starting at element `row` (a multiple of 4), as
-// f32; zeros for chunks past dh4 (the register tiles compute every chunk they hold).
-fn chunk_q(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(q[row / 4u + min(c, p.dh4 - 1u)]), c < p.dh4); }
-fn chunk_k(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(k[row / 4u + min(c, p.dh4 - 1u)]), c < p.dh4); }
-fn chunk_v(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(v[row / 4u + min(c, p.dh4 - 1u)]), c < p.dh4); }
-fn chunk_dout(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(dout[row / 4u + min(c, p.dh4 - 1u)]), c < p.dh4); }
+// f32; zeros for chunks past dh (the register tiles compute every chunk they hold).
+fn chunk_q(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(q[row / 4u + min(c, p.dh / 4u - 1u)]), 4u * c < p.dh); }
+fn chunk_k(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(k[row / 4u + min(c, p.dh / 4u - 1u)]), 4u * c < p.dh); }
+fn chunk_v(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(v[row / 4u + min(c, p.dh / 4u - 1u)]), 4u * c < p.dh); }
+fn chunk_dout(row: u32, c: u32) -> vec4f { return select(vec4f(0.0), vec4f(dout[row / 4u + min(c, p.dh / 4u - 1u)]), 4u * c < p.dh); }

@@ -6,4 +6,12 @@ export { ReLU, GELU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, Flatten } from './acti
 export { Dropout } from './dropout';
 export { LayerNorm, BatchNorm2d } from './normalization';
 export { Sequential } from './sequential';
+export {
+  MultiheadAttention,
+  TransformerBlock,
+  KVCache,
+  type MultiheadAttentionOptions,
+  type TransformerBlockOptions,
+  type AttentionCall,
+} from './attention';
 export * as init from './init';

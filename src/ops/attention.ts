@@ -29,7 +29,9 @@ import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
 import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
 import { record } from '../autograd/record';
 import { checkDType, sameShape } from '../checks';
+import { isGradEnabled } from '../autograd/grad-mode';
 import { contiguousCopy, randn } from '../creation';
+import { copyView } from '../kernels/copy';
 import { bindView } from '../kernels/binding';
 import { defineKernel, type Kernel } from '../kernels/kernel';
 import { broadcastStrides } from '../kernels/layout';
@@ -48,7 +50,7 @@ import { sliceView, subView, type View } from '../kernels/view';
 import { globalGenerator } from '../random';
 import { runtime } from '../runtime/device';
 import { LimitError, ShapeError, WebGradError } from '../runtime/errors';
-import { tidy } from '../scope';
+import { keep, tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { autocastActive } from './autocast';
 import { toHalf } from './half';
@@ -66,15 +68,7 @@ export interface AttentionOptions {
   seed?: number;
 }
 
-/** Options of the layers' own calls (nn.MultiheadAttention), not of the public op. */
-export interface AttentionInternals {
-  /** Lay the output out [B, Tq, H, Dh] in memory (returned as the [B, H, Tq, Dh] view): the layer merges heads without a copy. */
-  headsLast?: boolean;
-  /** Causal with the queries after this many keys (a KV cache): key j is masked for query i when j > i + shift. */
-  shift?: number;
-}
-
-/** The largest head dimension the kernels' register arrays hold (shaders/attention_dh*.wgsl). */
+/** The largest head dimension the kernels' register tiles hold (shaders/attention_dh*.wgsl). */
 export const MAX_HEAD_DIM = 256;
 const DH_PARTS: readonly [number, string][] = [
   [16, dh16WGSL],
@@ -105,50 +99,154 @@ interface Settings extends Geometry {
   drop: number;
   seed: number;
   causal: boolean;
+  /** Causal with the queries after `shift` keys (a KV cache): key j is masked for query i when j > i + shift. */
   shift: number;
   /** The mask as a [B, H, Tq, Tk] view (zero strides where broadcast), or null. */
   mask: View | null;
 }
 
-/** softmax(scale · q·kᵀ + mask) · v, with dropout on the weights; see AttentionOptions. */
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
-  return attention(q, k, v, opts);
-}
-
-/** The op, with the layers' internal options. */
-export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}, internals: AttentionInternals = {}): Tensor {
-  const g = check(q, k, v, opts);
+function settings(g: Geometry, opts: AttentionOptions, shift = 0): Settings {
   const drop = opts.dropout ?? 0;
-  const s: Settings = {
+  const scores = [g.B, g.H, g.Tq, g.Tk];
+  return {
     ...g,
     scale: opts.scale ?? 1 / Math.sqrt(g.Dh),
     drop,
     seed: drop > 0 ? (opts.seed ?? globalGenerator.nextU32()) >>> 0 : 0,
-    causal: !!opts.causal || internals.shift !== undefined,
-    shift: internals.shift ?? 0,
-    mask: opts.mask ? subView(opts.mask, [g.B, g.H, g.Tq, g.Tk], broadcastStrides(opts.mask, [g.B, g.H, g.Tq, g.Tk]), opts.mask.offset) : null,
+    causal: !!opts.causal,
+    shift,
+    mask: opts.mask ? subView(opts.mask, scores, broadcastStrides(opts.mask, scores), opts.mask.offset) : null,
   };
+}
+
+/** softmax(scale · q·kᵀ + mask) · v, with dropout on the weights; see AttentionOptions. */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const g = check(q, k, v, opts);
+  const s = settings(g, opts);
   const half = autocastActive();
   return tidy(() => {
-    const out = outputTensor(q, g, !!internals.headsLast);
+    const out = empty([...q.shape.slice(0, -1), g.Dh], 'float32', OP);
     if (out.size === 0) return out;
-    const qs = readable(q, half);
-    const ks = readable(k, half);
-    const vs = readable(v, half);
-    const lse = empty([g.B, g.H, g.Tq], 'float32', `${OP} log-sum-exp`);
-    const config = chooseConfig(s, half);
-    forward(s, config, qs, ks, vs, out, lse);
+    const [qs, ks, vs] = [q, k, v].map((t) => readable(t, half)) as [Tensor, Tensor, Tensor];
+    const lse = attendForward(s, qs, ks, vs, out);
     return record(
       OP,
       out,
       [q, k, v],
       (dO, [qb, kb, vb, o, l], needs) => {
-        const grads = backward(s, chooseConfig(s, half), qb!, kb!, vb!, o!, l!, readable(dO, half), needs);
-        return [needs[0] ? grads.dq : null, needs[1] ? grads.dk : null, needs[2] ? grads.dv : null];
+        const grads = needs.map((n, i) => (n ? empty([q, k, v][i]!.shape, 'float32', `${OP}.backward`) : null));
+        attendBackward(s, qb!, kb!, vb!, o!, l!, readable(dO, half), grads[0] ?? null, grads[1] ?? null, grads[2] ?? null);
+        return grads;
       },
       [qs, ks, vs, out, lse],
     );
   });
+}
+
+/**
+ * Keys and values of one attention layer's earlier positions, for generation: each call of
+ * nn.MultiheadAttention with the cache appends its tokens' keys and values and attends to all of
+ * them, so a new token costs one position's work. Made with the most positions it will hold;
+ * its tensors ([B, H, capacity, Dh]) are allocated at the first use.
+ */
+export class KVCache {
+  k: Tensor | null = null;
+  v: Tensor | null = null;
+  /** Positions filled so far. */
+  length = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new ShapeError(`KVCache: capacity must be a positive integer, got ${capacity}`);
+  }
+
+  /** Forget the positions (the memory stays, for the next sequence of the same shape). */
+  reset(): void {
+    this.length = 0;
+  }
+
+  dispose(): void {
+    this.k?.dispose();
+    this.v?.dispose();
+    this.k = this.v = null;
+    this.length = 0;
+  }
+}
+
+/**
+ * Self-attention over a fused projection, as nn.MultiheadAttention computes it: `qkv` is
+ * [B, T, 3·D] (queries, keys and values of every head side by side: [B, T, 3, H, Dh]) and the
+ * result is [B, T, D] with the heads merged. Nothing is copied: the kernels read q, k and v where
+ * they lie in qkv, write the output in [B, T, H, Dh] order, and the backward pass writes dQ, dK
+ * and dV into their places of one [B, T, 3·D] gradient. With a cache, the new keys and values are
+ * appended to it and the queries attend to every cached position (causal: each query sees the
+ * positions up to its own); a cache is for inference only (no gradient flows through it).
+ */
+export function selfAttention(qkv: Tensor, heads: number, opts: Omit<AttentionOptions, 'mask'>, cache?: KVCache): Tensor {
+  const op = 'MultiheadAttention';
+  checkDType(op, qkv, 'float32', 'projection');
+  if (qkv.ndim !== 3 || qkv.shape[2]! % (3 * heads) !== 0) {
+    throw new ShapeError(`${op}: the fused projection ${formatShape(qkv.shape)} is not [B, T, 3·heads·Dh] for ${heads} heads`);
+  }
+  const [B, T, D3] = qkv.shape as [number, number, number];
+  const D = D3 / 3;
+  const Dh = D / heads;
+  if (Dh > MAX_HEAD_DIM) throw new LimitError(`${op}: head dimension ${Dh} (${D} / ${heads} heads) is larger than the kernels hold (${MAX_HEAD_DIM})`);
+  if (cache && isGradEnabled() && qkv.requiresGrad) {
+    throw new WebGradError(`${op}: a KV cache is for inference: run it under wg.noGrad() (no gradient flows through cached keys)`);
+  }
+  const past = cache?.length ?? 0;
+  const g: Geometry = { B, H: heads, Tq: T, Tk: past + T, Dh };
+  const s = settings(g, opts, past);
+  const half = autocastActive() && !cache;
+  return tidy(() => {
+    const out = empty([B, T, D], 'float32', op);
+    if (out.size === 0) return out;
+    const src = readable(qkv.isContiguous ? qkv : contiguousCopy(qkv, op), half);
+    const part = (i: number) => src.view([B, heads, T, Dh], [T * D3, Dh, D3, 1], src.offset + i * D);
+    const [q, k, v] = [part(0), part(1), part(2)];
+    const merged = out.view([B, heads, T, Dh], [T * D, Dh, D, 1], 0);
+    if (cache) {
+      const [ck, cv] = appendToCache(op, cache, k, v, g);
+      attendForward(s, q, ck, cv, merged);
+      return out;
+    }
+    const lse = attendForward(s, q, k, v, merged);
+    return record(
+      op,
+      out,
+      [qkv],
+      (dOut, [qb, kb, vb, o, l]) => {
+        const dqkv = empty([B, T, D3], 'float32', `${op}.backward`);
+        const grad = (i: number) => dqkv.view([B, heads, T, Dh], [T * D3, Dh, D3, 1], i * D);
+        const dO = readable(dOut.isContiguous ? dOut : contiguousCopy(dOut, op), half);
+        attendBackward(s, qb!, kb!, vb!, o!, l!, dO.view([B, heads, T, Dh], [T * D, Dh, D, 1], dO.offset), grad(0), grad(1), grad(2));
+        return [dqkv];
+      },
+      [q, k, v, merged, lse],
+    );
+  });
+}
+
+/** Write the new keys and values at the cache's next positions; the cache's filled views. */
+function appendToCache(op: string, cache: KVCache, k: Tensor, v: Tensor, g: Geometry): [Tensor, Tensor] {
+  const { B, H, Tq: T, Dh } = g;
+  const past = cache.length;
+  if (past + T > cache.capacity) {
+    throw new LimitError(`${op}: the KV cache holds ${cache.capacity} positions; ${past} are filled and ${T} more do not fit`);
+  }
+  const shape = [B, H, cache.capacity, Dh];
+  if (cache.k && !sameShape(cache.k.shape, shape)) {
+    throw new ShapeError(
+      `${op}: the KV cache holds ${formatShape(cache.k.shape)}, this call needs ${formatShape(shape)} (batch, heads and head dimension must stay the same)`,
+    );
+  }
+  cache.k ??= keep(empty(shape, 'float32', 'KV cache keys'));
+  cache.v ??= keep(empty(shape, 'float32', 'KV cache values'));
+  const slot = (t: Tensor, at: number, n: number) => t.view([B, H, n, Dh], t.strides, t.offset + at * t.strides[2]!);
+  copyView(k, slot(cache.k, past, T), op);
+  copyView(v, slot(cache.v, past, T), op);
+  cache.length = past + T;
+  return [slot(cache.k, 0, past + T), slot(cache.v, 0, past + T)];
 }
 
 /** Shapes and options, each wrong one a clear error naming the op and the shapes. */
@@ -192,14 +290,6 @@ function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Geometr
   if (opts.scale !== undefined && !Number.isFinite(opts.scale)) throw new ShapeError(`${OP}: scale must be a finite number, got ${opts.scale}`);
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new ShapeError(`${OP}: seed must be an integer, got ${opts.seed}`);
   return { B, H, Tq, Tk, Dh };
-}
-
-/** The output [..., Tq, Dh], contiguous, or laid out [B, Tq, H, Dh] under the [B, H, Tq, Dh] view. */
-function outputTensor(q: Tensor, g: Geometry, headsLast: boolean): Tensor {
-  const shape = [...q.shape.slice(0, -1), g.Dh];
-  if (!headsLast || q.ndim !== 4) return empty(shape, 'float32', OP);
-  const stored = empty([g.B, g.Tq, g.H, g.Dh], 'float32', OP);
-  return stored.view(shape, [g.Tq * g.H * g.Dh, g.Dh, g.H * g.Dh, 1], 0);
 }
 
 /** An operand as the kernels read it: its head dimension contiguous (else copied), f16 under autocast. */
@@ -288,6 +378,7 @@ const BINDINGS: Record<string, Record<string, 'read' | 'write'>> = {
   row_stats: { o: 'read', lse: 'read', dout: 'read', stats: 'write' },
   grad_q: { ...OPERANDS, stats: 'read', dout: 'read', dq: 'write' },
   grad_kv: { ...OPERANDS, stats: 'read', dout: 'read', dk: 'write', dv: 'write' },
+  grad_kv_packed: { ...OPERANDS, stats: 'read', dout: 'read', dkv: 'write' },
 };
 
 /** Params every kernel of a block shares. */
@@ -297,7 +388,6 @@ function blockParams(s: Settings, b: Block, groups: number) {
     tq: s.Tq,
     tk: s.Tk,
     dh: s.Dh,
-    dh4: Math.ceil(s.Dh / 4),
     groups,
     workgroups: groups * b.nb * b.nh,
     causal: s.causal,
@@ -305,7 +395,6 @@ function blockParams(s: Settings, b: Block, groups: number) {
     has_mask: s.mask !== null,
     scale: s.scale,
     drop: s.drop,
-    keep_scale: s.drop > 0 ? 1 / (1 - s.drop) : 1,
     seed: s.seed,
     b_base: b.b0,
     h_base: b.h0,
@@ -318,94 +407,117 @@ function maskView(s: Settings): View {
   return s.mask ?? empty([4], 'float32', `${OP} (no mask)`).view([s.B, s.H, s.Tq, s.Tk], [0, 0, 0, 0], 0);
 }
 
-function forward(s: Settings, c: AttentionConfig, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor): void {
+/** Run the forward kernel: `out` ← attention (any [B, H, Tq, Dh] view); returns the rows' log-sum-exp [B, H, Tq]. */
+function attendForward(s: Settings, q: Tensor, k: Tensor, v: Tensor, out: Tensor, config = chooseConfig(s, q.dtype === 'float16')): Tensor {
+  const lse = empty([s.B, s.H, s.Tq], 'float32', `${OP} log-sum-exp`);
   const views = [view4(q), view4(k), view4(v), maskView(s), view4(out), lse];
-  const groups = Math.ceil(s.Tq / (ROWS * c.wg));
+  const groups = Math.ceil(s.Tq / (ROWS * config.wg));
   for (const b of headBlocks(OP, s, views)) {
     const [qb, kb, vb, mb, ob, lb] = cutBlock(views, b);
-    const kern = kernel('forward', 'forward', q.dtype === 'float16', vec4Aligned(s.Dh, qb!, kb!, vb!), s.Dh);
     const params = blockParams(s, b, groups);
     launch(
-      kern,
+      kernel('forward', 'forward', q.dtype === 'float16', vec4Aligned(s.Dh, qb!, kb!, vb!), s.Dh),
       {
         bind: { q: qb!, k: kb!, v: vb!, mask: mb!, o: ob!, lse: lb! },
         params: { ...params, q_strides: strides3(qb!), k_strides: strides3(kb!), v_strides: strides3(vb!), o_strides: strides3(ob!), mask_strides: mb!.strides },
-        constants: { WG: c.wg, SHARED: c.shared },
+        constants: { WG: config.wg, SHARED: config.shared },
         workgroups: params.workgroups,
       },
       OP,
     );
   }
+  return lse;
 }
 
-interface Grads {
-  dq: Tensor;
-  dk: Tensor;
-  dv: Tensor;
-}
-
-function backward(
+/**
+ * Run the backward kernels: the gradients dq, dk, dv (views like q, k, v; null where not wanted)
+ * from the forward's output, its log-sum-exp and the output's gradient dO.
+ */
+function attendBackward(
   s: Settings,
-  c: AttentionConfig,
   q: Tensor,
   k: Tensor,
   v: Tensor,
   out: Tensor,
   lse: Tensor,
   dO: Tensor,
-  needs: readonly boolean[],
-): Grads {
+  dq: Tensor | null,
+  dk: Tensor | null,
+  dv: Tensor | null,
+  config = chooseConfig(s, q.dtype === 'float16'),
+): void {
   const op = `${OP}.backward`;
   const half = q.dtype === 'float16';
-  const shape = (t: Tensor) => (t.ndim === 4 ? [s.B, s.H, t.shape[2]!, s.Dh] : [s.B, t.shape[1]!, s.Dh]);
+  const kv = dk !== null || dv !== null;
+  // grad_kv writes both: a scratch for the one not wanted (freed by the caller's scope).
+  const dk_ = kv ? (dk ?? empty(k.shape, 'float32', op)) : k;
+  const dv_ = kv ? (dv ?? empty(v.shape, 'float32', op)) : v;
+  // dK and dV in one buffer (a fused projection's gradient) are bound once, as a view covering both.
+  const packed = kv && dk_.buffer(op) === dv_.buffer(op);
+  const [dkView, dvView] = [view4(dk_), view4(dv_)];
+  const gap = dvView.offset - dkView.offset;
+  if (packed && (gap < s.Dh || !sameShape(dkView.strides.slice(0, 3), dvView.strides.slice(0, 3)))) {
+    throw new Error(`${op}: dK and dV share a buffer but not a layout with dV after dK`);
+  }
+  const dkv = packed ? subView(dkView, [s.B, s.H, s.Tk, gap + s.Dh], [...dkView.strides.slice(0, 3), 1], dkView.offset) : dkView;
   const stats = empty([s.B, s.H, s.Tq, 2], 'float32', `${op} row statistics`);
-  const grads = { dq: empty(shape(q), 'float32', op), dk: empty(shape(k), 'float32', op), dv: empty(shape(v), 'float32', op) };
-  const views = [view4(q), view4(k), view4(v), maskView(s), view4(out), lse, view4(dO), stats, view4(grads.dq), view4(grads.dk), view4(grads.dv)];
-  const kvNeeded = needs[1] || needs[2];
-  for (const b of headBlocks(op, s, views)) {
+  const views = [view4(q), view4(k), view4(v), maskView(s), view4(out), lse, view4(dO), stats, view4(dq ?? q), dkv, dvView];
+  for (const b of headBlocks(op, s, packed ? views.slice(0, -1) : views)) {
     const [qb, kb, vb, mb, ob, lb, gb, sb, dqb, dkb, dvb] = cutBlock(views, b);
     const operands = { q: qb!, k: kb!, v: vb!, mask: mb! };
-    const strides = { q_strides: strides3(qb!), k_strides: strides3(kb!), v_strides: strides3(vb!), dout_strides: strides3(gb!), mask_strides: mb!.strides };
+    const strides = {
+      q_strides: strides3(qb!),
+      k_strides: strides3(kb!),
+      v_strides: strides3(vb!),
+      dout_strides: strides3(gb!),
+      dq_strides: strides3(dqb!),
+      dk_strides: strides3(dkb!),
+      dv_strides: strides3(dvb!),
+      mask_strides: mb!.strides,
+    };
     const rows = b.nb * b.nh * s.Tq;
     const statGroups = Math.ceil(rows / STATS_WG);
-    const statParams = blockParams(s, b, 1);
     launch(
       kernel('backward', 'row_stats', half, false, s.Dh),
       {
         bind: { o: ob!, lse: lb!, dout: gb!, stats: sb! },
-        params: { ...statParams, workgroups: statGroups, rows, o_strides: strides3(ob!), dout_strides: strides3(gb!) },
+        params: { ...blockParams(s, b, 1), workgroups: statGroups, rows, o_strides: strides3(ob!), dout_strides: strides3(gb!) },
         constants: { WG: STATS_WG },
         workgroups: statGroups,
       },
       op,
     );
-    const qGroups = Math.ceil(s.Tq / (ROWS * c.wg));
-    const qParams = blockParams(s, b, qGroups);
-    const constants = { WG: c.wg, SHARED: c.shared };
+    const constants = { WG: config.wg, SHARED: config.shared };
     const vec4 = vec4Aligned(s.Dh, qb!, kb!, vb!, gb!);
-    if (needs[0]) {
+    if (dq) {
+      const params = blockParams(s, b, Math.ceil(s.Tq / (ROWS * config.wg)));
       launch(
         kernel('backward', 'grad_q', half, vec4, s.Dh),
-        { bind: { ...operands, stats: sb!, dout: gb!, dq: dqb! }, params: { ...qParams, ...strides }, constants, workgroups: qParams.workgroups },
+        { bind: { ...operands, stats: sb!, dout: gb!, dq: dqb! }, params: { ...params, ...strides }, constants, workgroups: params.workgroups },
         op,
       );
     }
-    if (kvNeeded) {
-      const kvParams = blockParams(s, b, Math.ceil(s.Tk / (ROWS * c.wg)));
-      launch(
-        kernel('backward', 'grad_kv', half, vec4, s.Dh),
-        { bind: { ...operands, stats: sb!, dout: gb!, dk: dkb!, dv: dvb! }, params: { ...kvParams, ...strides }, constants, workgroups: kvParams.workgroups },
-        op,
-      );
+    if (kv) {
+      const params = { ...blockParams(s, b, Math.ceil(s.Tk / (ROWS * config.wg))), ...strides };
+      const common = { ...operands, stats: sb!, dout: gb! };
+      if (packed) {
+        const at = bindView(op, dkb!, 'dK and dV').offset;
+        launch(
+          kernel('backward', 'grad_kv_packed', half, vec4, s.Dh),
+          { bind: { ...common, dkv: dkb! }, params: { ...params, dk_offset: at, dv_offset: at + gap }, constants, workgroups: params.workgroups },
+          op,
+        );
+      } else {
+        launch(kernel('backward', 'grad_kv', half, vec4, s.Dh), { bind: { ...common, dk: dkb!, dv: dvb! }, params, constants, workgroups: params.workgroups }, op);
+      }
     }
   }
-  return grads;
 }
 
 /**
  * The configuration: one forced with setAttentionConfig, else the autotuner's pick for this shape
- * class (sizes rounded up to powers of two, the head dimension's register size, causal, precision),
- * the untimed default until the class has been timed (forward and backward together).
+ * class (sizes rounded up to powers of two, the head dimension's tile, causal, precision) — the
+ * untimed default until the class has been timed (forward and backward together).
  */
 function chooseConfig(s: Settings, half: boolean): AttentionConfig {
   const forced = forcedAttentionConfig();
@@ -418,25 +530,25 @@ function chooseConfig(s: Settings, half: boolean): AttentionConfig {
     fallback: defaultAttentionConfig(rt.info),
     id: describeAttentionConfig,
     prepare: () => {
-      const shape = [s.B, s.H];
+      // Operands of this shape and precision, contiguous.
       const make = (T: number) => {
-        const t = randn([...shape, T, s.Dh]);
+        const t = randn([s.B, s.H, T, s.Dh]);
         if (!half) return t;
         const h = toHalf(t);
         t.dispose();
         return h;
       };
-      const tuning: Settings = { ...s, mask: null, drop: 0 };
-      const [q, k, v, g] = [make(s.Tq), make(s.Tk), make(s.Tk), make(s.Tq)];
+      const plain: Settings = { ...s, mask: null, drop: 0 };
+      const [q, k, v, dO] = [make(s.Tq), make(s.Tk), make(s.Tk), make(s.Tq)] as [Tensor, Tensor, Tensor, Tensor];
       return {
         run: (c) =>
           tidy(() => {
-            const out = empty([...shape, s.Tq, s.Dh], 'float32', OP);
-            const lse = empty([...shape, s.Tq], 'float32', OP);
-            forward(tuning, c, q, k, v, out, lse);
-            backward(tuning, c, q, k, v, out, lse, g, [true, true, true]);
+            const out = empty(q.shape, 'float32', OP);
+            const lse = attendForward(plain, q, k, v, out, c);
+            const grads = [q, k, v].map((t) => empty(t.shape, 'float32', OP));
+            attendBackward(plain, q, k, v, out, lse, dO, grads[0]!, grads[1]!, grads[2]!, c);
           }),
-        dispose: () => [q, k, v, g].forEach((t) => t.dispose()),
+        dispose: () => [q, k, v, dO].forEach((t) => t.dispose()),
       };
     },
   });

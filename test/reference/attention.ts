@@ -44,8 +44,8 @@ function maskAt(m: { data: ArrayLike<number>; shape: number[] }, idx: number[]):
   return m.data[o]!;
 }
 
-/** The attention weights after dropout, [B, H, Tq, Tk] (flat). */
-export function attentionWeights(q: ArrayLike<number>, k: ArrayLike<number>, o: AttentionRefOptions): Float64Array {
+/** The attention weights after dropout, [B, H, Tq, Tk] (flat); with `beforeDropout`, the softmax alone. */
+export function attentionWeights(q: ArrayLike<number>, k: ArrayLike<number>, o: AttentionRefOptions, beforeDropout = false): Float64Array {
   const { B, H, Tq, Tk, Dh } = o;
   const scale = o.scale ?? 1 / Math.sqrt(Dh);
   const p = o.dropout ?? 0;
@@ -68,7 +68,7 @@ export function attentionWeights(q: ArrayLike<number>, k: ArrayLike<number>, o: 
       for (let j = 0; j < Tk; j++) sum += Math.exp(s[j]! - mx);
       for (let j = 0; j < Tk; j++) {
         let x = Math.exp(s[j]! - mx) / sum;
-        if (p > 0) x = kept(o.seed ?? 0, bh, Tq, i, j, p) ? x / (1 - p) : 0;
+        if (p > 0 && !beforeDropout) x = kept(o.seed ?? 0, bh, Tq, i, j, p) ? x / (1 - p) : 0;
         w[(bh * Tq + i) * Tk + j] = x;
       }
     }
@@ -91,4 +91,53 @@ export function attention(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLi
     }
   }
   return out;
+}
+
+/**
+ * The gradients of q, k and v for the output's gradient dO, analytically in float64: with the
+ * softmax P, the dropped weights W = P ∘ Z / (1 − p) and O = W·v,
+ * dV = Wᵀ·dO, dP = (dO·vᵀ) ∘ Z / (1 − p), dS = P ∘ (dP − rowsum(P ∘ dP)), dQ = scale·dS·k,
+ * dK = scale·dSᵀ·q. (Checked against finite differences in test/ops/attention.test.ts.)
+ */
+export function attentionGrads(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  dO: ArrayLike<number>,
+  o: AttentionRefOptions,
+): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
+  const { B, H, Tq, Tk, Dh } = o;
+  const scale = o.scale ?? 1 / Math.sqrt(Dh);
+  const P = attentionWeights(q, k, o, true);
+  const W = attentionWeights(q, k, o);
+  const dq = new Float64Array(B * H * Tq * Dh);
+  const dk = new Float64Array(B * H * Tk * Dh);
+  const dv = new Float64Array(B * H * Tk * Dh);
+  const dP = new Float64Array(Tk);
+  for (let bh = 0; bh < B * H; bh++) {
+    for (let i = 0; i < Tq; i++) {
+      let D = 0;
+      for (let j = 0; j < Tk; j++) {
+        const w = W[(bh * Tq + i) * Tk + j]!;
+        const p = P[(bh * Tq + i) * Tk + j]!;
+        let g = 0;
+        for (let d = 0; d < Dh; d++) {
+          const go = dO[(bh * Tq + i) * Dh + d]!;
+          g += go * v[(bh * Tk + j) * Dh + d]!;
+          dv[(bh * Tk + j) * Dh + d] += w * go;
+        }
+        // dP ∘ Z / (1 − p): the dropped weight's factor over the kept one's softmax value.
+        dP[j] = p === 0 ? 0 : (g * w) / p;
+        D += p * dP[j]!;
+      }
+      for (let j = 0; j < Tk; j++) {
+        const ds = P[(bh * Tq + i) * Tk + j]! * (dP[j]! - D);
+        for (let d = 0; d < Dh; d++) {
+          dq[(bh * Tq + i) * Dh + d] += scale * ds * k[(bh * Tk + j) * Dh + d]!;
+          dk[(bh * Tk + j) * Dh + d] += scale * ds * q[(bh * Tq + i) * Dh + d]!;
+        }
+      }
+    }
+  }
+  return { dq, dk, dv };
 }
