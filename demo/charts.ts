@@ -1,6 +1,8 @@
 // Live charts of the training loss (every step, and a smoothed line) and the test accuracy (the
 // quick checks on a subset, and the full test set at epoch ends), drawn with uPlot. New points
-// are collected as they arrive and drawn once per animation frame.
+// are collected as they arrive and drawn once per animation frame. The two charts sit one above
+// the other with the same step axis: the same range of steps, and plot areas that start at the
+// same x (y axes of one width), so a point of one lines up with the same step in the other.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -9,6 +11,10 @@ import { HELD_OUT_DIGITS, QUICK_EVAL_DIGITS, type EvalPoint, type History } from
 /** Weight of the past in the smoothed loss (an exponential moving average, as TensorBoard's slider). */
 const SMOOTHING = 0.9;
 const HEIGHT = 200;
+/** Distances between step ticks: whole steps only. */
+const STEP_TICKS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1000, 10_000, 100_000, 1_000_000].map((p) => m * p)).sort((a, b) => a - b);
+/** Width of both y axes: room for the axis label and five-character ticks ("2.25", "100", "1.2M"). */
+const Y_AXIS_WIDTH = 72;
 
 export class TrainingCharts {
   private readonly loss: uPlot;
@@ -18,21 +24,32 @@ export class TrainingCharts {
   private accData: [number[], (number | null)[], (number | null)[]] = [[], [], []];
   private smoothed = 0;
   private drawScheduled = false;
+  /** The steps both charts show: from the first point of either to the last (null: no points yet). */
+  private steps: [number, number] | null = null;
 
   constructor(
     private readonly lossBox: HTMLElement,
     private readonly accuracyBox: HTMLElement,
   ) {
     const axes = (y: string): uPlot.Axis[] => [
-      { label: 'step' },
-      // Short tick labels (a diverging loss reaches millions), and room for the longest one.
-      { label: y, values: (_u, ticks) => ticks.map(compact), size: (_u, values) => 36 + 7 * Math.max(2, ...(values ?? []).map((v) => v.length)) },
+      { label: 'step', incrs: STEP_TICKS },
+      // Short tick labels (a diverging loss reaches millions).
+      { label: y, values: (_u, ticks) => ticks.map(compact), size: Y_AXIS_WIDTH },
     ];
+    // The same range on both charts (nothing yet: 0–1; a single step gets some room around it).
+    const steps: uPlot.Scale = {
+      time: false,
+      range: () => {
+        const [lo, hi] = this.steps ?? [0, 1];
+        return hi > lo ? [lo, hi] : [Math.max(0, lo - 1), hi + 1];
+      },
+    };
     this.loss = new uPlot(
       {
         width: lossBox.clientWidth || 320,
         height: HEIGHT,
-        scales: { x: { time: false } },
+        // uPlot's own range, and 0–1 before there is a loss (an axis even then, as wide as the other chart's).
+        scales: { x: steps, y: { range: (_u, min, max) => (min === null || max === null ? [0, 1] : uPlot.rangeNum(min, max, 0.1, true)) } },
         axes: axes('loss'),
         series: [
           { label: 'step' },
@@ -48,7 +65,7 @@ export class TrainingCharts {
       {
         width: accuracyBox.clientWidth || 320,
         height: HEIGHT,
-        scales: { x: { time: false }, y: { range: [0, 100] } },
+        scales: { x: steps, y: { range: [0, 100] } },
         axes: axes('test accuracy %'),
         series: [
           { label: 'step' },
@@ -105,8 +122,15 @@ export class TrainingCharts {
     this.drawScheduled = true;
     requestAnimationFrame(() => {
       this.drawScheduled = false;
+      const firsts = [this.lossData[0][0], this.accData[0][0]].filter((s) => s !== undefined);
+      const lasts = [this.lossData[0].at(-1), this.accData[0].at(-1)].filter((s) => s !== undefined);
+      this.steps = firsts.length ? [Math.min(...firsts), Math.max(...lasts)] : null;
       this.loss.setData(this.lossData);
       this.accuracy.setData(this.accData);
+      // The step range each chart shows (the tests compare them).
+      for (const [box, u] of [[this.lossBox, this.loss], [this.accuracyBox, this.accuracy]] as const) {
+        box.dataset.steps = this.steps ? `${u.scales.x!.min}-${u.scales.x!.max}` : '';
+      }
       this.lossBox.dataset.points = String(this.lossData[0].length);
       this.accuracyBox.dataset.points = String(this.accData[0].length);
     });

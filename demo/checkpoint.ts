@@ -3,9 +3,14 @@
 // and `npm run train -- --resume` all continue the same training. Loading also accepts the CLI's
 // checkpoints and plain state dicts (wg.io.saveSafetensors(model.stateDict())): the network's
 // layer sizes are read from the tensor shapes, and everything is checked before the model changes.
+// The page's files also carry the training history (the charts' curves), so that loading one
+// shows where it stands.
 
 import * as wg from '../src/index';
-import type { ModelKind, OptimizerKind, Progress, TrainConfig } from './protocol';
+import type { EvalPoint, History, ModelKind, OptimizerKind, Progress, TrainConfig } from './protocol';
+
+/** A file's history is not trusted beyond this many points per curve (a day of steps at 10 per second). */
+const MAX_HISTORY_POINTS = 1_000_000;
 
 /** A network the demo can build: the kind and its layer sizes. */
 export type Architecture = { kind: 'mlp'; hidden: number } | { kind: 'cnn'; channels: [number, number] };
@@ -20,6 +25,7 @@ interface SavedProgress extends Progress {
   model: ModelKind;
   optimizer: OptimizerKind;
   settings: Omit<TrainConfig, 'model' | 'optimizer'>;
+  history: History;
 }
 
 export function buildModel(a: Architecture): wg.nn.Sequential {
@@ -31,9 +37,15 @@ export function buildOptimizer(kind: OptimizerKind, model: wg.nn.Module, lr: num
   return kind === 'adam' ? new wg.optim.Adam(params, { lr }) : new wg.optim.SGD(params, { lr, momentum: 0.9 });
 }
 
-export function saveModel(model: wg.nn.Module, optimizer: wg.optim.Optimizer, config: TrainConfig, progress: Progress): Promise<Uint8Array> {
+export function saveModel(
+  model: wg.nn.Module,
+  optimizer: wg.optim.Optimizer,
+  config: TrainConfig,
+  progress: Progress,
+  history: History,
+): Promise<Uint8Array> {
   const { model: kind, optimizer: optimizerKind, ...settings } = config;
-  const saved: SavedProgress = { ...progress, model: kind, optimizer: optimizerKind, settings };
+  const saved: SavedProgress = { ...progress, model: kind, optimizer: optimizerKind, settings, history };
   return wg.io.saveCheckpoint({ model, optimizer, progress: { ...saved } });
 }
 
@@ -45,6 +57,8 @@ export interface FileContents {
   /** Settings and progress saved with it (what the file does not say is left out). */
   settings: Partial<TrainConfig>;
   progress: Progress;
+  /** The training history saved with it (this page's files), or null. */
+  history: History | null;
   /** A webgrad checkpoint (tensors under "model."), or a plain state dict. */
   isCheckpoint: boolean;
 }
@@ -72,6 +86,7 @@ export function describeFile(bytes: Uint8Array): FileContents {
     optimizer: optimizerFromState,
     settings,
     progress: { step: count(saved.step), epoch: count(saved.epoch), samplesInEpoch: count(saved.samplesInEpoch) },
+    history: validHistory(saved.history),
     isCheckpoint,
   };
 }
@@ -125,6 +140,24 @@ function validSettings(raw: unknown): Partial<TrainConfig> {
   }
   if (typeof r.augment === 'boolean') out.augment = r.augment;
   return out;
+}
+
+/** The saved history if it has the expected form (a file may come from anywhere), else null. */
+function validHistory(raw: unknown): History | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as Record<string, unknown>;
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (!Array.isArray(r.loss) || !Array.isArray(r.evals) || r.loss.length > MAX_HISTORY_POINTS || r.evals.length > MAX_HISTORY_POINTS) return null;
+  // Non-finite losses are saved as null by JSON; they are left out of the chart anyway.
+  const loss = r.loss.filter((p): p is [number, number] => Array.isArray(p) && p.length === 2 && finite(p[0]) && (finite(p[1]) || p[1] === null));
+  const evals = r.evals.filter(
+    (p): p is EvalPoint =>
+      typeof p === 'object' && p !== null && finite(p.step) && finite(p.accuracy) && p.accuracy >= 0 && p.accuracy <= 1 && finite(p.digits),
+  );
+  if (loss.length !== r.loss.length || evals.length !== r.evals.length) return null;
+  const history: History = { loss: loss.map(([s, l]) => [s, l ?? NaN]), evals: evals.map((p) => ({ step: p.step, accuracy: p.accuracy, loss: finite(p.loss) ? p.loss : NaN, digits: p.digits })) };
+  if (finite(r.samplesPerSecond) && r.samplesPerSecond > 0) history.samplesPerSecond = r.samplesPerSecond;
+  return history;
 }
 
 function count(v: unknown): number {

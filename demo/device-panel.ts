@@ -16,7 +16,8 @@ export function showDevice(list: HTMLElement, info: DeviceInfo): void {
   const adapter = [a.vendor, a.architecture].filter(Boolean).join(' · ') || 'unnamed adapter';
   const rows: [id: string, term: string, value: string][] = [
     ['adapter', 'Adapter', adapter],
-    ['description', 'Description', a.description || a.device || '—'],
+    // Many browsers leave these empty (for privacy): then there is nothing to show.
+    ...(a.description || a.device ? [['description', 'Description', a.description || a.device] as [string, string, string]] : []),
     [
       'fallback',
       'Kind',

@@ -9,12 +9,14 @@ import { ProfilePanel } from './profile-panel';
 import { TogetherPanel } from './together-panel';
 import { DrawingPad, showInput } from './draw';
 import { ProbabilityBars } from './prediction';
-import type { DeviceInfo } from '../src/index';
+import type { DeviceInfo, MemoryStats } from '../src/index';
 import {
   QUICK_EVAL_DIGITS,
   type EvalPoint,
   type FromWorker,
   type OptimizerKind,
+  type PlanInfo,
+  type Progress,
   type RunState,
   type ToWorker,
   type TrainConfig,
@@ -107,10 +109,13 @@ function updateControls(): void {
       : '';
 }
 
-function setStatus(state: RunState, detail: string): void {
+function setStatus(state: RunState, detail: string, progress?: number): void {
   runState = state;
   const status = $('status');
   status.dataset.state = state;
+  const bar = $<HTMLProgressElement>('status-progress');
+  bar.hidden = progress === undefined;
+  if (progress !== undefined) bar.value = progress;
   const words: Record<RunState, string> = {
     starting: 'Starting…',
     ready: 'Ready: press Train.',
@@ -141,6 +146,39 @@ function addLoss(loss: number): void {
   if (recentLosses.length > LOSS_WINDOW) recentLosses.shift();
 }
 
+/** The step count's detail: where it is in the data. */
+function showPosition(p: Progress, batch: number, batchesPerEpoch: number): void {
+  $('epoch').textContent =
+    p.samplesInEpoch > 0
+      ? `(epoch ${p.epoch + 1}, batch ${batch} of ${batchesPerEpoch})`
+      : p.epoch > 0
+        ? `(${p.epoch} epoch${p.epoch === 1 ? '' : 's'} done)`
+        : '';
+}
+
+function showSpeed(samplesPerSecond: number | undefined, detail = ''): void {
+  $('speed').textContent = samplesPerSecond ? `${Math.round(samplesPerSecond).toLocaleString('en')} samples/s` : '—';
+  $('speed-detail').textContent = samplesPerSecond ? detail : '';
+}
+
+function showPlan(p: PlanInfo | null): void {
+  $('plan').textContent = !p
+    ? '—'
+    : p.microBatches === 1
+      ? `the whole batch of ${p.batchSize} at once`
+      : `${p.microBatches} micro-batches of ${p.microBatchSize} (gradients accumulated: one update per batch of ${p.batchSize})`;
+  $('plan-reason').textContent = p ? `(${p.reason})` : '';
+}
+
+function showMemory(m: MemoryStats, during: 'step' | 'idle'): void {
+  $('memory').textContent =
+    during === 'step' ? `${formatBytes(m.liveBytes)} in use, peak ${formatBytes(m.peakBytes)} during the step` : `${formatBytes(m.liveBytes)} in use`;
+  $('memory-detail').textContent =
+    during === 'step'
+      ? `(${m.liveTensors} tensors; ${formatBytes(m.pooledBytes)} of freed buffers kept for reuse)`
+      : `(${m.liveTensors} tensors: the model and its optimizer’s state)`;
+}
+
 function showEval(p: EvalPoint): void {
   $('accuracy').textContent = `${(p.accuracy * 100).toFixed(1)}%`;
   $('accuracy-detail').textContent = `on ${p.digits === QUICK_EVAL_DIGITS ? `${p.digits} held-out digits` : `all ${p.digits.toLocaleString('en')} held-out digits`} at step ${p.step}`;
@@ -169,18 +207,22 @@ function startDemo(): void {
   const together = new TogetherPanel($('together-card'), (url) => post({ type: 'together', url }));
   let deviceInfo: DeviceInfo | null = null;
 
+  // Each drawing (and Clear) gets a new number; only answers about the current one are shown
+  // (one asked before Clear, or before the drawing changed, may arrive after it).
+  let drawingId = 0;
   // One prediction in flight at a time; while it runs, only the newest drawing waits.
-  let predicting = false;
+  let inFlight: number | null = null;
   let waiting: Float32Array | null = null;
   const predict = (pixels: Float32Array): void => {
-    if (predicting) {
+    if (inFlight !== null) {
       waiting = pixels;
       return;
     }
-    predicting = true;
-    post({ type: 'predict', pixels }, [pixels.buffer]);
+    inFlight = drawingId;
+    post({ type: 'predict', id: drawingId, pixels }, [pixels.buffer]);
   };
   const pad = new DrawingPad($<HTMLCanvasElement>('pad'), (pixels) => {
+    drawingId++;
     showInput(seen, pixels);
     if (pixels) predict(new Float32Array(pixels));
     else {
@@ -209,7 +251,7 @@ function startDemo(): void {
         showUnavailable(msg.message);
         break;
       case 'status':
-        setStatus(msg.state, msg.detail);
+        setStatus(msg.state, msg.detail, msg.progress);
         break;
       case 'model': {
         showError(null);
@@ -218,7 +260,7 @@ function startDemo(): void {
         firstLosses = msg.history.loss.slice(0, LOSS_WINDOW).map(([, l]) => l);
         recentLosses = msg.history.loss.slice(-LOSS_WINDOW).map(([, l]) => l);
         $('step').textContent = String(msg.progress.step);
-        $('epoch').textContent = msg.progress.step ? `(${msg.progress.epoch} epochs done)` : '';
+        showPosition(msg.progress, msg.batch, msg.batchesPerEpoch);
         showLoss();
         const lastEval = msg.history.evals.at(-1);
         if (lastEval) showEval(lastEval);
@@ -226,8 +268,9 @@ function startDemo(): void {
           $('accuracy').textContent = '—';
           $('accuracy-detail').textContent = '';
         }
-        for (const id of ['speed', 'memory', 'plan']) $(id).textContent = '—';
-        for (const id of ['memory-detail', 'plan-reason']) $(id).textContent = '';
+        showSpeed(msg.history.samplesPerSecond, '(when it last trained)');
+        showMemory(msg.memory, 'idle');
+        showPlan(msg.plan);
         charts.reset(msg.history);
         const size = `${msg.parameters.toLocaleString('en')} parameters`;
         const o = msg.origin;
@@ -248,32 +291,25 @@ function startDemo(): void {
         const p = msg.progress;
         trainedSteps = p.step;
         $('step').textContent = String(p.step);
-        $('epoch').textContent = `(epoch ${p.epoch + 1}, batch ${msg.batch} of ${msg.batchesPerEpoch})`;
+        showPosition(p, msg.batch, msg.batchesPerEpoch);
         addLoss(msg.loss);
         showLoss();
         charts.addLoss(p.step, msg.loss);
-        $('speed').textContent = `${Math.round(msg.samplesPerSecond).toLocaleString('en')} samples/s`;
-        const m = msg.memory;
-        $('memory').textContent = `${formatBytes(m.liveBytes)} in use, peak ${formatBytes(m.peakBytes)} during the step`;
-        $('memory-detail').textContent = `(${m.liveTensors} tensors; ${formatBytes(m.pooledBytes)} of freed buffers kept for reuse)`;
+        showSpeed(msg.samplesPerSecond);
+        showMemory(msg.memory, 'step');
         break;
       }
-      case 'plan': {
-        const p = msg.plan;
-        $('plan').textContent =
-          p.microBatches === 1
-            ? `the whole batch of ${p.batchSize} at once`
-            : `${p.microBatches} micro-batches of ${p.microBatchSize} (gradients accumulated: one update per batch of ${p.batchSize})`;
-        $('plan-reason').textContent = `(${p.reason})`;
+      case 'plan':
+        showPlan(msg.plan);
         break;
-      }
       case 'eval':
         showEval(msg.point);
         charts.addEval(msg.point);
         break;
       case 'prediction':
-        bars.show(msg.probabilities);
-        predicting = false;
+        if (msg.id === drawingId) bars.show(msg.probabilities);
+        if (msg.id !== inFlight) break; // a re-reading after an evaluation
+        inFlight = null;
         if (waiting) {
           const next = waiting;
           waiting = null;

@@ -43,11 +43,16 @@ export interface EvalPoint {
   digits: number;
 }
 
-/** Everything the charts show, so that a restored model brings its curves back. */
+/**
+ * Everything the charts and readouts show of past training, so that a restored or loaded model
+ * brings its curves back (kept in IndexedDB, and in the checkpoint files the page saves).
+ */
 export interface History {
   /** [step, training loss] per step. */
   loss: [number, number][];
   evals: EvalPoint[];
+  /** Samples per second when it last trained (absent before its first step). */
+  samplesPerSecond?: number;
 }
 
 export type RunState = 'starting' | 'ready' | 'training' | 'pausing' | 'paused' | 'busy';
@@ -82,8 +87,8 @@ export type ToWorker =
   | { type: 'pause' }
   /** A fresh model (and optimizer) from `config`; forgets the stored one. */
   | { type: 'reset'; config: TrainConfig }
-  /** 28×28 grey levels in [0, 1], row-major (see draw.ts). */
-  | { type: 'predict'; pixels: Float32Array }
+  /** 28×28 grey levels in [0, 1], row-major (see draw.ts); `id` numbers the drawing (the answer carries it). */
+  | { type: 'predict'; id: number; pixels: Float32Array }
   /** Forget the drawing: stop re-predicting it as the model learns. */
   | { type: 'clear-drawing' }
   /** Ask for the model as a safetensors checkpoint (answered with 'checkpoint'). */
@@ -101,7 +106,8 @@ export type FromWorker =
   | { type: 'profile'; profile: StepProfile }
   /** No WebGPU in the worker: the message says what is missing and how to enable it. */
   | { type: 'unavailable'; message: string }
-  | { type: 'status'; state: RunState; detail: string }
+  /** `progress`: the share (0–1) done of what `detail` describes (compiling kernels, tuning them), when it is counted. */
+  | { type: 'status'; state: RunState; detail: string; progress?: number }
   /**
    * A model is in place (new, restored from storage, or loaded from a file): the page resets its
    * controls, charts and readouts to these.
@@ -111,7 +117,14 @@ export type FromWorker =
       config: TrainConfig;
       parameters: number;
       progress: Progress;
+      /** Batches done in the current epoch, and per epoch, at the configured batch size. */
+      batch: number;
+      batchesPerEpoch: number;
       history: History;
+      /** How a step at the configured batch size would be split (null when it cannot be planned). */
+      plan: PlanInfo | null;
+      /** GPU memory held now (the model, its optimizer state, the digits). */
+      memory: MemoryStats;
       /** How it came to be, for the note under the model controls. */
       origin: { kind: 'new' } | { kind: 'restored'; savedAt: number } | { kind: 'file'; fileName: string };
     }
@@ -128,8 +141,8 @@ export type FromWorker =
     }
   | { type: 'plan'; plan: PlanInfo }
   | { type: 'eval'; point: EvalPoint }
-  /** Softmax of the model's output for the last drawing, classes 0–9. */
-  | { type: 'prediction'; probabilities: number[] }
+  /** Softmax of the model's output for drawing `id`, classes 0–9. */
+  | { type: 'prediction'; id: number; probabilities: number[] }
   | { type: 'checkpoint'; bytes: Uint8Array; fileName: string }
   /** The model was kept in the browser's storage (IndexedDB). */
   | { type: 'stored'; savedAt: number }

@@ -1,12 +1,15 @@
 // The latest model, kept in the browser's IndexedDB so that a reload continues where training
 // stopped. One record: the checkpoint file (model, optimizer, settings and progress) and the
 // chart history. IndexedDB works in Workers, so the training worker reads and writes it itself.
+// Also the kernel tuning results: webgrad keeps them in localStorage, which Workers lack, so
+// without this every visit would tune the kernels again.
 
 import type { History } from './protocol';
 
 const DB_NAME = 'webgrad-demo';
 const STORE = 'models';
 const KEY = 'latest';
+const TUNING_KEY = 'kernel-tuning';
 
 export interface StoredModel {
   /** When it was saved (ms since the epoch). */
@@ -52,4 +55,16 @@ export async function loadStoredModel(): Promise<StoredModel | null> {
 
 export async function forgetStoredModel(): Promise<void> {
   await withStore('readwrite', (s) => s.delete(KEY));
+}
+
+/** Kernel tuning winners by adapter (webgrad's TuningStore contents); {} when none are kept. */
+export type TuningResults = Record<string, Record<string, string>>;
+
+export async function loadTuning(): Promise<TuningResults> {
+  const found = await withStore<unknown>('readonly', (s) => s.get(TUNING_KEY));
+  return typeof found === 'object' && found !== null ? (found as TuningResults) : {};
+}
+
+export async function storeTuning(results: TuningResults): Promise<void> {
+  await withStore('readwrite', (s) => s.put(results, TUNING_KEY));
 }

@@ -23,20 +23,25 @@ export class TogetherPanel {
     );
     intro.append(el('code', 'npm run coordinator'), ', paste its join URL here, and press Train.');
     intro.className = 'hint';
-    const label = el('label', 'Session URL ');
+    // The URL under its name, as the training controls are, with the button beside it.
+    const join = document.createElement('div');
+    join.className = 'join';
+    const label = el('label', 'Session URL');
     this.input = document.createElement('input');
     this.input.type = 'text';
     this.input.placeholder = 'ws://HOST:PORT/SESSION?token=…';
     this.input.dataset.testid = 'together-url';
     this.input.spellcheck = false;
-    this.input.size = 48;
     label.append(this.input);
     this.button = el('button', 'Join');
     this.button.type = 'button';
     this.button.dataset.testid = 'together-join';
+    join.append(label, this.button);
     this.status = el('p', 'Training alone.');
+    this.status.id = 'together-status';
     this.status.dataset.testid = 'together-status';
     this.share = el('p', 'Share this link to let others join (it holds the session token): ');
+    this.share.id = 'together-share';
     this.share.className = 'detail';
     this.shareLink = document.createElement('a');
     this.shareLink.dataset.testid = 'together-link';
@@ -46,7 +51,7 @@ export class TogetherPanel {
     this.peers.className = 'profile';
     this.peers.dataset.testid = 'together-peers';
     this.peers.hidden = true;
-    card.append(h2, intro, label, this.button, this.status, this.share, this.peers);
+    card.append(h2, intro, join, this.status, this.share, this.peers);
 
     this.button.onclick = () => {
       if (this.joined) request(null);

@@ -2,6 +2,10 @@
 // training history, so the page stays responsive while it trains. It streams progress to the page
 // (protocol.ts), evaluates on held-out digits as it goes, reads drawings, and keeps the latest
 // model in IndexedDB after every epoch and on pause.
+//
+// The first step is made as short as it can be: its GPU pipelines are compiled ahead, in the
+// background and with progress (Trainer.precompile), and kernels are tuned to the GPU only after
+// it (wg.autotune between steps, with progress; Pause stops it), so the first loss comes quickly.
 
 import * as wg from '../src/index';
 import {
@@ -24,7 +28,8 @@ import {
   type ToWorker,
   type TrainConfig,
 } from './protocol';
-import { forgetStoredModel, loadStoredModel, storeModel } from './storage';
+import { forgetStoredModel, loadStoredModel, loadTuning, storeModel, storeTuning } from './storage';
+import { setTuningStore } from '../src/kernels/tuning/tuning-store';
 import { nextStepProfile, profiledStep } from './profile-step';
 import { Together } from './together-worker';
 
@@ -57,8 +62,10 @@ let state: RunState = 'starting';
 /** The running training loop, and whether it was asked to stop after the current step. */
 let training: Promise<void> | null = null;
 let stopRequested = false;
-/** The last drawing, re-read as the model learns. */
-let drawing: Float32Array | null = null;
+/** Aborts kernel tuning under way when training is asked to stop. */
+let stopTuning = new AbortController();
+/** The last drawing (numbered by the page), re-read as the model learns. */
+let drawing: { id: number; pixels: Float32Array } | null = null;
 /** Training with others, when the user joined a session (the "Train together" panel). */
 const together = new Together(send, DATA_SEED);
 
@@ -66,9 +73,9 @@ function send(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, { transfer });
 }
 
-function setState(next: RunState, detail = ''): void {
+function setState(next: RunState, detail = '', progress?: number): void {
   state = next;
-  send({ type: 'status', state: next, detail });
+  send({ type: 'status', state: next, detail, progress });
 }
 
 function idleState(): RunState {
@@ -87,6 +94,7 @@ function exclusive<T>(fn: () => Promise<T>): Promise<T> {
 
 async function start(config: TrainConfig): Promise<void> {
   setState('starting', 'Starting WebGPU…');
+  await keepTuningResults();
   let info: wg.DeviceInfo;
   try {
     info = await wg.init();
@@ -104,6 +112,18 @@ async function start(config: TrainConfig): Promise<void> {
   digits = { train, test, quick: wg.data.subset(test, Array.from({ length: QUICK_EVAL_DIGITS }, (_, i) => i)) };
   if (!(await restoreStored(config))) newSession(config);
   setState(idleState());
+}
+
+/** Kernel tuning results live in IndexedDB (read before the device starts, written as they come), so a later visit starts tuned. */
+async function keepTuningResults(): Promise<void> {
+  let results = await loadTuning().catch(() => ({}));
+  setTuningStore({
+    load: () => results,
+    save: (all) => {
+      results = all;
+      storeTuning(all).catch(() => undefined); // storage full or denied: tuned for this visit only
+    },
+  });
 }
 
 /** Continues the model kept in IndexedDB, if there is one that loads. */
@@ -151,7 +171,9 @@ function fromFile(bytes: Uint8Array, fallback: TrainConfig): Session {
     throw e;
   }
   config.lr = optimizer.lr;
-  return { architecture: contents.architecture, config, model, optimizer, progress: contents.progress, history: { loss: [], evals: [] } };
+  // The page's own files bring their curves; others (the command line's) start them at their step.
+  const history = contents.history ?? { loss: [], evals: [] };
+  return { architecture: contents.architecture, config, model, optimizer, progress: contents.progress, history };
 }
 
 function replaceSession(next: Session, history?: History): void {
@@ -165,15 +187,31 @@ function replaceSession(next: Session, history?: History): void {
 
 function announce(origin: Extract<FromWorker, { type: 'model' }>['origin']): void {
   const s = session!;
+  const batchSize = Math.min(s.config.batchSize, digits.train.size);
+  let plan: PlanInfo | null = null;
+  try {
+    const trainer = new wg.Trainer({ model: s.model, optimizer: s.optimizer, loss: 'cross-entropy', microBatchSize: s.config.microBatchSize });
+    plan = planInfo(batchSize, trainer.plan([batchSize, 1, 28, 28]));
+  } catch (e) {
+    if (!(e instanceof wg.LimitError)) throw e; // not even one sample fits: Train will say so
+  }
   send({
     type: 'model',
     config: s.config,
     parameters: s.model.parameters().reduce((n, p) => n + p.size, 0),
     progress: s.progress,
+    ...batchOf(s.progress, batchSize),
     history: s.history,
+    plan,
+    memory: wg.memory(),
     origin,
   });
   void repredict();
+}
+
+/** Where `progress` is in its epoch, in batches of `batchSize` (the loader drops the last partial batch). */
+function batchOf(progress: Progress, batchSize: number): { batch: number; batchesPerEpoch: number } {
+  return { batch: Math.round(progress.samplesInEpoch / batchSize), batchesPerEpoch: Math.floor(digits.train.size / batchSize) };
 }
 
 // ---- training ----
@@ -197,15 +235,20 @@ function train(config: TrainConfig): void {
 async function trainLoop(s: Session): Promise<void> {
   const { microBatchSize, augment } = s.config;
   const batchSize = Math.min(s.config.batchSize, digits.train.size);
-  const trainer = new wg.Trainer({ model: s.model, optimizer: s.optimizer, loss: 'cross-entropy', microBatchSize });
+  // Tuning is left to tuneKernels(), between steps, where the page can show it.
+  const trainer = new wg.Trainer({ model: s.model, optimizer: s.optimizer, loss: 'cross-entropy', microBatchSize, tuneBeforeSteps: false });
   const batchShape = [batchSize, 1, 28, 28];
-  let plan = await exclusive(async () => trainer.plan(batchShape));
-  sendPlan(batchSize, plan);
   // dropLast: every step sees a full batch, so one plan covers the whole epoch.
   const loader = new wg.data.DataLoader(digits.train, { batchSize, shuffle: true, augment, seed: DATA_SEED, dropLast: true });
   const speed = new SpeedMeter(SPEED_WINDOW);
+  let stepsHere = 0;
   let epoch: Iterator<wg.data.CpuBatch> | null = null;
   try {
+    let plan = await trainer.precompile(batchShape, {
+      onProgress: (p) => setState('training', `Compiling GPU kernels for this model: ${p.compiled}/${p.total}…`, p.compiled / p.total),
+    });
+    sendPlan(batchSize, plan);
+    if (!stopRequested) setState('training', s.progress.step === 0 ? 'Taking the first step…' : '');
     while (!stopRequested) {
       epoch ??= resumeEpoch(loader, s.progress);
       const next = epoch.next();
@@ -232,16 +275,17 @@ async function trainLoop(s: Session): Promise<void> {
       // Just joined a session that is elsewhere in the data: continue from its place.
       if (together.realign(s.progress, loader)) epoch = null;
       s.history.loss.push([s.progress.step, result.loss]);
+      s.history.samplesPerSecond = speed.samplesPerSecond();
       send({
         type: 'step',
         progress: { ...s.progress },
-        batch: Math.round(s.progress.samplesInEpoch / batchSize),
-        batchesPerEpoch: loader.length,
+        ...batchOf(s.progress, batchSize),
         loss: result.loss,
         samplesPerSecond: speed.samplesPerSecond(),
         microBatches: result.microBatches,
         memory: wg.memory(),
       });
+      if (stepsHere++ === 0 && state === 'training') setState('training');
       if (result.microBatchSize !== plan.microBatchSize) {
         // Out-of-memory recovery changed the plan.
         plan = trainer.plan(batchShape);
@@ -252,6 +296,9 @@ async function trainLoop(s: Session): Promise<void> {
         break;
       }
       if (s.progress.step % EVAL_EVERY_STEPS === 0) await evaluate(s, digits.quick);
+      // Kernels that met a new shape class (in the first step, an evaluation, a drawing) are
+      // timed now, between steps: the first step runs on the defaults rather than wait for this.
+      if (!stopRequested) await tuneKernels(stopTuning.signal);
     }
   } catch (e) {
     send({ type: 'error', message: `Training stopped: ${(e as Error).message}` });
@@ -287,8 +334,24 @@ async function evaluate(s: Session, data: wg.data.Dataset): Promise<void> {
   await repredict();
 }
 
-function sendPlan(batchSize: number, p: wg.Plan): void {
-  const plan: PlanInfo = {
+/** Times the kernels' configurations for shape classes met since the last call, showing progress. */
+async function tuneKernels(signal: AbortSignal): Promise<void> {
+  let tuned = false;
+  await exclusive(() =>
+    wg.autotune(null, {
+      signal,
+      onProgress: (p) => {
+        tuned = true;
+        const share = (p.problem - 1 + p.candidate / p.candidates) / p.problems;
+        if (!stopRequested) setState('training', `Tuning GPU kernels for this adapter: ${p.kernel} ${p.problem}/${p.problems}…`, share);
+      },
+    }),
+  );
+  if (tuned && !stopRequested) setState('training');
+}
+
+function planInfo(batchSize: number, p: wg.Plan): PlanInfo {
+  return {
     batchSize,
     microBatchSize: p.microBatchSize,
     microBatches: p.microBatches,
@@ -296,13 +359,18 @@ function sendPlan(batchSize: number, p: wg.Plan): void {
     budgetBytes: p.budgetBytes,
     reason: p.reason,
   };
-  send({ type: 'plan', plan });
 }
 
-/** Stops the training loop after its current step and waits for it. */
+function sendPlan(batchSize: number, p: wg.Plan): void {
+  send({ type: 'plan', plan: planInfo(batchSize, p) });
+}
+
+/** Stops the training loop after its current step (or kernel tuning under way) and waits for it. */
 async function stopTraining(): Promise<void> {
   stopRequested = true;
+  stopTuning.abort();
   await training;
+  stopTuning = new AbortController();
 }
 
 class SpeedMeter {
@@ -327,7 +395,7 @@ class SpeedMeter {
 
 async function store(s: Session): Promise<void> {
   try {
-    const checkpoint = await exclusive(() => saveModel(s.model, s.optimizer, s.config, s.progress));
+    const checkpoint = await exclusive(() => saveModel(s.model, s.optimizer, s.config, s.progress, s.history));
     const savedAt = Date.now();
     await storeModel({ savedAt, checkpoint, history: s.history });
     send({ type: 'stored', savedAt });
@@ -338,7 +406,7 @@ async function store(s: Session): Promise<void> {
 
 async function download(): Promise<void> {
   const s = session!;
-  const bytes = await exclusive(() => saveModel(s.model, s.optimizer, s.config, s.progress));
+  const bytes = await exclusive(() => saveModel(s.model, s.optimizer, s.config, s.progress, s.history));
   const fileName = `webgrad-mnist-${s.config.model}-step${s.progress.step}.safetensors`;
   send({ type: 'checkpoint', bytes, fileName }, [bytes.buffer]);
 }
@@ -357,15 +425,18 @@ async function load(bytes: Uint8Array, fileName: string): Promise<void> {
 
 // ---- reading drawings ----
 
-async function predict(pixels: Float32Array): Promise<void> {
-  drawing = pixels;
+async function predict(id: number, pixels: Float32Array): Promise<void> {
+  drawing = { id, pixels };
   await repredict();
 }
 
-/** Reads the last drawing with the current model (after each evaluation too, so the bars follow training). */
+/**
+ * Reads the last drawing with the current model (after each evaluation too, so the bars follow
+ * training). The answer names the drawing: the page drops answers about one it no longer shows.
+ */
 async function repredict(): Promise<void> {
-  const pixels = drawing;
-  if (!pixels || !session) return;
+  if (!drawing || !session) return;
+  const { id, pixels } = drawing;
   const model = session.model;
   const probabilities = await exclusive(async () => {
     const wasTraining = model.training;
@@ -381,7 +452,7 @@ async function repredict(): Promise<void> {
       model.train(wasTraining);
     }
   });
-  send({ type: 'prediction', probabilities });
+  send({ type: 'prediction', id, probabilities });
 }
 
 // ---- messages ----
@@ -405,7 +476,7 @@ async function handle(msg: ToWorker): Promise<void> {
       await forgetStoredModel().catch(() => undefined);
       return setState(idleState());
     case 'predict':
-      return predict(msg.pixels);
+      return predict(msg.id, msg.pixels);
     case 'clear-drawing':
       drawing = null;
       return;

@@ -12,7 +12,7 @@ export const LAYERS = [
   ['base', ['src/random.ts', 'src/clock.ts']],
   ['runtime', ['src/runtime/']],
   ['kernels', ['src/kernels/', 'src/profile/']],
-  ['tensor', ['src/tensor.ts', 'src/scope.ts', 'src/creation.ts', 'src/memory.ts', 'src/checks.ts', 'src/autotune.ts', 'src/autograd/']],
+  ['tensor', ['src/tensor.ts', 'src/scope.ts', 'src/creation.ts', 'src/memory.ts', 'src/checks.ts', 'src/autotune.ts', 'src/precompile.ts', 'src/autograd/']],
   ['ops', ['src/ops/']],
   ['nn', ['src/nn/', 'src/optim/', 'src/data/', 'src/io/']],
   ['models', ['src/models/']],

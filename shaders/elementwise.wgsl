@@ -1,6 +1,8 @@
-// Elementwise kernels: unary and binary float ops with NumPy broadcasting, read through strides
-// (so transposed and broadcast views need no copy), plus the in-place y += alpha * x used to
-// accumulate gradients. The op is an override constant: each op is its own specialised pipeline.
+// Elementwise kernels: unary, binary and ternary (where) float ops with NumPy broadcasting, read
+// through strides (so transposed and broadcast views need no copy), plus the in-place
+// y += alpha * x used to accumulate gradients. The op is an override constant: each op is its own
+// specialised pipeline. A binary op with a number as its second operand runs in the unary entry
+// (OP = SCALAR + the binary op, the number in alpha): no tensor is made for the number.
 //
 // Bindings follow the engine's layout (src/runtime/kernel.ts): params at 0, storage from 1.
 // Entry points declare different storage variables at the same binding; each uses only its own.
@@ -17,6 +19,10 @@ override PERIODIC: bool = false;
 // loop into slow per-lane code).
 override RANK: u32 = 8;
 override OP: u32 = 0;
+// The mask operand (b of masked_fill/masked_keep, c of where) holds int32 instead of float32.
+override MASK_INT: bool = false;
+// The operands of a comparison hold int32: compared as integers (exactly, at any magnitude).
+override INT_OPERANDS: bool = false;
 
 struct Params {
   n: u32,          // output elements
@@ -31,9 +37,15 @@ struct Params {
   x_offset: u32,
   y_offset: u32,
   out_offset: u32,
+  c_offset: u32,   // where: the condition
+  cols: u32,       // tril/triu: the last two dimensions of the output
+  rows: u32,
+  diag: i32,       // tril/triu: which diagonal (0 the main one, > 0 above it)
+  int_scalar: i32, // a comparison of int32 elements with an integer: the integer
   shape: array<vec4u, 2>,     // output shape, up to 8 dimensions
   a_strides: array<vec4u, 2>, // element strides of a (0 along broadcast dimensions)
   b_strides: array<vec4u, 2>,
+  c_strides: array<vec4u, 2>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -47,6 +59,12 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b_b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b_out: array<f32>;
 
+// ternary {c, a, b, out}: out = c ? a : b
+@group(0) @binding(1) var<storage, read> t_c: array<f32>;
+@group(0) @binding(2) var<storage, read> t_a: array<f32>;
+@group(0) @binding(3) var<storage, read> t_b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> t_out: array<f32>;
+
 // axpy {x, y}: y += alpha * x (both contiguous, same size)
 @group(0) @binding(1) var<storage, read> x_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x_y: array<f32>;
@@ -55,21 +73,49 @@ fn flat_index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return workgroup_index(wg, nwg) * WG + lid;
 }
 
-// Offsets of output element i in a and b, walking the output shape from the last dimension.
-fn offsets(i: u32) -> vec2u {
+// Offsets of output element i in a, b and c, walking the output shape from the last dimension.
+fn offsets(i: u32) -> vec3u {
   var rem = i;
-  var oa = p.a_offset;
-  var ob = p.b_offset;
+  var o = vec3u(p.a_offset, p.b_offset, p.c_offset);
   for (var d = i32(RANK) - 1; d >= 0; d--) {
     let q = u32(d) / 4u;
     let r = u32(d) % 4u;
     let size = p.shape[q][r];
     let c = rem % size;
     rem = rem / size;
-    oa += c * p.a_strides[q][r];
-    ob += c * p.b_strides[q][r];
+    o += c * vec3u(p.a_strides[q][r], p.b_strides[q][r], p.c_strides[q][r]);
   }
-  return vec2u(oa, ob);
+  return o;
+}
+
+// NaN tests on the bits: compilers may assume finite math and fold `x != x` (or an ordered
+// comparison with NaN) away.
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// A comparison as 0/1. NaN compares unequal to everything (itself included) and neither less nor
+// greater, as in PyTorch.
+fn cmp(holds: bool, a: f32, b: f32) -> f32 {
+  return select(0.0, 1.0, holds && !is_nan(a) && !is_nan(b));
+}
+
+// A comparison of int32 operands (op: eq, ne, lt, le, gt, ge as in binary_op).
+fn int_cmp(op: u32, a: i32, b: i32) -> f32 {
+  switch op {
+    case 7u: { return select(0.0, 1.0, a == b); }
+    case 15u: { return select(0.0, 1.0, a != b); }
+    case 16u: { return select(0.0, 1.0, a < b); }
+    case 17u: { return select(0.0, 1.0, a <= b); }
+    case 18u: { return select(0.0, 1.0, a > b); }
+    default: { return select(0.0, 1.0, a >= b); }
+  }
+}
+
+// A mask element as a boolean: nonzero (NaN included, -0 not) is true, as bool(x) in PyTorch.
+fn truthy(x: f32) -> bool {
+  if (MASK_INT) { return bitcast<u32>(x) != 0u; }
+  return (bitcast<u32>(x) & 0x7fffffffu) != 0u;
 }
 
 // erfc(z) with fractional error below 1.2e-7 everywhere (Chebyshev fit, Numerical Recipes
@@ -101,7 +147,7 @@ fn sigmoid_(x: f32) -> f32 {
   return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
-// Unary ops (OP values mirror UNARY in src/ops/elementwise.ts).
+// Unary ops (OP values mirror UNARY in src/ops/pointwise.ts).
 fn unary_op(x: f32) -> f32 {
   switch OP {
     case 0u: { return -x; }
@@ -117,7 +163,8 @@ fn unary_op(x: f32) -> f32 {
     case 10u: { return 1.0 / x; }                       // reciprocal
     case 11u: { return abs(x); }
     case 12u: { return clamp(x, p.alpha, p.beta); }     // clamp
-    case 14u: { return select(0.0, 1.0, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u); } // isnan (x != x folds to false on some compilers)
+    case 14u: { return select(0.0, 1.0, is_nan(x)); }    // isnan
+    case 19u: { return x / (1.0 + exp(-x)); }           // silu, as PyTorch computes it (silu(-inf) is NaN)
     default: { return x; }
   }
 }
@@ -138,16 +185,28 @@ fn pow_(x: f32, y: f32) -> f32 {
   return r;
 }
 
-// Binary ops (OP values mirror BINARY in src/ops/elementwise.ts). The *_grad ops are the
+// Binary ops (OP values mirror BINARY in src/ops/pointwise.ts). The *_grad ops are the
 // backward rules of unary ops: a is the incoming gradient, b the op's input (or output).
-fn binary_op(a: f32, b: f32) -> f32 {
-  switch OP {
+// `op` is always OP or OP % SCALAR, constants: each pipeline keeps one case.
+fn binary_op(op: u32, a: f32, b: f32) -> f32 {
+  switch op {
     case 0u: { return a + b; }
     case 1u: { return a - b; }
     case 2u: { return a * b; }
     case 3u: { return a / b; }
     case 4u: { return max(a, b); }
-    case 7u: { return select(0.0, 1.0, a == b); }                      // eq as 0/1
+    case 7u: { return cmp(a == b, a, b); }                             // eq as 0/1
+    case 15u: { return 1.0 - cmp(a == b, a, b); }                      // ne (NaN != anything)
+    case 16u: { return cmp(a < b, a, b); }                             // lt
+    case 17u: { return cmp(a <= b, a, b); }                            // le
+    case 18u: { return cmp(a > b, a, b); }                             // gt
+    case 19u: { return cmp(a >= b, a, b); }                            // ge
+    case 20u: { return select(a, p.alpha, truthy(b)); }                // masked_fill(a, mask b, alpha)
+    case 21u: { return select(p.alpha, a, truthy(b)); }                // masked_keep(a, mask b, alpha)
+    case 22u: {                                                        // silu_grad(g, x)
+      let s = 1.0 / (1.0 + exp(-b));
+      return a * s * (1.0 + b * (1.0 - s));
+    }
     case 8u: { return select(0.0, a, b > 0.0); }                       // relu_grad(g, x)
     case 9u: {                                                         // gelu_grad(g, x)
       let cdf = 0.5 * erfc_(-b * INV_SQRT2);
@@ -174,6 +233,10 @@ fn hash_u32(x: u32) -> u32 {
 }
 
 const DROPOUT: u32 = 16u;
+const TRIL: u32 = 17u;
+const TRIU: u32 = 18u;
+// OP = SCALAR + a binary op: that op with the number alpha as its second operand.
+const SCALAR: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -182,6 +245,22 @@ fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= p.n) { return; }
   var ia = i + p.a_offset;
   if (!CONTIG) { ia = offsets(i).x; }
+  if (OP >= SCALAR) {
+    if (INT_OPERANDS) {
+      u_out[p.out_offset + i] = int_cmp(OP % SCALAR, bitcast<i32>(u_a[ia]), p.int_scalar);
+    } else {
+      u_out[p.out_offset + i] = binary_op(OP % SCALAR, u_a[ia], p.alpha);
+    }
+    return;
+  }
+  if (OP == TRIL || OP == TRIU) {
+    // The element's column and row in its matrix, from its index in the whole output.
+    let g = p.base + i;
+    let above = i32(g % p.cols) - i32((g / p.cols) % p.rows);  // column − row
+    let keep = select(above <= p.diag, above >= p.diag, OP == TRIU);
+    u_out[p.out_offset + i] = select(0.0, u_a[ia], keep);
+    return;
+  }
   if (OP == DROPOUT) {
     // alpha = drop probability, beta = 1 / (1 - p).
     let r = f32(hash_u32((p.base + i) ^ hash_u32(p.seed)) >> 8u) * (1.0 / 16777216.0);
@@ -200,9 +279,24 @@ fn binary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (PERIODIC) {
     o = vec2u(i % p.a_period + p.a_offset, i % p.b_period + p.b_offset);
   } else if (!CONTIG) {
-    o = offsets(i);
+    o = offsets(i).xy;
   }
-  b_out[p.out_offset + i] = binary_op(b_a[o.x], b_b[o.y]);
+  if (INT_OPERANDS) {
+    b_out[p.out_offset + i] = int_cmp(OP, bitcast<i32>(b_a[o.x]), bitcast<i32>(b_b[o.y]));
+  } else {
+    b_out[p.out_offset + i] = binary_op(OP, b_a[o.x], b_b[o.y]);
+  }
+}
+
+// where(c, a, b): the only ternary op. Operands are read through their (broadcast) strides.
+@compute @workgroup_size(WG)
+fn ternary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  var o = vec3u(i + p.a_offset, i + p.b_offset, i + p.c_offset);
+  if (!CONTIG) { o = offsets(i); }
+  t_out[p.out_offset + i] = select(t_b[o.y], t_a[o.x], truthy(t_c[o.z]));
 }
 
 @compute @workgroup_size(WG)

@@ -58,6 +58,28 @@ export function contiguousCopy(t: Tensor, op = 'contiguous'): Tensor {
   return out;
 }
 
+/**
+ * Values from `start` (inclusive) to `end` (exclusive) in steps of `step`, like torch.arange:
+ * arange(n) is 0 … n−1. int32 when start, end and step are all integers (positions for an
+ * embedding), float32 otherwise, unless opts.dtype says. Each value is start + i·step, computed
+ * in float64 and rounded once.
+ */
+export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  const args = `arange(${start}, ${end}, ${step})`;
+  if (![start, end, step].every(Number.isFinite)) throw new ShapeError(`${args}: start, end and step must be finite numbers`);
+  if (step === 0) throw new ShapeError(`${args}: step must not be zero`);
+  if ((end - start) * step < 0) throw new ShapeError(`${args}: end is on the wrong side of start for this step`);
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  const dtype = opts.dtype ?? ([start, end, step].every(Number.isInteger) ? 'int32' : 'float32');
+  if (dtype === 'int32' && ![start, step].every(Number.isInteger)) throw new DTypeError(`${args}: int32 values need an integer start and step`);
+  if (n > 2 ** 28) throw new ShapeError(`${args}: ${n} values are too many`);
+  const values = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) values[i] = start + i * step;
+  if (dtype === 'int32' && n > 0 && values[n - 1] !== start + (n - 1) * step) throw new DTypeError(`${args}: values do not fit int32`);
+  return tensor(values, [n], { dtype, requiresGrad: opts.requiresGrad });
+}
+
 export interface RandomOptions {
   /** A seed for this tensor alone; without it the global generator (wg.manualSeed) is used. */
   seed?: number;

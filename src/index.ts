@@ -26,20 +26,23 @@ export { memory, resetPeakMemory, sync, type MemoryStats } from './memory';
 
 export { Tensor, type DType } from './tensor';
 export { tidy, keep } from './scope';
-export { tensor, zeros, ones, full, randn, rand, type TensorData, type TensorOptions, type RandomOptions } from './creation';
+export { tensor, zeros, ones, full, randn, rand, arange, type TensorData, type TensorOptions, type RandomOptions } from './creation';
 export { manualSeed } from './random';
 export { noGrad, isGradEnabled } from './autograd/grad-mode';
 
 export {
-  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout, isnan,
+  add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, silu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout, isnan,
 } from './ops/elementwise';
+export { eq, ne, lt, le, gt, ge, where, maskedFill, tril, triu } from './ops/mask';
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';
+export { cat, stack, split, chunk } from './ops/join';
+export { embedding, indexSelect, gather } from './ops/indexing';
 export { contiguous } from './ops/copy';
 export { matmul } from './ops/matmul';
 export { sum, mean, max, argmax } from './ops/reduce';
 export { softmax, logSoftmax } from './ops/softmax';
 export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';
-export { crossEntropy, mse } from './ops/loss';
+export { crossEntropy, mse, type CrossEntropyOptions } from './ops/loss';
 export { conv2d, type Conv2dOptions } from './ops/conv2d';
 export { maxPool2d, avgPool2d, type Pool2dOptions } from './ops/pool';
 
@@ -53,4 +56,5 @@ export type { Plan } from './train/memory-plan';
 export type { AutoCheckpointOptions, ResumePoint } from './train/recovery';
 export * as models from './models';
 export { autotune } from './autotune';
-export type { TuneResult } from './kernels/tuning/autotune';
+export { precompile, type PrecompileOptions, type PrecompileProgress } from './precompile';
+export type { TuneResult, TuneOptions, TuningProgress } from './kernels/tuning/autotune';

@@ -13,20 +13,30 @@
 //   4. Ring all-reduce (ring.ts); then "done" to the leader, which sends "commit" to all
 //      participants in one message that the hub relays to all of them at once (itself included).
 //   5. On "commit", and only then, each applies the update.
-// If a participant leaves or times out before the commit, the attempt is abandoned everywhere
-// (gradients discarded, nothing applied) and the survivors run the step again as a new attempt,
-// re-sharded among themselves. A replica that joins waits for the next step (or attempt) boundary.
+// If a participant leaves, times out or holds the attempt up past the step's deadline (the hub
+// drops it) before the commit, the attempt is abandoned everywhere (gradients discarded, nothing
+// applied) and the survivors run the step again as a new attempt, re-sharded among themselves. A
+// replica that joins waits for the next step (or attempt) boundary; one that holds the state but is
+// not ready for a step by the deadline is left out of it and sent the state when it is.
+//
+// Where each part lives: this file, the public class and the loop of attempts of a step;
+// replica.ts, the protocol state the parts share; replica-link.ts, the connection to the hub;
+// session-view.ts, what the replica knows of the session; mailbox.ts, messages waiting to be used;
+// leader.ts, steps 2 and 4's commit; attempt.ts, steps 3 to 5; state-transfer.ts, the state sent
+// to joiners.
 
-import { tensor } from '../creation';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
 import type { Trainer } from '../train/trainer';
 import type { Tensor } from '../tensor';
-import { DistributedError, ProtocolError } from './errors';
-import { decodeFrame, encodeFrame, floats, HUB, type Frame } from './frame';
-import { BucketPlan, modelLayout, type ModelLayout } from './layout';
-import { checkRelayed, type Begin, type Commit, type Members, type Ready, type Relayed, type Welcome } from './messages';
-import { ringAllReduce, type Phase, type RingLink } from './ring';
+import { now, runAttempt, type DataParallelStepResult, type ShardFn } from './attempt';
+import { DistributedError } from './errors';
+import { lead } from './leader';
+import type { Begin, Ready } from './messages';
+import { Aborted, Replica } from './replica';
+import type { Membership, PeerInfo } from './session-view';
 import type { Transport } from './transport';
+
+export type { DataParallelStepResult, ShardFn, ShardPlace } from './attempt';
+export type { Membership, PeerInfo } from './session-view';
 
 export interface DataParallelOptions {
   trainer: Trainer;
@@ -41,115 +51,14 @@ export interface DataParallelOptions {
   log?: (line: string) => void;
 }
 
-/** Where a step runs: its global index, this replica's rank and the number of replicas. */
-export interface ShardPlace {
-  step: number;
-  rank: number;
-  worldSize: number;
-}
-
-/**
- * This replica's shard for a step. Called once per attempt (again with a new rank and world size
- * when a replica leaves mid-step); DataParallel disposes the tensors it returns.
- */
-export type ShardFn = (at: ShardPlace) => { x: Tensor; y: Tensor } | Promise<{ x: Tensor; y: Tensor }>;
-
-export interface PeerInfo {
-  id: number;
-  name: string;
-  /** Rank in the latest step, or -1 for a replica that takes part from the next step on. */
-  rank: number;
-  isSelf: boolean;
-  isLeader: boolean;
-  /** True while it waits for the next step boundary to be sent the state and take part. */
-  joining: boolean;
-  /** Samples per second the replica computed gradients at in its last step (0 before its first). */
-  samplesPerSecond: number;
-}
-
-export interface Membership {
-  rank: number;
-  worldSize: number;
-  peers: PeerInfo[];
-}
-
-export interface DataParallelStepResult {
-  /** Index of the global step just applied (0-based). */
-  step: number;
-  /** Mean loss over the global batch. */
-  loss: number;
-  globalBatch: number;
-  /** This replica's shard size. */
-  samples: number;
-  rank: number;
-  worldSize: number;
-  /** 1, plus the attempts abandoned because a replica left or timed out. */
-  attempts: number;
-  /** How this replica's Trainer split its shard (0 micro-batches for an empty shard). */
-  microBatches: number;
-  microBatchSize: number;
-  /** Wall time of the step; of it, computing this replica's gradients (the rest is communication and waiting). */
-  ms: number;
-  computeMs: number;
-  communicationMs: number;
-  /** Bytes this replica sent and received during the step (every message, the ring's included). */
-  bytesSent: number;
-  bytesReceived: number;
-}
-
-/** An attempt that cannot complete (a participant left, or a newer attempt began): run the step again. */
-class Aborted extends Error {}
-
-interface Stored {
-  step: number;
-  attempt: number;
-  from: number;
-  msg: Relayed;
-  payload: Uint8Array;
-}
-
-const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [], lastBegin: null };
-
 export class DataParallel {
   readonly trainer: Trainer;
-  /** Global steps applied by the session so far (this replica's count once it holds the state; the trainer's steps at first). */
-  steps = 0;
-  /** This replica's rank in the latest step (-1 before its first). */
-  rank = -1;
-  /** Replicas in the latest step (0 before the first). */
-  worldSize = 0;
   /** Called when replicas join or leave, and at the start of every step (with fresh speeds). */
   onMembershipChange: ((m: Membership) => void) | null = null;
 
-  private readonly transport: Transport;
-  private readonly name: string;
-  private readonly minReplicas: number;
-  private readonly agreement: Record<string, string | number | boolean>;
-  private readonly log: (line: string) => void;
-  private readonly layout: ModelLayout;
-  private readonly params: Tensor[];
+  private readonly replica: Replica;
   private readonly joined: Promise<void>;
-  private id = 0;
-  private plan: BucketPlan | null = null;
-  private view: Members = NOBODY;
-  private synced = false;
-  /** The latest "ready" of every member (this one's included). */
-  private readonly readies = new Map<number, Ready>();
-  private latestBegin: Begin | null = null;
-  /** The last attempt this replica ran, and how many it ran of its step. */
-  private handled = { step: -1, attempt: -1 };
-  private tried = 0;
-  private readonly inbox = new Map<string, Stored>();
-  private readonly waiters = new Set<() => void>();
-  private failure: DistributedError | null = null;
-  private closedReason: string | null = null;
-  private heartbeat: ReturnType<typeof setInterval> | null = null;
-  /** How often to tell the hub this replica is alive (from its welcome). */
-  private heartbeatMs: number | undefined;
   private busy = false;
-  private lastSamplesPerSecond = 0;
-  private bytesSent = 0;
-  private bytesReceived = 0;
 
   constructor(opts: DataParallelOptions) {
     this.trainer = opts.trainer;
@@ -160,33 +69,37 @@ export class DataParallel {
           "updates and scale its loss on its own); use precision 'f32'",
       );
     }
-    this.transport = opts.transport;
-    this.name = opts.name ?? 'replica';
-    this.minReplicas = opts.minReplicas ?? 1;
-    this.agreement = opts.agreement ?? {};
+    const name = opts.name ?? 'replica';
     const log = opts.log;
-    this.log = log ? (line) => log(`${this.name} #${this.id}: ${line}`) : () => undefined;
-    // A resumed trainer leads the session from its own step count (others are sent its state).
-    this.steps = this.trainer.steps;
-    const named = this.trainer.model.namedParameters();
-    this.layout = modelLayout(this.trainer.model);
-    this.params = named.map(([, t]) => t);
-    this.joined = this.join();
+    this.replica = new Replica(
+      this.trainer,
+      opts.transport,
+      opts.minReplicas ?? 1,
+      (m) => this.onMembershipChange?.(m),
+      log ? (line) => log(`${name} #${this.replica.id}: ${line}`) : () => undefined,
+    );
+    this.joined = this.replica.link.join(name, opts.agreement ?? {});
     this.joined.catch(() => undefined); // step() reports it
+  }
+
+  /** Global steps applied by the session so far (this replica's count once it holds the state; the trainer's steps at first). */
+  get steps(): number {
+    return this.replica.steps;
+  }
+
+  /** This replica's rank in the latest step (-1 before its first). */
+  get rank(): number {
+    return this.replica.rank;
+  }
+
+  /** Replicas in the latest step (0 before the first). */
+  get worldSize(): number {
+    return this.replica.worldSize;
   }
 
   /** The members of the session as this replica knows them, in join order. */
   get peers(): PeerInfo[] {
-    const participants = this.latestBegin?.participants ?? [];
-    return this.view.members.map((m) => ({
-      id: m.id,
-      name: m.name,
-      rank: participants.indexOf(m.id),
-      isSelf: m.id === this.id,
-      isLeader: m.id === this.view.leader,
-      joining: this.readies.get(m.id)?.synced === false,
-      samplesPerSecond: this.readies.get(m.id)?.samplesPerSecond ?? 0,
-    }));
+    return this.replica.view.peers(this.replica.id);
   }
 
   /** Resolves once the hub has admitted this replica (step() waits for it too). */
@@ -210,7 +123,7 @@ export class DataParallel {
       await this.joined;
       return await this.runStep(source, owned);
     } catch (e) {
-      this.fail(e instanceof DistributedError ? e : new DistributedError(`this replica left the session after an error: ${(e as Error).message}`));
+      this.replica.link.fail(e instanceof DistributedError ? e : new DistributedError(`this replica left the session after an error: ${(e as Error).message}`));
       throw e;
     } finally {
       this.busy = false;
@@ -219,144 +132,25 @@ export class DataParallel {
 
   /** Leave the session (the others go on without this replica). */
   close(): void {
-    if (!this.failure) this.toHub({ type: 'leave' });
-    this.fail(new DistributedError('this replica left the session'));
+    const link = this.replica.link;
+    if (!link.failure) link.toHub({ type: 'leave' });
+    link.fail(new DistributedError('this replica left the session'));
   }
 
-  // ---- joining and messages ----
-
-  private async join(): Promise<void> {
-    this.transport.onFrame = (bytes) => this.receive(bytes);
-    this.transport.onClose = (why) => this.fail(new DistributedError(`${this.transport.description} ended the session for this replica: ${this.closedReason ?? why}`));
-    try {
-      await this.transport.open();
-    } catch (e) {
-      throw e instanceof DistributedError ? e : new DistributedError(`could not connect to ${this.transport.description}: ${(e as Error).message}`);
-    }
-    this.toHub({ type: 'join', name: this.name, layout: this.layout, agreement: this.agreement });
-    const heartbeatMs = await this.until(() => this.heartbeatMs);
-    this.heartbeat = setInterval(() => this.toHub({ type: 'beat' }), heartbeatMs);
-  }
-
-  private receive(bytes: Uint8Array): void {
-    if (this.failure) return;
-    this.bytesReceived += bytes.byteLength;
-    try {
-      const f = decodeFrame(bytes);
-      if (f.from === HUB) this.fromHub(f);
-      else this.fromPeer(f);
-    } catch (e) {
-      if (!(e instanceof ProtocolError)) throw e;
-      this.fail(new ProtocolError(`this replica rejected a message and left the session: ${e.message}`));
-    }
-    this.changed();
-  }
-
-  private fromHub(f: Frame): void {
-    const h = f.header;
-    if (h.type === 'welcome') {
-      const w = h as unknown as Welcome;
-      this.id = w.id;
-      this.heartbeatMs = w.heartbeatMs;
-      this.plan = new BucketPlan(this.layout, w.bucketBytes, w.partBytes);
-    } else if (h.type === 'members') {
-      this.view = h as unknown as Members;
-      this.log(`members ${this.view.members.map((m) => m.id).join(',')}, leader ${this.view.leader}, synced ${this.view.synced.join(',')}`);
-      const alive = new Set(this.view.members.map((m) => m.id));
-      for (const id of this.readies.keys()) if (!alive.has(id)) this.readies.delete(id);
-      this.notifyMembership();
-    } else if (h.type === 'closed') {
-      this.closedReason = String((h as { reason?: unknown }).reason);
-    } else {
-      throw new ProtocolError(`unknown message "${h.type}" from the hub`);
-    }
-  }
-
-  private fromPeer(f: Frame): void {
-    if (!this.plan) throw new ProtocolError(`a "${f.header.type}" message from member ${f.from} before this replica was admitted`);
-    const msg = checkRelayed(f.header, f.payload.byteLength, this.plan);
-    if (msg.type === 'ready') {
-      this.log(`ready from ${f.from}: step ${msg.step}${msg.synced ? '' : ' (joining)'}, ${msg.attemptsSeen} attempts seen`);
-      const joining = this.readies.get(f.from)?.synced === false;
-      this.readies.set(f.from, msg);
-      if (joining !== !msg.synced) this.notifyMembership();
-      return;
-    }
-    if (msg.type === 'begin') {
-      if (f.from !== this.view.leader) throw new ProtocolError(`member ${f.from} sent "begin" but the leader is member ${this.view.leader}`);
-      if (!this.latestBegin || later(msg, this.latestBegin)) this.latestBegin = msg;
-      return;
-    }
-    // Messages of an attempt this replica has moved past are late: drop them.
-    if (this.synced && (msg.step < this.steps || (msg.step === this.handled.step && msg.attempt < this.handled.attempt))) return;
-    const key = keyOf(msg, f.from);
-    if (this.inbox.has(key)) throw new ProtocolError(`member ${f.from} sent ${key} twice`);
-    this.inbox.set(key, { step: msg.step, attempt: msg.attempt, from: f.from, msg, payload: f.payload });
-  }
-
-  private toHub<H extends { type: string }>(header: H): void {
-    this.sendFrame(encodeFrame(header));
-  }
-
-  private sendTo(ids: number[], header: Relayed, payload?: ArrayBufferView): void {
-    if (ids.length) this.sendFrame(encodeFrame({ ...header, to: ids }, payload));
-  }
-
-  private sendFrame(frame: Uint8Array): void {
-    if (this.failure) return;
-    this.bytesSent += frame.byteLength;
-    this.transport.send(frame);
-  }
-
-  private fail(e: DistributedError): void {
-    if (this.failure) return;
-    this.failure = e;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.transport.close();
-    this.changed();
-  }
-
-  /** Resolve with the first value `probe` returns, re-asking after every message; `probe` may throw. */
-  private until<T>(probe: () => T | undefined): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        try {
-          if (this.failure) throw this.failure;
-          const v = probe();
-          if (v === undefined) return;
-          resolve(v);
-        } catch (e) {
-          reject(e);
-        }
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  private changed(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  private notifyMembership(): void {
-    this.onMembershipChange?.({ rank: this.rank, worldSize: this.worldSize, peers: this.peers });
-  }
-
-  // ---- a step ----
-
+  /** Attempts of one step until one is committed. */
   private async runStep(source: ShardFn, owned: boolean): Promise<DataParallelStepResult> {
+    const r = this.replica;
     const started = now();
-    this.bytesSent = 0;
-    this.bytesReceived = 0;
+    r.link.bytesSent = 0;
+    r.link.bytesReceived = 0;
     for (;;) {
       const begin = await this.nextBegin();
       let result: DataParallelStepResult;
       try {
-        result = await this.attempt(begin, source, owned, started);
+        result = await runAttempt(r, begin, source, owned, started);
       } catch (e) {
         if (!(e instanceof Aborted)) throw e;
-        this.log(`step ${begin.step} attempt ${begin.attempt} aborted: ${e.message}`);
+        r.log(`step ${begin.step} attempt ${begin.attempt} aborted: ${e.message}`);
         this.trainer.optimizer.zeroGrad();
         continue;
       }
@@ -368,323 +162,28 @@ export class DataParallel {
 
   /** The begin of this replica's next attempt: from the leader, or made here if this replica leads. */
   private async nextBegin(): Promise<Begin> {
+    const r = this.replica;
     for (;;) {
-      const leader = this.view.leader;
+      const leader = r.view.leader;
       this.announceReady();
-      if (leader === this.id) {
-        const b = await this.lead();
+      if (leader === r.id) {
+        const b = await lead(r);
         if (b) return b;
         continue;
       }
-      const next = await this.until((): Begin | 'leader changed' | undefined => {
-        if (this.view.leader !== leader) return 'leader changed';
-        const b = this.latestBegin;
-        return b && b.participants.includes(this.id) && later(b, this.handled) ? b : undefined;
+      const next = await r.link.until((): Begin | 'leader changed' | undefined => {
+        if (r.view.leader !== leader) return 'leader changed';
+        const b = r.view.latestBegin;
+        return b && b.participants.includes(r.id) && b.attempt > r.handled.attempt ? b : undefined;
       });
       if (next !== 'leader changed') return next;
     }
   }
 
   private announceReady(): void {
-    const ready: Ready = {
-      type: 'ready',
-      step: this.steps,
-      synced: this.synced,
-      samplesPerSecond: this.lastSamplesPerSecond,
-      attemptsSeen: this.handled.step === this.steps ? this.handled.attempt + 1 : 0,
-    };
-    this.readies.set(this.id, ready);
-    this.sendTo(this.others(this.view.members.map((m) => m.id)), ready);
-  }
-
-  /**
-   * As leader: wait until every replica holding the state is ready (and, before the session's first
-   * step, until minReplicas are), then begin the attempt with every ready replica.
-   */
-  private async lead(): Promise<Begin | null> {
-    const s = this.steps;
-    const current = (id: number) => {
-      const r = this.readies.get(id);
-      return !!r && (!r.synced || r.step === s);
-    };
-    const participants = await this.until((): number[] | null | undefined => {
-      if (this.view.leader !== this.id) return null;
-      const alive = new Set(this.view.members.map((m) => m.id));
-      if (this.view.synced.some((id) => id !== this.id && alive.has(id) && !current(id))) return undefined;
-      const ready = [this.id, ...this.view.members.map((m) => m.id).filter((id) => id !== this.id && current(id))];
-      if (this.view.synced.length === 0 && ready.length < this.minReplicas) return undefined;
-      return ready;
-    });
-    if (!participants) return null;
-    // The next attempt number: past every attempt of this step that any participant has seen, and
-    // past the last one any leader began (a participant's ready may predate an attempt it ran: a
-    // repeated number would be ignored by those that ran it, and everyone would wait).
-    const last = this.view.lastBegin;
-    const begun = last && last.step === s ? last.attempt + 1 : 0;
-    const attempt = Math.max(begun, ...participants.map((id) => this.readies.get(id)!.attemptsSeen));
-    const begin: Begin = {
-      type: 'begin',
-      step: s,
-      attempt,
-      participants,
-      syncTo: participants.filter((id) => id !== this.id && !this.readies.get(id)!.synced),
-    };
-    this.log(`begins step ${s} attempt ${attempt} with ${participants.join(',')}`);
-    this.synced = true;
-    this.latestBegin = begin;
-    this.sendTo(this.others(participants), begin);
-    if (begin.syncTo.length) await this.sendState(begin);
-    return begin;
-  }
-
-  private async attempt(b: Begin, source: ShardFn, owned: boolean, started: number): Promise<DataParallelStepResult> {
-    this.tried = this.handled.step === b.step ? this.tried + 1 : 1;
-    this.handled = { step: b.step, attempt: b.attempt };
-    this.log(`runs step ${b.step} attempt ${b.attempt} with ${b.participants.join(',')}`);
-    this.purge(b);
-    const W = b.participants.length;
-    const rank = b.participants.indexOf(this.id);
-    this.rank = rank;
-    this.worldSize = W;
-    this.notifyMembership();
-    const live = () => this.checkAttempt(b);
-    if (b.syncTo.includes(this.id)) await this.receiveState(b);
-    else if (!this.synced || b.step !== this.steps) {
-      throw new ProtocolError(`the leader began step ${b.step} without sending this replica the state of step ${b.step} (it holds ${this.synced ? `step ${this.steps}` : 'none'})`);
-    }
-    live();
-
-    const computeStart = now();
-    const shard = await source({ step: b.step, rank, worldSize: W });
-    let samples: number;
-    let globalBatch: number;
-    let loss = 0;
-    let micro = { microBatches: 0, microBatchSize: 0 };
-    try {
-      samples = shard.x.shape[0] ?? 0;
-      this.sendTo(this.others(b.participants), { type: 'shard', step: b.step, attempt: b.attempt, samples });
-      globalBatch = await this.until(() => {
-        live();
-        let sum = samples;
-        for (const id of this.others(b.participants)) {
-          const m = this.inbox.get(`shard:${b.step}:${b.attempt}:${id}`);
-          if (!m) return undefined;
-          sum += (m.msg as { samples: number }).samples;
-        }
-        return sum;
-      });
-      if (globalBatch === 0) throw new DistributedError(`step ${b.step}: every replica passed an empty shard`);
-      this.trainer.optimizer.zeroGrad();
-      if (samples > 0) {
-        const r = await this.trainer.computeGradients(shard.x, shard.y, { gradScale: samples / globalBatch });
-        loss = r.loss;
-        micro = { microBatches: r.microBatches, microBatchSize: r.microBatchSize };
-      }
-    } finally {
-      if (owned) {
-        shard.x.dispose();
-        shard.y.dispose();
-      }
-    }
-    live();
-    const computeMs = now() - computeStart;
-
-    let sums: Float32Array | null = null;
-    if (W > 1) {
-      sums = await this.readGradients();
-      await ringAllReduce(sums, this.plan!, rank, W, this.ringLink(b));
-    }
-    const leader = b.participants[0]!;
-    const lossSum = loss * samples;
-    if (leader === this.id) await this.commitAsLeader(b, lossSum, globalBatch);
-    else this.sendTo([leader], { type: 'done', step: b.step, attempt: b.attempt, lossSum });
-    const commit = await this.until(() => {
-      // A commit that arrived stands even if someone has left since.
-      const c = this.inbox.get(`commit:${b.step}:${b.attempt}:`);
-      if (c) return c;
-      live();
-      return undefined;
-    });
-    this.log(`step ${b.step} attempt ${b.attempt} committed`);
-    if (commit.from !== leader) throw new ProtocolError(`member ${commit.from} sent a commit; the leader of step ${b.step} is member ${leader}`);
-
-    // Committed: from here on nothing waits, so the update is applied whole.
-    if (sums) this.writeGradients(sums);
-    this.trainer.applyGradients();
-    this.steps = b.step + 1;
-    this.trainer.steps = this.steps;
-    this.lastSamplesPerSecond = computeMs > 0 ? (samples * 1000) / computeMs : 0;
-    const ms = now() - started;
-    const c = commit.msg as Commit;
-    return {
-      step: b.step,
-      loss: c.loss,
-      globalBatch: c.globalBatch,
-      samples,
-      rank,
-      worldSize: W,
-      attempts: this.tried,
-      ...micro,
-      ms,
-      computeMs,
-      communicationMs: ms - computeMs,
-      bytesSent: this.bytesSent,
-      bytesReceived: this.bytesReceived,
-    };
-  }
-
-  /** Throws if attempt `b` can no longer complete: this replica failed, a participant left, or a newer attempt began. */
-  private checkAttempt(b: Begin): void {
-    if (this.failure) throw this.failure;
-    const alive = new Set(this.view.members.map((m) => m.id));
-    const gone = b.participants.filter((id) => !alive.has(id));
-    if (gone.length) throw new Aborted(`member ${gone.join(', ')} left`);
-    const l = this.latestBegin;
-    if (l && later(l, b) && l.participants.includes(this.id)) throw new Aborted(`the leader began attempt ${l.attempt} of step ${l.step}`);
-  }
-
-  private async commitAsLeader(b: Begin, ownLossSum: number, globalBatch: number): Promise<void> {
-    const lossSum = await this.until(() => {
-      let sum = ownLossSum;
-      for (const id of this.others(b.participants)) {
-        const m = this.inbox.get(`done:${b.step}:${b.attempt}:${id}`);
-        if (!m) {
-          this.checkAttempt(b);
-          return undefined;
-        }
-        sum += (m.msg as { lossSum: number }).lossSum;
-      }
-      return sum;
-    });
-    // To every participant, this replica included: the hub relays it to all of them at once.
-    this.sendTo(b.participants, { type: 'commit', step: b.step, attempt: b.attempt, loss: lossSum / globalBatch, globalBatch });
-  }
-
-  private ringLink(b: Begin): RingLink {
-    const W = b.participants.length;
-    const rank = b.participants.indexOf(this.id);
-    const next = b.participants[(rank + 1) % W]!;
-    const prev = b.participants[(rank + W - 1) % W]!;
-    const plan = this.plan!;
-    return {
-      send: (phase: Phase, bucket: number, offset: number, values: Float32Array) => {
-        const count = values.length;
-        this.sendTo([next], { type: 'grad', step: b.step, attempt: b.attempt, phase, bucket, offset, count, tensors: plan.segments(bucket, offset, count) }, values);
-      },
-      receive: (phase: Phase, bucket: number, offset: number, count: number) =>
-        this.until(() => {
-          const m = this.inbox.get(`grad:${b.step}:${b.attempt}:${phase}:${bucket}:${offset}`);
-          if (!m) {
-            this.checkAttempt(b);
-            return undefined;
-          }
-          if (m.from !== prev || (m.msg as { count: number }).count !== count) {
-            throw new ProtocolError(`member ${m.from} sent ${count === (m.msg as { count: number }).count ? '' : 'a wrongly sized '}part [${offset}, +${count}) of bucket ${bucket}; it was due from member ${prev}`);
-          }
-          return floats(m.payload);
-        }),
-    };
-  }
-
-  /** Every parameter's gradient, end to end in layout order (zeros where a parameter has none). */
-  private async readGradients(): Promise<Float32Array> {
-    const flat = new Float32Array(this.plan!.total);
-    const arrays = await Promise.all(this.params.map((p) => p.grad?.toArray()));
-    arrays.forEach((a, i) => a && flat.set(a, this.plan!.offsets[i]!));
-    return flat;
-  }
-
-  private writeGradients(flat: Float32Array): void {
-    this.params.forEach((p, i) => {
-      const start = this.plan!.offsets[i]!;
-      p.grad?.dispose();
-      p.grad = tensor(flat.subarray(start, start + p.size), p.shape);
-    });
-  }
-
-  // ---- the state of replicas that join ----
-
-  private async sendState(b: Begin): Promise<void> {
-    const bytes = await saveCheckpoint({ model: this.trainer.model, optimizer: this.trainer.optimizer, progress: { step: b.step } });
-    const size = this.plan!.partElements * 4;
-    const parts = Math.ceil(bytes.byteLength / size);
-    for (let part = 0; part < parts; part++) {
-      this.sendTo(b.syncTo, { type: 'sync', step: b.step, attempt: b.attempt, part, parts, bytes: bytes.byteLength }, bytes.subarray(part * size, (part + 1) * size));
-    }
-  }
-
-  private async receiveState(b: Begin): Promise<void> {
-    const leader = b.participants[0]!;
-    const limit = this.maxStateBytes();
-    const parts = await this.until(() => {
-      this.checkAttempt(b);
-      const first = this.inbox.get(`sync:${b.step}:${b.attempt}:0`);
-      if (!first) return undefined;
-      const { parts, bytes } = first.msg as { parts: number; bytes: number };
-      if (bytes > limit) throw new ProtocolError(`the leader sent a state of ${bytes.toLocaleString('en')} bytes; this model's is at most ${limit.toLocaleString('en')}`);
-      const got: Uint8Array[] = [];
-      for (let i = 0; i < parts; i++) {
-        const m = this.inbox.get(`sync:${b.step}:${b.attempt}:${i}`);
-        if (!m) return undefined;
-        const h = m.msg as { parts: number; bytes: number };
-        if (m.from !== leader || h.parts !== parts || h.bytes !== bytes) throw new ProtocolError(`member ${m.from} sent a state part that does not belong to the leader's state`);
-        got.push(m.payload);
-      }
-      const total = got.reduce((n, p) => n + p.byteLength, 0);
-      if (total !== bytes) throw new ProtocolError(`the leader's state has ${total} bytes in its parts but declares ${bytes}`);
-      return got;
-    });
-    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-    let at = 0;
-    for (const p of parts) {
-      bytes.set(p, at);
-      at += p.byteLength;
-    }
-    try {
-      loadCheckpoint(bytes, { model: this.trainer.model, optimizer: this.trainer.optimizer });
-    } catch (e) {
-      throw new ProtocolError(`the state the leader sent does not fit this replica's model and optimizer: ${(e as Error).message}`);
-    }
-    this.steps = b.step;
-    this.trainer.steps = b.step;
-    this.synced = true;
-  }
-
-  /** The most a state (checkpoint) of this model can take: parameters, buffers and up to two optimizer states each. */
-  private maxStateBytes(): number {
-    const elements = Object.values(this.trainer.model.stateDict()).reduce((n, t) => n + t.size, 0);
-    return elements * 4 * 3 + (1 << 20);
-  }
-
-  private purge(b: Begin): void {
-    for (const [k, m] of this.inbox) if (later(b, m)) this.inbox.delete(k);
-  }
-
-  private others(ids: number[]): number[] {
-    return ids.filter((id) => id !== this.id);
+    const r = this.replica;
+    const ready: Ready = { type: 'ready', step: r.steps, synced: r.synced, samplesPerSecond: r.lastSamplesPerSecond };
+    r.view.ready(r.id, ready);
+    r.link.sendTo(r.others(r.view.ids), ready);
   }
 }
-
-/** (step, attempt) of a after that of b. */
-function later(a: { step: number; attempt: number }, b: { step: number; attempt: number }): boolean {
-  return a.step > b.step || (a.step === b.step && a.attempt > b.attempt);
-}
-
-function keyOf(m: Exclude<Relayed, { type: 'ready' | 'begin' }>, from: number): string {
-  const at = `${m.type}:${m.step}:${m.attempt}:`;
-  switch (m.type) {
-    case 'grad':
-      return `${at}${m.phase}:${m.bucket}:${m.offset}`;
-    case 'sync':
-      return `${at}${m.part}`;
-    case 'commit':
-      return at;
-    default:
-      return `${at}${from}`;
-  }
-}
-
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
-}
-

@@ -1,19 +1,29 @@
 // The hub of a session: membership and relay, whatever carries the bytes (a WebSocket server in
 // Node, MessagePorts in a page). It
-//   - admits members: the first "join" fixes the session's model layout and agreed settings, later
-//     ones must match them;
+//   - admits members: the first "join" to the empty session fixes its model layout and agreed
+//     settings, later ones must match them while it has members;
 //   - keeps the membership (join order), the leader (the oldest member that holds the session's
 //     state; the oldest member before any step) and who holds the state, and tells every member
 //     after each change;
 //   - relays each message to the member ids it names, stamping the sender's id, after checking it
 //     (size, schema, gradient layout against the model, leader-only messages from the leader);
-//   - drops members that break the rules or go silent for longer than the timeout.
-// It knows which members hold the state from what it relays: a "begin" names who already held it
-// (participants less those being sent it), a "commit" makes every participant a holder.
+//   - numbers the attempts: a "begin" must carry the session's next attempt number (and, while
+//     members hold the state, its step); other messages of an attempt must belong to the one under
+//     way and be what their sender owes next (attempt-progress.ts; those of an abandoned attempt
+//     are dropped): so no number a peer sends is bigger than what the hub has seen;
+//   - drops members that break the rules, go silent for longer than the timeout, or hold an
+//     attempt up past the step's deadline (step-deadline.ts); leaves out of a step the holders of
+//     the state that are not ready for it by then (they are sent the state when they are);
+//   - forgets the session's past (model, settings, attempts, holders) when its last member leaves.
+// It knows which members hold the state from what it relays: after a "begin", its participants
+// that held it or are not being sent it (members left out of an attempt stop counting: they may
+// fall behind); a "commit" makes every participant a holder.
 
 import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
 import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
-import { checkRelayed, LEADER_ONLY, type Begin, type Closed, type Member, type Members, type Welcome } from './messages';
+import { AttemptProgress } from './attempt-progress';
+import { StepDeadline } from './step-deadline';
+import { checkRelayed, LEADER_ONLY, type AttemptMessage, type Begin, type Closed, type Member, type Members, type Ready, type Welcome } from './messages';
 import { ProtocolError } from './errors';
 
 export interface HubOptions {
@@ -25,6 +35,15 @@ export interface HubOptions {
   bucketBytes?: number;
   /** A member not heard from for this long is dropped (default 30 s); members send a heartbeat every quarter of it. */
   timeoutMs?: number;
+  /**
+   * The least time an attempt of a step is given (default: twice the timeout). Past its deadline,
+   * the participants that hold it up (they were sent what they need, and have not answered) are
+   * dropped and the others run the step again; holders of the state that are not ready for the
+   * next step that long after the leader are left out of it (and sent the state when they are).
+   */
+  minStepDeadlineMs?: number;
+  /** The deadline is at least this many times the slowest of the session's last 8 committed attempts (default 4). */
+  stepDeadlineFactor?: number;
   /** The largest model accepted, in parameters (default 256 Mi). */
   maxModelElements?: number;
   /** Where the hub reports joins, departures and rejections (default: nowhere). */
@@ -74,13 +93,19 @@ export class Hub {
   private layout: ModelLayout | null = null;
   private plan: BucketPlan | null = null;
   private agreement = '';
+  /** Who set the model and settings (the first member of the empty session). */
+  private founder = '';
   private readonly connections = new Set<Connection>();
   /** Joined members by id, in join order. */
   private readonly members = new Map<number, Connection>();
   private nextId = 1;
   private synced: number[] = [];
   private leader = 0;
-  private lastBegin: Begin | null = null;
+  /** The latest attempt any leader began: who has sent what, and whether it was committed. */
+  private attempt: AttemptProgress | null = null;
+  /** The step each holder of the state last said it is ready for. */
+  private readonly readyFor = new Map<number, number>();
+  private readonly deadline: StepDeadline;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: HubOptions = {}) {
@@ -88,6 +113,7 @@ export class Hub {
     this.partBytes = Math.min(opts.partBytes ?? 48 << 10, this.maxMessageBytes - 4096);
     this.bucketBytes = opts.bucketBytes ?? 2 << 20;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.deadline = new StepDeadline(opts.minStepDeadlineMs ?? 2 * this.timeoutMs, opts.stepDeadlineFactor ?? 4);
     this.maxModelElements = opts.maxModelElements ?? 1 << 28;
     this.log = opts.log ?? (() => undefined);
     if (this.partBytes < 64) throw new ProtocolError(`Hub: maxMessageBytes ${this.maxMessageBytes} leaves no room for gradient messages`);
@@ -111,6 +137,7 @@ export class Hub {
     for (const c of [...this.connections]) this.reject(c, CloseCode.shutdown, 'the coordinator is shutting down');
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.deadline.stop();
   }
 
   private receive(c: Connection, bytes: Uint8Array): void {
@@ -139,19 +166,30 @@ export class Hub {
     const name = typeof h.name === 'string' && h.name.trim() ? h.name.trim().slice(0, 64) : '';
     const layout = checkLayout(h.layout, this.maxModelElements);
     const agreement = canonical(h.agreement);
+    c.id = this.nextId++;
+    c.name = `${name || 'replica'} #${c.id}`;
     if (!this.layout) {
       this.layout = layout;
       this.plan = new BucketPlan(layout, this.bucketBytes, this.partBytes);
       this.agreement = agreement;
+      this.founder = c.name;
     } else {
       const diff = layoutDifference(layout, this.layout);
-      if (diff) return this.reject(c, CloseCode.mismatch, `${name || 'a replica'} trains another model than the session: ${diff}`);
-      if (agreement !== this.agreement) {
-        return this.reject(c, CloseCode.mismatch, `${name || 'a replica'} has other settings than the session: ${agreement} instead of ${this.agreement}`);
+      const refusal = diff
+        ? `${name || 'a replica'} trains another model than the session: ${diff}`
+        : agreement !== this.agreement
+          ? `${name || 'a replica'} has other settings than the session: ${agreement} instead of ${this.agreement}`
+          : null;
+      if (refusal) {
+        const size = `${this.members.size} ${this.members.size === 1 ? 'member' : 'members'} now`;
+        return this.reject(
+          c,
+          CloseCode.mismatch,
+          `${refusal}. Every replica trains the session's model with its settings, set by ${this.founder} when it joined the empty session (${size}): ` +
+            'start this replica with the same model and settings, or start another coordinator for this one (a session takes the model of whoever joins it when it is empty)',
+        );
       }
     }
-    c.id = this.nextId++;
-    c.name = `${name || 'replica'} #${c.id}`;
     c.joined = true;
     this.members.set(c.id, c);
     const welcome: Welcome = {
@@ -176,21 +214,106 @@ export class Hub {
     if (LEADER_ONLY.includes(msg.type) && c.id !== this.leader) {
       throw new ProtocolError(`only the leader (member ${this.leader}) sends "${msg.type}" messages`);
     }
-    if (msg.type === 'begin') {
-      if (msg.participants[0] !== c.id || !msg.syncTo.every((id) => msg.participants.includes(id))) {
-        throw new ProtocolError('a "begin" must list its sender first and send state only to participants');
-      }
-      this.lastBegin = msg;
-      const syncTo = new Set(msg.syncTo);
-      this.setSynced(msg.participants.filter((id) => !syncTo.has(id)));
-    } else if (msg.type === 'commit' && this.lastBegin?.step === msg.step && this.lastBegin.attempt === msg.attempt) {
-      this.setSynced(this.lastBegin.participants);
-    }
+    if (msg.type === 'begin') this.begin(c, msg, to as number[]);
+    else if (msg.type === 'ready') this.ready(c, msg);
+    else if (!this.ofAttemptUnderWay(c, msg, to as number[])) return;
     stampSender(bytes, c.id);
     for (const id of to as number[]) {
       const m = this.members.get(id);
       if (m && (m !== c || msg.type === 'commit')) m.link.send(bytes);
     }
+  }
+
+  /** Check a "begin" against the session's numbering and state, and record who holds the state. */
+  private begin(c: Connection, msg: Begin, to: number[]): void {
+    const others = msg.participants.slice(1);
+    if (msg.participants[0] !== c.id || !msg.syncTo.every((id) => msg.participants.includes(id)) || to.length !== others.length || !others.every((id) => to.includes(id))) {
+      throw new ProtocolError('a "begin" must list its sender first, go to the other participants and send state only to participants');
+    }
+    const last = this.attempt;
+    const attempt = (last?.begin.attempt ?? -1) + 1;
+    if (msg.attempt !== attempt) throw new ProtocolError(`a "begin" of attempt ${msg.attempt}; the session's next attempt is ${attempt}`);
+    // While some members hold the session's state, its step is known: the leader is one of them.
+    const step = this.synced.length && last ? last.begin.step + (last.committed ? 1 : 0) : msg.step;
+    if (msg.step !== step) throw new ProtocolError(`a "begin" of step ${msg.step}; the session's state is at step ${step}`);
+    if (last) last.abandoned ||= !last.committed;
+    this.attempt = new AttemptProgress(msg, this.plan!, Date.now());
+    this.deadline.start(() => this.attemptOverdue());
+    // Holders after a begin: its participants that held the state already (whether or not the
+    // leader sends it to them again) and those it is not sent to (the leader vouches for them).
+    // A member left out of the attempt may fall behind: it stops counting as a holder.
+    const held = new Set(this.synced);
+    const syncTo = new Set(msg.syncTo);
+    this.setSynced(msg.participants.filter((id) => !syncTo.has(id) || held.has(id)));
+  }
+
+  /**
+   * True for a message of the attempt under way, false for a late one (of an abandoned attempt:
+   * nobody needs it). A message of an attempt no leader began, from a member that takes no part in
+   * it, or a second commit, is refused.
+   */
+  private ofAttemptUnderWay(c: Connection, msg: AttemptMessage, to: number[]): boolean {
+    const at = this.attempt;
+    const b = at?.begin;
+    if (!at || !b || msg.attempt > b.attempt || (msg.attempt === b.attempt && msg.step !== b.step)) {
+      throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which no leader began${b ? ` (the latest is step ${b.step} attempt ${b.attempt})` : ''}`);
+    }
+    // Participants of an abandoned attempt drop its messages (a commit too: they saw it abandoned first).
+    if (msg.attempt < b.attempt || at.abandoned) return false;
+    at.record(c.id, msg, to, c.name);
+    if (msg.type === 'commit') {
+      this.deadline.stop();
+      this.deadline.took(Date.now() - at.startedAt);
+      this.setSynced(b.participants);
+    }
+    return true;
+  }
+
+  /**
+   * A "ready": remember which step a holder is ready for. The leader's means it has moved on from
+   * any attempt not committed; holders of the state get the step's deadline to be ready too.
+   */
+  private ready(c: Connection, msg: Ready): void {
+    if (msg.synced) this.readyFor.set(c.id, msg.step);
+    else this.readyFor.delete(c.id);
+    if (c.id !== this.leader) return;
+    if (this.attempt && !this.attempt.committed && !this.attempt.abandoned) {
+      this.attempt.abandoned = true;
+      this.deadline.stop();
+    }
+    if (msg.synced && this.laggards(msg.step).length) this.deadline.start(() => this.notReady(msg.step));
+  }
+
+  /** Holders of the state, the leader aside, that have not said they are ready for `step`. */
+  private laggards(step: number): number[] {
+    return this.synced.filter((id) => id !== this.leader && this.readyFor.get(id) !== step);
+  }
+
+  /** Past the deadline of an attempt: drop those that hold it up (the others run the step again). */
+  private attemptOverdue(): void {
+    const at = this.attempt;
+    if (!at || at.committed || at.abandoned) return;
+    const why = this.deadline.describe();
+    const late = `${((Date.now() - at.startedAt) / 1000).toFixed(1)} s after the attempt began`;
+    const culprits = at.holdingUp().filter((h) => this.members.has(h.id));
+    if (!culprits.length) {
+      this.log(`step ${at.begin.step} attempt ${at.begin.attempt} is past its deadline (${why}) with nobody to drop; it waits on`);
+      this.deadline.start(() => this.attemptOverdue());
+      return;
+    }
+    for (const { id, owes } of culprits) {
+      const m = this.members.get(id)!;
+      this.reject(m, CloseCode.timeout, `${m.name} held up step ${at.begin.step} (attempt ${at.begin.attempt}): it had not sent ${owes} ${late} (deadline ${why}); the others run the step again without it`);
+    }
+  }
+
+  /** Past the deadline for holders to be ready: the session goes on without them; they are sent the state when they are ready. */
+  private notReady(step: number): void {
+    const late = this.laggards(step);
+    if (!late.length) return;
+    const why = this.deadline.describe();
+    for (const id of late) this.log(`${this.members.get(id)?.name ?? `member ${id}`} was not ready for step ${step} within the deadline (${why}) after the leader: the session goes on without it (it is sent the state when it is ready)`);
+    this.setSynced(this.synced.filter((id) => !late.includes(id)));
   }
 
   private setSynced(ids: number[]): void {
@@ -204,7 +327,8 @@ export class Hub {
   private membershipChanged(): void {
     this.synced = this.synced.filter((id) => this.members.has(id));
     this.leader = this.synced[0] ?? this.members.keys().next().value ?? 0;
-    const last = this.lastBegin && { step: this.lastBegin.step, attempt: this.lastBegin.attempt };
+    const b = this.attempt?.begin;
+    const last = b ? { step: b.step, attempt: b.attempt } : null;
     const members: Members = { type: 'members', members: this.memberList, leader: this.leader, synced: [...this.synced], lastBegin: last };
     const frame = encodeFrame(members);
     for (const m of this.members.values()) m.link.send(frame);
@@ -229,8 +353,30 @@ export class Hub {
     this.connections.delete(c);
     if (!c.joined) return;
     this.members.delete(c.id);
+    this.readyFor.delete(c.id);
+    // An attempt that loses a participant is abandoned everywhere (its commit, if it comes, is dropped).
+    if (this.attempt && !this.attempt.committed && this.attempt.begin.participants.includes(c.id)) {
+      this.attempt.abandoned = true;
+      this.deadline.stop();
+    }
     if (why === 'disconnected') this.log(`${c.name} disconnected (${this.members.size} left in the session)`);
+    if (this.members.size === 0) this.startAfresh();
     this.membershipChanged();
+  }
+
+  /**
+   * With no members left, nothing of the session's past binds those that join next: the next
+   * member sets the model and settings.
+   */
+  private startAfresh(): void {
+    this.layout = null;
+    this.plan = null;
+    this.agreement = '';
+    this.founder = '';
+    this.attempt = null;
+    this.readyFor.clear();
+    this.deadline.reset();
+    this.synced = [];
   }
 
   private sweep(): void {

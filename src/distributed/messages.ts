@@ -1,18 +1,17 @@
 // The messages of a session. Replicas talk to each other through the hub (the coordinator), which
-// relays a message to the member ids in its `to` list; every relayed message names the step
-// (and, within a step, the attempt) it belongs to, so that late ones are recognised and dropped.
+// relays a message to the member ids in its `to` list; every relayed message names the step and
+// the attempt it belongs to, so that late ones are recognised and dropped. Attempts are numbered
+// through the session (0, 1, 2, … whatever their step): the hub accepts a "begin" only with the
+// next number, and messages of an attempt only once it has begun.
 // `checkRelayed` is the schema: the hub runs it on every message it relays, and replicas on every
 // message they receive.
 
 import { ProtocolError } from './errors';
 import { isIndex, type BucketPlan, type ModelLayout, type Segment } from './layout';
 
-/**
- * "I am at the start of `step`" (synced: I hold the session's state; if not, send it to me).
- * attemptsSeen: attempts of this step begun so far, as far as I know (a new leader counts on).
- */
-export interface Ready { type: 'ready'; step: number; synced: boolean; samplesPerSecond: number; attemptsSeen: number }
-/** From the leader: attempt `attempt` of `step` runs with these participants (rank = index). */
+/** "I am at the start of `step`" (synced: I hold the session's state; if not, send it to me). */
+export interface Ready { type: 'ready'; step: number; synced: boolean; samplesPerSecond: number }
+/** From the leader: attempt `attempt` (the session's next) runs `step` with these participants (rank = index). */
 export interface Begin { type: 'begin'; step: number; attempt: number; participants: number[]; syncTo: number[] }
 /** A participant's shard size, so that everyone knows the global batch. */
 export interface Shard { type: 'shard'; step: number; attempt: number; samples: number }
@@ -29,6 +28,9 @@ export interface Commit { type: 'commit'; step: number; attempt: number; loss: n
 export interface Sync { type: 'sync'; step: number; attempt: number; part: number; parts: number; bytes: number }
 
 export type Relayed = Ready | Begin | Shard | Grad | Done | Commit | Sync;
+
+/** The messages that belong to one attempt once it has begun. */
+export type AttemptMessage = Shard | Grad | Done | Commit | Sync;
 
 /** What only the current leader may send (the hub enforces it). */
 export const LEADER_ONLY: readonly Relayed['type'][] = ['begin', 'commit', 'sync'];
@@ -49,20 +51,19 @@ export interface Welcome {
 
 export interface Member { id: number; name: string }
 
-/** The membership, after every change: members in join order, the leader, and who holds the state. */
 /**
- * The session's membership; `lastBegin` is the latest step and attempt any leader began, so that a
- * new leader numbers its attempt past every one already run (a replica never runs one number twice).
+ * The membership, after every change: members in join order, the leader, who holds the state, and
+ * the latest attempt any leader began (a new leader numbers its first attempt past it).
  */
 export interface Members { type: 'members'; members: Member[]; leader: number; synced: number[]; lastBegin: { step: number; attempt: number } | null }
 
 /** From the hub before it closes a connection: the full reason (close frames hold 123 bytes). */
 export interface Closed { type: 'closed'; code: number; reason: string }
 
-type FieldKind = 'index' | 'number' | 'bool' | 'ids' | 'phase' | 'any';
+type FieldKind = 'index' | 'number' | 'rate' | 'bool' | 'ids' | 'phase' | 'any';
 
 const SCHEMA: Record<Relayed['type'], Record<string, FieldKind>> = {
-  ready: { step: 'index', synced: 'bool', samplesPerSecond: 'number', attemptsSeen: 'index' },
+  ready: { step: 'index', synced: 'bool', samplesPerSecond: 'rate' },
   begin: { step: 'index', attempt: 'index', participants: 'ids', syncTo: 'ids' },
   shard: { step: 'index', attempt: 'index', samples: 'index' },
   grad: { step: 'index', attempt: 'index', phase: 'phase', bucket: 'any', offset: 'any', count: 'any', tensors: 'any' },
@@ -106,6 +107,8 @@ function fits(v: unknown, kind: FieldKind): boolean {
       return isIndex(v);
     case 'number':
       return typeof v === 'number' && Number.isFinite(v);
+    case 'rate':
+      return typeof v === 'number' && Number.isFinite(v) && v >= 0;
     case 'bool':
       return typeof v === 'boolean';
     case 'ids':
@@ -121,6 +124,7 @@ function describe(kind: FieldKind): string {
   return {
     index: 'a non-negative integer',
     number: 'a finite number',
+    rate: 'a finite number ≥ 0',
     bool: 'true or false',
     ids: 'a list of distinct member ids',
     phase: '"reduce" or "gather"',

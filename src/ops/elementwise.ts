@@ -44,6 +44,11 @@ export function gelu(a: Tensor): Tensor {
   return record('gelu', runUnary('gelu', a), [a], (g, [x]) => [runBinary('geluGrad', g, x!)], [a]);
 }
 
+/** SiLU (swish): x·sigmoid(x), computed as x / (1 + exp(−x)) like PyTorch (so silu(−∞) is NaN). */
+export function silu(a: Tensor): Tensor {
+  return record('silu', runUnary('silu', a), [a], (g, [x]) => [runBinary('siluGrad', g, x!)], [a]);
+}
+
 export function tanh(a: Tensor): Tensor {
   const out = runUnary('tanh', a);
   return record('tanh', out, [a], (g, [y]) => [runBinary('tanhGrad', g, y!)], [out]);
@@ -164,11 +169,6 @@ export function maximum(a: Tensor, b: Tensor): Tensor {
     },
     [a, b],
   );
-}
-
-/** 1 where a == b, else 0 (not differentiable). */
-export function eq(a: Tensor, b: Tensor): Tensor {
-  return runBinary('eq', a, b);
 }
 
 

@@ -38,7 +38,7 @@ import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { autocastActive } from './autocast';
 import { toHalf } from './half';
 import { sumGradTo } from './reduce';
-import { mT, reshape } from './shape';
+import { mT, reshape, viewStrides } from './shape';
 
 /** Every matmul kernel binds the operands and the result alike. */
 const BINDINGS = { a: 'read', b: 'read', c: 'write' } as const;
@@ -82,10 +82,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       return reshape(out2, shape);
     });
   }
-  if (b.ndim === 2 && a.ndim > 2 && a.isContiguous) {
-    // One matrix B for every batch: multiply all rows of A at once (fuller tiles, and the
+  const rows = sizeOf(a.shape.slice(0, -1));
+  if (b.ndim === 2 && a.ndim > 2 && viewStrides(a.shape, a.strides, [rows, K])) {
+    // One matrix B for every batch, and A's batch and rows laid out as one dimension (contiguous,
+    // or a slice of the last dimension): multiply all rows of A at once (fuller tiles, and the
     // backward's dB becomes one product instead of a batch of them summed).
-    return tidy(() => reshape(matmul(reshape(a, [sizeOf(a.shape.slice(0, -1)), K]), b), [...a.shape.slice(0, -1), b.shape[1]!]));
+    return tidy(() => reshape(matmul(reshape(a, [rows, K]), b), [...a.shape.slice(0, -1), b.shape[1]!]));
   }
   if (autocastActive()) return matmulHalf(a, b);
   return record(
@@ -93,11 +95,24 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     gemm(a, b),
     [a, b],
     (g, [x, y], needs) => [
-      needs[0] ? gradInLayout(x!, () => gemm(g, mT(y!)), () => gemm(y!, mT(g))) : null,
-      needs[1] ? gradInLayout(y!, () => gemm(mT(x!), g), () => gemm(mT(g), x!)) : null,
+      needs[0] ? gradInLayout(x!, g, () => gemm(g, mT(y!)), () => gemm(y!, mT(g))) : null,
+      needs[1] ? (y!.ndim === 2 && x!.ndim > 2 ? sharedWeightGrad(x!, g) : gradInLayout(y!, g, () => gemm(mT(x!), g), () => gemm(mT(g), x!))) : null,
     ],
     [a, b],
   );
+}
+
+/**
+ * dB of a batch of A against one B [K, N] (A's rows not laid out as one, or the fold above
+ * would have been taken): Σ over the batch of Aᵀ·g, either as one product over a contiguous copy
+ * of A (K·rows floats) or as a batch of products summed (K·N per matrix), whichever is smaller.
+ */
+function sharedWeightGrad(x: Tensor, g: Tensor): Tensor {
+  const K = x.shape[x.ndim - 1]!;
+  const M = x.shape[x.ndim - 2]!;
+  const N = g.shape[g.ndim - 1]!;
+  if (M > N) return sumGradTo(gemm(mT(x), g), [K, N]);
+  return gemm(mT(reshape(x, [-1, K])), reshape(g, [-1, N]));
 }
 
 /**
@@ -130,14 +145,17 @@ function halfOperand(t: Tensor): Tensor {
 }
 
 /**
- * The gradient of operand t, laid out like t: for a matrix stored column-major (a transposed view
- * such as Linear's Wᵀ) the transpose of a row-major product, so that the gradient reaching the
- * stored matrix is row-major and needs no copy. `product` gives the gradient, `transposed` its
- * transpose, each as a row-major product.
+ * The gradient of operand t, laid out like t: for matrices stored column-major (a transposed view
+ * such as Linear's Wᵀ, or the keys' Kᵀ of attention) the transpose of a row-major product, so
+ * that the gradient reaching the stored matrices is row-major and needs no copy. `product` gives
+ * the gradient, `transposed` its transpose, each as a row-major product. (An operand broadcast
+ * over the batch takes the product, which sums over the batch.)
  */
-function gradInLayout(t: Tensor, product: () => Tensor, transposed: () => Tensor): Tensor {
-  const columnMajor = t.ndim === 2 && t.shape[0]! > 1 && t.shape[1]! > 1 && t.strides[0] === 1;
-  return columnMajor ? mT(transposed()) : sumGradTo(product(), t.shape);
+function gradInLayout(t: Tensor, g: Tensor, product: () => Tensor, transposed: () => Tensor): Tensor {
+  const r = t.ndim - 2;
+  const columnMajor = t.shape[r]! > 1 && t.shape[r + 1]! > 1 && t.strides[r] === 1;
+  const ownBatch = t.ndim === g.ndim && t.shape.slice(0, r).every((d, i) => d === g.shape[i]);
+  return columnMajor && ownBatch ? mT(transposed()) : sumGradTo(product(), t.shape);
 }
 
 /** How the kernel reads one operand: its storage, layout of the last two dims, batch strides. */
@@ -192,8 +210,25 @@ function gemm(a: Tensor, b: Tensor, config?: MatmulConfig): Tensor {
 function gemmInto(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[], accumulate: boolean, config?: MatmulConfig): void {
   // The scope frees the block views and any operand copy made on the way.
   tidy(() => {
-    if (batch.length > 0 || fitsBinding(a, b, out)) {
-      dispatchGemm(a, b, out, batch, accumulate, config); // a batch too large to bind fails in bindView
+    if (fitsBinding(a, b, out)) {
+      dispatchGemm(a, b, out, batch, accumulate, config);
+      return;
+    }
+    if (batch.length > 0) {
+      // Cut the batch along its first dimension (dropped when it is 1) until the pieces bind;
+      // one matrix that does not is cut like a 2-D product below. An operand broadcast along
+      // that dimension (or without it) is bound whole with every piece.
+      const n = batch[0]!;
+      const own = (t: Tensor) => t.ndim === out.ndim && t.shape[0] === n && n > 1;
+      const lead = (t: Tensor, start: number, len: number) =>
+        len === 1 ? t.view(t.shape.slice(1), t.strides.slice(1), t.offset + start * t.strides[0]!) : t.view([len, ...t.shape.slice(1)], t.strides, t.offset + start * t.strides[0]!);
+      const part = (t: Tensor, start: number, len: number) => (own(t) ? lead(t, start, len) : t.ndim === out.ndim && len === 1 ? lead(t, 0, 1) : t);
+      const h = Math.ceil(n / 2);
+      const pieces: [number, number][] = n === 1 ? [[0, 1]] : [[0, h], [h, n - h]];
+      for (const [start, len] of pieces) {
+        const o = lead(out, start, len);
+        gemmInto(part(a, start, len), part(b, start, len), o, o.shape.slice(0, -2), accumulate, config);
+      }
       return;
     }
     const [M, K] = a.shape as [number, number];

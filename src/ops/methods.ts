@@ -4,6 +4,9 @@
 import { backward } from '../autograd/backward';
 import { Tensor } from '../tensor';
 import * as ew from './elementwise';
+import * as mask from './mask';
+import * as join from './join';
+import * as idx from './indexing';
 import * as shape from './shape';
 import { contiguous } from './copy';
 import * as red from './reduce';
@@ -29,6 +32,23 @@ declare module '../tensor' {
     sigmoid(): Tensor;
     abs(): Tensor;
     pow(p: number): Tensor;
+    silu(): Tensor;
+    eq(b: ew.TensorOrNumber): Tensor;
+    ne(b: ew.TensorOrNumber): Tensor;
+    lt(b: ew.TensorOrNumber): Tensor;
+    le(b: ew.TensorOrNumber): Tensor;
+    gt(b: ew.TensorOrNumber): Tensor;
+    ge(b: ew.TensorOrNumber): Tensor;
+    /** where(cond, this, other), as PyTorch's x.where(cond, y). */
+    where(cond: Tensor, other: ew.TensorOrNumber): Tensor;
+    maskedFill(mask: Tensor, value: number): Tensor;
+    tril(k?: number): Tensor;
+    triu(k?: number): Tensor;
+    narrow(axis: number, start: number, length: number): Tensor;
+    split(sizeOrSizes: number | readonly number[], axis?: number): Tensor[];
+    chunk(n: number, axis?: number): Tensor[];
+    indexSelect(axis: number, ids: Tensor): Tensor;
+    gather(axis: number, index: Tensor): Tensor;
     matmul(b: Tensor): Tensor;
     sum(axis?: red.Axis, keepdim?: boolean): Tensor;
     mean(axis?: red.Axis, keepdim?: boolean): Tensor;
@@ -39,7 +59,7 @@ declare module '../tensor' {
     conv2d(w: Tensor, b?: Tensor | null, opts?: Conv2dOptions): Tensor;
     maxPool2d(k: number | [number, number], opts?: Pool2dOptions): Tensor;
     avgPool2d(k: number | [number, number], opts?: Pool2dOptions): Tensor;
-    crossEntropy(labels: Tensor | Int32Array): Tensor;
+    crossEntropy(labels: Tensor | Int32Array, opts?: loss.CrossEntropyOptions): Tensor;
     mse(b: Tensor): Tensor;
     reshape(shape: readonly number[]): Tensor;
     transpose(dims?: readonly number[]): Tensor;
@@ -65,6 +85,22 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   sigmoid(this: Tensor) { return ew.sigmoid(this); },
   abs(this: Tensor) { return ew.abs(this); },
   pow(this: Tensor, p: number) { return ew.powScalar(this, p); },
+  silu(this: Tensor) { return ew.silu(this); },
+  eq(this: Tensor, b: ew.TensorOrNumber) { return mask.eq(this, b); },
+  ne(this: Tensor, b: ew.TensorOrNumber) { return mask.ne(this, b); },
+  lt(this: Tensor, b: ew.TensorOrNumber) { return mask.lt(this, b); },
+  le(this: Tensor, b: ew.TensorOrNumber) { return mask.le(this, b); },
+  gt(this: Tensor, b: ew.TensorOrNumber) { return mask.gt(this, b); },
+  ge(this: Tensor, b: ew.TensorOrNumber) { return mask.ge(this, b); },
+  where(this: Tensor, cond: Tensor, other: ew.TensorOrNumber) { return mask.where(cond, this, other); },
+  maskedFill(this: Tensor, m: Tensor, value: number) { return mask.maskedFill(this, m, value); },
+  tril(this: Tensor, k?: number) { return mask.tril(this, k); },
+  triu(this: Tensor, k?: number) { return mask.triu(this, k); },
+  narrow(this: Tensor, axis: number, start: number, length: number) { return shape.narrow(this, axis, start, length); },
+  split(this: Tensor, s: number | readonly number[], axis?: number) { return join.split(this, s, axis); },
+  chunk(this: Tensor, n: number, axis?: number) { return join.chunk(this, n, axis); },
+  indexSelect(this: Tensor, axis: number, ids: Tensor) { return idx.indexSelect(this, axis, ids); },
+  gather(this: Tensor, axis: number, index: Tensor) { return idx.gather(this, axis, index); },
   matmul(this: Tensor, b: Tensor) { return matmul(this, b); },
   sum(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.sum(this, axis, keepdim); },
   mean(this: Tensor, axis?: red.Axis, keepdim?: boolean) { return red.mean(this, axis, keepdim); },
@@ -75,7 +111,7 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   conv2d(this: Tensor, w: Tensor, b?: Tensor | null, o?: Conv2dOptions) { return conv2d(this, w, b, o); },
   maxPool2d(this: Tensor, k: number | [number, number], o?: Pool2dOptions) { return maxPool2d(this, k, o); },
   avgPool2d(this: Tensor, k: number | [number, number], o?: Pool2dOptions) { return avgPool2d(this, k, o); },
-  crossEntropy(this: Tensor, labels: Tensor | Int32Array) { return loss.crossEntropy(this, labels); },
+  crossEntropy(this: Tensor, labels: Tensor | Int32Array, o?: loss.CrossEntropyOptions) { return loss.crossEntropy(this, labels, o); },
   mse(this: Tensor, b: Tensor) { return loss.mse(this, b); },
   reshape(this: Tensor, s: readonly number[]) { return shape.reshape(this, s); },
   transpose(this: Tensor, dims?: readonly number[]) { return shape.transpose(this, dims); },

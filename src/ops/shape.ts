@@ -1,23 +1,65 @@
 // Ops that only change how storage is read: reshape, transpose/permute, expand, narrow. They
-// return views (no copy) where the layout allows; reshape of a non-contiguous view copies.
+// return views (no copy) where the layout allows; reshape copies only a view whose strides cannot
+// express the new shape (as torch.reshape).
 
 import { record } from '../autograd/record';
 import { checkShape, normAxis } from '../checks';
 import { contiguousCopy } from '../creation';
+import { copyView, fillView } from '../kernels/copy';
+import { sliceView } from '../kernels/view';
 import { ShapeError } from '../runtime/errors';
 import { tidy } from '../scope';
-import { contiguousStrides, formatShape, sizeOf, type Tensor } from '../tensor';
+import { contiguousStrides, empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { sumToShape } from './reduce';
 
-/** Same data, new shape (one dimension may be -1). A view when `a` is contiguous. */
+/**
+ * Same data, new shape (one dimension may be -1). A view whenever `a`'s strides allow (always for
+ * a contiguous `a`; for a slice or a transposed view when the dimensions merged or split are laid
+ * out as one), else a view of a contiguous copy.
+ */
 export function reshape(a: Tensor, shape: readonly number[]): Tensor {
   const target = inferShape(a, shape);
+  const strides = viewStrides(a.shape, a.strides, target);
   // A view of `a`, or of a contiguous copy (whose own handle the scope frees; the view keeps it).
-  const out = tidy(() => {
-    const src = a.isContiguous ? a : contiguousCopy(a, 'reshape');
-    return src.view(target, contiguousStrides(target), src.offset);
-  });
+  const out = strides
+    ? a.view(target, strides, a.offset)
+    : tidy(() => {
+        const src = contiguousCopy(a, 'reshape');
+        return src.view(target, contiguousStrides(target), src.offset);
+      });
   return record('reshape', out, [a], (g) => [reshape(g, a.shape)]);
+}
+
+/**
+ * Strides that read a view of `shape`/`strides` as `target` (same number of elements), or null when
+ * none do: each run of dimensions laid out as one block (outer stride = inner stride · inner size)
+ * may be regrouped freely; dimensions of size 1 fit anywhere. (PyTorch's computeStride.)
+ */
+export function viewStrides(shape: readonly number[], strides: readonly number[], target: readonly number[]): number[] | null {
+  if (sizeOf(shape) === 0 || shape.length === 0) return contiguousStrides(target);
+  const out = new Array<number>(target.length);
+  let v = target.length - 1;
+  let base = strides[shape.length - 1]!;
+  let blockSize = 1;
+  let viewSize = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    blockSize *= shape[d]!;
+    // The block ends where the next dimension out is not laid out right after this one.
+    if (d === 0 || (shape[d - 1] !== 1 && strides[d - 1] !== blockSize * base)) {
+      while (v >= 0 && (viewSize < blockSize || target[v] === 1)) {
+        out[v] = viewSize * base;
+        viewSize *= target[v]!;
+        v--;
+      }
+      if (viewSize !== blockSize) return null;
+      if (d > 0) {
+        base = strides[d - 1]!;
+        blockSize = 1;
+        viewSize = 1;
+      }
+    }
+  }
+  return v === -1 ? out : null;
 }
 
 function inferShape(a: Tensor, shape: readonly number[]): number[] {
@@ -76,16 +118,29 @@ export function expand(a: Tensor, shape: readonly number[]): Tensor {
   return record('expand', out, [a], (g) => [sumToShape(g, a.shape)]);
 }
 
-/** Rows [start, start+length) along `axis` (a view). Not differentiable: meant for data batches. */
-export function narrow(a: Tensor, axis: number, start: number, length: number): Tensor {
-  const ax = normAxis('narrow', axis, a.ndim);
+/**
+ * Elements [start, start+length) along `axis` (a view, no copy). The gradient is the incoming one
+ * placed there, zeros elsewhere.
+ */
+export function narrow(a: Tensor, axis: number, start: number, length: number, op = 'narrow'): Tensor {
+  if (a.ndim === 0) throw new ShapeError(`${op}: cannot cut a 0-d tensor`);
+  const ax = normAxis(op, axis, a.ndim);
   if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > a.shape[ax]!) {
-    throw new ShapeError(`narrow: [${start}, ${start + length}) is outside dimension ${ax} of ${formatShape(a.shape)}`);
+    throw new ShapeError(`${op}: [${start}, ${start + length}) is outside dimension ${ax} of ${formatShape(a.shape)}`);
   }
-  if (a.requiresGrad) throw new ShapeError('narrow: not differentiable; use it on data, not on tensors that require grad');
   const shape = [...a.shape];
   shape[ax] = length;
-  return a.view(shape, a.strides, a.offset + start * a.strides[ax]!);
+  const out = a.view(shape, a.strides, a.offset + (length > 0 ? start * a.strides[ax]! : 0));
+  return record(op, out, [a], (g) => [padGrad(g, a.shape, ax, start)]);
+}
+
+/** A tensor of `shape` holding `g` at [start, start + g.shape[axis]) along `axis`, zeros elsewhere. */
+export function padGrad(g: Tensor, shape: readonly number[], axis: number, start: number): Tensor {
+  if (g.shape[axis] === shape[axis]) return g;
+  const out = empty(shape, 'float32', 'narrow.backward');
+  fillView(out, 0);
+  copyView(g, sliceView(out, axis, start, g.shape[axis]!), 'narrow.backward');
+  return out;
 }
 
 /** Insert a dimension of size 1 at `axis` (a view). */

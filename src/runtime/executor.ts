@@ -61,6 +61,8 @@ export class Executor {
   private assertMessages = new Map<number, string>();
   private nextAssertCode = 1;
   observer: DispatchObserver | null = null;
+  /** Told of every dispatch, dry runs' too: the pipelines some code needs (precompile.ts). */
+  pipelineRecorder: ((kernel: Program, constants: Constants) => void) | null = null;
   /** Dispatches recorded since init (tests use it to see that work was split). */
   dispatchCount = 0;
 
@@ -103,7 +105,9 @@ export class Executor {
     if (d.buffers.length !== kernel.access.length) {
       throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.access.length}`);
     }
-    if (d.workgroups <= 0 || this.pool.dry) return;
+    if (d.workgroups <= 0) return;
+    this.pipelineRecorder?.(kernel, d.constants ?? {});
+    if (this.pool.dry) return;
     const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeData(b)));
     for (const r of ranges) {
       if (r.size > this.limits.maxStorageBufferBindingSize) {

@@ -24,6 +24,7 @@ import { DTypeError, OutOfMemoryError, ShapeError, WebGradError } from '../runti
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 import { autotuner } from '../kernels/tuning/autotune';
+import { compilePipelines, recordPipelines, type PrecompileOptions } from '../runtime/pipeline-compiler';
 import { defaultBudget, plan, type Plan } from './memory-plan';
 import type { LossScalingOptions } from './loss-scaler';
 import { MixedPrecision, type Precision } from './mixed-precision';
@@ -49,6 +50,12 @@ export interface TrainerOptions {
   precision?: Precision;
   /** Loss scaling for 'f16-mixed' (initial scale 2^16, growth ×2 after 2000 finite steps, backoff ×0.5). */
   lossScaling?: LossScalingOptions;
+  /**
+   * Time the kernels that met a new shape class before a step (default true), except before this
+   * Trainer's first step, which runs on the untimed defaults so that a result comes at once.
+   * false: leave it to the caller (`wg.autotune()`, e.g. with progress shown).
+   */
+  tuneBeforeSteps?: boolean;
 }
 
 export interface StepResult {
@@ -110,6 +117,7 @@ export class Trainer {
   readonly isClassifier: boolean;
   readonly microBatchSize: number | 'auto';
   readonly budgetBytes: number;
+  readonly tuneBeforeSteps: boolean;
   /** Optimizer updates applied so far. */
   steps = 0;
   /** Peak live bytes measured during the last step. */
@@ -132,6 +140,7 @@ export class Trainer {
     this.lossFn = opts.loss === 'cross-entropy' ? crossEntropy : opts.loss === 'mse' ? mse : opts.loss;
     this.microBatchSize = opts.microBatchSize ?? 'auto';
     this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
+    this.tuneBeforeSteps = opts.tuneBeforeSteps ?? true;
     this.checkpoints = opts.checkpoint ? new AutoCheckpoints(opts.checkpoint) : null;
     this.mixed = new MixedPrecision(opts.precision, opts.lossScaling);
   }
@@ -229,8 +238,9 @@ export class Trainer {
     }
     const dtypes = batchDTypes(x, y);
     const p = this.planFor(x.shape, y.shape, storageBytes(x) + storageBytes(y), dtypes);
-    // Planning ran the model's ops: kernels meeting a new shape class get timed now, once.
-    if (autotuner().hasPending) await autotuner().tune();
+    // Planning ran the model's ops: kernels meeting a new shape class get timed now, once (not
+    // before the first step: it runs on the defaults, so that the first loss is not kept waiting).
+    if (this.tuneBeforeSteps && this.steps > 0 && autotuner().hasPending) await autotuner().tune();
     let m = p.microBatchSize;
     let recoveries = 0;
     const rng = globalGenerator.getState();
@@ -351,15 +361,71 @@ export class Trainer {
     return { loss: lossSum / Math.max(1, seen), accuracy: this.isClassifier ? correct / Math.max(1, seen) : NaN };
   }
 
+  /**
+   * Compile, in the background, the GPU pipelines of a step on batches of `batchShape` (forward,
+   * loss and backward at the planned micro-batch size, gradient accumulation, loss scaling), so
+   * that the first step does not stop while they compile one by one (wg.precompile, for a
+   * Trainer's step). Returns the plan.
+   */
+  async precompile(
+    batchShape: readonly number[],
+    { targetShape, dtypes, onProgress }: { targetShape?: readonly number[]; dtypes?: Partial<BatchDTypes> } & PrecompileOptions = {},
+  ): Promise<Plan> {
+    const yShape = targetShape ?? this.targetShape(batchShape);
+    const p = this.plan(batchShape, yShape, dtypes);
+    // The dry run's gradients stand in for the real ones, which are put back after it.
+    const params = this.model.parameters();
+    const saved = params.map((q) => q.grad);
+    for (const q of params) q.grad = null;
+    let wanted;
+    try {
+      wanted = recordPipelines(() =>
+        dryRun(() => {
+          tidy(() => {
+            const x = empty(batchShape, dtypes?.x ?? 'float32', 'dry-run input');
+            const y = empty(yShape, dtypes?.y ?? (this.isClassifier ? 'int32' : 'float32'), 'dry-run labels');
+            this.recordStep(x, y, p.microBatchSize, 1, zeros([2]));
+          });
+          for (const q of params) q.grad?.dispose();
+        }),
+      );
+    } finally {
+      params.forEach((q, i) => {
+        if (q.grad && q.grad !== saved[i]) q.grad.dispose();
+        q.grad = saved[i]!;
+      });
+    }
+    await compilePipelines(wanted, { onProgress });
+    return p;
+  }
+
   /** Forward and backward over the batch in micro-batches of m; returns the mean loss. */
   private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number): Promise<number> {
     const rt = runtime();
-    const batch = x.shape[0]!;
     this.optimizer.zeroGrad();
     const stats = zeros([2]); // the loss sum, and (loss scaling) how many gradient elements are inf/NaN
-    const lossSum = stats.view([], [], 0);
     const startBytes = rt.pool.liveBytes;
     rt.pool.resetPeak();
+    try {
+      this.recordStep(x, y, m, gradScale, stats, () => this.checkEstimate(x, y, rt.pool.peakBytes - startBytes));
+      const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
+      this.mixed.check(bad!);
+      this.lastPeakBytes = rt.pool.peakBytes;
+      return loss!;
+    } finally {
+      stats.dispose();
+    }
+  }
+
+  /**
+   * The GPU work of a step before its update, recorded without waiting for it: micro-batches of m
+   * (`afterFirst` runs after the first), the mean loss into stats[0], the gradients unscaled with
+   * the count of inf/NaN elements into stats[1]. precompile() runs it dry.
+   */
+  private recordStep(x: Tensor, y: Tensor, m: number, gradScale: number, stats: Tensor, afterFirst?: () => void): void {
+    const batch = x.shape[0]!;
+    const lossSum = stats.view([], [], 0);
+    const nonFinite = stats.view([], [], 1);
     try {
       for (let start = 0; start < batch; start += m) {
         const len = Math.min(m, batch - start);
@@ -368,18 +434,12 @@ export class Trainer {
           const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), share);
           axpyInPlace(lossSum, loss, len / batch);
         });
-        if (start === 0) this.checkEstimate(x, y, rt.pool.peakBytes - startBytes);
+        if (start === 0) afterFirst?.();
       }
-      const nonFinite = stats.view([], [], 1);
       this.mixed.unscale(this.optimizer.params, nonFinite);
-      nonFinite.dispose();
-      const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
-      this.mixed.check(bad!);
-      this.lastPeakBytes = rt.pool.peakBytes;
-      return loss!;
     } finally {
       lossSum.dispose();
-      stats.dispose();
+      nonFinite.dispose();
     }
   }
 

@@ -1,7 +1,9 @@
 // The demo page (demo/) in headless Chromium, through the Vite dev server: it trains an MLP in
-// its Worker, the curves and readouts move, Pause holds, a drawing gets read, the model downloads
-// as a valid safetensors file, loads back, survives a reload, and profiles a step; without WebGPU it explains
-// what is missing. Also the MNIST-style preprocessing of drawings, in Node.
+// its Worker (saying what it does before the first step: compiling kernels, then tuning them after
+// it), the curves and readouts move, Pause holds, a drawing gets read (and Clear is not undone by
+// a late answer), the model downloads as a valid safetensors file, loads back with its curves,
+// survives a reload, and profiles a step; the page fits a phone's screen; without WebGPU it
+// explains what is missing. Also the MNIST-style preprocessing of drawings, in Node.
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -26,6 +28,41 @@ const numberIn = async (page: Page, id: string): Promise<number> => parseFloat((
 const waitForState = (page: Page, state: string, timeout = 60_000) =>
   page.waitForSelector(`#status[data-state="${state}"]`, { timeout });
 
+/** What the status line said, and the step and progress bar at that moment (recorded in the page). */
+interface Said {
+  text: string;
+  step: number;
+  progress: number | null;
+}
+const recordStatus = (page: Page) =>
+  page.evaluate(() => {
+    const said: Said[] = ((window as unknown as { said: Said[] }).said = []);
+    const status = document.getElementById('status')!;
+    const bar = document.getElementById('status-progress') as HTMLProgressElement | null;
+    const note = () =>
+      said.push({ text: status.textContent ?? '', step: Number(document.getElementById('step')!.textContent), progress: bar && !bar.hidden ? bar.value : null });
+    new MutationObserver(note).observe(status, { childList: true, characterData: true, subtree: true });
+  });
+const statusLog = (page: Page): Promise<Said[]> => page.evaluate(() => (window as unknown as { said: Said[] }).said);
+
+/** The left edge and width of each chart's plotting area, and the steps its x axis spans. */
+const chartGeometry = (page: Page) =>
+  page.$$eval('#loss-chart, #accuracy-chart', (boxes) =>
+    boxes.map((b) => {
+      const r = b.querySelector('.u-over')!.getBoundingClientRect();
+      return { left: Math.round(r.left), width: Math.round(r.width), steps: (b as HTMLElement).dataset.steps };
+    }),
+  );
+
+/** What the chart and the readouts show of past training. */
+const shownHistory = async (page: Page) => ({
+  lossPoints: Number(await page.getAttribute('#loss-chart', 'data-points')),
+  evalPoints: Number(await page.getAttribute('#accuracy-chart', 'data-points')),
+  loss: await text(page, 'loss'),
+  accuracy: await text(page, 'accuracy'),
+  accuracyDetail: await text(page, 'accuracy-detail'),
+});
+
 describe('the demo page', () => {
   it('trains in a worker, pauses, reads a drawing, saves, loads and restores the model', async () => {
     const context = await session.browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1100 } });
@@ -46,6 +83,7 @@ describe('the demo page', () => {
     expect(await text(page, 'device-features')).toContain('subgroups');
 
     await page.selectOption('#batch-size', '32');
+    await recordStatus(page);
     await page.click('#train');
     await waitForState(page, 'training');
     // Wait for the accuracy check at step STEPS (it follows the step's own report).
@@ -65,9 +103,30 @@ describe('the demo page', () => {
     expect(await text(page, 'memory')).toMatch(/in use/);
     expect(await text(page, 'plan')).toMatch(/whole batch of 32|micro-batches/);
 
+    // Before the first step it said what it was doing, with a progress bar: compiling the
+    // kernels (counted up to all of them); the tuning came after the first step, counted too.
+    const said = await statusLog(page);
+    const compiling = said.filter((s) => /^Compiling GPU kernels for this model: \d+\/\d+…$/.test(s.text));
+    expect(compiling.length, said.map((s) => s.text).join('\n')).toBeGreaterThan(1);
+    const [, done, total] = compiling.at(-1)!.text.match(/(\d+)\/(\d+)/)!.map(Number);
+    expect(done).toBe(total);
+    for (const s of compiling) expect(s.step).toBe(0);
+    expect(compiling.every((s) => s.progress !== null && s.progress >= 0 && s.progress <= 1)).toBe(true);
+    const tuning = said.filter((s) => /^Tuning GPU kernels for this adapter: matmul \d+\/\d+…$/.test(s.text));
+    expect(tuning.length).toBeGreaterThan(0);
+    expect(tuning[0]!.step).toBeGreaterThanOrEqual(1);
+    expect(said.indexOf(tuning[0]!)).toBeGreaterThan(said.indexOf(compiling.at(-1)!));
+    expect(tuning.every((s) => s.progress !== null)).toBe(true);
+
+    // Both charts show the same steps (from the first), over plot areas that line up.
+    const [lossChart, accuracyChart] = await chartGeometry(page);
+    expect(lossChart!.steps).toMatch(/^1-\d+$/);
+    expect(accuracyChart).toEqual(lossChart);
+
     // Pause: the step counter stops.
     await page.click('#pause');
     await waitForState(page, 'paused');
+    expect(await page.isHidden('#status-progress')).toBe(true);
     let pausedAt = await numberIn(page, 'step');
     await page.waitForTimeout(1000);
     expect(await numberIn(page, 'step')).toBe(pausedAt);
@@ -98,10 +157,35 @@ describe('the demo page', () => {
     expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
     expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3);
     expect(await text(page, 'verdict')).toMatch(/Looks like a \d/);
+    // The pad is square beside the bars.
+    expect(pad.width).toBeCloseTo(pad.height, 0);
     await page.screenshot({ path: resolve(artifacts, 'demo.png'), fullPage: true });
+
+    // Add a dot and press Clear before the answer comes (at once, when the page asks the worker
+    // to read the drawing): the answer, when it comes, is not shown on the empty pad.
+    await page.evaluate(() => {
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (this: Worker, msg: unknown, ...rest: never[]) {
+        post.call(this, msg, ...rest);
+        if ((msg as { type?: string }).type === 'predict') {
+          Worker.prototype.postMessage = post;
+          queueMicrotask(() => {
+            document.getElementById('clear')!.click();
+            (window as unknown as { cleared: boolean }).cleared = true;
+          });
+        }
+      } as typeof post;
+    });
+    await page.mouse.click(...at(200, 200));
+    await page.waitForFunction(() => (window as unknown as { cleared?: boolean }).cleared);
+    const history = await shownHistory(page);
+    expect(history.lossPoints).toBeGreaterThanOrEqual(STEPS);
 
     // Download: a safetensors checkpoint with the MLP's weights and the progress.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    // The worker answers in order: the reading of the cleared drawing came before the file.
+    expect(await text(page, 'verdict')).toBe('Draw a digit in the box.');
+    expect(await page.getAttribute('#probabilities', 'data-state')).toBe('empty');
     expect(download.suggestedFilename()).toMatch(/\.safetensors$/);
     const file = resolve(artifacts, download.suggestedFilename());
     await download.saveAs(file);
@@ -112,21 +196,87 @@ describe('the demo page', () => {
     const progress = JSON.parse(header.metadata['webgrad.checkpoint']!).progress;
     expect(progress).toMatchObject({ model: 'mlp', optimizer: 'sgd', step: pausedAt });
 
-    // Load it back through the file input.
+    // Load it back through the file input: its curves and readouts come with it.
     await page.setInputFiles('#load', file);
     await expect.poll(() => text(page, 'model-note')).toMatch(new RegExp(`Loaded .*\\.safetensors: MLP, 203,530 parameters, ${pausedAt} steps`));
     await waitForState(page, 'paused');
+    const expectHistoryShown = async () => {
+      await expect.poll(() => shownHistory(page)).toEqual(history);
+      expect(await numberIn(page, 'step')).toBe(pausedAt);
+      expect(await text(page, 'epoch')).toMatch(/^\(epoch 1, batch \d+ of \d+\)$/);
+      expect(await text(page, 'speed')).toMatch(/\d samples\/s/);
+      expect(await text(page, 'memory')).toMatch(/in use/);
+      expect(await text(page, 'plan')).toMatch(/whole batch of 32|micro-batches/);
+    };
+    await expectHistoryShown();
 
-    // A reload continues the model kept in IndexedDB.
+    // A reload continues the model kept in IndexedDB, as it was shown.
     await page.reload();
     await waitForState(page, 'paused');
     expect(await text(page, 'model-note')).toMatch(/^Restored model from .+: MLP/);
-    expect(await numberIn(page, 'step')).toBe(pausedAt);
+    await expectHistoryShown();
+
+    // Training goes on from there, and tuned: the kernels' timings were kept (in IndexedDB, as a
+    // Worker has no localStorage), so only the pipelines are compiled again.
+    await recordStatus(page);
+    await page.click('#train');
+    await page.waitForFunction((n) => Number(document.getElementById('step')!.textContent) >= n, pausedAt + 2, { timeout: 60_000 });
+    await page.click('#pause');
+    await waitForState(page, 'paused');
+    const again = await statusLog(page);
+    expect(again.some((s) => /^Compiling GPU kernels/.test(s.text))).toBe(true);
+    expect(again.filter((s) => /Tuning/.test(s.text))).toEqual([]);
 
     expect(errors, errors.join('\n')).toEqual([]);
     expect(foreign).toEqual([]);
     await context.close();
   }, 180_000); // 100 SwiftShader training steps take most of it
+
+  it('fits a phone screen (390×844): nothing wider than the page, every control readable, the cards alike', async () => {
+    const page = await session.browser.newPage({ viewport: { width: 390, height: 844 } });
+    const errors = collectErrors(page);
+    await page.goto(`${session.url}/demo/`);
+    await waitForState(page, 'ready');
+    await page.waitForSelector('#device-adapter');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+
+    const layout = await page.evaluate(() => {
+      const ctx = document.createElement('canvas').getContext('2d')!;
+      const box = (e: Element) => e.getBoundingClientRect();
+      return {
+        // Every control inside its card.
+        outside: [...document.querySelectorAll('#app .card')].flatMap((card) =>
+          [...card.querySelectorAll('input:not([type=file]), select, button, canvas, table')]
+            .filter((e) => e.getClientRects().length > 0) // not hidden
+            .filter((e) => box(e).left < box(card).left || box(e).right > box(card).right + 0.5)
+            .map((e) => `${card.id}: ${e.outerHTML.slice(0, 80)}`),
+        ),
+        // The chosen option's text fits its select (with room for the arrow).
+        cut: [...document.querySelectorAll('select')].flatMap((s) => {
+          const style = getComputedStyle(s);
+          ctx.font = style.font;
+          const room = s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+          const text = s.selectedOptions[0]?.text ?? '';
+          return ctx.measureText(text).width > room ? [`${s.id}: "${text}" in ${s.clientWidth}px`] : [];
+        }),
+        // The session URL input looks like the training controls' inputs.
+        styles: ['#lr', '[data-testid="together-url"]'].map((sel) => {
+          const s = getComputedStyle(document.querySelector(sel)!);
+          return { font: s.font, padding: s.padding, border: s.border, radius: s.borderRadius };
+        }),
+        devices: [...document.querySelectorAll('#device dd')].map((dd) => dd.textContent),
+      };
+    });
+    expect(layout.outside).toEqual([]);
+    expect(layout.cut).toEqual([]);
+    expect(layout.styles[1]).toEqual(layout.styles[0]);
+    expect(layout.devices).not.toContain('—');
+    const pad = (await page.locator('#pad').boundingBox())!;
+    expect(pad.width).toBeCloseTo(pad.height, 0);
+    await page.screenshot({ path: resolve(artifacts, 'demo-phone.png'), fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
 
   it('without navigator.gpu, explains what is missing instead of starting', async () => {
     const page = await session.browser.newPage();

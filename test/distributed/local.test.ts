@@ -2,9 +2,12 @@
 // device) talk to a Hub over MessageChannels. The summed gradients are checked bit for bit
 // against a CPU sum in the ring's fixed order, the parameters against one device training on the
 // global batch; replicas leave mid-step and join mid-session; a replica rejects what does not fit.
+// A hub driven by hand checks what it relays: who holds the state, and each message of an attempt
+// against what its sender owes (and, past the deadline, who holds the attempt up).
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame } from '../../src/distributed/frame';
+import { decodeFrame, encodeFrame } from '../../src/distributed/frame';
+import type { Members } from '../../src/distributed/messages';
 import { BucketPlan, modelLayout } from '../../src/distributed/layout';
 import type { Transport } from '../../src/distributed/transport';
 import { expectClose, gpu, relErr, Rng, wg } from '../helpers';
@@ -91,6 +94,19 @@ async function reference(steps: number, globalBatch: number): Promise<Float32Arr
   return out;
 }
 
+/** `p`, or a failure that tells what the replicas were doing if it has not settled within `ms`. */
+async function within<T>(ms: number, p: Promise<T>, story: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms / 1000} s:\n${story()}`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((r) => setTimeout(r, 5));
 }
@@ -157,6 +173,135 @@ describe('shards and buckets', () => {
     expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: segs }, 60)).toThrow(/carries 60 bytes/);
     expect(() => plan.checkGradientPart({ bucket: 99, offset: 0, count: 16, tensors: segs }, 64)).toThrow(/bucket 99/);
     model.dispose();
+  });
+});
+
+/** Members of a hub driven by hand: what each was sent, and a way to send as it. */
+function handDriven(hub: wg.distributed.Hub, names: string[]) {
+  const members = names.map((name) => {
+    const got: Record<string, unknown>[] = [];
+    const conn = hub.connect({ send: (bytes) => got.push(decodeFrame(bytes).header), close: () => undefined });
+    conn.receive(encodeFrame({ type: 'join', name, layout: HAND_LAYOUT, agreement: {} }));
+    return {
+      got,
+      send: (h: { type: string; [k: string]: unknown }, payload?: Float32Array) => conn.receive(encodeFrame(h, payload)),
+      lastMembers: () => got.filter((h) => h.type === 'members').at(-1) as unknown as Members,
+    };
+  });
+  return members;
+}
+
+const HAND_LAYOUT = [{ name: 'w', shape: [4], dtype: 'float32' as const }];
+
+/**
+ * Every message of an attempt that members 1…W of a hand-driven hub send after the leader's begin
+ * (state parts aside), in an order the ring allows: shards, the ring's steps, "done", the commit.
+ */
+function playAttempt(members: ReturnType<typeof handDriven>, b: { step: number; attempt: number; participants: number[] }, upTo: 'commit' | 'ring' = 'commit'): void {
+  const plan = new BucketPlan(HAND_LAYOUT, HUB_OPTS.bucketBytes, HUB_OPTS.partBytes);
+  const P = b.participants;
+  const W = P.length;
+  const as = (id: number) => members[id - 1]!;
+  const at = { step: b.step, attempt: b.attempt };
+  if (W > 1) for (const id of P) as(id).send({ type: 'shard', to: P.filter((p) => p !== id), ...at, samples: 1 });
+  const mod = (i: number) => ((i % W) + W) % W;
+  for (let t = 0; t < 2 * (W - 1); t++) {
+    P.forEach((id, r) => {
+      const phase = t < W - 1 ? 'reduce' : 'gather';
+      const c = t < W - 1 ? mod(r - t) : mod(r + 1 - (t - (W - 1)));
+      for (const [offset, count] of plan.parts(0, c, W)) {
+        as(id).send({ type: 'grad', to: [P[(r + 1) % W]], ...at, phase, bucket: 0, offset, count, tensors: plan.segments(0, offset, count) }, new Float32Array(count));
+      }
+    });
+  }
+  if (upTo === 'ring') return;
+  for (const id of P.slice(1)) as(id).send({ type: 'done', to: [P[0]], ...at, lossSum: 0 });
+  as(P[0]!).send({ type: 'commit', to: P, ...at, loss: 1, globalBatch: W });
+}
+
+describe('the hub', () => {
+  it('keeps counting as holders of the state the replicas a leader sends it to again, so that its leaving hands the session on', () => {
+    const hub = session();
+    const ms = handDriven(hub, ['one', 'two', 'three']);
+    const [m1, m2] = ms;
+    m1!.send({ type: 'begin', to: [2, 3], step: 0, attempt: 0, participants: [1, 2, 3], syncTo: [2, 3] });
+    m1!.send({ type: 'sync', to: [2, 3], step: 0, attempt: 0, part: 0, parts: 1, bytes: 4 }, new Float32Array(1));
+    playAttempt(ms, { step: 0, attempt: 0, participants: [1, 2, 3] });
+    expect(m2!.lastMembers()).toMatchObject({ leader: 1, synced: [1, 2, 3] });
+    // 2 and 3 hold the state of step 1 whether or not the leader sends it to them again.
+    m1!.send({ type: 'begin', to: [2, 3], step: 1, attempt: 1, participants: [1, 2, 3], syncTo: [2, 3] });
+    expect(m2!.lastMembers()).toMatchObject({ leader: 1, synced: [1, 2, 3] });
+    m1!.send({ type: 'leave' });
+    expect(m2!.lastMembers()).toMatchObject({ leader: 2, synced: [2, 3], lastBegin: { step: 1, attempt: 1 } });
+  });
+});
+
+describe('the hub checks each message of an attempt against what its sender owes', () => {
+  /** Why the hub closed member `m` (its "closed" message), or null while it is in. */
+  const closedWhy = (m: ReturnType<typeof handDriven>[number]) => (m.got.find((h) => h.type === 'closed')?.reason as string | undefined) ?? null;
+
+  /** A hub with members one, two, three (and four, who takes no part), attempt 0 of step 0 begun with 1, 2, 3. */
+  function begun(opts: Partial<wg.distributed.HubOptions> = {}, syncTo: number[] = []) {
+    const hub = session({ ...HUB_OPTS, ...opts });
+    const ms = handDriven(hub, ['one', 'two', 'three', 'four']);
+    ms[0]!.send({ type: 'begin', to: [2, 3], step: 0, attempt: 0, participants: [1, 2, 3], syncTo });
+    return ms;
+  }
+  const at = { step: 0, attempt: 0 };
+
+  it('refuses a second shard, one sent to only some, one from a member that takes no part, and one of an attempt nobody began', () => {
+    let [, two, , four] = begun();
+    two!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
+    two!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
+    expect(closedWhy(two!)).toMatch(/two #2 sent a second "shard" in attempt 0/);
+    [, two] = begun();
+    two!.send({ type: 'shard', to: [1], ...at, samples: 1 });
+    expect(closedWhy(two!)).toMatch(/a "shard" of attempt 0 goes to the other participants \(members 1, 3\), not to 1/);
+    [, , , four] = begun();
+    four!.send({ type: 'shard', to: [1, 2, 3], ...at, samples: 1 });
+    expect(closedWhy(four!)).toMatch(/a "shard" of step 0 attempt 0, which four #4 takes no part in/);
+    [, two] = begun();
+    two!.send({ type: 'shard', to: [1, 3], step: 0, attempt: 5, samples: 1 });
+    expect(closedWhy(two!)).toMatch(/a "shard" of step 0 attempt 5, which no leader began \(the latest is step 0 attempt 0\)/);
+  });
+
+  it('refuses gradients out of the ring\'s order, "done" before the gradients and a commit before every "done"', () => {
+    const plan = new BucketPlan(HAND_LAYOUT, HUB_OPTS.bucketBytes, HUB_OPTS.partBytes);
+    let ms = begun();
+    ms[1]!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
+    // Rank 1 sends chunk 1 ([1, 2) of the 4 elements) at ring step 0, not chunk 0.
+    ms[1]!.send({ type: 'grad', to: [3], ...at, phase: 'reduce', bucket: 0, offset: 0, count: 1, tensors: plan.segments(0, 0, 1) }, new Float32Array(1));
+    expect(closedWhy(ms[1]!)).toMatch(/a "grad" message \(reduce bucket 0 \[0, \+1\)\) out of the ring's order: reduce bucket 0 \[1, \+1\) is due from two #2/);
+    ms = begun();
+    ms[1]!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    expect(closedWhy(ms[1]!)).toMatch(/two #2 sent "done" in attempt 0 before its gradients/);
+    ms = begun();
+    playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    ms[0]!.send({ type: 'commit', to: [1, 2, 3], ...at, loss: 0, globalBatch: 3 });
+    expect(closedWhy(ms[0]!)).toMatch(/the leader committed attempt 0 before every participant held the sums/);
+    expect(closedWhy(ms[1]!)).toBeNull();
+  });
+
+  it('past the deadline, drops whoever holds the attempt up: the leader that sends no state, a participant that sends no "done", a leader that does not commit', async () => {
+    const fast = { minStepDeadlineMs: 30 };
+    const overdue = () => new Promise((r) => setTimeout(r, 100));
+    let ms = begun(fast, [2]);
+    ms[2]!.send({ type: 'shard', to: [1, 2], ...at, samples: 1 }); // three has the state: it owes nothing more yet
+    await overdue();
+    expect(closedWhy(ms[0]!)).toMatch(/one #1 held up step 0 \(attempt 0\): it had not sent the state, to the replicas that joined [\d.]+ s after the attempt began \(deadline 0\.0 s, before any step was timed\)/);
+    expect(ms.slice(1).map(closedWhy)).toEqual([null, null, null]);
+    ms = begun(fast);
+    playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    await overdue();
+    expect(ms.map(closedWhy)).toEqual([null, null, expect.stringMatching(/three #3 held up step 0 \(attempt 0\): it had not sent its "done"/), null]);
+    ms = begun(fast);
+    playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
+    for (const m of ms.slice(1, 3)) m.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    await overdue();
+    expect(ms.map(closedWhy)).toEqual([expect.stringMatching(/one #1 held up step 0 \(attempt 0\): it had not sent the commit/), null, null, null]);
   });
 });
 
@@ -288,6 +433,57 @@ describe('DataParallel over MessageChannels', () => {
     const [pb, pc] = await Promise.all([params(b.trainer), params(c.trainer)]);
     expectSameBits(pc, pb, 'c vs b');
     await expectOneDevice(pb, 2, B);
+  });
+
+  it('the leader sends its state only to replicas that lack it, and leaving in the step after they joined hands the session on', async () => {
+    // Every replica waits for 3 before the session's first step. The leader begins step 1 as soon as
+    // it has committed step 0, before the others' "ready" for step 1 reach it: it must not take their
+    // "ready" of step 0 (joining) as current and send them the state again. (It did, so the hub
+    // counted only the leader as holding the state; when the leader then left, the next one took
+    // the session for new and waited for 3 replicas among 2, forever.)
+    await gpu();
+    const hub = session();
+    const B = 9;
+    const logs = new Map<string, string[]>();
+    const log = (name: string) => (line: string) => logs.set(name, [...(logs.get(name) ?? []), line]);
+    const [a, b, c] = ['a', 'b', 'c'].map((n, i) => replica(hub, i + 1, { minReplicas: 3, name: n, log: log(n) }));
+    await Promise.all([a!, b!, c!].map((r) => r.dp.ready()));
+    await Promise.all([a!, b!, c!].map((r) => r.dp.step(shardOf(B))));
+    const aRun = a!.dp.step(async (at) => {
+      a!.dp.close();
+      return shardOf(B)(at);
+    });
+    const aLeft = expect(aRun).rejects.toThrow(/left the session/);
+    const story = () => [...logs].map(([n, lines]) => `${n}:\n  ${lines.join('\n  ')}`).join('\n');
+    const [rb, rc] = await within(10_000, Promise.all([b!.dp.step(shardOf(B)), c!.dp.step(shardOf(B))]), story);
+    await aLeft;
+    const begins = logs.get('a')!.filter((l) => l.includes('begins step'));
+    expect(begins, story()).toEqual(['a #1: begins step 0 attempt 0 with 1,2,3 (state to 2,3)', 'a #1: begins step 1 attempt 1 with 1,2,3']);
+    expect(rb, story()).toMatchObject({ step: 1, rank: 0, worldSize: 2, attempts: 2 });
+    expect(rc, story()).toMatchObject({ step: 1, rank: 1, worldSize: 2, attempts: 2 });
+    const [pb, pc] = await Promise.all([params(b!.trainer), params(c!.trainer)]);
+    expectSameBits(pc, pb, 'c vs b');
+    await expectOneDevice(pb, 2, B);
+  });
+
+  it("the leader leaving in the session's first step: the others run it again without waiting for minReplicas anew", async () => {
+    await gpu();
+    const hub = session();
+    const B = 9;
+    const logs: string[] = [];
+    const [a, b, c] = [1, 2, 3].map((seed) => replica(hub, seed, { minReplicas: 3, name: String(seed), log: (l) => logs.push(l) }));
+    await Promise.all([a!, b!, c!].map((r) => r.dp.ready()));
+    const aRun = a!.dp.step(async (at) => {
+      a!.dp.close();
+      return shardOf(B)(at);
+    });
+    const aLeft = expect(aRun).rejects.toThrow(/left the session/);
+    const [rb, rc] = await within(10_000, Promise.all([b!.dp.step(shardOf(B)), c!.dp.step(shardOf(B))]), () => logs.join('\n'));
+    await aLeft;
+    // Nobody held the session's state when its leader left: b leads from its own weights.
+    expect(rb).toMatchObject({ step: 0, rank: 0, worldSize: 2, attempts: 2 });
+    expect(rc).toMatchObject({ step: 0, rank: 1, worldSize: 2, attempts: 2 });
+    expectSameBits(await params(c!.trainer), await params(b!.trainer), 'c vs b');
   });
 
   it("a replica's Trainer keeps its automatic checkpoints: saved after committed steps, with the session's step", async () => {

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as wg from '../../src/node';
 import { decodeFrame } from '../../src/distributed/frame';
+import type { Replica } from '../../src/distributed/replica';
 import type { Transport } from '../../src/distributed/transport';
 import { batchSlice, encodeParams, makeTrainer, shardOf } from './fixture';
 
@@ -91,12 +92,9 @@ function misbehave(t: Transport, a: { 'die-at-step'?: string; 'hang-at-step'?: s
 
 /** DataParallel's protocol state, read from its private fields (for failure reports only). */
 function protocolState(dp: wg.distributed.DataParallel): Record<string, unknown> {
-  const d = dp as unknown as {
-    id: number; steps: number; synced: boolean; handled: unknown; latestBegin: unknown; view: unknown;
-    readies: Map<number, unknown>; inbox: Map<string, unknown>; waiters: Set<unknown>; failure: Error | null;
-  };
+  const r = (dp as unknown as { replica: Replica }).replica;
   return {
-    id: d.id, steps: d.steps, synced: d.synced, handled: d.handled, latestBegin: d.latestBegin, view: d.view,
-    readies: Object.fromEntries(d.readies), inbox: [...d.inbox.keys()], waiting: d.waiters.size, failure: d.failure?.message ?? null,
+    id: r.id, steps: r.steps, synced: r.synced, handled: r.handled, latestBegin: r.view.latestBegin, view: r.view.members,
+    readies: r.view.describeReadies(), inbox: r.mailbox.keys(), waiting: r.link.waiting, failure: r.link.failure?.message ?? null,
   };
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { wg } from '../helpers';
 import { autotuner } from '../../src/kernels/tuning/autotune';
 import { setTuningStore, type TuningStore } from '../../src/kernels/tuning/tuning-store';
@@ -76,5 +76,62 @@ describe('the autotuner', () => {
     await wg.init({ autotune: false });
     expect(Array.from(await product())).toEqual(Array.from(x));
     expect(defaultMatmulConfig(runtime().info)).toEqual(defaultMatmulConfig(runtime().info));
+  });
+});
+
+describe('tuning between steps, with progress', () => {
+  it('a Trainer takes its first step on the defaults and tunes before its second; with tuneBeforeSteps: false, never', async () => {
+    wg.shutdown();
+    await wg.init({ autotune: true });
+    autotuner().reset();
+    const tune = vi.spyOn(autotuner(), 'tune').mockResolvedValue([]); // only whether and when it is called counts here
+    const x = wg.randn([6, 20], { seed: 3 });
+    const y = wg.tensor([0, 1, 2, 3, 4, 0], [6], { dtype: 'int32' });
+    for (const tuneBeforeSteps of [true, false]) {
+      tune.mockClear();
+      const model = new wg.nn.Linear(20, 5);
+      const optimizer = new wg.optim.SGD(model.parameters(), { lr: 0.1 });
+      const trainer = new wg.Trainer({ model, optimizer, loss: 'cross-entropy', tuneBeforeSteps });
+      await trainer.step(x, y);
+      expect(tune).not.toHaveBeenCalled();
+      expect(autotuner().hasPending).toBe(true); // the first step's shape classes wait
+      await trainer.step(x, y);
+      expect(tune).toHaveBeenCalledTimes(tuneBeforeSteps ? 1 : 0);
+      for (const t of [...model.parameters(), ...Object.values(optimizer.stateDict().state).flatMap((st) => Object.values(st.buffers))]) t.dispose();
+    }
+    tune.mockRestore();
+    for (const t of [x, y]) t.dispose();
+  });
+
+  it('wg.autotune() reports each shape class and candidate as it goes, and stops between candidates when asked', async () => {
+    wg.shutdown();
+    await wg.init({ autotune: true });
+    autotuner().reset();
+    const product = () => wg.matmul(wg.zeros([40, 24]), wg.zeros([24, 36]));
+
+    // Stopped after the first candidate: nothing is kept, the shape class waits for the next call.
+    const stop = new AbortController();
+    const seen: wg.TuningProgress[] = [];
+    const stopped = await wg.autotune(product, {
+      signal: stop.signal,
+      onProgress: (p) => {
+        seen.push(p);
+        if (p.candidate === 1) stop.abort();
+      },
+    });
+    expect(stopped).toEqual([]);
+    expect(seen.map((p) => p.candidate)).toEqual([0, 1]);
+    expect(autotuner().hasPending).toBe(true);
+
+    // Without fn: what ops met before. A report as it starts (candidate 0), one per candidate, the verdict with the last.
+    const progress: wg.TuningProgress[] = [];
+    const [result, ...more] = await wg.autotune(null, { onProgress: (p) => progress.push(p) });
+    expect(more).toEqual([]);
+    expect(autotuner().hasPending).toBe(false);
+    const n = tuningCandidates(runtime().info).length;
+    expect(progress.map((p) => p.candidate)).toEqual(Array.from({ length: n + 1 }, (_, k) => k));
+    expect(progress.every((p) => p.kernel === 'matmul' && p.problem === 1 && p.problems === 1 && p.candidates === n)).toBe(true);
+    expect(progress.at(-1)!.result).toEqual(result);
+    expect(progress.slice(0, -1).every((p) => p.result === null)).toBe(true);
   });
 });

@@ -14,6 +14,7 @@ const unaryCases: [string, (t: wg.Tensor) => wg.Tensor, (x: number) => number, [
   ['gelu', wg.gelu, ref.gelu, [-6, 6]],
   ['tanh', wg.tanh, Math.tanh, [-6, 6]],
   ['sigmoid', wg.sigmoid, ref.sigmoid, [-12, 12]],
+  ['silu', wg.silu, ref.silu, [-12, 12]],
 ];
 
 const shapes = [[1], [3], [17, 3], [2, 33, 5], [65, 130]];
@@ -21,6 +22,7 @@ const shapes = [[1], [3], [17, 3], [2, 33, 5], [65, 130]];
 // Gradients are checked at [37] on ranges of their own (relu's values kept away from its kink).
 const gradRanges: Record<string, [number, number]> = {
   neg: [-2, 2], exp: [-2, 2], log: [0.5, 3], sqrt: [0.5, 3], relu: [-2, 2], gelu: [-3, 3], tanh: [-2, 2], sigmoid: [-4, 4],
+  silu: [-4, 4],
 };
 const awayFromKink = (rng: Rng, n: number) => rng.array(n, -2, 2).map((v) => (Math.abs(v) < 0.01 ? 0.5 : v));
 
@@ -57,6 +59,19 @@ describe('unary ops at the edges', () => {
   it('isnan finds NaN (and only NaN) among ±Inf, ±0 and numbers', async () => {
     const out = await wg.isnan(wg.tensor(new Float32Array([NaN, 1, -0, Infinity, -Infinity, NaN, 3e-45]))).toArray();
     expect(Array.from(out)).toEqual([1, 0, 0, 0, 0, 1, 0]);
+  });
+
+  it('silu and its gradient give what PyTorch gives at ±Inf, NaN and large |x|', async () => {
+    // x / (1 + exp(−x)): silu(−Inf) = −Inf/Inf = NaN, silu(Inf) = Inf; the gradient
+    // s·(1 + x·(1 − s)) is NaN at both infinities (0·−Inf, Inf·0), as in PyTorch.
+    const x = [-Infinity, -200, -80, 0, 80, Infinity, NaN];
+    const t = wg.tensor(x, undefined, { requiresGrad: true });
+    const y = wg.silu(t);
+    const same = (got: ArrayLike<number>, want: number[]) =>
+      want.forEach((w, i) => expect(Number.isNaN(w) ? Number.isNaN(got[i]!) : got[i] === w || Math.abs(got[i]! - w) <= 1e-6 * Math.abs(w), `element ${i}: ${got[i]} vs ${w}`).toBe(true));
+    same(await y.toArray(), [NaN, 0, ref.silu(-80), 0, 80, Infinity, NaN]);
+    y.backward(wg.ones([x.length]));
+    same(await t.grad!.toArray(), [NaN, 0, ref.siluGrad(-80), 0.5, 1, NaN, NaN]);
   });
 
   it('tanh and sigmoid saturate without NaN for large inputs', async () => {

@@ -80,7 +80,7 @@ describe('crossEntropy errors', () => {
     const loss = wg.crossEntropy(logits, wg.tensor(new Int32Array([0, 10, 3])));
     await expect(loss.item()).rejects.toThrowError(wg.ShapeError);
     const loss2 = wg.crossEntropy(logits, wg.tensor(new Int32Array([-4, 1, 3])));
-    await expect(loss2.item()).rejects.toThrowError(/crossEntropy: a label is out of range for logits \[3, 10\] \(labels must be in \[0, 9\]\)/);
+    await expect(loss2.item()).rejects.toThrowError(/crossEntropy: a label is out of range for logits \[3, 10\] \(labels must be in \[0, 9\] or the ignored -100\)/);
     const ok = wg.crossEntropy(logits, wg.tensor(new Int32Array([0, 9, 3])));
     expectClose([await ok.item()], [Math.log(10)]);
   });
@@ -156,6 +156,78 @@ describe('crossEntropy gradient', () => {
     // Names carry the row-combining variant after a slash (crossEntropy.backward/subgroup).
     expect(names.filter((s) => s !== 'fill').map((s) => s.split('/')[0])).toEqual(['crossEntropy.backward']);
     expect(x.grad!.shape).toEqual([64, 10]);
+  });
+});
+
+describe('crossEntropy options: ignoreIndex and labelSmoothing (as PyTorch)', () => {
+  // Labels in [0, K) with some set to the ignored one (−100 by default, or an in-range class).
+  const withIgnored = (rng: Rng, n: number, k: number, ignore: number) =>
+    Int32Array.from({ length: n }, () => (rng.uniform() < 0.3 ? ignore : rng.int(k)));
+  const cases: [number, number, { ignoreIndex?: number; labelSmoothing?: number }][] = [
+    [1, 3, { labelSmoothing: 0.1 }],
+    [17, 10, { labelSmoothing: 0.25 }],
+    [33, 65, {}],
+    [33, 65, { ignoreIndex: 0, labelSmoothing: 0.1 }],
+    [65, 7, { ignoreIndex: 3 }],
+    [8, 5, { labelSmoothing: 1 }],
+  ];
+  for (const [n, k, opts] of cases) {
+    for (const form of ['Int32Array', 'int32 tensor'] as const) {
+      it(`[${n}, ${k}] ${JSON.stringify(opts)}, labels as ${form}: value and gradient`, async () => {
+        const rng = new Rng();
+        const labels = withIgnored(rng, n, k, opts.ignoreIndex ?? -100);
+        if (labels.every((l) => l === (opts.ignoreIndex ?? -100))) labels[0] = 1; // at least one row counts
+        const x = rng.array(n * k, -4, 4);
+        const lab = () => (form === 'Int32Array' ? labels : wg.tensor(labels));
+        const loss = wg.crossEntropy(gpuTensor(x, [n, k]), lab(), opts);
+        expectClose([await loss.item()], [ref.crossEntropyWith(x, n, k, labels, opts)], { seed: rng.seed });
+        await gradCheck({
+          rng,
+          inputs: [{ data: x, shape: [n, k] }],
+          gpuFn: ([t]) => t!.crossEntropy(lab(), opts),
+          refFn: ([t]) => Float64Array.of(ref.crossEntropyWith(t!, n, k, labels, opts)),
+        });
+      });
+    }
+  }
+
+  it('every row ignored: NaN loss (0/0, as PyTorch) and a zero gradient', async () => {
+    const x = wg.randn([3, 4], { seed: 3, requiresGrad: true });
+    const loss = wg.crossEntropy(x, wg.tensor(new Int32Array([-100, -100, -100])));
+    expect(Number.isNaN(await loss.item())).toBe(true);
+    loss.backward();
+    expect(Array.from(await x.grad!.toArray())).toEqual(new Array(12).fill(0));
+  });
+
+  it('the ignored label passes the range check; others are still caught', async () => {
+    const logits = wg.zeros([3, 4]);
+    expect(() => wg.crossEntropy(logits, new Int32Array([0, -100, 9]))).toThrowError(/label 9 in row 2 is out of range/);
+    expect(() => wg.crossEntropy(logits, new Int32Array([0, 7, 1]), { ignoreIndex: 7 })).not.toThrow();
+    const bad = wg.crossEntropy(logits, wg.tensor(new Int32Array([0, -1, 1])));
+    await expect(bad.item()).rejects.toThrowError(/crossEntropy: a label is out of range for logits \[3, 4\] \(labels must be in \[0, 3\] or the ignored -100\)/);
+    expectClose([await wg.crossEntropy(logits, wg.tensor(new Int32Array([0, 5, 1])), { ignoreIndex: 5 }).item()], [Math.log(4)]);
+    expect(() => wg.crossEntropy(logits, new Int32Array(3), { labelSmoothing: 1.5 })).toThrowError(/crossEntropy: labelSmoothing must be in \[0, 1\], got 1.5/);
+    expect(() => wg.crossEntropy(logits, new Int32Array(3), { ignoreIndex: 0.5 })).toThrowError(/crossEntropy: ignoreIndex must be an int32/);
+  });
+
+  it('NaN and ±Inf logits propagate as in PyTorch', async () => {
+    // A NaN anywhere in a counted row makes the loss NaN; +Inf in the label's column gives NaN
+    // (Inf − Inf); a row that is ignored does not count, whatever it holds.
+    const x = (rows: number[][]) => wg.tensor(rows);
+    expect(Number.isNaN(await wg.crossEntropy(x([[0, NaN], [1, 2]]), new Int32Array([0, 1])).item())).toBe(true);
+    expect(Number.isNaN(await wg.crossEntropy(x([[Infinity, 0], [1, 2]]), new Int32Array([0, 1])).item())).toBe(true);
+    expect(Number.isNaN(await wg.crossEntropy(x([[Infinity, 0], [1, 2]]), new Int32Array([1, 1])).item())).toBe(true);
+    expect(Number.isNaN(await wg.crossEntropy(x([[-Infinity, -Infinity], [1, 2]]), new Int32Array([1, 1])).item())).toBe(true);
+    expect(await wg.crossEntropy(x([[-Infinity, 0], [1, 2]]), new Int32Array([0, 1])).item()).toBe(Infinity);
+    // The gradient of a NaN row is NaN; the other rows' are what they would be alone (× 1/2).
+    const t = wg.tensor([[0, NaN], [1, 2]], undefined, { requiresGrad: true });
+    wg.crossEntropy(t, new Int32Array([0, 1])).backward();
+    const g = await t.grad!.toArray();
+    expect(Number.isNaN(g[0]!) && Number.isNaN(g[1]!)).toBe(true);
+    const p1 = 1 / (1 + Math.E);
+    expectClose(g.subarray(2), [p1 / 2, -p1 / 2]);
+    expect(await wg.crossEntropy(x([[-Infinity, 0], [1, 2]]), new Int32Array([1, 1])).item()).toBeCloseTo(Math.log(1 + Math.exp(-1)) / 2, 6);
+    expect(await wg.crossEntropy(x([[NaN, 0], [1, 2]]), new Int32Array([-100, 1])).item()).toBeCloseTo(Math.log(1 + Math.exp(-1)), 6);
   });
 });
 

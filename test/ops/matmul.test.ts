@@ -344,3 +344,97 @@ describe('gradients come out in the layout of their operand', () => {
     }
   });
 });
+
+describe('batched products of attention and sequence layers read strided views in place', () => {
+  /** [B, T, H, Dh] data seen as [B, H, T, Dh] (the heads of a projection), and its float64 values. */
+  function heads(rng: Rng, B: number, T: number, H: number, Dh: number): { t: wg.Tensor; values: Float64Array } {
+    const x = rng.array(B * T * H * Dh);
+    const t = gpuTensor(x, [B, T, H, Dh]).transpose([0, 2, 1, 3]);
+    const values = new Float64Array(x.length);
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let s = 0; s < T; s++) for (let d = 0; d < Dh; d++) {
+      values[((b * H + h) * T + s) * Dh + d] = x[((b * T + s) * H + h) * Dh + d]!;
+    }
+    return { t, values };
+  }
+  const transposeLast = (x: Float64Array, rows: number, cols: number) => ref.transpose(x, rows, cols, x.length / (rows * cols));
+
+  for (const [B, H, T, Dh] of [[2, 3, 17, 5], [1, 1, 1, 3], [2, 1, 33, 4], [1, 3, 65, 1]]) {
+    it(`q @ kᵀ and (q @ kᵀ) @ v at B=${B} H=${H} T=${T} Dh=${Dh}: one kernel each, no copy`, async () => {
+      const rng = new Rng();
+      const q = heads(rng, B, T, H, Dh);
+      const k = heads(rng, B, T, H, Dh);
+      const v = heads(rng, B, T, H, Dh);
+      let scores!: wg.Tensor;
+      let out!: wg.Tensor;
+      expect(kernelsUsed(() => (scores = wg.matmul(q.t, mT(k.t))))).toHaveLength(1);
+      expect(scores.shape).toEqual([B, H, T, T]);
+      const want = ref.matmul(q.values, [B, H, T, Dh], transposeLast(k.values, T, Dh), [B, H, Dh, T]);
+      expectClose(await scores.toArray(), want.data, { seed: rng.seed, what: 'q @ kᵀ' });
+      expect(kernelsUsed(() => (out = scores.matmul(v.t)))).toHaveLength(1);
+      expectClose(await out.toArray(), ref.matmul(want.data, [B, H, T, T], v.values, [B, H, T, Dh]).data, { seed: rng.seed, what: '@ v' });
+    });
+  }
+
+  it('their gradients match finite differences, and the keys get theirs without a copy', async () => {
+    const [B, H, T, Dh] = [2, 3, 5, 3];
+    const rng = new Rng();
+    // Leaves [B, T, H, Dh]; the products read them as heads.
+    const asHeads = (t: wg.Tensor) => t.transpose([0, 2, 1, 3]);
+    const toHeads = (x: Float64Array) => {
+      const out = new Float64Array(x.length);
+      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let s = 0; s < T; s++) for (let d = 0; d < Dh; d++) {
+        out[((b * H + h) * T + s) * Dh + d] = x[((b * T + s) * H + h) * Dh + d]!;
+      }
+      return out;
+    };
+    await gradCheck({
+      rng,
+      inputs: [0, 1, 2].map(() => ({ data: rng.array(B * T * H * Dh), shape: [B, T, H, Dh] })),
+      gpuFn: ([q, k, v]) => wg.matmul(wg.matmul(asHeads(q!), mT(asHeads(k!))), asHeads(v!)),
+      refFn: ([q, k, v]) => {
+        const s = ref.matmul(toHeads(q!), [B, H, T, Dh], transposeLast(toHeads(k!), T, Dh), [B, H, Dh, T]).data;
+        return ref.matmul(s, [B, H, T, T], toHeads(v!), [B, H, T, Dh]).data;
+      },
+    });
+    // Keys stored [B, H, T, Dh] and read as kᵀ: the backward is two products, nothing else.
+    const q = wg.randn([B, H, T, Dh], { requiresGrad: true });
+    const k = wg.randn([B, H, T, Dh], { requiresGrad: true });
+    const s = wg.matmul(q, mT(k));
+    const g = wg.ones([B, H, T, T]);
+    const names = kernelsUsed(() => s.backward(g));
+    expect(names.every((n) => n.startsWith('matmul.')), names.join(', ')).toBe(true);
+    expect(names).toHaveLength(2);
+    expect(k.grad!.isContiguous).toBe(true);
+  });
+
+  it('[B, T, D] @ [D, E] with A a slice of a wider last dimension folds into one 2-D product', async () => {
+    const rng = new Rng();
+    const [B, T, D, E] = [3, 17, 5, 7];
+    const wide = rng.array(B * T * 3 * D);
+    const x = wg.narrow(gpuTensor(wide, [B, T, 3 * D]), 2, D, D); // the middle third: strides [3DT, 3D, 1]
+    const w = rng.array(D * E);
+    let y!: wg.Tensor;
+    expect(kernelsUsed(() => (y = wg.matmul(x, gpuTensor(w, [D, E]))))).toHaveLength(1);
+    const xs = Float64Array.from({ length: B * T * D }, (_, i) => wide[Math.floor(i / D) * 3 * D + D + (i % D)]!);
+    expectClose(await y.toArray(), ref.matmul(xs, [B, T, D], w, [D, E]).data, { seed: rng.seed });
+  });
+
+  for (const [M, N] of [[5, 3], [3, 5]]) {
+    it(`a batch of A whose rows are not laid out as one, against one B (M=${M}, N=${N}): gradients`, async () => {
+      // A [T, B, K] read as [B, T, K] (batch and rows swapped): dB is summed over the batch.
+      const rng = new Rng();
+      const [B, K] = [4, 6];
+      const swap = (x: Float64Array) => {
+        const out = new Float64Array(x.length);
+        for (let t = 0; t < M; t++) for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) out[(b * M + t) * K + k] = x[(t * B + b) * K + k]!;
+        return out;
+      };
+      await gradCheck({
+        rng,
+        inputs: [{ data: rng.array(M * B * K), shape: [M, B, K] }, { data: rng.array(K * N), shape: [K, N] }],
+        gpuFn: ([a, b]) => wg.matmul(a!.transpose([1, 0, 2]), b!),
+        refFn: ([a, b]) => ref.matmul(swap(a!), [B, M, K], b!, [K, N]).data,
+      });
+    });
+  }
+});

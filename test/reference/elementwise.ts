@@ -90,3 +90,12 @@ export function gelu(x: number): number {
 }
 
 export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** SiLU as PyTorch computes it: x / (1 + exp(−x)). */
+export const silu = (x: number): number => x / (1 + Math.exp(-x));
+
+/** SiLU's derivative as PyTorch computes it: s·(1 + x·(1 − s)), s = sigmoid(x). */
+export function siluGrad(x: number): number {
+  const s = 1 / (1 + Math.exp(-x));
+  return s * (1 + x * (1 - s));
+}

@@ -168,3 +168,24 @@ export function mse(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += (a[i]! - b[i]!) ** 2;
   return s / a.length;
 }
+
+/**
+ * PyTorch's F.cross_entropy(x, labels, ignore_index, label_smoothing) with mean reduction: over the
+ * rows whose label is not ignored, (1 − ε)·(lse − x[label]) + ε·(lse − mean(x)); NaN when none count.
+ */
+export function crossEntropyWith(
+  logits: ArrayLike<number>, N: number, K: number, labels: ArrayLike<number>,
+  { ignoreIndex = -100, labelSmoothing = 0 }: { ignoreIndex?: number; labelSmoothing?: number },
+): number {
+  let total = 0;
+  let counted = 0;
+  for (let n = 0; n < N; n++) {
+    if (labels[n] === ignoreIndex) continue;
+    const row = Array.from({ length: K }, (_, k) => logits[n * K + k]!);
+    const lse = logSumExp(row);
+    const mean = row.reduce((s, v) => s + v, 0) / K;
+    total += (1 - labelSmoothing) * (lse - row[labels[n]!]!) + labelSmoothing * (lse - mean);
+    counted++;
+  }
+  return total / counted;
+}

@@ -2,11 +2,13 @@
 // limits allow, by timing them. Ops are synchronous, so tuning cannot happen inside the op call:
 // an op asks pick() for its configuration (the tuned winner, or the untimed default) and, the
 // first time a shape class is seen, leaves a problem to time; tune() — awaited by the Trainer
-// before each step, or by wg.autotune() — times the waiting problems. Winners are cached per
-// adapter in memory and persisted (tuning-store.ts), so the next run starts tuned.
+// before each step but its first, or by wg.autotune() — times the waiting problems, reporting
+// each candidate timed. Winners are cached per adapter in memory and persisted (tuning-store.ts),
+// so the next run starts tuned.
 // With tuning off (init({ autotune: false })), pick() always returns the default: deterministic.
 
 import { runtime, type Runtime } from '../../runtime/device';
+import { compilePipelines, recordPipelines } from '../../runtime/pipeline-compiler';
 import { tuningEnabledByDefault, tuningStore } from './tuning-store';
 
 /** One shape class of one kernel, ready to be timed. */
@@ -27,6 +29,26 @@ export interface TuneResult {
   winner: string;
   /** Median milliseconds per candidate, by id. */
   timings: Record<string, number>;
+}
+
+/** Where tune() is: reported as each shape class starts and after each of its candidates. */
+export interface TuningProgress {
+  kernel: string;
+  shapeClass: string;
+  /** The shape class being timed (from 1), of how many this tune() call has met so far. */
+  problem: number;
+  problems: number;
+  /** Candidates timed for it so far (0: it starts), of how many. */
+  candidate: number;
+  candidates: number;
+  /** The verdict, once the last candidate is timed (null before). */
+  result: TuneResult | null;
+}
+
+export interface TuneOptions {
+  onProgress?: (p: TuningProgress) => void;
+  /** Stop between two candidates: what was timed is kept, the shape class under way waits for the next tune(). */
+  signal?: AbortSignal;
 }
 
 /** Repetitions per candidate after one warm-up run; the median counts. */
@@ -63,7 +85,7 @@ export class Autotuner {
   }
 
   /** Time every waiting shape class; later pick() calls return the winners. */
-  async tune(onProgress?: (r: TuneResult) => void): Promise<TuneResult[]> {
+  async tune({ onProgress, signal }: TuneOptions = {}): Promise<TuneResult[]> {
     const done: TuneResult[] = [];
     // Timing runs are not the caller's work: a profile under way (the executor's observer) does
     // not see them, and they run in the executor's usual passes, as the winners will.
@@ -72,14 +94,21 @@ export class Autotuner {
     const observer = ex.observer;
     ex.observer = null;
     try {
-      while (this.enabled && this.pending.size) {
+      while (this.enabled && this.pending.size && !signal?.aborted) {
         const [key, problem] = this.pending.entries().next().value as [string, TuningProblem<unknown>];
         this.pending.delete(key);
-        const r = await timeProblem(key, problem);
+        const [kernel, shapeClass] = key.split('|') as [string, string];
+        const where = { kernel, shapeClass, problem: done.length + 1, problems: done.length + 1 + this.pending.size };
+        const r = await timeProblem(kernel, shapeClass, problem, signal, (candidate, result) =>
+          onProgress?.({ ...where, candidate, candidates: problem.candidates.length, result }),
+        );
+        if (!r) {
+          this.pending.set(key, problem); // stopped part-way: timed again next time
+          break;
+        }
         this.winners[key] = r.winner;
         this.history.push(r);
         done.push(r);
-        onProgress?.(r);
       }
     } finally {
       ex.observer = observer;
@@ -102,17 +131,28 @@ export class Autotuner {
   }
 }
 
-async function timeProblem(key: string, problem: TuningProblem<unknown>): Promise<TuneResult> {
-  const [kernel, shapeClass] = key.split('|') as [string, string];
+/** Times every candidate of `problem`; null when `signal` stopped it first. */
+async function timeProblem(
+  kernel: string,
+  shapeClass: string,
+  problem: TuningProblem<unknown>,
+  signal: AbortSignal | undefined,
+  progress: (candidate: number, result: TuneResult | null) => void,
+): Promise<TuneResult | null> {
   const ex = runtime().executor;
   const timings: Record<string, number> = {};
   const { run, dispose } = problem.prepare();
+  progress(0, null);
   try {
-    for (const c of problem.candidates) {
-      run(c); // warm-up: compiles the pipeline
+    // Every candidate's pipelines compile at once, in the background, rather than one by one
+    // in the warm-up runs.
+    await compilePipelines(recordPipelines(() => runtime().dryRun(() => problem.candidates.forEach(run))));
+    for (const [i, c] of problem.candidates.entries()) {
+      if (signal?.aborted) return null;
+      run(c); // warm-up
       await ex.sync();
       const times: number[] = [];
-      for (let i = 0; i < REPEATS; i++) {
+      for (let rep = 0; rep < REPEATS; rep++) {
         const t0 = performance.now();
         run(c);
         await ex.sync();
@@ -120,12 +160,15 @@ async function timeProblem(key: string, problem: TuningProblem<unknown>): Promis
       }
       times.sort((a, b) => a - b);
       timings[problem.id(c)] = times[REPEATS >> 1]!;
+      if (i + 1 < problem.candidates.length) progress(i + 1, null);
     }
   } finally {
     dispose();
   }
   const winner = Object.entries(timings).sort((a, b) => a[1] - b[1])[0]![0];
-  return { kernel, shapeClass, winner, timings };
+  const result = { kernel, shapeClass, winner, timings };
+  progress(problem.candidates.length, result);
+  return result;
 }
 
 const tuners = new WeakMap<Runtime, Autotuner>();
