@@ -147,11 +147,9 @@ describe('MultiheadAttention', () => {
     m.forward(x).backward(g);
     const fused = await grads();
     const composite = wg.tidy(() => {
-      const qkv = wg.reshape(m.inProj.forward(x), [B, T, 3, H, Dh]);
-      const flat = wg.reshape(wg.contiguous(wg.transpose(qkv, [2, 0, 3, 1, 4])), [3, B * H * T * Dh]);
-      // q, k, v as [B, H, T, Dh]: row i of flat, picked by a one-hot matmul (main has no indexing op yet).
-      const sel = (i: number) => wg.reshape(wg.matmul(wg.tensor([[0, 1, 2].map((j) => (j === i ? 1 : 0))]), flat), [B, H, T, Dh]);
-      const o = wg.scaledDotProductAttention(sel(0), sel(1), sel(2), { causal: true });
+      const qkv = wg.contiguous(wg.transpose(wg.reshape(m.inProj.forward(x), [B, T, 3, H, Dh]), [2, 0, 3, 1, 4]));
+      const [q, k, v] = wg.split(qkv, 1, 0).map((t) => wg.reshape(t, [B, H, T, Dh]));
+      const o = wg.scaledDotProductAttention(q!, k!, v!, { causal: true });
       return m.outProj.forward(wg.reshape(wg.contiguous(wg.transpose(o, [0, 2, 1, 3])), [B, T, D]));
     });
     composite.backward(g);
