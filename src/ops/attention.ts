@@ -40,7 +40,7 @@ import { blocksOf } from '../kernels/segments';
 import { operandSharing, sharingWGSL, type OperandSharing } from '../kernels/sharing';
 import { autotuner } from '../kernels/tuning/autotune';
 import {
-  attentionConfigs,
+  attentionTuningCandidates,
   defaultAttentionConfig,
   describeAttentionConfig,
   forcedAttentionConfig,
@@ -526,7 +526,7 @@ function chooseConfig(s: Settings, half: boolean): AttentionConfig {
   const dh = DH_PARTS.find(([n]) => s.Dh <= n)![0];
   const cls = `${bucket(s.Tq)}x${bucket(s.Tk)}xd${dh}${s.causal ? 'c' : ''}${half ? 'h' : ''}`;
   return autotuner().pick('attention', cls, {
-    candidates: attentionConfigs(rt.limits),
+    candidates: attentionTuningCandidates(rt.info),
     fallback: defaultAttentionConfig(rt.info),
     id: describeAttentionConfig,
     prepare: () => {

@@ -52,6 +52,18 @@ export function attentionConfigs(limits: EngineLimits): AttentionConfig[] {
   return out;
 }
 
+/**
+ * What the autotuner times. Every candidate compiles three kernels (forward, dQ, dK/dV), which takes
+ * seconds each on a software adapter: there only the two measured best (bench/attention.ts:
+ * sharing in quads, 4 or 8 invocations a workgroup; 16 and more waste work above the causal
+ * diagonal, and no sharing ran 1.7× slower); a GPU gets every configuration its limits allow.
+ */
+export function attentionTuningCandidates(info: DeviceInfo): AttentionConfig[] {
+  const all = attentionConfigs(info.limits);
+  if (!info.adapterInfo.isFallbackAdapter) return all;
+  return all.filter((c) => c.shared && c.wg <= 8);
+}
+
 export function defaultAttentionConfig(info: DeviceInfo): AttentionConfig {
   const c = info.adapterInfo.isFallbackAdapter ? DEFAULT_SOFTWARE : DEFAULT_GPU;
   return invalidAttentionReason(c, info.limits) ? attentionConfigs(info.limits)[0]! : c;
