@@ -129,16 +129,19 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     if (out.size === 0) return out;
     const [qs, ks, vs] = [q, k, v].map((t) => readable(t, half)) as [Tensor, Tensor, Tensor];
     const lse = attendForward(s, qs, ks, vs, out);
+    const shapes = [q.shape, k.shape, v.shape];
     return record(
       OP,
       out,
       [q, k, v],
-      (dO, [qb, kb, vb, o, l], needs) => {
-        const grads = needs.map((n, i) => (n ? empty([q, k, v][i]!.shape, 'float32', `${OP}.backward`) : null));
-        attendBackward(s, qb!, kb!, vb!, o!, l!, readable(dO, half), grads[0] ?? null, grads[1] ?? null, grads[2] ?? null);
+      (dO, [qb, kb, vb, o, l, m], needs) => {
+        // The mask is saved with the rest, so that it outlives the caller's handle.
+        const sb = m ? { ...s, mask: subView(m, s.mask!.shape, s.mask!.strides, m.offset) } : s;
+        const grads = needs.map((n, i) => (n ? empty(shapes[i]!, 'float32', `${OP}.backward`) : null));
+        attendBackward(sb, qb!, kb!, vb!, o!, l!, readable(dO, half), grads[0] ?? null, grads[1] ?? null, grads[2] ?? null);
         return grads;
       },
-      [qs, ks, vs, out, lse],
+      [qs, ks, vs, out, lse, ...(opts.mask ? [opts.mask] : [])],
     );
   });
 }

@@ -105,6 +105,24 @@ describe('scaledDotProductAttention', () => {
     }
   });
 
+  it('keeps the mask for the backward pass: gradients are the same when the caller disposes it after the forward', async () => {
+    const rng = new Rng();
+    const [q, k, v] = [0, 1, 2].map(() => input(rng, [1, 2, 6, 4], true)[0]!);
+    const maskData = rng.array(6 * 6, -2, 2);
+    const grads = async (dispose: boolean) => {
+      const mask = gpuTensor(maskData, [6, 6]);
+      const o = wg.scaledDotProductAttention(q!, k!, v!, { mask });
+      if (dispose) mask.dispose();
+      o.backward(wg.ones(o.shape));
+      const out = await Promise.all([q!, k!, v!].map((t) => t.grad!.toArray()));
+      for (const t of [q!, k!, v!]) t.grad = null;
+      return out;
+    };
+    const kept = await grads(false);
+    const disposed = await grads(true);
+    kept.forEach((g, i) => expect(Array.from(disposed[i]!)).toEqual(Array.from(g)));
+  });
+
   it('reads q, k and v where they lie in one [B, T, H, 3·Dh] projection (strided views, offsets): no copy', async () => {
     const rng = new Rng();
     const [B, T, H, Dh] = [2, 9, 3, 8];
