@@ -2,8 +2,8 @@
 // kernels (attention.wgsl, attention_backward.wgsl), one file per head-dimension size, with the
 // loops over the head dimension's chunks written out. Why written out: neither Tint nor
 // SwiftShader unrolls loops, and a tile kept in an array indexed by the loop counter is read
-// with per-lane gathers from the stack on SwiftShader (measured: the forward pass ran 1.6× slower
-// with arrays than with these) and spills to local memory on GPUs. A struct of matrices whose
+// with per-lane gathers from the stack on SwiftShader (measured: the forward pass ran 1.4× slower
+// with arrays than with these, bench/attention.ts) and spills to local memory on GPUs. A struct of matrices whose
 // fields are named in the code stays in registers.
 //
 //   node scripts/gen-attention-tiles.mjs          write the files

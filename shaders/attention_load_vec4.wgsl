@@ -1,7 +1,7 @@
 // Loads of the attention operands q, k, v and dO (attention_common.wgsl) four elements at a
 // time, for operands whose offsets, strides and Dh are multiples of 4 (src/ops/attention.ts
 // checks; attention_load_scalar.wgsl serves the others). On SwiftShader a vec4 load costs about
-// what one scalar load does: measured, the forward pass ran 1.6× faster with these.
+// what one scalar load does: measured, the forward pass ran 1.6× faster with these (Dh = 32).
 
 @group(0) @binding(1) var<storage, read> q: array<Operand4>;  // operand_*.wgsl: f32, or f16
 @group(0) @binding(2) var<storage, read> k: array<Operand4>;
