@@ -34,10 +34,14 @@ const library: ViteUserConfig = {
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
+    // Compiles the wasm kernels (wasm/) when their sources changed: `npx vitest run` alone works.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // settleGarbage() (test/helpers.ts) collects garbage, so memory readings are exact.
+    execArgv: ['--expose-gc'],
     reporters: ['default'],
   },
 };

@@ -40,7 +40,7 @@ export class Together {
       });
       this.lastStep = `Step ${r.step + 1}: rank ${r.rank} of ${r.worldSize}, ${r.samples} of the ${r.globalBatch} samples here; ${Math.round(r.communicationMs)} ms of ${Math.round(r.ms)} spent exchanging gradients and waiting.`;
       this.report('joined', this.lastStep);
-      return { loss: r.loss, microBatches: r.microBatches, microBatchSize: r.microBatchSize, recoveries: 0, skipped: false, skippedSteps: 0 };
+      return { loss: r.loss, microBatches: r.microBatches, microBatchSize: r.microBatchSize, recoveries: 0, skipped: false, skipReason: null, skippedSteps: 0 };
     } catch (e) {
       this.dp = null;
       this.url = null;

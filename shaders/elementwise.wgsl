@@ -118,6 +118,35 @@ fn truthy(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) != 0u;
 }
 
+// Infinity and NaN, tested on the bits and made at run time (a constant infinity or NaN is a
+// compile error).
+fn is_inf(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+fn inf() -> f32 {
+  var bits = 0x7f800000u;
+  return bitcast<f32>(bits);
+}
+
+fn nan() -> f32 {
+  var bits = 0x7fc00000u;
+  return bitcast<f32>(bits);
+}
+
+// log and sqrt with IEEE's answers at 0, below 0 and at +inf, which fast approximations (such as
+// SwiftShader's log: log(0) = -88, log(-x) = log(x)) do not give.
+fn log_(x: f32) -> f32 {
+  if (x == 0.0) { return -inf(); }
+  if (x < 0.0) { return nan(); }
+  if (is_inf(x)) { return x; }
+  return log(x);
+}
+
+fn sqrt_(x: f32) -> f32 {
+  return select(sqrt(x), nan(), x < 0.0);
+}
+
 // erfc(z) with fractional error below 1.2e-7 everywhere (Chebyshev fit, Numerical Recipes
 // "erfcc"); gelu uses it so that the far negative tail keeps its relative accuracy.
 fn erfc_(z: f32) -> f32 {
@@ -152,8 +181,8 @@ fn unary_op(x: f32) -> f32 {
   switch OP {
     case 0u: { return -x; }
     case 1u: { return exp(x); }
-    case 2u: { return log(x); }
-    case 3u: { return sqrt(x); }
+    case 2u: { return log_(x); }
+    case 3u: { return sqrt_(x); }
     case 4u: { return max(x, 0.0); }
     case 5u: { return gelu_(x); }
     case 6u: { return tanh_(x); }
@@ -169,18 +198,34 @@ fn unary_op(x: f32) -> f32 {
   }
 }
 
-// x ** y for any sign of x where y is an integer, like PyTorch.
+// x ** y as PyTorch computes it: its special exponents (0 → 1 even for NaN, 1, 0.5 → sqrt, 2, 3,
+// -0.5, -1, -2), else C's pow — exact at 0 and ±inf, the sign of an odd integer power of a negative
+// x, pow(-inf, y) = pow(inf, y) for other y, and NaN for a negative finite x to a fractional power.
 fn pow_(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
   if (y == 1.0) { return x; }
+  if (y == 0.5) { return sqrt_(x); }
   if (y == 2.0) { return x * x; }
-  let r = pow(abs(x), y);
+  if (y == 3.0) { return x * x * x; }
+  if (y == -0.5) { return 1.0 / sqrt_(x); }
+  if (y == -1.0) { return 1.0 / x; }
+  if (y == -2.0) { return 1.0 / (x * x); }
+  if (is_nan(x) || is_nan(y)) { return x + y; }
+  let ax = abs(x);
+  var r: f32;
+  if (ax == 0.0) {
+    r = select(inf(), 0.0, y > 0.0);
+  } else if (is_inf(ax)) {
+    r = select(0.0, inf(), y > 0.0);
+  } else {
+    r = pow(ax, y);
+  }
   if (x < 0.0) {
     if (y == floor(y)) {
-      return select(r, -r, (i32(y) & 1) == 1);
+      // An odd integer power keeps the sign (|y| ≥ 2^24 is always even).
+      return select(r, -r, abs(y) < 16777216.0 && (i32(y) & 1) == 1);
     }
-    var nan_bits = 0x7fc00000u; // a var, so that NaN is made at run time (const NaN is an error)
-    return bitcast<f32>(nan_bits);
+    return select(nan(), r, is_inf(x));
   }
   return r;
 }
@@ -194,7 +239,7 @@ fn binary_op(op: u32, a: f32, b: f32) -> f32 {
     case 1u: { return a - b; }
     case 2u: { return a * b; }
     case 3u: { return a / b; }
-    case 4u: { return max(a, b); }
+    case 4u: { return select(max(a, b), a + b, is_nan(a) || is_nan(b)); } // NaN wins, like torch.maximum
     case 7u: { return cmp(a == b, a, b); }                             // eq as 0/1
     case 15u: { return 1.0 - cmp(a == b, a, b); }                      // ne (NaN != anything)
     case 16u: { return cmp(a < b, a, b); }                             // lt
@@ -207,7 +252,7 @@ fn binary_op(op: u32, a: f32, b: f32) -> f32 {
       let s = 1.0 / (1.0 + exp(-b));
       return a * s * (1.0 + b * (1.0 - s));
     }
-    case 8u: { return select(0.0, a, b > 0.0); }                       // relu_grad(g, x)
+    case 8u: { return select(0.0, a, b > 0.0 || is_nan(b)); }         // relu_grad(g, x): 0 where relu(x) <= 0
     case 9u: {                                                         // gelu_grad(g, x)
       let cdf = 0.5 * erfc_(-b * INV_SQRT2);
       let pdf = INV_SQRT_2PI * exp(-0.5 * b * b);
@@ -232,6 +277,8 @@ fn hash_u32(x: u32) -> u32 {
   return h;
 }
 
+const POW_SCALAR: u32 = 9u;
+const ISNAN: u32 = 14u;
 const DROPOUT: u32 = 16u;
 const TRIL: u32 = 17u;
 const TRIU: u32 = 18u;
@@ -261,13 +308,18 @@ fn unary(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     u_out[p.out_offset + i] = select(0.0, u_a[ia], keep);
     return;
   }
+  let x = u_a[ia];
   if (OP == DROPOUT) {
-    // alpha = drop probability, beta = 1 / (1 - p).
+    // alpha = drop probability, beta = 1 / (1 - p). x · 0 where dropped, as PyTorch: a NaN or
+    // inf dropped is NaN, not 0.
     let r = f32(hash_u32((p.base + i) ^ hash_u32(p.seed)) >> 8u) * (1.0 / 16777216.0);
-    u_out[p.out_offset + i] = select(0.0, u_a[ia] * p.beta, r >= p.alpha);
+    u_out[p.out_offset + i] = x * select(0.0, p.beta, r >= p.alpha);
     return;
   }
-  u_out[p.out_offset + i] = unary_op(u_a[ia]);
+  // NaN in, NaN out, whatever the device's max, clamp or exp do with NaN (SwiftShader's exp(NaN)
+  // is inf); except isnan, and x ** 0 = 1.
+  let keeps_nan = OP != ISNAN && !(OP == POW_SCALAR && p.alpha == 0.0);
+  u_out[p.out_offset + i] = select(unary_op(x), x, keeps_nan && is_nan(x));
 }
 
 @compute @workgroup_size(WG)

@@ -4,8 +4,9 @@
 // `total` (one workgroup) adds the list up into one value in GPU memory.
 //   clipGradNorm: sum_squares (partials of Σ g²), total with ROOT (the norm), then clip_scale
 //     rescales each gradient in place reading that norm.
-//   loss scaling: unscale_check multiplies each gradient in place by 1/scale and counts the
-//     elements that were inf or NaN; total writes the count where the host reads it back.
+//   the Trainer's finite check: unscale_check multiplies each gradient in place by 1/scale (loss
+//     scaling; with factor 1 it writes nothing) and counts the elements that were inf or NaN;
+//     total writes the count where the host reads it back.
 // A workgroup is one row of the rows_*.wgsl combining (TX = 1): subgroup sums where the device
 // has subgroups, a workgroup-memory tree otherwise.
 
@@ -82,7 +83,7 @@ fn unscale_check(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
     if (i < p.n) {
       let g = uc_g[i + p.g_offset];
       bad += select(0.0, 1.0, non_finite(g));
-      uc_g[i + p.g_offset] = g * p.factor;
+      if (p.factor != 1.0) { uc_g[i + p.g_offset] = g * p.factor; }
     }
   }
   let s = row_sum(bad, 0u, lid);

@@ -16,6 +16,11 @@ fn row_is_nan(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
+// Neither NaN nor ±inf (not all exponent bits set).
+fn row_is_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
 // Sum, or a max that propagates NaN like PyTorch (a + b is NaN when either is).
 fn row_combine(a: f32, b: f32, take_max: bool) -> f32 {
   if (take_max) { return select(max(a, b), a + b, row_is_nan(a) || row_is_nan(b)); }

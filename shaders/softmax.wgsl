@@ -6,7 +6,9 @@
 // A workgroup holds TX rows × LANES lanes (WG = TX · LANES), like shaders/reduce.wgsl: lanes fold
 // strided parts of their row, then combine (row_max / row_sum, from the prepended rows_*.wgsl).
 // LANES_FAST puts adjacent invocations on adjacent lanes (the axis has the smallest stride); otherwise on
-// adjacent rows. Forward is numerically stable: exp(x − max) / Σ exp(x − max).
+// adjacent rows. Forward is numerically stable: exp(x − max) / Σ exp(x − max). As in PyTorch, a row
+// whose maximum is NaN or ±inf (a NaN in it, +inf, or only −inf) is NaN throughout: x − max is NaN
+// there (inf − inf), whatever the device's exp makes of NaN (SwiftShader's exp(NaN) is inf).
 
 override WG: u32 = 256;
 override TX: u32 = 1;
@@ -54,9 +56,14 @@ fn row_offset(row: u32, of_out: bool) -> u32 {
   return o;
 }
 
-// -inf, made at run time (a constant infinity is a compile error).
+// -inf and NaN, made at run time (a constant infinity or NaN is a compile error).
 fn neg_inf() -> f32 {
   var bits = 0xff800000u;
+  return bitcast<f32>(bits);
+}
+
+fn nan_() -> f32 {
+  var bits = 0x7fc00000u;
   return bitcast<f32>(bits);
 }
 
@@ -88,9 +95,10 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let xb = p.x_offset + row_offset(pl.row, false);
   var mx = neg_inf();
   for (var k = pl.lane; k < p.k; k += lanes) {
-    mx = max(mx, f_x[xb + k * p.in_stride]);
+    mx = row_combine(mx, f_x[xb + k * p.in_stride], true);
   }
   mx = row_max(mx, pl.tx, pl.lane);
+  let nan_row = !row_is_finite(mx);
   var s = 0.0;
   for (var k = pl.lane; k < p.k; k += lanes) {
     s += exp(f_x[xb + k * p.in_stride] - mx);
@@ -102,11 +110,9 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let inv_s = 1.0 / s;
   for (var k = pl.lane; k < p.k; k += lanes) {
     let v = f_x[xb + k * p.in_stride] - mx;
-    if (LOG) {
-      f_out[ob + k * p.out_stride] = v - log_s;
-    } else {
-      f_out[ob + k * p.out_stride] = exp(v) * inv_s;
-    }
+    var y = exp(v) * inv_s;
+    if (LOG) { y = v - log_s; }
+    f_out[ob + k * p.out_stride] = select(y, nan_(), nan_row);
   }
 }
 
@@ -136,7 +142,7 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
     let y = b_y[yb + k * p.out_stride];
     let o = p.out_offset + ob + k * p.out_stride;
     if (LOG) {
-      b_out[o] = g - exp(y) * s;
+      b_out[o] = select(g - exp(y) * s, y, row_is_nan(y));
     } else {
       b_out[o] = y * (g - s);
     }

@@ -11,7 +11,9 @@ export function checkRank(op: string, shape: readonly number[]): void {
   }
 }
 
+/** `t` is alive (else a DisposedError naming `op`) and of `dtype`: the first check of every op, before it allocates. */
 export function checkDType(op: string, t: Tensor, dtype: DType = 'float32', what = 'input'): void {
+  t.storage(op);
   if (t.dtype !== dtype) {
     throw new DTypeError(`${op}: ${what} ${formatShape(t.shape)} is ${t.dtype}, expected ${dtype}`);
   }

@@ -26,9 +26,14 @@ export function tensor(data: TensorData, shape?: readonly number[], opts: Tensor
   const dtype: DType = opts.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   if (dtype !== 'float32' && dtype !== 'int32') throw new DTypeError(`tensor: unsupported dtype ${String(dtype)}`);
   if (opts.requiresGrad && dtype !== 'float32') throw new DTypeError('tensor: only float32 tensors can require grad');
-  const flat = flatten(data, dtype, n);
+  // Allocate first: a tensor over the device's limits fails before any copying.
   const t = empty(target, dtype, 'tensor');
-  if (n > 0) runtime().executor.upload(t.buffer(), 0, flat);
+  try {
+    if (n > 0) runtime().executor.upload(t.buffer(), 0, flatten(data, dtype, n));
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
   t.requiresGrad = opts.requiresGrad ?? false;
   return t;
 }
@@ -88,16 +93,29 @@ export interface RandomOptions {
 
 /** Standard normal samples. */
 export function randn(shape: readonly number[], opts: RandomOptions = {}): Tensor {
-  const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
-  const data = gen.fillNormal(new Float32Array(sizeOf(checkShape('randn', shape))));
-  return tensor(data, shape, { requiresGrad: opts.requiresGrad });
+  return random('randn', shape, opts, (gen, out) => gen.fillNormal(out));
 }
 
 /** Uniform samples in [0, 1). */
 export function rand(shape: readonly number[], opts: RandomOptions = {}): Tensor {
-  const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
-  const data = gen.fillUniform(new Float32Array(sizeOf(checkShape('rand', shape))));
-  return tensor(data, shape, { requiresGrad: opts.requiresGrad });
+  return random('rand', shape, opts, (gen, out) => gen.fillUniform(out));
+}
+
+/**
+ * A float32 tensor of `shape` filled on the CPU by `fill`. The GPU memory is taken first, so a
+ * shape over the device's limits fails at once instead of after drawing gigabytes of numbers.
+ */
+function random(op: string, shape: readonly number[], opts: RandomOptions, fill: (gen: Generator, out: Float32Array) => Float32Array): Tensor {
+  const t = empty(checkShape(op, shape), 'float32', op);
+  try {
+    const gen = opts.seed !== undefined ? new Generator(opts.seed) : globalGenerator;
+    if (t.size > 0) runtime().executor.upload(t.buffer(), 0, fill(gen, new Float32Array(t.size)));
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
 }
 
 function inferShape(data: TensorData): number[] {
@@ -112,14 +130,26 @@ function inferShape(data: TensorData): number[] {
   return shape;
 }
 
+/** `v` if int32 holds it exactly, else a DTypeError naming it and element `i`. */
+function fitInt32(v: number, i: number): number {
+  if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) {
+    throw new DTypeError(`tensor: value ${v} (element ${i}) does not fit int32 (integers from -2147483648 to 2147483647)`);
+  }
+  return v;
+}
+
 function flatten(data: TensorData, dtype: DType, n: number): Float32Array | Int32Array {
   const out = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+  // Int32Array storage wraps 3e9 and turns NaN into 0: values from elsewhere are checked to fit.
+  const fit = dtype === 'int32' && !(data instanceof Int32Array) ? fitInt32 : (v: number) => v;
   if (typeof data === 'number') {
-    out[0] = data;
+    out[0] = fit(data, 0);
     return out;
   }
   if (ArrayBuffer.isView(data)) {
-    out.set(data as ArrayLike<number>);
+    const values = data as ArrayLike<number>;
+    if (dtype === 'int32' && !(data instanceof Int32Array)) for (let i = 0; i < n; i++) out[i] = fit(values[i]!, i);
+    else out.set(values);
     return out;
   }
   const shape = inferShape(data);
@@ -127,7 +157,8 @@ function flatten(data: TensorData, dtype: DType, n: number): Float32Array | Int3
   const walk = (v: unknown, depth: number): void => {
     if (depth === shape.length) {
       if (typeof v !== 'number') throw new ShapeError(`tensor: expected a number at depth ${depth}, got ${typeof v}`);
-      out[i++] = v;
+      out[i] = fit(v, i);
+      i++;
       return;
     }
     if (!Array.isArray(v) || v.length !== shape[depth]) {

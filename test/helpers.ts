@@ -151,3 +151,16 @@ export async function gradCheck(opts: {
   for (const x of xs) x.dispose();
   out.dispose();
 }
+
+/**
+ * Collect garbage and let FinalizationRegistry callbacks run, so that wg.memory() counts only what
+ * is still referenced: a tensor an earlier test dropped without dispose() gives its buffer back at
+ * some garbage collection, which would otherwise land at a random point of a memory check.
+ */
+export async function settleGarbage(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 2; i++) {
+    gc?.();
+    await new Promise((done) => setTimeout(done, 0));
+  }
+}

@@ -1,9 +1,12 @@
 // What the benchmark asks of an engine: set a work item up (untimed), then run it again and again.
 
-import type { AttentionData, AttentionWork, CnnWork, ConvData, ConvWork, EngineName, MatmulData, MatmulWork, MlpWork, StepData, Work, WorkData } from './workloads';
+import type {
+  AttentionData, AttentionWork, CnnWork, ConvData, ConvWork, EngineName, LayerNormWork, MatmulData, MatmulWork, MlpWork, NormData, StepData, WasmPeerName,
+  Work, WorkData,
+} from './workloads';
 
 export interface Engine {
-  readonly name: EngineName;
+  readonly name: EngineName | WasmPeerName;
   /** Upload the data and build what the runs need; nothing here is timed. */
   prepare(work: Work, data: WorkData<Work>): Promise<Prepared>;
 }
@@ -30,11 +33,12 @@ export interface Preparers {
   conv2d(work: ConvWork, data: ConvData): Prepared | Promise<Prepared>;
   mlp(work: MlpWork, data: StepData): Prepared | Promise<Prepared>;
   cnn(work: CnnWork, data: StepData): Prepared | Promise<Prepared>;
+  layernorm(work: LayerNormWork, data: NormData): Prepared | Promise<Prepared>;
   attention(work: AttentionWork, data: AttentionData): Prepared | Promise<Prepared>;
 }
 
 /** An engine that hands each work item to the preparer of its kind. */
-export function engine(name: EngineName, p: Preparers): Engine {
+export function engine(name: EngineName | WasmPeerName, p: Preparers): Engine {
   return {
     name,
     async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
@@ -47,6 +51,8 @@ export function engine(name: EngineName, p: Preparers): Engine {
           return p.mlp(work, data as StepData);
         case 'cnn':
           return p.cnn(work, data as StepData);
+        case 'layernorm':
+          return p.layernorm(work, data as NormData);
         case 'attention':
           return p.attention(work, data as AttentionData);
       }

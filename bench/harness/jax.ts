@@ -7,13 +7,17 @@
 import { blockUntilReady, defaultDevice, init, jit, lax, nn, numpy as np, tree, valueAndGrad, vjp } from '@jax-js/jax';
 import { engine, type Engine, type Prepared } from './engine';
 import { permute4d, transpose2d } from './layout';
-import { cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
+import {
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork,
+  type MlpWork, type NormData, type StepData,
+} from './workloads';
 
-export async function createEngine(): Promise<Engine> {
-  const devices = await init('webgpu');
-  if (!devices.includes('webgpu')) throw new Error('jax-js found no WebGPU device');
-  defaultDevice('webgpu');
-  return engine('jax-js-webgpu', { matmul, conv2d: conv, mlp, cnn, attention });
+/** jax-js on WebGPU, or on its WebAssembly backend (threads only where a global Worker exists: browsers). */
+export async function createEngine(device: 'webgpu' | 'wasm' = 'webgpu'): Promise<Engine> {
+  const devices = await init(device);
+  if (!devices.includes(device)) throw new Error(`jax-js found no ${device} device`);
+  defaultDevice(device);
+  return engine(`jax-js-${device}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {
@@ -89,6 +93,36 @@ function attention(w: AttentionWork, d: AttentionData): Prepared {
     dispose: () => {
       forwardAndBack.dispose();
       tree.dispose([q, k, v, dO]);
+    },
+  };
+}
+
+/** Layer norm as Flax writes it: nn.standardize over the last axis, then scale and shift; one jit of forward and vjp. */
+function layerNorm(w: LayerNormWork, d: NormData): Prepared {
+  const x = np.array(d.x).reshape([w.rows, w.dim]);
+  const weight = np.array(d.w);
+  const bias = np.array(d.b);
+  const dy = np.array(d.dy).reshape([w.rows, w.dim]);
+  const norm = (xi: np.Array, wi: np.Array, bi: np.Array) => nn.standardize(xi, -1, { epsilon: w.eps }).mul(wi).add(bi);
+  // The forward output is returned too, so that jit keeps the forward pass (as for conv2d).
+  const forwardAndBack = jit((xi: np.Array, wi: np.Array, bi: np.Array, g: np.Array) => {
+    const [y, back] = vjp(norm, [xi, wi, bi]);
+    const [gx, gw, gb] = back(g);
+    back.dispose();
+    return [y, gx, gw, gb];
+  });
+  return {
+    async run() {
+      const [y, gx, gw, gb] = forwardAndBack(x.ref, weight.ref, bias.ref, dy.ref);
+      try {
+        return await first(gw!, [y!, gx!, gb!]);
+      } finally {
+        tree.dispose([y, gx, gb]);
+      }
+    },
+    dispose: () => {
+      forwardAndBack.dispose();
+      tree.dispose([x, weight, bias, dy]);
     },
   };
 }

@@ -8,13 +8,25 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-webgpu';
 import { engine, type Engine, type Prepared } from './engine';
 import { NCHW_TO_NHWC, OIHW_TO_HWIO, permute4d, transpose2d } from './layout';
-import { cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
+import {
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork,
+  type MlpWork, type NormData, type StepData,
+} from './workloads';
 
-export async function createEngine(): Promise<Engine> {
-  if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
+/**
+ * TF.js on WebGPU, or (in a browser) on its WebAssembly backend, whose .wasm files are fetched
+ * from `wasmPaths` (the package's dist/ folder as served). Its wasm backend runs threads only in
+ * a cross-origin isolated page.
+ */
+export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu', wasmPaths?: string): Promise<Engine> {
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (wasmPaths) wasm.setWasmPaths(wasmPaths);
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js could not start its ${backend} backend`);
   await tf.ready();
-  if (tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not webgpu`);
-  return engine('tfjs-webgpu', { matmul, conv2d: conv, mlp, cnn, attention });
+  if (tf.getBackend() !== backend) throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not ${backend}`);
+  return engine(`tfjs-${backend}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {
@@ -66,6 +78,26 @@ function attention(w: AttentionWork, d: AttentionData): Prepared {
       return first(gq!);
     },
     dispose: () => tf.dispose([q!, k!, v!, dO!, mask]),
+  };
+}
+
+/** TF.js has no layer-norm op: tf.moments and elementwise ops, as tfjs-layers' LayerNormalization. */
+function layerNorm(w: LayerNormWork, d: NormData): Prepared {
+  const x = tf.tensor2d(d.x, [w.rows, w.dim]);
+  const weight = tf.tensor1d(d.w);
+  const bias = tf.tensor1d(d.b);
+  const dy = tf.tensor2d(d.dy, [w.rows, w.dim]);
+  const forwardAndBack = tf.grads((xi, wi, bi) => {
+    const { mean, variance } = tf.moments(xi, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(xi, mean), tf.rsqrt(tf.add(variance, w.eps))), wi), bi);
+  });
+  return {
+    async run() {
+      const [gx, gw, gb] = forwardAndBack([x, weight, bias], dy);
+      tf.dispose([gx!, gb!]);
+      return first(gw!);
+    },
+    dispose: () => tf.dispose([x, weight, bias, dy]),
   };
 }
 

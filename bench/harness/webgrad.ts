@@ -4,7 +4,10 @@
 
 import * as wg from '../../src';
 import { engine, type Engine, type Prepared } from './engine';
-import { cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type StepData } from './workloads';
+import {
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type LayerParams, type MatmulData,
+  type MatmulWork, type MlpWork, type NormData, type StepData,
+} from './workloads';
 
 export async function createEngine(): Promise<Engine> {
   await wg.init();
@@ -13,6 +16,7 @@ export async function createEngine(): Promise<Engine> {
     conv2d: conv,
     mlp: (work, data) => step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data),
     cnn: (work, data) => step(cnn(work), work.lr, [work.batch, 1, work.size, work.size], data),
+    layernorm: layerNorm,
     attention,
   });
 }
@@ -84,6 +88,33 @@ function attention(w: AttentionWork, d: AttentionData): Prepared {
     dispose: () => {
       clearGrads();
       [q, k, v, dO].forEach((t) => t.dispose());
+    },
+  };
+}
+
+function layerNorm(w: LayerNormWork, d: NormData): Prepared {
+  const x = wg.tensor(d.x, [w.rows, w.dim], { requiresGrad: true });
+  const weight = wg.tensor(d.w, [w.dim], { requiresGrad: true });
+  const bias = wg.tensor(d.b, [w.dim], { requiresGrad: true });
+  const dy = wg.tensor(d.dy, [w.rows, w.dim]);
+  const clearGrads = () => {
+    for (const t of [x, weight, bias]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  };
+  return {
+    async run() {
+      clearGrads();
+      const y = wg.layerNorm(x, w.dim, weight, bias, w.eps);
+      y.backward(dy);
+      y.dispose();
+      // Reading the weight gradient submits and waits for the whole run (forward, three gradients).
+      return first(weight.grad!);
+    },
+    dispose: () => {
+      clearGrads();
+      [x, weight, bias, dy].forEach((t) => t.dispose());
     },
   };
 }

@@ -4,6 +4,8 @@
 import { normal, seededRandom, uniform } from './random';
 
 export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu';
+/** The peers' WebAssembly backends, measured beside webgrad's wasm kernels by bench/wasm-gflops.ts. */
+export type WasmPeerName = 'tfjs-wasm' | 'jax-js-wasm';
 export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu'];
 
 export interface MatmulWork { kind: 'matmul'; name: string; n: number }
@@ -20,12 +22,14 @@ export interface MlpWork { kind: 'mlp'; name: 'mlp-step'; batch: number; sizes: 
 export interface CnnWork {
   kind: 'cnn'; name: 'cnn-step'; batch: number; size: number; k: number; channels: [number, number]; classes: number; lr: number;
 }
+/** layerNorm over the last dimension of x [rows, dim], with weight and bias: forward and the three gradients. */
+export interface LayerNormWork { kind: 'layernorm'; name: 'layernorm-fwd-bwd'; rows: number; dim: number; eps: number }
 /**
  * Scaled dot-product attention, forward and the gradients of q, k and v, for q, k, v of shape
  * [B, H, T, Dh] (each engine takes them in its own layout) and an upstream gradient of the output.
  */
 export interface AttentionWork { kind: 'attention'; name: 'attention-fwd-bwd'; B: number; H: number; T: number; Dh: number; causal: boolean }
-export type Work = MatmulWork | ConvWork | MlpWork | CnnWork | AttentionWork;
+export type Work = MatmulWork | ConvWork | MlpWork | CnnWork | LayerNormWork | AttentionWork;
 
 /** The full benchmark, or (quick) tiny sizes that only show that everything runs. */
 export function workloads(quick = false): Work[] {
@@ -37,6 +41,7 @@ export function workloads(quick = false): Work[] {
       : { kind: 'conv2d', name: 'conv2d-fwd-bwd', N: 32, C: 32, H: 28, W: 28, O: 64, k: 5, padding: 2 },
     { kind: 'mlp', name: 'mlp-step', batch: quick ? 8 : 256, sizes: quick ? [784, 32, 32, 10] : [784, 512, 512, 10], lr: 0.01 },
     { kind: 'cnn', name: 'cnn-step', batch: quick ? 4 : 64, size: 28, k: 5, channels: quick ? [4, 8] : [32, 64], classes: 10, lr: 0.01 },
+    { kind: 'layernorm', name: 'layernorm-fwd-bwd', rows: quick ? 9 : 4096, dim: quick ? 33 : 512, eps: 1e-5 },
     quick
       ? { kind: 'attention', name: 'attention-fwd-bwd', B: 2, H: 2, T: 17, Dh: 8, causal: true }
       : { kind: 'attention', name: 'attention-fwd-bwd', B: 8, H: 4, T: 256, Dh: 32, causal: true },
@@ -63,6 +68,8 @@ export function describe(w: Work): string {
       return `x ${w.N}×${w.C}×${w.H}×${w.W}, w ${w.O}×${w.C}×${w.k}×${w.k}, padding ${w.padding}: forward + both gradients`;
     case 'mlp':
       return `${w.sizes.join('-')}, batch ${w.batch}, SGD, cross-entropy`;
+    case 'layernorm':
+      return `x ${w.rows}×${w.dim}, weight and bias [${w.dim}]: forward + the gradients of x, weight and bias`;
     case 'cnn':
       return `conv${w.k}×${w.k}×${w.channels[0]}-pool2-conv${w.k}×${w.k}×${w.channels[1]}-pool2-fc${w.classes} on ${w.size}×${w.size}×1, batch ${w.batch}, SGD`;
     case 'attention':
@@ -83,10 +90,20 @@ export interface ConvData { x: Float32Array; w: Float32Array; dy: Float32Array }
 /** x is [batch, features] (MLP) or [batch, 1, size, size] (CNN); layers in forward order. */
 export interface StepData { x: Float32Array; labels: Int32Array; layers: LayerParams[] }
 
+/** x [rows, dim], weight and bias [dim], dy [rows, dim] (the upstream gradient). */
+export interface NormData { x: Float32Array; w: Float32Array; b: Float32Array; dy: Float32Array }
 /** q, k, v and the output's upstream gradient dO, each [B, H, T, Dh] (PyTorch's layout). */
 export interface AttentionData { q: Float32Array; k: Float32Array; v: Float32Array; dO: Float32Array }
 
-export type WorkData<W extends Work> = W extends MatmulWork ? MatmulData : W extends ConvWork ? ConvData : W extends AttentionWork ? AttentionData : StepData;
+export type WorkData<W extends Work> = W extends MatmulWork
+  ? MatmulData
+  : W extends ConvWork
+    ? ConvData
+    : W extends LayerNormWork
+      ? NormData
+      : W extends AttentionWork
+        ? AttentionData
+        : StepData;
 
 /** The inputs and initial parameters of a work item, the same for every engine (seeded). */
 export function workData<W extends Work>(w: W): WorkData<W> {
@@ -106,6 +123,13 @@ export function workData<W extends Work>(w: W): WorkData<W> {
     case 'mlp': {
       const layers = w.sizes.slice(1).map((out, i) => linear(rand, w.sizes[i]!, out));
       return { x: normal(rand, w.batch * w.sizes[0]!), labels: labels(rand, w.batch, w.sizes.at(-1)!), layers } as WorkData<W>;
+    }
+    case 'layernorm': {
+      const n = w.rows * w.dim;
+      // Rows with a mean away from zero, as activations have; weights near 1.
+      const x = Float32Array.from(normal(rand, n), (v) => 2 * v + 0.5);
+      const weight = Float32Array.from(uniform(rand, w.dim, 0.5), (v) => 1 + v);
+      return { x, w: weight, b: uniform(rand, w.dim, 0.5), dy: normal(rand, n) } as WorkData<W>;
     }
     case 'cnn': {
       const [c1, c2] = w.channels;

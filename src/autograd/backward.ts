@@ -5,8 +5,8 @@
 
 import { contiguousCopy, ones } from '../creation';
 import { keep, tidy } from '../scope';
-import { formatShape, type Tensor } from '../tensor';
-import { ShapeError, WebGradError } from '../runtime/errors';
+import { formatShape, Tensor } from '../tensor';
+import { DTypeError, kindOf, ShapeError, WebGradError } from '../runtime/errors';
 import { noGrad } from './grad-mode';
 import { gradientSum } from './gradient-sum';
 import type { Node } from './node';
@@ -17,6 +17,7 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
       `backward(): called on a tensor of shape ${formatShape(loss.shape)}; it needs a one-element tensor (a loss)`,
     );
   }
+  if (gradOutput !== undefined) checkGradOutput(loss, gradOutput);
   const root = loss._node;
   if (!root || !loss.requiresGrad) {
     throw new WebGradError(
@@ -36,48 +37,69 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
   }
 }
 
+/** The gradient given to backward(grad): a live float32 tensor of the output's shape. */
+function checkGradOutput(loss: Tensor, g: unknown): void {
+  if (!(g instanceof Tensor)) throw new DTypeError(`backward(): the gradient must be a Tensor, got ${kindOf(g)}`);
+  g.storage('backward()');
+  if (g.dtype !== 'float32') throw new DTypeError(`backward(): the gradient ${formatShape(g.shape)} is ${g.dtype}, expected float32`);
+  if (g.ndim !== loss.ndim || g.shape.some((d, i) => d !== loss.shape[i])) {
+    throw new ShapeError(`backward(): the gradient ${formatShape(g.shape)} does not match the tensor's shape ${formatShape(loss.shape)}`);
+  }
+}
+
 function run(root: Node, loss: Tensor, gradOutput: Tensor | undefined, grads: Map<Node, Tensor>): void {
   const order = topoOrder(root);
+  // Before any .grad changes: a part of the graph freed by an earlier backward() fails the whole pass.
+  const freed = order.find((n) => n.consumed);
+  if (freed) {
+    throw new WebGradError(
+      `backward(): the graph through "${freed.op}" was already used by an earlier backward() and freed; ` +
+        'run the forward pass again',
+    );
+  }
   grads.set(root, gradOutput ? gradOutput.view(gradOutput.shape, gradOutput.strides, gradOutput.offset) : ones(loss.shape));
   for (const node of order) {
     const g = grads.get(node);
     if (!g) continue;
     grads.delete(node);
-    if (node.leaf) {
-      accumulateLeaf(node.leaf, g);
-      continue;
+    try {
+      step(node, g, grads);
+    } catch (e) {
+      g.dispose(); // the caller's gradient (a view of it) or an intermediate: no longer anyone's
+      throw e;
     }
-    if (node.consumed) {
-      g.dispose();
-      throw new WebGradError(
-        `backward(): the graph through "${node.op}" was already used by an earlier backward() and freed; ` +
-          'run the forward pass again',
-      );
-    }
-    const needs = node.inputs.map((n) => n !== null);
-    // tidy frees what the rule computed on the way, keeping the gradients it returns.
-    const inGrads = tidy(() => node.backward!(g, node.saved, needs));
-    node.consumed = true;
-    node.freeSaved();
-    const stored = new Set<Tensor>();
-    node.inputs.forEach((input, i) => {
-      let ig = inGrads[i];
-      if (!input || !ig) return;
-      // The same tensor may come back for several inputs (or be g itself): store views.
-      if (stored.has(ig) || ig === g) ig = ig.view(ig.shape, ig.strides, ig.offset);
-      stored.add(ig);
-      const prev = grads.get(input);
-      if (prev) {
-        grads.set(input, gradientSum().add(prev, ig));
-        prev.dispose();
-        ig.dispose();
-      } else {
-        grads.set(input, ig);
-      }
-    });
-    for (const t of inGrads) if (t && !stored.has(t)) t.dispose();
-    g.dispose();
   }
+}
+
+/** Run one node with its gradient g: accumulate into a leaf, or pass gradients to the node's inputs. */
+function step(node: Node, g: Tensor, grads: Map<Node, Tensor>): void {
+  if (node.leaf) {
+    accumulateLeaf(node.leaf, g);
+    return;
+  }
+  const needs = node.inputs.map((n) => n !== null);
+  // tidy frees what the rule computed on the way, keeping the gradients it returns.
+  const inGrads = tidy(() => node.backward!(g, node.saved, needs));
+  node.consumed = true;
+  node.freeSaved();
+  const stored = new Set<Tensor>();
+  node.inputs.forEach((input, i) => {
+    let ig = inGrads[i];
+    if (!input || !ig) return;
+    // The same tensor may come back for several inputs (or be g itself): store views.
+    if (stored.has(ig) || ig === g) ig = ig.view(ig.shape, ig.strides, ig.offset);
+    stored.add(ig);
+    const prev = grads.get(input);
+    if (prev) {
+      grads.set(input, gradientSum().add(prev, ig));
+      prev.dispose();
+      ig.dispose();
+    } else {
+      grads.set(input, ig);
+    }
+  });
+  for (const t of inGrads) if (t && !stored.has(t)) t.dispose();
+  g.dispose();
 }
 
 /** Nodes reachable from root, each after every node that feeds gradient into it. */

@@ -8,12 +8,13 @@
 
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../data/tokenizer';
 import type { Module } from '../nn/module';
-import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
+import { checkCount, formatValue, type Optimizer, type OptimizerStateDict } from '../optim/optimizer';
 import { WebGradError } from '../runtime/errors';
 import type { Tensor } from '../tensor';
 import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from './safetensors';
 
 const META_KEY = 'webgrad.checkpoint';
+const VERSION = 1;
 
 export interface CheckpointMeta {
   /** Anything JSON the caller wants back (epoch, step, model kind, …). */
@@ -24,7 +25,14 @@ interface StoredMeta {
   version: 1;
   progress: Record<string, unknown>;
   tokenizer?: TokenizerJSON;
-  optimizer?: { step: number; hyperParams: OptimizerStateDict['hyperParams']; paramSteps: Record<number, number> };
+  optimizer?: {
+    /** The optimizer's class name (files written before it was recorded lack it). */
+    kind?: string;
+    step: number;
+    hyperParams: OptimizerStateDict['hyperParams'];
+    /** Each parameter's own step count, by parameter index. */
+    paramSteps: Record<string, number>;
+  };
 }
 
 export async function saveCheckpoint(opts: {
@@ -36,16 +44,16 @@ export async function saveCheckpoint(opts: {
 }): Promise<Uint8Array> {
   const tensors: Record<string, Tensor> = {};
   for (const [k, t] of Object.entries(opts.model.stateDict())) tensors[`model.${k}`] = t;
-  const meta: StoredMeta = { version: 1, progress: opts.progress ?? {} };
+  const meta: StoredMeta = { version: VERSION, progress: opts.progress ?? {} };
   if (opts.tokenizer) meta.tokenizer = opts.tokenizer.toJSON();
   if (opts.optimizer) {
     const sd = opts.optimizer.stateDict();
-    const paramSteps: Record<number, number> = {};
+    const paramSteps: Record<string, number> = {};
     for (const [i, s] of Object.entries(sd.state)) {
-      paramSteps[Number(i)] = s.step;
+      paramSteps[i] = s.step;
       for (const [name, t] of Object.entries(s.buffers)) tensors[`optimizer.${i}.${name}`] = t;
     }
-    meta.optimizer = { step: sd.step, hyperParams: sd.hyperParams, paramSteps };
+    meta.optimizer = { kind: opts.optimizer.name, step: sd.step, hyperParams: sd.hyperParams, paramSteps };
   }
   return saveSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) });
 }
@@ -61,15 +69,40 @@ export async function readCheckpointTokenizer(bytes: Uint8Array): Promise<Tokeni
   return json === undefined ? null : tokenizerFromJSON(json);
 }
 
+/**
+ * The checkpoint metadata, its structure checked (the optimizer's values are checked by the
+ * optimizer itself, with its constructor's rules).
+ */
 function readMeta(bytes: Uint8Array): StoredMeta {
+  const op = 'loadCheckpoint';
   const header = readSafetensorsHeader(bytes);
   const raw = header.metadata[META_KEY];
-  if (!raw) throw new WebGradError(`loadCheckpoint: not a webgrad checkpoint (no "${META_KEY}" metadata)`);
+  if (!raw) throw new WebGradError(`${op}: not a webgrad checkpoint (no "${META_KEY}" metadata)`);
+  let meta: unknown;
   try {
-    return JSON.parse(raw) as StoredMeta;
+    meta = JSON.parse(raw);
   } catch (e) {
-    throw new WebGradError(`loadCheckpoint: the checkpoint metadata is not valid JSON (${(e as Error).message})`);
+    throw new WebGradError(`${op}: the checkpoint metadata is not valid JSON (${(e as Error).message})`);
   }
+  if (!isRecord(meta)) throw new WebGradError(`${op}: the checkpoint metadata must be a JSON object, got ${formatValue(meta)}`);
+  if (meta.version !== VERSION) {
+    throw new WebGradError(`${op}: checkpoint format version ${formatValue(meta.version)} is not supported (this webgrad reads version ${VERSION})`);
+  }
+  if (!isRecord(meta.progress)) throw new WebGradError(`${op}: progress must be an object, got ${formatValue(meta.progress)}`);
+  const opt = meta.optimizer;
+  if (opt !== undefined) {
+    if (!isRecord(opt)) throw new WebGradError(`${op}: the optimizer metadata must be an object, got ${formatValue(opt)}`);
+    if (opt.kind !== undefined && typeof opt.kind !== 'string') {
+      throw new WebGradError(`${op}: the optimizer kind must be a name such as "Adam", got ${formatValue(opt.kind)}`);
+    }
+    if (opt.paramSteps === undefined) throw new WebGradError(`${op}: the optimizer metadata has no paramSteps (each parameter's step count)`);
+    if (!isRecord(opt.paramSteps)) throw new WebGradError(`${op}: paramSteps must be an object, got ${formatValue(opt.paramSteps)}`);
+    for (const [i, n] of Object.entries(opt.paramSteps)) {
+      if (!isIndex(i)) throw new WebGradError(`${op}: paramSteps names parameter "${i}", which is not an index`);
+      checkCount(op, `paramSteps["${i}"]`, n);
+    }
+  }
+  return meta as unknown as StoredMeta;
 }
 
 /**
@@ -78,18 +111,30 @@ function readMeta(bytes: Uint8Array): StoredMeta {
  */
 export function loadCheckpoint(bytes: Uint8Array, opts: { model: Module; optimizer?: Optimizer }): Record<string, unknown> {
   const meta = readMeta(bytes);
+  const saved = meta.optimizer;
+  if (opts.optimizer && saved?.kind !== undefined && saved.kind !== opts.optimizer.name) {
+    throw new WebGradError(
+      `loadCheckpoint: the checkpoint holds ${saved.kind} optimizer state; the optimizer given is ${opts.optimizer.name} ` +
+        `(resume with a ${saved.kind}, or load the model alone)`,
+    );
+  }
   const all = loadSafetensors(bytes);
   try {
-    const model: Record<string, Tensor> = {};
-    const optState: OptimizerStateDict['state'] = {};
+    // Names come from the file: null-prototype maps, so that "model.__proto__" is a plain entry.
+    const model: Record<string, Tensor> = Object.create(null);
+    const optState: OptimizerStateDict['state'] = Object.create(null);
     for (const [k, t] of Object.entries(all)) {
       if (k.startsWith('model.')) model[k.slice(6)] = t;
       else if (k.startsWith('optimizer.')) {
-        const [, i, name] = k.split('.', 3) as [string, string, string];
-        (optState[Number(i)] ??= { step: meta.optimizer?.paramSteps[Number(i)] ?? 0, buffers: {} }).buffers[name] = t;
+        const [, i, name] = k.split('.', 3) as [string, string, string | undefined];
+        if (!saved) throw new WebGradError(`loadCheckpoint: tensor "${k}" is optimizer state, but the metadata describes no optimizer`);
+        if (!isIndex(i) || !name) throw new WebGradError(`loadCheckpoint: unexpected tensor "${k}" (optimizer state is "optimizer.<index>.<name>")`);
+        const step = saved.paramSteps[i];
+        if (step === undefined) throw new WebGradError(`loadCheckpoint: optimizer state "${k}" has no step count in paramSteps`);
+        (optState[Number(i)] ??= { step, buffers: Object.create(null) }).buffers[name] = t;
       } else throw new WebGradError(`loadCheckpoint: unexpected tensor "${k}"`);
     }
-    const optSd = opts.optimizer && meta.optimizer ? { step: meta.optimizer.step, hyperParams: meta.optimizer.hyperParams, state: optState } : null;
+    const optSd = opts.optimizer && saved ? { step: saved.step, hyperParams: saved.hyperParams, state: optState } : null;
     // Both loads validate before copying; the model goes first, so check the optimizer's state
     // against its parameters up front to keep the all-or-nothing promise.
     if (optSd) opts.optimizer!.checkStateDict(optSd);
@@ -99,4 +144,13 @@ export function loadCheckpoint(bytes: Uint8Array, opts: { model: Module; optimiz
   } finally {
     for (const t of Object.values(all)) t.dispose();
   }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A parameter index as a key: "0", "1", … (no sign, no leading zeros). */
+function isIndex(key: string): boolean {
+  return /^(0|[1-9]\d*)$/.test(key);
 }

@@ -89,10 +89,13 @@ export async function saveSafetensors(
   return out;
 }
 
-/** The tensors of a safetensors file, as new GPU tensors (float32 or int32). */
+/**
+ * The tensors of a safetensors file, as new GPU tensors (float32 or int32), in an object without
+ * a prototype: names come from the file, and one such as "__proto__" must stay a plain entry.
+ */
 export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
   const { tensors, dataStart } = readSafetensorsHeader(bytes);
-  const out: Record<string, Tensor> = {};
+  const out: Record<string, Tensor> = Object.create(null);
   const made: Tensor[] = [];
   try {
     for (const [name, info] of Object.entries(tensors)) {

@@ -51,14 +51,16 @@ const kernels = new Map<string, Kernel>();
 /**
  * Entry point `entry` of `code` (a file whose first line is
  * `// @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl`), assembled for the current
- * variant, with the storage bindings `bindings` (in binding order).
+ * variant, with the storage bindings `bindings` (in binding order). `code` may be a list: parts
+ * the op chose (e.g. width4.wgsl), then the kernel file; `name` must tell such assemblies apart.
  */
-export function rowKernel(name: string, code: string, entry: string, bindings: Readonly<Record<string, Access>>): Kernel {
+export function rowKernel(name: string, code: string | readonly string[], entry: string, bindings: Readonly<Record<string, Access>>): Kernel {
   const c = rowCombine();
   const key = `${name}|${entry}|${c}`;
   let k = kernels.get(key);
   if (!k) {
-    k = defineKernel(`${name}/${c}`, { code: [c === 'subgroup' ? rowsSubgroupWGSL : rowsWorkgroupWGSL, rowsTreeWGSL, code], entry, bindings });
+    const parts = typeof code === 'string' ? [code] : code;
+    k = defineKernel(`${name}/${c}`, { code: [c === 'subgroup' ? rowsSubgroupWGSL : rowsWorkgroupWGSL, rowsTreeWGSL, ...parts], entry, bindings });
     kernels.set(key, k);
   }
   return k;

@@ -1,6 +1,6 @@
 // Parameter-free layers: activations, pooling, flatten.
 
-import { gelu, relu, sigmoid, tanh } from '../ops/elementwise';
+import { gelu, relu, sigmoid, silu, tanh } from '../ops/elementwise';
 import { avgPool2d, maxPool2d } from '../ops/pool';
 import { reshape } from '../ops/shape';
 import type { Tensor } from '../tensor';
@@ -16,6 +16,13 @@ export class ReLU extends Module {
 export class GELU extends Module {
   forward(x: Tensor): Tensor {
     return gelu(x);
+  }
+}
+
+/** SiLU (swish): x·sigmoid(x). */
+export class SiLU extends Module {
+  forward(x: Tensor): Tensor {
+    return silu(x);
   }
 }
 

@@ -2,9 +2,10 @@
 export { Module, parameter, buffer } from './module';
 export { Linear, type LinearOptions } from './linear';
 export { Conv2d, type Conv2dLayerOptions } from './conv2d';
-export { ReLU, GELU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, Flatten } from './activations';
+export { ReLU, GELU, SiLU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, Flatten } from './activations';
+export { Embedding } from './embedding';
 export { Dropout } from './dropout';
-export { LayerNorm, BatchNorm2d } from './normalization';
+export { LayerNorm, RMSNorm, BatchNorm2d } from './normalization';
 export { Sequential } from './sequential';
 export {
   MultiheadAttention,

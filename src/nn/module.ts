@@ -1,7 +1,9 @@
 // Module: the base of every layer and model, as in PyTorch. A module's parameters, buffers and
 // submodules are found by looking at its own properties, in the order they were assigned:
-//   - a Tensor that requires grad is a parameter,
-//   - a Tensor that does not is a buffer (saved in the state dict, e.g. BatchNorm's running stats),
+//   - a Tensor made a parameter by parameter(), or one that requires grad, is a parameter — a
+//     frozen parameter (requiresGrad(false), freeze()) stays one: it is still in parameters() and
+//     the state dict, it just gets no gradient and optimizers skip it,
+//   - any other Tensor is a buffer (saved in the state dict, e.g. BatchNorm's running stats),
 //   - a Module (or an array of Modules) is a submodule, named by property (and index).
 
 import { noGrad } from '../autograd/grad-mode';
@@ -54,8 +56,9 @@ export abstract class Module {
    */
   loadStateDict(sd: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
     const own = this.stateDict();
-    const missing = Object.keys(own).filter((k) => !(k in sd));
-    const unexpected = Object.keys(sd).filter((k) => !(k in own));
+    // Own keys only: a name from a file such as "__proto__" or "constructor" is not inherited from Object.
+    const missing = Object.keys(own).filter((k) => !Object.hasOwn(sd, k));
+    const unexpected = Object.keys(sd).filter((k) => !Object.hasOwn(own, k));
     if (strict && (missing.length || unexpected.length)) {
       throw new WebGradError(
         `loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}` +
@@ -63,7 +66,7 @@ export abstract class Module {
       );
     }
     for (const [k, t] of Object.entries(own)) {
-      const src = sd[k];
+      const src = Object.hasOwn(sd, k) ? sd[k] : undefined;
       if (!src) continue;
       if (src.shape.length !== t.shape.length || src.shape.some((d, i) => d !== t.shape[i])) {
         throw new ShapeError(`loadStateDict: ${k} has shape ${formatShape(src.shape)}, the module expects ${formatShape(t.shape)}`);
@@ -72,10 +75,31 @@ export abstract class Module {
     }
     noGrad(() => {
       for (const [k, t] of Object.entries(own)) {
-        const src = sd[k];
+        const src = Object.hasOwn(sd, k) ? sd[k] : undefined;
         if (src) copyInto(t, src);
       }
     });
+  }
+
+  /**
+   * Whether this module's parameters (its submodules' included) get gradients. Frozen ones
+   * (false) get none from backward(), optimizers skip them (no update, no state), and they stay
+   * parameters: in parameters() and the state dict. Freezing drops any gradient they hold.
+   */
+  requiresGrad(flag = true): this {
+    for (const p of this.parameters()) {
+      p.requiresGrad = flag;
+      if (!flag) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
+    }
+    return this;
+  }
+
+  /** requiresGrad(false): keep every parameter as it is while the rest of a model trains. */
+  freeze(): this {
+    return this.requiresGrad(false);
   }
 
   train(mode = true): this {
@@ -112,21 +136,30 @@ export abstract class Module {
   private namedTensors(prefix: string, params: boolean): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     for (const [k, v] of Object.entries(this)) {
-      if (v instanceof Tensor && !v.disposed && v.requiresGrad === params) out.push([prefix + k, v]);
+      if (v instanceof Tensor && !v.disposed && isParameter(v) === params) out.push([prefix + k, v]);
     }
     for (const [name, child] of this.namedChildren()) out.push(...child.namedTensors(`${prefix}${name}.`, params));
     return out;
   }
 }
 
+// Parameters made by parameter(): they stay parameters when frozen (requiresGrad false).
+const madeParameters = new WeakSet<Tensor>();
+
+function isParameter(t: Tensor): boolean {
+  return t.requiresGrad || madeParameters.has(t);
+}
+
 /** Make `t` a parameter: it requires grad and survives tidy(). */
 export function parameter(t: Tensor): Tensor {
   t.requiresGrad = true;
+  madeParameters.add(t);
   return keep(t);
 }
 
 /** Make `t` a buffer: module state without gradient, surviving tidy(). */
 export function buffer(t: Tensor): Tensor {
   t.requiresGrad = false;
+  madeParameters.delete(t);
   return keep(t);
 }

@@ -1,9 +1,11 @@
-// LayerNorm and BatchNorm2d, composed from differentiable ops (their gradients follow from the
-// ops' own backward rules).
+// LayerNorm and RMSNorm (the fused ops of src/ops/norm.ts), and BatchNorm2d, composed from
+// differentiable ops (its gradients follow from the ops' own backward rules). Weights start at 1,
+// biases at 0, as in PyTorch.
 
 import { noGrad } from '../autograd/grad-mode';
 import { ones, zeros } from '../creation';
 import { add, affine, div, mul, sqrt, sub } from '../ops/elementwise';
+import { layerNorm, rmsNorm } from '../ops/norm';
 import { mean } from '../ops/reduce';
 import { reshape } from '../ops/shape';
 import { ShapeError } from '../runtime/errors';
@@ -26,19 +28,24 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const k = this.normalizedShape.length;
-    const tail = x.shape.slice(x.ndim - k);
-    if (x.ndim < k || tail.some((d, i) => d !== this.normalizedShape[i])) {
-      throw new ShapeError(`LayerNorm(${formatShape(this.normalizedShape)}): input ${formatShape(x.shape)} does not end with that shape`);
-    }
-    const axes = Array.from({ length: k }, (_, i) => x.ndim - k + i);
-    const mu = mean(x, axes, true);
-    const centered = sub(x, mu);
-    const variance = mean(mul(centered, centered), axes, true);
-    let y = div(centered, sqrt(affine(variance, 1, this.opts.eps ?? 1e-5)));
-    if (this.weight) y = mul(y, this.weight);
-    if (this.bias) y = add(y, this.bias);
-    return y;
+    return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.opts.eps ?? 1e-5);
+  }
+}
+
+/** x / √(mean(x²) + eps) over the last dimensions (`normalizedShape`), then scaled per element. */
+export class RMSNorm extends Module {
+  readonly normalizedShape: number[];
+  weight: Tensor | null;
+
+  /** eps: float32's machine epsilon when absent (PyTorch's default). */
+  constructor(normalizedShape: number | number[], readonly opts: { eps?: number; elementwiseAffine?: boolean } = {}) {
+    super();
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    this.weight = (opts.elementwiseAffine ?? true) ? parameter(ones(this.normalizedShape)) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.normalizedShape, this.weight, this.opts.eps);
   }
 }
 

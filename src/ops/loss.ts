@@ -11,9 +11,9 @@ import { rowKernel } from '../kernels/rows';
 import { inBlocks } from '../kernels/segments';
 import type { View } from '../kernels/view';
 import { runtime } from '../runtime/device';
-import { DTypeError, ShapeError } from '../runtime/errors';
+import { DTypeError, kindOf, ShapeError } from '../runtime/errors';
 import { tidy } from '../scope';
-import { empty, formatShape, type Tensor } from '../tensor';
+import { empty, formatShape, Tensor } from '../tensor';
 import { mul, sub } from './elementwise';
 import { runBinary } from './pointwise';
 import { mean, reduceTile, sum } from './reduce';
@@ -44,6 +44,13 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array, opts: 
   checkDType('crossEntropy', logits, 'float32', 'logits');
   if (logits.ndim !== 2) {
     throw new ShapeError(`crossEntropy: logits must be [N, K], got ${formatShape(logits.shape)}`);
+  }
+  if (!(labels instanceof Int32Array) && !(labels instanceof Tensor)) {
+    const convertible = Array.isArray(labels) || ArrayBuffer.isView(labels);
+    throw new DTypeError(
+      `crossEntropy: labels must be an int32 tensor or an Int32Array of class indices, got ${kindOf(labels)}` +
+        (convertible ? ' (Int32Array.from(labels) converts them)' : ''),
+    );
   }
   const [n, k] = logits.shape as [number, number];
   if (n === 0 || k === 0) {
@@ -126,6 +133,7 @@ function uploadLabels(labels: Int32Array, n: number, k: number, ignore: number):
 }
 
 function checkLabels(labels: Tensor, logits: Tensor): Tensor {
+  labels.storage('crossEntropy');
   if (labels.dtype !== 'int32') {
     throw new DTypeError(`crossEntropy: labels ${formatShape(labels.shape)} are ${labels.dtype}, expected int32 class indices`);
   }

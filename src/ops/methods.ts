@@ -12,6 +12,7 @@ import { contiguous } from './copy';
 import * as red from './reduce';
 import * as sm from './softmax';
 import * as loss from './loss';
+import * as norm from './norm';
 import { matmul } from './matmul';
 import { conv2d, type Conv2dOptions } from './conv2d';
 import { avgPool2d, maxPool2d, type Pool2dOptions } from './pool';
@@ -61,6 +62,8 @@ declare module '../tensor' {
     avgPool2d(k: number | [number, number], opts?: Pool2dOptions): Tensor;
     crossEntropy(labels: Tensor | Int32Array, opts?: loss.CrossEntropyOptions): Tensor;
     mse(b: Tensor): Tensor;
+    layerNorm(normalizedShape: number | readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps?: number): Tensor;
+    rmsNorm(normalizedShape: number | readonly number[], weight?: Tensor | null, eps?: number): Tensor;
     reshape(shape: readonly number[]): Tensor;
     transpose(dims?: readonly number[]): Tensor;
     expand(shape: readonly number[]): Tensor;
@@ -113,6 +116,8 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   avgPool2d(this: Tensor, k: number | [number, number], o?: Pool2dOptions) { return avgPool2d(this, k, o); },
   crossEntropy(this: Tensor, labels: Tensor | Int32Array, o?: loss.CrossEntropyOptions) { return loss.crossEntropy(this, labels, o); },
   mse(this: Tensor, b: Tensor) { return loss.mse(this, b); },
+  layerNorm(this: Tensor, s: number | readonly number[], w?: Tensor | null, b?: Tensor | null, eps?: number) { return norm.layerNorm(this, s, w, b, eps); },
+  rmsNorm(this: Tensor, s: number | readonly number[], w?: Tensor | null, eps?: number) { return norm.rmsNorm(this, s, w, eps); },
   reshape(this: Tensor, s: readonly number[]) { return shape.reshape(this, s); },
   transpose(this: Tensor, dims?: readonly number[]) { return shape.transpose(this, dims); },
   expand(this: Tensor, s: readonly number[]) { return shape.expand(this, s); },

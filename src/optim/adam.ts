@@ -11,7 +11,8 @@ import { inFlatChunks } from '../kernels/segments';
 import { sizeOf } from '../kernels/view';
 import { keep } from '../scope';
 import type { Tensor } from '../tensor';
-import { checkNumber, Optimizer, type ParamState } from './optimizer';
+import { checkNumber, formatValue, Optimizer, type ParamState } from './optimizer';
+import { WebGradError } from '../runtime/errors';
 
 const adamKernel = defineKernel('Adam.step', { code: optimWGSL, entry: 'adam', bindings: { param: 'write', grad: 'read', m: 'write', v: 'write' } });
 
@@ -24,6 +25,8 @@ export interface AdamOptions {
   /** Adam: L2 penalty added to the gradient (default 0). AdamW: decoupled decay (default 0.01). */
   weightDecay?: number;
 }
+
+type AdamHyperParams = { lr: number; betas: [number, number]; eps: number; weightDecay: number };
 
 /** What Adam and AdamW share; they differ in the weight decay only. */
 abstract class AdamBase extends Optimizer {
@@ -40,11 +43,30 @@ abstract class AdamBase extends Optimizer {
     /** AdamW's decoupled weight decay instead of L2. */
     private readonly decoupled: boolean,
   ) {
-    super(name, params, opts.lr);
-    const [b1, b2] = opts.betas ?? [0.9, 0.999];
-    this.betas = [checkNumber(name, 'betas[0]', b1, 0, 1), checkNumber(name, 'betas[1]', b2, 0, 1)];
-    this.eps = checkNumber(name, 'eps', opts.eps ?? 1e-8, 0);
-    this.weightDecay = checkNumber(name, 'weightDecay', opts.weightDecay ?? (decoupled ? 0.01 : 0), 0);
+    super(name, params);
+    const hp = this.checkHyperParams(name, {
+      lr: opts.lr,
+      betas: opts.betas ?? [0.9, 0.999],
+      eps: opts.eps ?? 1e-8,
+      weightDecay: opts.weightDecay ?? (decoupled ? 0.01 : 0),
+    });
+    this.lr = hp.lr;
+    this.betas = hp.betas;
+    this.eps = hp.eps;
+    this.weightDecay = hp.weightDecay;
+  }
+
+  protected checkHyperParams(op: string, hp: Record<string, unknown>): AdamHyperParams {
+    const betas = hp.betas;
+    if (!Array.isArray(betas) || betas.length !== 2) {
+      throw new WebGradError(`${op}: betas must be a pair [beta1, beta2] of numbers in [0, 1), got ${formatValue(betas)}`);
+    }
+    return {
+      lr: checkNumber(op, 'lr', hp.lr, 0),
+      betas: [checkNumber(op, 'betas[0]', betas[0], 0, 1), checkNumber(op, 'betas[1]', betas[1], 0, 1)],
+      eps: checkNumber(op, 'eps', hp.eps, 0),
+      weightDecay: checkNumber(op, 'weightDecay', hp.weightDecay, 0),
+    };
   }
 
   protected createState(param: Tensor): Record<string, Tensor> {

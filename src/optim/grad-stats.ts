@@ -1,19 +1,26 @@
 // One number over all gradients, computed on the GPU and left there (shaders/grad_stats.wgsl):
 // a pass per gradient writes partials, one workgroup adds them up. clipGradNorm takes the norm
-// (sum of squares); loss scaling unscales the gradients and counts the inf/NaN elements in the
-// same pass. The result stays in GPU memory: rescaling reads it there, and the Trainer reads the
-// count back together with the loss.
+// (sum of squares); the Trainer counts the inf/NaN elements, and with loss scaling unscales the
+// gradients in the same pass. The result stays in GPU memory: rescaling reads it there, and the
+// Trainer reads the count back together with the loss.
 
 import gradStatsWGSL from '../../shaders/grad_stats.wgsl?raw';
 import { WG } from '../kernels/layout';
 import { launch } from '../kernels/launch';
 import { rowKernel } from '../kernels/rows';
+import { reduceProfile } from '../ops/reduce';
 import { DTypeError, ShapeError } from '../runtime/errors';
 import { empty, formatShape, type Tensor } from '../tensor';
 
-/** Elements each invocation of the per-tensor passes takes (the ITEMS override). */
-const ITEMS = 8;
-const CHUNK = WG * ITEMS;
+/**
+ * Lanes per workgroup and elements per lane of the per-tensor passes (the WG and ITEMS overrides):
+ * on software adapters few lanes folding long runs, as the row reductions do (reduceProfile:
+ * SwiftShader pays dearly for each workgroup's combine), else 256 lanes of 8 elements.
+ */
+function perTensorTile(): { lanes: number; items: number } {
+  const { maxWorkgroup, perLane } = reduceProfile();
+  return { lanes: Math.min(WG, maxWorkgroup), items: Math.max(8, perLane) };
+}
 
 export type GradStat = 'sumSquares' | 'unscaleCheck';
 
@@ -39,11 +46,13 @@ export function collectGrads(op: string, params: Iterable<Tensor>): Tensor[] {
 
 /**
  * Write into `out` (a one-element view) Σ g² over all `grads` (its square root with `root`) for
- * 'sumSquares', or, for 'unscaleCheck', the number of inf/NaN elements after multiplying every
- * gradient in place by `factor`. Returns false (writing nothing) when there is no element.
+ * 'sumSquares', or, for 'unscaleCheck', the number of inf/NaN elements, multiplying every
+ * gradient in place by `factor` (factor 1: only counting). Returns false (writing nothing) when
+ * there is no element.
  */
 export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, { factor = 1, root = false } = {}): boolean {
-  const groups = grads.map((g) => Math.ceil(g.size / CHUNK));
+  const { lanes, items } = perTensorTile();
+  const groups = grads.map((g) => Math.ceil(g.size / (lanes * items)));
   const totalGroups = groups.reduce((a, b) => a + b, 0);
   if (totalGroups === 0) return false;
   const [entry, access] = ENTRY[stat];
@@ -53,7 +62,7 @@ export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, 
   grads.forEach((g, i) => {
     launch(
       perTensor,
-      { bind: { g, partials }, params: { n: g.size, slot, groups: groups[i]!, factor }, constants: { WG, ITEMS }, workgroups: groups[i]! },
+      { bind: { g, partials }, params: { n: g.size, slot, groups: groups[i]!, factor }, constants: { WG: lanes, ITEMS: items }, workgroups: groups[i]! },
       stat,
     );
     slot += groups[i]!;

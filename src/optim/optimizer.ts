@@ -1,7 +1,12 @@
 // Optimizer: what SGD, Adam and AdamW share. It holds the parameters, which step() updates in
 // place (a parameter keeps its Tensor object and its buffer), and per-parameter state tensors
 // (momentum, moments) that live outside every tidy() scope until dispose(). Like PyTorch,
-// parameters whose .grad is null are skipped, and zeroGrad() sets .grad to null.
+// parameters whose .grad is null are skipped, and zeroGrad() sets .grad to null; so are frozen
+// parameters (requiresGrad false: Module.freeze()), whatever .grad holds (DataParallel fills
+// missing gradients with zeros, which would still move a parameter under weight decay).
+// Hyper-parameters are checked by one function per optimizer (checkHyperParams), which the
+// constructor runs on its options and loadStateDict on what it loads, so a checkpoint passes the
+// constructor's rules.
 
 import { contiguousCopy } from '../creation';
 import { sizeClass } from '../runtime/buffer-pool';
@@ -9,7 +14,7 @@ import { runtime } from '../runtime/device';
 import { dryRun } from '../memory';
 import { DTypeError, ShapeError, WebGradError } from '../runtime/errors';
 import { keep, tidy } from '../scope';
-import { formatShape, type Tensor } from '../tensor';
+import { formatShape, Tensor } from '../tensor';
 
 /** An optimizer's hyper-parameters by name (lr, momentum, betas, …). */
 export type HyperParams = Record<string, number | boolean | readonly number[]>;
@@ -32,7 +37,7 @@ export interface OptimizerStateDict {
 export abstract class Optimizer {
   readonly params: readonly Tensor[];
   /** The learning rate of the next step() (LR schedules set it). */
-  lr: number;
+  lr = 0;
   /** The lr when the first LR schedule was attached; schedules compute from it (PyTorch's initial_lr). */
   initialLr: number | undefined;
   /** step() calls so far. */
@@ -40,10 +45,9 @@ export abstract class Optimizer {
   protected readonly state = new Map<number, ParamState>();
 
   constructor(
-    /** The class name, for errors. */
-    protected readonly name: string,
+    /** The class name ('SGD', 'Adam', 'AdamW'): checkpoints record it, errors name it. */
+    readonly name: string,
     params: Iterable<Tensor>,
-    lr: number,
   ) {
     this.params = [...params];
     if (this.params.length === 0) throw new WebGradError(`${name}: got an empty parameter list`);
@@ -58,11 +62,18 @@ export abstract class Optimizer {
         );
       }
     });
-    this.lr = checkNumber(name, 'lr', lr, 0);
   }
 
   /** Names of the hyper-parameters that stateDict() saves (lr is always one). */
   protected abstract readonly hyperParamNames: readonly string[];
+
+  /**
+   * Every hyper-parameter of `hp` checked (type, range, how they combine) and returned as this
+   * optimizer holds them; an error naming `op` and the first bad one otherwise. The constructor
+   * runs it on its options (defaults filled in), loadStateDict on the loaded values over the
+   * current ones: one set of rules for both.
+   */
+  protected abstract checkHyperParams(op: string, hp: Record<string, unknown>): HyperParams;
 
   /** Update one parameter in place from its (contiguous) gradient; `state.step` is already counted. */
   protected abstract update(param: Tensor, grad: Tensor, state: ParamState): void;
@@ -82,7 +93,7 @@ export abstract class Optimizer {
     const todo: [Tensor, Tensor, number][] = [];
     this.params.forEach((p, i) => {
       const grad = p.grad;
-      if (!grad) return;
+      if (!grad || !p.requiresGrad) return;
       if (grad.dtype !== 'float32') throw new DTypeError(`${this.name}.step: the gradient of parameter ${i} is ${grad.dtype}, expected float32`);
       if (grad.shape.length !== p.shape.length || grad.shape.some((d, k) => d !== p.shape[k])) {
         throw new ShapeError(
@@ -100,13 +111,13 @@ export abstract class Optimizer {
     this.stepCount++;
   }
 
-  /** Bytes of optimizer state once every parameter has had a step (what exists now plus what will). */
+  /** Bytes of optimizer state once every parameter has had a step (what exists now plus what will; frozen parameters get none). */
   stateBytes(): number {
     let bytes = 0;
     this.params.forEach((p, i) => {
       const s = this.state.get(i);
       if (s) for (const t of Object.values(s.buffers)) bytes += sizeClass(t.size * 4);
-      else bytes += dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
+      else if (p.requiresGrad) bytes += dryRun(() => Object.values(this.createState(p)).forEach((t) => t.dispose())).peakBytes;
     });
     return bytes;
   }
@@ -137,7 +148,7 @@ export abstract class Optimizer {
    * checked before anything changes.
    */
   loadStateDict(sd: OptimizerStateDict): void {
-    this.checkStateDict(sd);
+    const hyperParams = this.checkStateDict(sd);
     // Copy before freeing: `sd` may hold this optimizer's own tensors.
     const loaded = Object.entries(sd.state).map(([key, s]): [number, ParamState] => [
       Number(key),
@@ -145,27 +156,35 @@ export abstract class Optimizer {
     ]);
     this.disposeState();
     for (const [i, s] of loaded) this.state.set(i, s);
-    for (const [k, v] of Object.entries(sd.hyperParams)) this.setHyperParam(k, Array.isArray(v) ? [...v] : v);
+    for (const [k, v] of Object.entries(hyperParams)) this.setHyperParam(k, Array.isArray(v) ? [...v] : v);
     this.stepCount = sd.step;
   }
 
-  /** Throws (naming what is off) unless loadStateDict(sd) would succeed; changes nothing. */
-  checkStateDict(sd: OptimizerStateDict): void {
+  /**
+   * Throws (naming what is off) unless loadStateDict(sd) would succeed; changes nothing. Returns
+   * the hyper-parameters loadStateDict would set: those of `sd` (all or some) over the current ones.
+   */
+  checkStateDict(sd: OptimizerStateDict): HyperParams {
     const op = `${this.name}.loadStateDict`;
-    for (const [k, v] of Object.entries(sd.hyperParams)) {
+    if (!isRecord(sd)) throw new WebGradError(`${op}: the state dict must be an object, got ${formatValue(sd)}`);
+    checkCount(op, 'step', sd.step);
+    if (!isRecord(sd.hyperParams)) throw new WebGradError(`${op}: hyperParams must be an object, got ${formatValue(sd.hyperParams)}`);
+    for (const k of Object.keys(sd.hyperParams)) {
       if (!this.hyperParamNames.includes(k)) throw new WebGradError(`${op}: unknown hyper-parameter "${k}"`);
-      const own = this.hyperParam(k);
-      if (typeof v !== typeof own || Array.isArray(v) !== Array.isArray(own)) {
-        throw new WebGradError(`${op}: hyper-parameter "${k}" is ${JSON.stringify(v)}, expected a value like ${JSON.stringify(own)}`);
-      }
     }
+    const current = Object.fromEntries(this.hyperParamNames.map((k) => [k, this.hyperParam(k)]));
+    const hyperParams = this.checkHyperParams(op, { ...current, ...sd.hyperParams });
+    if (!isRecord(sd.state)) throw new WebGradError(`${op}: state must be an object, got ${formatValue(sd.state)}`);
     const expected = this.stateNames;
     for (const [key, s] of Object.entries(sd.state)) {
       const i = Number(key);
-      const p = this.params[i];
+      const p = /^(0|[1-9]\d*)$/.test(key) ? this.params[i] : undefined;
       if (!p) throw new WebGradError(`${op}: state for parameter ${key}, but there are ${this.params.length} parameters`);
+      if (!isRecord(s) || !isRecord(s.buffers)) throw new WebGradError(`${op}: the state of parameter ${i} must be { step, buffers }`);
+      checkCount(op, `the step count of parameter ${i}`, s.step);
       for (const [name, t] of Object.entries(s.buffers)) {
         if (!expected.includes(name)) throw new WebGradError(`${op}: unknown state "${name}" for parameter ${i}`);
+        if (!(t instanceof Tensor)) throw new WebGradError(`${op}: state "${name}" of parameter ${i} is not a Tensor`);
         if (t.dtype !== 'float32') throw new DTypeError(`${op}: state "${name}" of parameter ${i} is ${t.dtype}, expected float32`);
         if (t.size !== p.size || t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
           throw new ShapeError(
@@ -174,6 +193,7 @@ export abstract class Optimizer {
         }
       }
     }
+    return hyperParams;
   }
 
   /** Free the state tensors (momentum, moments); the optimizer starts afresh if used again. */
@@ -196,10 +216,36 @@ export abstract class Optimizer {
 }
 
 /** `v` if it is a finite number ≥ min (and < below, when given), else an error naming it. */
-export function checkNumber(op: string, what: string, v: number, min: number, below = Infinity): number {
+export function checkNumber(op: string, what: string, v: unknown, min: number, below = Infinity): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v >= below) {
     const range = below === Infinity ? `≥ ${min}` : `in [${min}, ${below})`;
-    throw new WebGradError(`${op}: ${what} must be a number ${range}, got ${String(v)}`);
+    throw new WebGradError(`${op}: ${what} must be a number ${range}, got ${formatValue(v)}`);
   }
   return v;
+}
+
+/** `v` if it is a boolean, else an error naming it. */
+export function checkBoolean(op: string, what: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new WebGradError(`${op}: ${what} must be true or false, got ${formatValue(v)}`);
+  return v;
+}
+
+/** `v` if it is a non-negative integer (a count), else an error naming it. */
+export function checkCount(op: string, what: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new WebGradError(`${op}: ${what} must be a non-negative integer, got ${formatValue(v)}`);
+  return v as number;
+}
+
+/** A value as an error message shows it: numbers as numbers (Infinity too), the rest as JSON. */
+export function formatValue(v: unknown): string {
+  if (typeof v === 'number' || v === undefined) return String(v);
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

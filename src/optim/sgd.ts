@@ -10,7 +10,7 @@ import { sizeOf } from '../kernels/view';
 import { WebGradError } from '../runtime/errors';
 import { keep } from '../scope';
 import { empty, type Tensor } from '../tensor';
-import { checkNumber, Optimizer, type ParamState } from './optimizer';
+import { checkBoolean, checkNumber, Optimizer, type ParamState } from './optimizer';
 
 const sgdKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd', bindings: { param: 'write', grad: 'read' } });
 const momentumKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd_momentum', bindings: { param: 'write', grad: 'read', buf: 'write' } });
@@ -27,6 +27,8 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
+type SGDHyperParams = { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean };
+
 export class SGD extends Optimizer {
   momentum: number;
   dampening: number;
@@ -36,14 +38,33 @@ export class SGD extends Optimizer {
   protected readonly stateNames = ['momentumBuffer'];
 
   constructor(params: Iterable<Tensor>, opts: SGDOptions) {
-    super('SGD', params, opts.lr);
-    this.momentum = checkNumber('SGD', 'momentum', opts.momentum ?? 0, 0);
-    this.dampening = checkNumber('SGD', 'dampening', opts.dampening ?? 0, 0);
-    this.weightDecay = checkNumber('SGD', 'weightDecay', opts.weightDecay ?? 0, 0);
-    this.nesterov = opts.nesterov ?? false;
-    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new WebGradError('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
+    super('SGD', params);
+    const hp = this.checkHyperParams('SGD', {
+      lr: opts.lr,
+      momentum: opts.momentum ?? 0,
+      dampening: opts.dampening ?? 0,
+      weightDecay: opts.weightDecay ?? 0,
+      nesterov: opts.nesterov ?? false,
+    });
+    this.lr = hp.lr;
+    this.momentum = hp.momentum;
+    this.dampening = hp.dampening;
+    this.weightDecay = hp.weightDecay;
+    this.nesterov = hp.nesterov;
+  }
+
+  protected checkHyperParams(op: string, hp: Record<string, unknown>): SGDHyperParams {
+    const checked = {
+      lr: checkNumber(op, 'lr', hp.lr, 0),
+      momentum: checkNumber(op, 'momentum', hp.momentum, 0),
+      dampening: checkNumber(op, 'dampening', hp.dampening, 0),
+      weightDecay: checkNumber(op, 'weightDecay', hp.weightDecay, 0),
+      nesterov: checkBoolean(op, 'nesterov', hp.nesterov),
+    };
+    if (checked.nesterov && (checked.momentum <= 0 || checked.dampening !== 0)) {
+      throw new WebGradError(`${op}: Nesterov momentum needs momentum > 0 and dampening 0`);
     }
+    return checked;
   }
 
   protected createState(param: Tensor): Record<string, Tensor> {

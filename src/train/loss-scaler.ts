@@ -7,7 +7,7 @@
 // gradStat('unscaleCheck') in src/optim/grad-stats.ts, driven by mixed-precision.ts.
 
 import { WebGradError } from '../runtime/errors';
-import { checkNumber } from '../optim/optimizer';
+import { checkCount, checkNumber } from '../optim/optimizer';
 
 export interface LossScalingOptions {
   /** The first scale (default 2^16). */
@@ -67,9 +67,19 @@ export class LossScaler {
     return { scale: this.scale, finiteRun: this.finiteRun, skippedSteps: this.skippedSteps };
   }
 
+  /** Restore what stateDict() returned (every field checked before any is set). */
   loadStateDict(s: LossScalerState): void {
-    this.scale = checkNumber('LossScaler.loadStateDict', 'scale', s.scale, Number.MIN_VALUE);
-    this.finiteRun = s.finiteRun;
-    this.skippedSteps = s.skippedSteps;
+    ({ scale: this.scale, finiteRun: this.finiteRun, skippedSteps: this.skippedSteps } = checkLossScalerState('LossScaler.loadStateDict', s));
   }
+}
+
+/** `s` if it is a loss scaler's state (as a checkpoint holds it), else an error naming `op` and the bad field. */
+export function checkLossScalerState(op: string, s: unknown): LossScalerState {
+  if (typeof s !== 'object' || s === null) throw new WebGradError(`${op}: the loss scaler state must be { scale, finiteRun, skippedSteps }`);
+  const { scale, finiteRun, skippedSteps } = s as Record<string, unknown>;
+  return {
+    scale: checkNumber(op, 'the loss scale', scale, Number.MIN_VALUE),
+    finiteRun: checkCount(op, 'finiteRun', finiteRun),
+    skippedSteps: checkCount(op, 'skippedSteps', skippedSteps),
+  };
 }

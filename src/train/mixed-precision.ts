@@ -1,11 +1,16 @@
-// The Trainer's precision ('f32' or 'f16-mixed') in one place, so that trainer.ts only calls it.
+// The Trainer's precision ('f32' or 'f16-mixed') and its check of every step for inf/NaN, in one
+// place, so that trainer.ts only calls it.
 // 'f16-mixed' keeps f32 master weights, gradients and optimizer state; runs forward and backward
 // under autocast (matmul and conv2d with f16 operands and f32 accumulation, src/ops/autocast.ts)
 // when the device has shader-f16 — without it, it says so once and computes in f32 — and always
 // uses dynamic loss scaling (loss-scaler.ts): the loss is scaled by S before backward (folded into
-// each micro-batch's gradient share), and after the micro-batches one pass per gradient divides
-// by S and counts inf/NaN elements; the count lands next to the loss sum, so the step's single
-// readback brings both, and a step with any is skipped (its gradients dropped, S backed off).
+// each micro-batch's gradient share).
+// In every precision, after the micro-batches one pass per gradient counts its inf/NaN elements
+// (dividing by S on the way, with loss scaling); the count lands next to the loss sum, so the
+// step's single readback brings both, and a step whose loss or gradients are not finite is
+// skipped: its gradients dropped, parameters and optimizer state untouched, S backed off. A
+// gradient overflow under loss scaling is routine (the scale finds its level that way); any other
+// skip means bad data or a diverging run, which the Trainer reports.
 
 import { autocastF16 } from '../ops/autocast';
 import { collectGrads, gradStat } from '../optim/grad-stats';
@@ -16,13 +21,25 @@ import { LossScaler, type LossScalingOptions } from './loss-scaler';
 
 export type Precision = 'f32' | 'f16-mixed';
 
+/** The verdict on a step's loss and gradients. */
+export interface StepCheck {
+  /** The loss or a gradient is inf or NaN: no update. */
+  skipped: boolean;
+  /** Why, in words (null when not skipped). */
+  skipReason: string | null;
+  /** Only the gradients overflowed, under loss scaling: routine, the scale backed off. */
+  overflow: boolean;
+}
+
 let warned = false;
 
 export class MixedPrecision {
   /** The loss scaler ('f16-mixed' only). */
   readonly scaler: LossScaler | null;
-  /** Whether the last computed gradients were not finite: the update is skipped. */
+  /** Whether the loss scaler skips the update of the last computed gradients (they overflowed). */
   skipped = false;
+  /** Steps skipped without loss scaling because their loss or gradients were not finite. */
+  private nonFiniteSteps = 0;
   private readonly autocast: boolean;
 
   constructor(
@@ -54,22 +71,36 @@ export class MixedPrecision {
   }
 
   /**
-   * After the micro-batches: divide the gradients of `params` by the loss scale and write the
-   * number of inf/NaN elements into `nonFinite` (a one-element view, read back with the loss).
-   * Nothing to do without loss scaling.
+   * After the micro-batches: write the number of inf/NaN elements of the gradients of `params`
+   * into `nonFinite` (a one-element view, read back with the loss), dividing the gradients by the
+   * loss scale on the way when there is one.
    */
   unscale(params: Iterable<Tensor>, nonFinite: Tensor): void {
-    if (!this.scaler) return;
-    gradStat('unscaleCheck', collectGrads('Trainer (loss scaling)', params), nonFinite, { factor: 1 / this.scaler.scale });
+    gradStat('unscaleCheck', collectGrads('Trainer', params), nonFinite, { factor: this.scaler ? 1 / this.scaler.scale : 1 });
   }
 
-  /** After the readback: record whether the gradients were finite (updates the scale). */
-  check(nonFinite: number): void {
-    this.skipped = this.scaler ? this.scaler.update(nonFinite === 0) : false;
+  /**
+   * After the readback: whether the step's update must be skipped (its loss or gradients are not
+   * finite), why, and whether that is a routine overflow of loss scaling. Updates the scale.
+   */
+  check(loss: number, nonFinite: number): StepCheck {
+    const finiteLoss = Number.isFinite(loss);
+    const scale = this.lossFactor;
+    this.skipped = this.scaler ? this.scaler.update(finiteLoss && nonFinite === 0) : false;
+    if (finiteLoss && nonFinite === 0) return { skipped: false, skipReason: null, overflow: false };
+    if (!this.scaler) this.nonFiniteSteps++;
+    const what = !finiteLoss
+      ? `the loss is ${loss}`
+      : `${nonFinite} gradient ${nonFinite === 1 ? 'element is' : 'elements are'} inf or NaN`;
+    return {
+      skipped: true,
+      skipReason: this.scaler ? `${what} at loss scale ${scale} (the scale backs off to ${this.scaler.scale})` : what,
+      overflow: this.scaler !== null && finiteLoss,
+    };
   }
 
-  /** For StepResult: whether this step's update is skipped, and how many were so far. */
-  result(): { skipped: boolean; skippedSteps: number } {
-    return { skipped: this.skipped, skippedSteps: this.scaler?.skippedSteps ?? 0 };
+  /** Updates skipped so far because their loss or gradients were not finite. */
+  get skippedSteps(): number {
+    return this.scaler?.skippedSteps ?? this.nonFiniteSteps;
   }
 }

@@ -7,11 +7,12 @@
 // checkpointed step exactly as it would have gone on from there.
 
 import { checkpointStore, type CheckpointStore } from '../io/checkpoint-store';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import { loadCheckpoint, readCheckpointProgress, saveCheckpoint } from '../io/checkpoint';
+import { checkCount, formatValue } from '../optim/optimizer';
 import { globalGenerator } from '../random';
 import { currentRuntime, init, type InitOptions } from '../runtime/device';
 import { DeviceLostError, WebGradError } from '../runtime/errors';
-import type { LossScalerState } from './loss-scaler';
+import { checkLossScalerState, type LossScalerState } from './loss-scaler';
 import type { Trainer } from './trainer';
 
 export interface AutoCheckpointOptions {
@@ -112,11 +113,9 @@ export class AutoCheckpoints {
       }
       await init(rt?.options ?? this.initOptions);
     }
+    const progress = checkProgress(readCheckpointProgress(bytes), this.store.where);
     t.model.rehome();
-    const progress = loadCheckpoint(bytes, { model: t.model, optimizer: t.optimizer }) as Partial<SavedProgress>;
-    if (typeof progress.step !== 'number' || !Array.isArray(progress.rng)) {
-      throw new WebGradError(`Trainer.recover: ${this.store.where} is a checkpoint without a Trainer's progress (step, rng)`);
-    }
+    loadCheckpoint(bytes, { model: t.model, optimizer: t.optimizer });
     globalGenerator.setState(Uint32Array.from(progress.rng));
     if (progress.lossScaler) t.mixed.scaler?.loadStateDict(progress.lossScaler);
     t.steps = progress.step;
@@ -126,6 +125,22 @@ export class AutoCheckpoints {
     if (typeof progress.batch === 'number') at.batch = progress.batch;
     return at;
   }
+}
+
+/** A Trainer's saved progress, every field checked (the file may have been edited or corrupted). */
+function checkProgress(p: Record<string, unknown>, where: string): SavedProgress {
+  const op = `Trainer.recover (${where})`;
+  if (p.step === undefined || p.rng === undefined) throw new WebGradError(`${op}: a checkpoint without a Trainer's progress (step, rng)`);
+  const out: SavedProgress = { step: checkCount(op, 'step', p.step), rng: [] };
+  if (p.epoch !== undefined) out.epoch = checkCount(op, 'epoch', p.epoch);
+  if (p.batch !== undefined) out.batch = checkCount(op, 'batch', p.batch);
+  const rng = p.rng;
+  if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32) || rng.every((v) => v === 0)) {
+    throw new WebGradError(`${op}: rng must be the generator's state, four 32-bit unsigned integers not all 0; got ${formatValue(rng)}`);
+  }
+  out.rng = rng as number[];
+  if (p.lossScaler !== undefined) out.lossScaler = checkLossScalerState(op, p.lossScaler);
+  return out;
 }
 
 /** `e`, and a DeviceLostError restated with the trainer's op, its step and what recover() would do. */

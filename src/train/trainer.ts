@@ -3,7 +3,8 @@
 // loss is scaled by its share of the batch, so the accumulated gradients are exactly those of the
 // full-batch mean loss. An out-of-memory error during a step frees the step's intermediates,
 // halves the micro-batch and re-runs the step from its start: the optimizer only ever sees a
-// step that completed.
+// step that completed. A step whose loss or gradients hold inf or NaN updates nothing: it is
+// skipped and reported (a warning, StepResult.skipped), or an error with errorIfNonfinite.
 
 import { now } from '../clock';
 import { noGrad } from '../autograd/grad-mode';
@@ -20,14 +21,14 @@ import type { Optimizer } from '../optim/optimizer';
 import { globalGenerator } from '../random';
 import { runtime } from '../runtime/device';
 import { dryRun } from '../memory';
-import { DTypeError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
+import { DTypeError, kindOf, NonFiniteError, OutOfMemoryError, ShapeError, WebGradError } from '../runtime/errors';
 import { tidy } from '../scope';
-import { empty, formatShape, type Tensor } from '../tensor';
+import { empty, formatShape, Tensor } from '../tensor';
 import { autotuner } from '../kernels/tuning/autotune';
 import { compilePipelines, recordPipelines, type PrecompileOptions } from '../runtime/pipeline-compiler';
 import { defaultBudget, plan, type Plan } from './memory-plan';
 import type { LossScalingOptions } from './loss-scaler';
-import { MixedPrecision, type Precision } from './mixed-precision';
+import { MixedPrecision, type Precision, type StepCheck } from './mixed-precision';
 import { AutoCheckpoints, withRecoveryHint, type AutoCheckpointOptions, type FitCursor, type ResumePoint } from './recovery';
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
@@ -56,6 +57,13 @@ export interface TrainerOptions {
    * false: leave it to the caller (`wg.autotune()`, e.g. with progress shown).
    */
   tuneBeforeSteps?: boolean;
+  /**
+   * A step whose loss or gradients hold inf or NaN never updates the model. By default (false) it
+   * is skipped, reported in StepResult and with one console.warn; true throws a NonFiniteError
+   * instead (as PyTorch's clip_grad_norm_(error_if_nonfinite=True)). Gradient overflows of
+   * 'f16-mixed' loss scaling are routine and only back the scale off.
+   */
+  errorIfNonfinite?: boolean;
 }
 
 export interface StepResult {
@@ -65,8 +73,13 @@ export interface StepResult {
   microBatchSize: number;
   /** Times this step was re-run after running out of memory. */
   recoveries: number;
-  /** 'f16-mixed': the gradients held inf/NaN, so the update was skipped (and the loss scale backed off). */
+  /**
+   * The loss or the gradients held inf or NaN, so the update was skipped: parameters and optimizer
+   * state untouched, gradients dropped (with 'f16-mixed', the loss scale backed off).
+   */
   skipped: boolean;
+  /** Why the update was skipped, in words (null when it was not). */
+  skipReason: string | null;
   /** Updates skipped so far for that reason. */
   skippedSteps: number;
 }
@@ -132,6 +145,11 @@ export class Trainer {
   cursor: FitCursor | null = null;
   /** Precision and loss scaling. */
   readonly mixed: MixedPrecision;
+  /** Throw a NonFiniteError instead of skipping a step with inf/NaN (see TrainerOptions). */
+  readonly errorIfNonfinite: boolean;
+  private warnedNonFinite = false;
+  /** The verdict on the last computed gradients. */
+  private lastCheck: StepCheck = { skipped: false, skipReason: null, overflow: false };
 
   constructor(opts: TrainerOptions) {
     this.model = opts.model;
@@ -143,6 +161,7 @@ export class Trainer {
     this.tuneBeforeSteps = opts.tuneBeforeSteps ?? true;
     this.checkpoints = opts.checkpoint ? new AutoCheckpoints(opts.checkpoint) : null;
     this.mixed = new MixedPrecision(opts.precision, opts.lossScaling);
+    this.errorIfNonfinite = opts.errorIfNonfinite ?? false;
   }
 
   /** The current loss scale ('f16-mixed'; 1 otherwise). */
@@ -203,10 +222,12 @@ export class Trainer {
 
   /** One optimizer update from the batch (x, y): split, accumulate, update. */
   async step(x: Tensor, y: Tensor): Promise<StepResult> {
+    this.checkBatch(x, y);
     try {
       await this.checkpoints?.beforeStep(this);
       const result = await this.computeGradients(x, y);
-      this.applyGradients();
+      if (result.skipped) this.skipUpdate(this.lastCheck);
+      else this.applyGradients();
       await this.checkpoints?.afterStep(this);
       return result;
     } catch (e) {
@@ -233,6 +254,7 @@ export class Trainer {
    * gradients). Recovers from running out of memory by halving the micro-batch.
    */
   async computeGradients(x: Tensor, y: Tensor, { gradScale = 1 }: { gradScale?: number } = {}): Promise<StepResult> {
+    this.checkBatch(x, y);
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
     }
@@ -249,7 +271,16 @@ export class Trainer {
       for (;;) {
         try {
           const loss = await this.runStep(x, y, m, gradScale);
-          return { loss, microBatches: Math.ceil(x.shape[0]! / m), microBatchSize: m, recoveries, ...this.mixed.result() };
+          const { skipped, skipReason } = this.lastCheck;
+          return {
+            loss,
+            microBatches: Math.ceil(x.shape[0]! / m),
+            microBatchSize: m,
+            recoveries,
+            skipped,
+            skipReason,
+            skippedSteps: this.mixed.skippedSteps,
+          };
         } catch (e) {
           if (!(e instanceof OutOfMemoryError) || m === 1) throw e;
           // Start the step again with half the micro-batch, from the same state.
@@ -266,7 +297,11 @@ export class Trainer {
     }
   }
 
-  /** The second half of a step: one optimizer update from the accumulated gradients. */
+  /**
+   * The second half of a step: one optimizer update from the accumulated gradients. Skips only
+   * what loss scaling skips: DataParallel sums the replicas' gradients before calling this, and a
+   * replica skipping on its own verdict would part from the others.
+   */
   applyGradients(): void {
     if (this.mixed.skipped) {
       this.optimizer.zeroGrad(); // inf/NaN gradients: no update (loss scaling backed off)
@@ -274,6 +309,34 @@ export class Trainer {
     }
     this.optimizer.step();
     this.steps++;
+  }
+
+  /** x and y are tensors (a typed array passed by mistake gets a sentence, not a TypeError deep inside). */
+  private checkBatch(x: unknown, y: unknown): void {
+    const check = (name: string, v: unknown, make: string) => {
+      if (!(v instanceof Tensor)) throw new DTypeError(`Trainer.step: ${name} must be a Tensor, got ${kindOf(v)} (${make} makes one)`);
+    };
+    check('x', x, 'wg.tensor(x, shape)');
+    check('y', y, this.isClassifier ? "wg.tensor(y, shape, { dtype: 'int32' })" : 'wg.tensor(y, shape)');
+  }
+
+  /** A step whose loss or gradients are not finite: no update; reported unless loss scaling overflowed. */
+  private skipUpdate(check: StepCheck): void {
+    this.optimizer.zeroGrad();
+    if (check.overflow) return;
+    const what =
+      `Trainer.step (step ${this.steps + 1}): ${check.skipReason}; the update was skipped ` +
+      '(parameters and optimizer state unchanged)';
+    if (this.errorIfNonfinite) {
+      throw new NonFiniteError(`${what}. A NaN or inf in the batch, or a learning rate that makes training diverge, are the usual causes.`);
+    }
+    if (!this.warnedNonFinite) {
+      this.warnedNonFinite = true;
+      console.warn(
+        `webgrad: ${what}. Later skips are counted in StepResult.skippedSteps without a warning; ` +
+          'new Trainer({ …, errorIfNonfinite: true }) throws a NonFiniteError instead.',
+      );
+    }
   }
 
   /** Train for `epochs` over `data`, reporting each step and epoch. */
@@ -409,7 +472,7 @@ export class Trainer {
     try {
       this.recordStep(x, y, m, gradScale, stats, () => this.checkEstimate(x, y, rt.pool.peakBytes - startBytes));
       const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
-      this.mixed.check(bad!);
+      this.lastCheck = this.mixed.check(loss!, bad!);
       this.lastPeakBytes = rt.pool.peakBytes;
       return loss!;
     } finally {

@@ -144,6 +144,8 @@ describe('the demo page', () => {
     await page.locator('#profile-card').screenshot({ path: resolve(artifacts, 'demo-profile.png') });
 
     // Draw a 7 with the mouse: the model (paused) reads it.
+    // The profile table's screenshot scrolled the page: bring the whole pad into view, or strokes start off-screen.
+    await page.locator('#pad').scrollIntoViewIfNeeded();
     const pad = (await page.locator('#pad').boundingBox())!;
     const at = (x: number, y: number) => [pad.x + (x * pad.width) / 280, pad.y + (y * pad.height) / 280] as const;
     await page.mouse.move(...at(70, 60));

@@ -40,6 +40,41 @@ describe('the built package', () => {
     expect(result).toEqual({ shape: [2, 2], data: [4, 5, 10, 11] });
   });
 
+  it('error classes keep their names through the bundler: err.name, String(err), the stack and Node\'s inspect', () => {
+    // Every error class the package exports, found by walking it (wg.distributed's too), named by its export.
+    writeFileSync(
+      join(outside, 'errors.mjs'),
+      `import * as wg from 'webgrad/node';
+       import { inspect } from 'node:util';
+       const found = [];
+       const walk = (ns, path) => {
+         for (const [key, v] of Object.entries(ns)) {
+           if (typeof v === 'function' && (v === wg.WebGradError || v.prototype instanceof wg.WebGradError)) found.push([path + key, key, v]);
+           else if (v && typeof v === 'object' && !ArrayBuffer.isView(v) && path === '') walk(v, key + '.');
+         }
+       };
+       walk(wg, '');
+       // A subclass of yours that names itself nowhere is called after its class.
+       found.push(['a user subclass', 'Mine', class Mine extends wg.ShapeError {}]);
+       const rows = found.map(([where, key, Cls]) => {
+         const e = new Cls('the message');
+         return { where, key, name: e.name, ctor: Cls.name, string: String(e), stack: e.stack.split('\\n')[0], inspect: inspect(e).split('\\n')[0], isWebGradError: e instanceof wg.WebGradError };
+       });
+       // And one thrown by the library itself.
+       await wg.init();
+       try { wg.reshape(wg.tensor([1, 2]), [3]); } catch (e) { rows.push({ where: 'thrown', key: 'ShapeError', name: e.name, ctor: e.constructor.name, string: String(e).split(':')[0] + ': the message', stack: e.stack.split(':')[0] + ': the message', inspect: inspect(e).split(':')[0] + ': the message', isWebGradError: e instanceof wg.WebGradError }); }
+       wg.shutdown();
+       console.log(JSON.stringify(rows));`,
+    );
+    const out = execFileSync(process.execPath, ['errors.mjs'], { cwd: outside, encoding: 'utf8', timeout: 60_000 });
+    const rows = JSON.parse(out.trim().split('\n').pop()!) as Record<string, string | boolean>[];
+    expect(rows.map((r) => r.key)).toEqual(expect.arrayContaining(['WebGradError', 'ShapeError', 'DTypeError', 'DisposedError', 'LimitError', 'OutOfMemoryError', 'GPUValidationError', 'DeviceLostError', 'NonFiniteError', 'WebGPUUnavailableError', 'NotInitializedError', 'DistributedError', 'ProtocolError']));
+    for (const r of rows) {
+      const line = `${r.key}: the message`;
+      expect({ ...r, where: undefined }, String(r.where)).toEqual({ key: r.key, name: r.key, ctor: r.key, string: line, stack: line, inspect: line, isWebGradError: true, where: undefined });
+    }
+  });
+
   it('the browser bundle never pulls in Dawn and inlines the WGSL', () => {
     const dist = join(repo, 'dist');
     const js = readdirSync(dist).filter((f) => f.endsWith('.js'));

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { expectClose, gpu, Rng, wg } from '../helpers';
 import { runtime } from '../../src/runtime/device';
 import { defineKernel } from '../../src/kernels/kernel';
@@ -6,6 +6,7 @@ import { encodeParams } from '../../src/kernels/params';
 import { fold } from '../../src/runtime/executor';
 import { sizeClass } from '../../src/runtime/buffer-pool';
 import { empty } from '../../src/tensor';
+import { Generator } from '../../src/random';
 import copyWGSL from '../../shaders/copy.wgsl?raw';
 
 let info: wg.DeviceInfo;
@@ -142,5 +143,92 @@ describe('errors before init and after dispose', () => {
     const t = wg.ones([2]);
     t.dispose();
     await expect(t.toArray()).rejects.toThrowError(wg.DisposedError);
+  });
+});
+
+describe('tensor() checks its values against the dtype', () => {
+  it('int32 data must be integers in range: no silent wrapping of 3e9, NaN or 1.5', async () => {
+    const cases: [wg.TensorData, RegExp][] = [
+      [[3e9, NaN], /^tensor: value 3000000000 \(element 0\) does not fit int32 \(integers from -2147483648 to 2147483647\)$/],
+      [[1, NaN], /value NaN \(element 1\) does not fit int32/],
+      [new Float32Array([0, 1.5]), /value 1\.5 \(element 1\) does not fit int32/],
+      [[[1, 2], [3, -Infinity]], /value -Infinity \(element 3\) does not fit int32/],
+      [-2147483649, /value -2147483649 \(element 0\) does not fit int32/],
+    ];
+    for (const [data, message] of cases) {
+      expect(() => wg.tensor(data, undefined, { dtype: 'int32' }), String(data)).toThrowError(wg.DTypeError);
+      expect(() => wg.tensor(data, undefined, { dtype: 'int32' }), String(data)).toThrowError(message);
+    }
+    const ok = wg.tensor([2147483647, -2147483648, 0], undefined, { dtype: 'int32' });
+    expect(Array.from(await ok.toArray())).toEqual([2147483647, -2147483648, 0]);
+    ok.dispose();
+  });
+});
+
+describe('checks come before work', () => {
+  it('randn and rand of a tensor over the device limits fail before drawing a single number', () => {
+    const normal = vi.spyOn(Generator.prototype, 'fillNormal');
+    const uniform = vi.spyOn(Generator.prototype, 'fillUniform');
+    try {
+      const n = Math.ceil(runtime().limits.maxBufferSize / 4) + 1;
+      expect(() => wg.randn([n])).toThrowError(wg.LimitError);
+      expect(() => wg.rand([n], { seed: 1 })).toThrowError(/more than the device's maxBufferSize/);
+      expect(normal).not.toHaveBeenCalled();
+      expect(uniform).not.toHaveBeenCalled();
+    } finally {
+      normal.mockRestore();
+      uniform.mockRestore();
+    }
+  });
+
+  it('an op on a disposed operand throws DisposedError naming the op, and allocates nothing', async () => {
+    const gone = () => {
+      const t = wg.ones([2, 3, 4, 4]);
+      t.dispose();
+      return t;
+    };
+    const live = wg.ones([2, 3, 4, 4]);
+    const w = wg.ones([5, 3, 3, 3]);
+    const m = wg.ones([4, 2]);
+    await wg.sync();
+    const cases: [string, () => unknown][] = [
+      ['relu', () => wg.relu(gone())],
+      ['exp', () => wg.exp(gone())],
+      ['add', () => wg.add(live, gone())],
+      ['add', () => wg.add(gone(), live)],
+      ['affine', () => wg.add(gone(), 1)],
+      ['mul', () => wg.mul(gone(), live)],
+      ['maximum', () => wg.maximum(live, gone())],
+      ['clamp', () => wg.clamp(gone(), 0, 1)],
+      ['dropout', () => wg.dropout(gone(), 0.5, 1)],
+      ['matmul', () => wg.matmul(gone(), m)],
+      ['matmul', () => wg.matmul(wg.ones([3, 4]), (() => { const t = wg.ones([4, 2]); t.dispose(); return t; })())],
+      ['conv2d', () => wg.conv2d(gone(), w)],
+      ['conv2d', () => wg.conv2d(live, (() => { const t = wg.ones([5, 3, 3, 3]); t.dispose(); return t; })())],
+      ['sum', () => wg.sum(gone(), 1)],
+      ['mean', () => wg.mean(gone())],
+      ['max', () => wg.max(gone(), -1)],
+      ['argmax', () => wg.argmax(gone(), -1)],
+      ['softmax', () => wg.softmax(gone(), -1)],
+      ['maxPool2d', () => wg.maxPool2d(gone(), 2)],
+      ['avgPool2d', () => wg.avgPool2d(gone(), 2)],
+      ['mse', () => wg.mse(gone(), live)],
+      ['crossEntropy', () => wg.crossEntropy(wg.reshape(gone(), [6, 16]), Int32Array.from({ length: 6 }, () => 1))],
+      ['crossEntropy', () => wg.crossEntropy(wg.ones([6, 16]), (() => { const l = wg.zeros([6], { dtype: 'int32' }); l.dispose(); return l; })())],
+    ];
+    for (const [op, run] of cases) {
+      const before = wg.memory();
+      let err: unknown;
+      try {
+        wg.tidy(() => void run());
+      } catch (e) {
+        err = e;
+      }
+      expect(err, op).toBeInstanceOf(wg.DisposedError);
+      expect((err as Error).message, op).toMatch(new RegExp(`^(${op}|view|reshape)\\b`));
+      const after = wg.memory();
+      expect([after.liveTensors, after.liveBytes], `${op}: what it allocated before failing`).toEqual([before.liveTensors, before.liveBytes]);
+    }
+    for (const t of [live, w, m]) t.dispose();
   });
 });

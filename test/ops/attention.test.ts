@@ -11,7 +11,7 @@ import { setOperandSharing } from '../../src/kernels/sharing';
 import { setAttentionConfig } from '../../src/kernels/tuning/attention-config';
 import { autocastF16 } from '../../src/ops/autocast';
 import { runtime } from '../../src/runtime/device';
-import { expectClose, gpu, gpuTensor, relErr, Rng, sizeOf, wg } from '../helpers';
+import { expectClose, gpu, gpuTensor, relErr, Rng, settleGarbage, sizeOf, wg } from '../helpers';
 import * as ref from '../reference/attention';
 import { opTable, type OpCase, type Variant } from './op-table';
 
@@ -205,6 +205,22 @@ describe('scaledDotProductAttention', () => {
     expectClose(b, [1, 1, 1, 1]);
   });
 
+  it('infinities follow IEEE arithmetic as in PyTorch: +inf in q gives a NaN row (exp(inf − inf)), +inf in v an infinite output', async () => {
+    const k = wg.tensor([1, 0, 0, 1, 1, 1], [1, 1, 3, 2]);
+    const v = wg.tensor([1, 2, 3, 4, 5, 6], [1, 1, 3, 2]);
+    const q = wg.tensor([Infinity, 0, 1, 0], [1, 1, 2, 2]);
+    const a = Array.from(await wg.scaledDotProductAttention(q, k, v).toArray());
+    expect(a.slice(0, 2).every(Number.isNaN)).toBe(true);
+    // Row 1 is finite: weights softmax([1, 0, 1] / √2).
+    const w = [1, 0, 1].map((s) => Math.exp(s / Math.SQRT2));
+    const z = w[0]! + w[1]! + w[2]!;
+    expectClose(a.slice(2), [(w[0]! * 1 + w[1]! * 3 + w[2]! * 5) / z, (w[0]! * 2 + w[1]! * 4 + w[2]! * 6) / z]);
+    const vInf = wg.tensor([Infinity, 2, 3, 4, 5, 6], [1, 1, 3, 2]);
+    const b = Array.from(await wg.scaledDotProductAttention(wg.tensor([0, 1, 1, 0], [1, 1, 2, 2]), k, vInf).toArray());
+    expect([b[0], b[2]]).toEqual([Infinity, Infinity]);
+    expect(b.filter((_, i) => i % 2 === 1).every(Number.isFinite)).toBe(true);
+  });
+
   it('under autocast without shader-f16 it computes in f32: the same bits', async () => {
     expect(runtime().hasFeature('shader-f16')).toBe(false);
     const rng = new Rng();
@@ -231,8 +247,10 @@ describe('scaledDotProductAttention', () => {
       }
     };
     await step();
+    await settleGarbage();
     const before = wg.memory().liveBytes;
     for (let i = 0; i < 3; i++) await step();
+    await settleGarbage();
     expect(wg.memory().liveBytes).toBe(before);
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, gpu, gpuTensor, Rng, wg } from '../helpers';
+import { runtime } from '../../src/runtime/device';
 
 beforeAll(() => gpu());
 afterAll(() => wg.shutdown());
@@ -23,6 +24,38 @@ describe('the tape', () => {
     loss.backward();
     expect(() => loss.backward()).toThrowError(wg.WebGradError);
     expect(() => loss.backward()).toThrowError(/backward\(\) already ran/);
+  });
+
+  it('a backward() that fails frees the view of its gradient, and a graph freed earlier changes no .grad', async () => {
+    const x = wg.ones([3], { requiresGrad: true });
+    const y = wg.mul(x, 2);
+    await wg.sync();
+    const base = wg.memory();
+    const g = wg.ones([3]);
+    runtime().pool.failAfter = 0; // the first allocation of the backward pass runs out of memory
+    expect(() => y.backward(g)).toThrowError(wg.OutOfMemoryError);
+    runtime().pool.failAfter = null;
+    g.dispose();
+    // Nothing may still hold g's storage.
+    expect([wg.memory().liveTensors, wg.memory().liveBytes]).toEqual([base.liveTensors, base.liveBytes]);
+
+    // a feeds two losses; the first backward frees the graph through a. The second reaches x
+    // directly and through the freed part: it must fail before adding anything to x.grad.
+    const a = wg.exp(x);
+    wg.sum(a).backward();
+    const grad = Array.from(await x.grad!.toArray());
+    expect(() => wg.add(wg.sum(x), wg.sum(wg.mul(a, 3))).backward()).toThrowError(/graph through "exp" was already used/);
+    expect(Array.from(await x.grad!.toArray())).toEqual(grad);
+  });
+
+  it('backward(grad) with a gradient that does not fit is an error of backward(), naming both shapes', () => {
+    const x = wg.ones([2, 2], { requiresGrad: true });
+    const y = wg.mul(x, x);
+    expect(() => y.backward(wg.ones([3]))).toThrowError(wg.ShapeError);
+    expect(() => wg.mul(x, x).backward(wg.ones([3]))).toThrowError(/^backward\(\): the gradient \[3\] does not match the tensor's shape \[2, 2\]$/);
+    expect(() => wg.mul(x, x).backward(wg.ones([2, 2], { dtype: 'int32' }))).toThrowError(/^backward\(\): the gradient \[2, 2\] is int32, expected float32$/);
+    expect(() => wg.mul(x, x).backward([1, 1, 1, 1] as unknown as wg.Tensor)).toThrowError(/^backward\(\): the gradient must be a Tensor, got an array of numbers$/);
+    expect(x.grad).toBeNull();
   });
 
   it('backward() needs a one-element tensor', () => {

@@ -2,7 +2,7 @@
 // scatter-add backward against finite differences, the same bits on every run (repeated ids,
 // every id the same, all different), out-of-range ids caught at the next readback, bad input.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, gpu, gpuTensor, Rng, sizeOf, wg } from '../helpers';
+import { expectClose, gpu, gpuTensor, Rng, settleGarbage, sizeOf, wg } from '../helpers';
 import * as ref from '../reference/indexing';
 import { opTable, type OpCase } from './op-table';
 
@@ -230,9 +230,11 @@ it('a training step through the sequence ops leaves live memory flat', async () 
   };
   step();
   await wg.sync();
+  await settleGarbage();
   const before = wg.memory();
   for (let i = 0; i < 3; i++) step();
   await wg.sync();
+  await settleGarbage();
   const after = wg.memory();
   expect(after.liveTensors).toBe(before.liveTensors);
   expect(after.liveBytes).toBe(before.liveBytes);

@@ -100,6 +100,27 @@ describe('crossEntropy errors', () => {
   });
 });
 
+describe('crossEntropy labels of the wrong kind', () => {
+  it('number[], Float32Array or anything else is a DTypeError that says what labels must be', () => {
+    const logits = wg.zeros([4, 3]);
+    const cases: [unknown, string][] = [
+      [[0, 1, 2, 1], 'an array of numbers'],
+      [new Float32Array(4), 'a Float32Array'],
+      [new Uint8Array(4), 'a Uint8Array'],
+      ['0,1,2,1', 'a string'],
+      [undefined, 'undefined'],
+    ];
+    for (const [labels, what] of cases) {
+      expect(() => wg.crossEntropy(logits, labels as Int32Array), what).toThrowError(wg.DTypeError);
+      expect(() => wg.crossEntropy(logits, labels as Int32Array), what).toThrowError(
+        new RegExp(`^crossEntropy: labels must be an int32 tensor or an Int32Array of class indices, got ${what}`),
+      );
+    }
+    expect(() => wg.crossEntropy(logits, [0, 1, 2, 1] as unknown as Int32Array)).toThrowError(/Int32Array\.from\(labels\)/);
+    logits.dispose();
+  });
+});
+
 describe('crossEntropy gradient', () => {
   for (const [n, k] of [[1, 3], [5, 10], [17, 33]] as [number, number][]) {
     it(`[${n}, ${k}] against finite differences`, async () => {

@@ -159,28 +159,42 @@ describe.each(profiles)('%s', (_, profile) => {
 describe('gradient statistics', () => {
   it("clipGradNorm's norm and loss scaling's non-finite count, over tensors of awkward sizes", async () => {
     const rng = new Rng();
-    const sizes = [1, 3, 2047, 2049, 5000];
+    // Around a workgroup's share of elements: 256 lanes × 8 (GPUs), 64 lanes × 128 (software adapters).
+    const sizes = [1, 3, 2047, 2049, 8193, 5000];
     const data = sizes.map((n) => rng.array(n, -2, 2));
     data[3]![7] = Infinity;
-    data[4]![4999] = NaN;
-    data[4]![0] = -Infinity;
-    const r = await eachVariant(async () => {
-      const params = sizes.map((n, i) => {
-        const p = wg.zeros([n]);
-        p.grad = gpuTensor(data[i]!, [n]);
-        return p;
-      });
-      const finite = params.slice(0, 3);
-      const norm = wg.optim.clipGradNorm(finite, 1e9); // large: nothing is scaled
-      const count = wg.zeros([1]);
-      gradStat('unscaleCheck', collectGrads('test', params), count, { factor: 0.25 });
-      const out = [await f32(norm), await f32(count), await f32(params[2]!.grad!)];
-      for (const p of params) p.dispose();
-      norm.dispose();
-      count.dispose();
-      return out;
-    });
-    const norm = Math.sqrt(data.slice(0, 3).reduce((s, d) => s + d.reduce((a, v) => a + v * v, 0), 0));
-    agree(r, [[norm], [3], Float64Array.from(data[2]!, (v) => v * 0.25)], 'gradient statistics', rng.seed);
+    data[5]![4999] = NaN;
+    data[5]![0] = -Infinity;
+    data[4]![8192] = NaN;
+    for (const [name, profile] of profiles) {
+      setReduceProfile(profile);
+      try {
+        await gradientStats(rng, data, sizes, name);
+      } finally {
+        setReduceProfile(null);
+      }
+    }
   });
 });
+
+/** The gradient statistics of `data` under each row-combining variant, against each other and float64. */
+async function gradientStats(rng: Rng, data: Float64Array[], sizes: number[], name: string): Promise<void> {
+  const r = await eachVariant(async () => {
+    const params = sizes.map((n, i) => {
+      const p = wg.zeros([n]);
+      p.grad = gpuTensor(data[i]!, [n]);
+      return p;
+    });
+    const finite = params.slice(0, 3);
+    const norm = wg.optim.clipGradNorm(finite, 1e9); // large: nothing is scaled
+    const count = wg.zeros([1]);
+    gradStat('unscaleCheck', collectGrads('test', params), count, { factor: 0.25 });
+    const out = [await f32(norm), await f32(count), await f32(params[2]!.grad!)];
+    for (const p of params) p.dispose();
+    norm.dispose();
+    count.dispose();
+    return out;
+  });
+  const norm = Math.sqrt(data.slice(0, 3).reduce((s, d) => s + d.reduce((a, v) => a + v * v, 0), 0));
+  agree(r, [[norm], [4], Float64Array.from(data[2]!, (v) => v * 0.25)], `gradient statistics (${name})`, rng.seed);
+}

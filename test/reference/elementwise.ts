@@ -50,6 +50,7 @@ export function unary(a: ArrayLike<number>, f: (x: number) => number): Float64Ar
 
 /** erf to double precision (Abramowitz–Stegun 7.1.26 is not enough; use a series/continued fraction). */
 export function erf(x: number): number {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? NaN : Math.sign(x);
   const ax = Math.abs(x);
   if (ax < 2.5) {
     // Taylor series: erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
@@ -68,7 +69,8 @@ export function erf(x: number): number {
 
 /** erfc for x ≥ 2.5 by continued fraction (Lentz), accurate to double precision. */
 export function erfc(x: number): number {
-  if (x < 2.5) return 1 - erf(x);
+  if (x === Infinity) return 0;
+  if (!(x >= 2.5)) return 1 - erf(x); // NaN and -inf too
   // erfc(x) = exp(-x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
   let f = x;
   let C = x;
@@ -85,6 +87,7 @@ export function erfc(x: number): number {
   return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
 }
 
+/** x·Φ(x). At ±inf it is what PyTorch's x·½(1 + erf(x/√2)) gives: +inf, and −inf·0 = NaN. */
 export function gelu(x: number): number {
   return x >= 0 ? 0.5 * x * (1 + erf(x / Math.SQRT2)) : 0.5 * x * erfc(-x / Math.SQRT2);
 }
@@ -99,3 +102,40 @@ export function siluGrad(x: number): number {
   const s = 1 / (1 + Math.exp(-x));
   return s * (1 + x * (1 - s));
 }
+
+// ---- PyTorch's semantics where NaN and ±inf meet an op ------------------------------------------
+// JavaScript's Math.max and Math.min return NaN when either operand is NaN, like torch.maximum,
+// torch.clamp and torch.relu (clamp_min); the formulas below are those ATen evaluates, so their
+// float64 values at NaN and ±inf are PyTorch's.
+
+export const relu = (x: number): number => Math.max(x, 0);
+
+export const clamp = (x: number, lo: number, hi: number): number => Math.min(Math.max(x, lo), hi);
+
+/**
+ * torch.pow(x, p) for a number p: ATen's special cases (0 → 1, 1 → x, 0.5 → sqrt, 2 → x·x, 3 → x·x·x,
+ * −0.5 → 1/sqrt, −1 → 1/x, −2 → 1/(x·x)), else C's pow, which Math.pow equals for these arguments
+ * (pow(−inf, 1.5) = +inf, pow(−2, 1.5) = NaN, pow(NaN, p) = NaN).
+ */
+export function pow(x: number, p: number): number {
+  switch (p) {
+    case 0: return 1;
+    case 1: return x;
+    case 0.5: return Math.sqrt(x);
+    case 2: return x * x;
+    case 3: return x * x * x;
+    case -0.5: return 1 / Math.sqrt(x);
+    case -1: return 1 / x;
+    case -2: return 1 / (x * x);
+    default: return Math.pow(x, p);
+  }
+}
+
+/** relu's backward as ATen's threshold_backward computes it: 0 where relu(x) ≤ 0, else g (NaN passes). */
+export const reluGrad = (g: number, x: number): number => (relu(x) <= 0 ? 0 : g);
+
+/** clamp's backward: g where lo ≤ x ≤ hi, else 0 (NaN is outside: 0, as in PyTorch). */
+export const clampGrad = (g: number, x: number, lo: number, hi: number): number => (x >= lo && x <= hi ? g : 0);
+
+/** Dropout as PyTorch computes it: x · mask / (1 − p), so a dropped NaN or inf is NaN (inf · 0), not 0. */
+export const dropout = (x: number, keep: boolean, p: number): number => x * (keep ? 1 / (1 - p) : 0);

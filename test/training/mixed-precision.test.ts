@@ -98,7 +98,10 @@ describe("precision 'f16-mixed' without shader-f16", () => {
 });
 
 describe('dynamic loss scaling', () => {
-  /** A trainer whose loss can be made infinite (so every gradient is inf or NaN). */
+  /**
+   * A trainer whose gradients can be made to overflow under the loss scale, as f16 gradients do:
+   * the loss ×1e38 stays finite, but times the scale (2^16) its gradient passes f32's 3.4e38.
+   */
   function injectable(growthInterval = 2000) {
     const state = { inject: false };
     const model = mlp(3);
@@ -109,7 +112,7 @@ describe('dynamic loss scaling', () => {
       optimizer,
       loss: (out, y) => {
         const l = wg.mse(out, y);
-        return state.inject ? wg.mul(l, Infinity) : l;
+        return state.inject ? wg.mul(l, 1e38) : l;
       },
       precision: 'f16-mixed',
       lossScaling: { growthInterval },
@@ -135,8 +138,12 @@ describe('dynamic loss scaling', () => {
 
     state.inject = true;
     const { x, y } = regression(rng, 6);
+    const warn = vi.spyOn(console, 'warn');
     const r = await trainer.step(x, y);
+    expect(warn, 'an overflow of loss scaling is routine: no warning').not.toHaveBeenCalled();
+    warn.mockRestore();
     expect(r.skipped).toBe(true);
+    expect(r.skipReason).toMatch(/gradient elements are inf or NaN at loss scale 65536 \(the scale backs off to 32768\)/);
     expect(r.skippedSteps).toBe(1);
     expect(trainer.lossScale).toBe(scale / 2);
     expect(trainer.steps).toBe(steps);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, gpu, gpuTensor, gradCheck, Rng, sizeOf, wg } from '../helpers';
 import { conv2d as refConv2d, geometry } from '../reference/conv2d';
+import * as refNorm from '../reference/norm';
 
 beforeAll(() => gpu());
 afterAll(() => wg.shutdown());
@@ -83,6 +84,66 @@ describe('layers against float64 references and finite differences', () => {
       },
       refFn: ([xv, wv, bv]) => ref(xv!, wv!, bv!),
     });
+  });
+
+  it('LayerNorm and RMSNorm start as PyTorch (weight 1, bias 0), take several dims and eps, and may have no affine part', async () => {
+    const ln = new wg.nn.LayerNorm([2, 3], { eps: 1e-3 });
+    const rms = new wg.nn.RMSNorm(3);
+    expect(ln.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [2, 3]], ['bias', [2, 3]]]);
+    expect(Array.from(await ln.weight!.toArray())).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(Array.from(await ln.bias!.toArray())).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(rms.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [3]]]);
+    expect(Array.from(await rms.weight!.toArray())).toEqual([1, 1, 1]);
+    expect(new wg.nn.LayerNorm(4, { elementwiseAffine: false }).parameters()).toEqual([]);
+    expect(new wg.nn.RMSNorm(4, { elementwiseAffine: false }).parameters()).toEqual([]);
+    const rng = new Rng();
+    const x = rng.array(4 * 6, -2, 2);
+    expectClose(await ln.forward(gpuTensor(x, [4, 2, 3])).toArray(), refNorm.layerNorm(x, 6, null, null, 1e-3), { seed: rng.seed, atol: 1e-5 });
+    expectClose(await rms.forward(gpuTensor(x, [8, 3])).toArray(), refNorm.rmsNorm(x, 3, null), { seed: rng.seed, atol: 1e-5 });
+    expect(() => rms.forward(wg.zeros([2, 4]))).toThrowError('rmsNorm: input [2, 4] does not end with normalizedShape [3]');
+  });
+
+  it('RMSNorm: its weight gradient and input gradient match finite differences', async () => {
+    const rng = new Rng();
+    const shape = [4, 9];
+    await gradCheck({
+      rng,
+      inputs: [{ data: rng.array(36, -2, 2), shape }, { data: rng.array(9, 0.5, 1.5), shape: [9] }],
+      gpuFn: ([xt, wt]) => {
+        const l = new wg.nn.RMSNorm(9, { eps: 1e-6 });
+        l.weight!.dispose();
+        l.weight = wt!;
+        return l.forward(xt!);
+      },
+      refFn: ([xv, wv]) => refNorm.rmsNorm(xv!, 9, wv!, 1e-6),
+    });
+  });
+
+  it('Embedding looks rows up by int32 ids of any shape, and its gradient adds into the rows picked', async () => {
+    const rng = new Rng();
+    const emb = new wg.nn.Embedding(7, 5);
+    expect(emb.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [7, 5]]]);
+    const table = await emb.weight.toArray();
+    const ids = Int32Array.from({ length: 2 * 3 }, () => rng.int(7));
+    ids[1] = ids[0]!; // a repeated id: its row gets both gradients
+    const out = emb.forward(wg.tensor(ids, [2, 3]));
+    expect(out.shape).toEqual([2, 3, 5]);
+    expect(Array.from(await out.toArray())).toEqual(Array.from(ids).flatMap((i) => Array.from(table.subarray(i * 5, i * 5 + 5))));
+    const g = rng.array(2 * 3 * 5);
+    out.backward(gpuTensor(g, [2, 3, 5]));
+    const expected = new Float64Array(7 * 5);
+    ids.forEach((id, r) => {
+      for (let c = 0; c < 5; c++) expected[id * 5 + c]! += g[r * 5 + c]!;
+    });
+    expectClose(await emb.weight.grad!.toArray(), expected, { seed: rng.seed, atol: 1e-6 });
+    expect(() => new wg.nn.Embedding(0, 5)).toThrowError('Embedding(0, 5): numEmbeddings must be a positive integer');
+  });
+
+  it('SiLU is x·sigmoid(x), without parameters', async () => {
+    const x = [-6, -1, -0.25, 0, 0.5, 3, 20];
+    const silu = new wg.nn.SiLU();
+    expect(silu.parameters()).toEqual([]);
+    expectClose(await silu.forward(wg.tensor(x)).toArray(), x.map((v) => v / (1 + Math.exp(-v))), { atol: 1e-6 });
   });
 
   it('BatchNorm2d: batch statistics in training (gradients checked), running statistics in eval', async () => {
@@ -169,6 +230,19 @@ describe('Module', () => {
     expect(Array.from(a)).not.toEqual(Array.from(c));
     // PyTorch's default bound 1/√fan_in.
     expect(Math.max(...Array.from(a, Math.abs))).toBeLessThanOrEqual(1 / Math.sqrt(10));
+  });
+
+  it('Embedding starts N(0, 1), seeded by wg.manualSeed', async () => {
+    wg.manualSeed(3);
+    const a = Array.from(await new wg.nn.Embedding(200, 50).weight.toArray());
+    wg.manualSeed(3);
+    const b = Array.from(await new wg.nn.Embedding(200, 50).weight.toArray());
+    expect(a).toEqual(b);
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    const std = Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length);
+    // 10 000 samples: the mean is within 4 standard errors (0.04) of 0, the std within 0.03 of 1.
+    expect(Math.abs(mean)).toBeLessThan(0.04);
+    expect(Math.abs(std - 1)).toBeLessThan(0.03);
   });
 
   it('loadStateDict copies values and checks every name and shape before changing anything', async () => {

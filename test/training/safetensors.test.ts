@@ -170,6 +170,21 @@ describe('safetensors files written by others', () => {
     disposeAll(sd);
   });
 
+  it('a tensor named "__proto__" is an entry like any other, not the prototype of what loading returns', async () => {
+    const bytes = file(
+      '{"__proto__":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+      f32le([1, 2]),
+    );
+    expect(Object.keys(readSafetensorsHeader(bytes).tensors)).toEqual(['__proto__', 'w']);
+    const before = wg.memory().liveTensors;
+    const sd = loadSafetensors(bytes);
+    expect(Object.keys(sd)).toEqual(['__proto__', 'w']);
+    expect(Object.getPrototypeOf(sd)).toBeNull();
+    expect(Array.from(await sd['__proto__']!.toArray())).toEqual([1]);
+    disposeAll(sd);
+    expect(wg.memory().liveTensors).toBe(before);
+  });
+
   it('loads from a Uint8Array that is a view into a larger buffer', async () => {
     const inner = file('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', f32le([7, 8]));
     const outer = new Uint8Array(inner.length + 3);

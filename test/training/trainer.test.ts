@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gpu, relErr, Rng, wg } from '../helpers';
 import { runtime } from '../../src/runtime/device';
 
@@ -101,5 +101,144 @@ describe('out-of-memory recovery', () => {
     expect(Array.from(b)).toEqual(Array.from(a));
     expect(disturbed.plan(x.shape, y.shape).reason).toMatch(/halved after running out of memory/);
     expect(disturbed.steps).toBe(1);
+  });
+});
+
+describe('Trainer.step checks what it is given', () => {
+  it('arrays instead of tensors are a DTypeError naming which argument and how to make a tensor', async () => {
+    const t = trainer(mlp, 'auto');
+    const x = wg.zeros([4, 1, 6, 6]);
+    const y = wg.tensor(new Int32Array(4));
+    await expect(t.step(x, new Int32Array(4) as unknown as wg.Tensor)).rejects.toThrowError(
+      /^Trainer\.step: y must be a Tensor, got an Int32Array \(wg\.tensor\(y, shape, \{ dtype: 'int32' \}\) makes one\)$/,
+    );
+    await expect(t.step(new Float32Array(144) as unknown as wg.Tensor, y)).rejects.toThrowError(/^Trainer\.step: x must be a Tensor, got a Float32Array/);
+    await expect(t.step(x, y)).resolves.toMatchObject({ skipped: false });
+    expect(t.steps).toBe(1);
+  });
+});
+
+describe('a step whose loss or gradients are not finite', () => {
+  /** The parameters and the optimizer's momentum, read back. */
+  async function state(t: wg.Trainer): Promise<number[]> {
+    const momentum = Object.values(t.optimizer.stateDict().state).flatMap((s) => Object.values(s.buffers));
+    return Array.from(await flat([...t.model.parameters(), ...momentum]));
+  }
+
+  function nanBatch(rng: Rng, n: number): { x: wg.Tensor; y: wg.Tensor } {
+    const data = Float32Array.from(rng.array(n * 36));
+    data[7] = NaN; // one pixel of one sample
+    return { x: wg.tensor(data, [n, 1, 6, 6]), y: wg.tensor(Int32Array.from({ length: n }, () => rng.int(5)), [n], { dtype: 'int32' }) };
+  }
+
+  it('is skipped and reported: parameters, optimizer state and step count untouched, gradients dropped, one warning', async () => {
+    const rng = new Rng();
+    const t = trainer(mlp, 'auto');
+    const ok = batch(rng, 16);
+    await t.step(ok.x, ok.y); // creates the momentum buffers
+    const before = await state(t);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const bad = nanBatch(rng, 16);
+      const r = await t.step(bad.x, bad.y);
+      expect(r.skipped).toBe(true);
+      expect(r.skipReason).toMatch(/the loss is NaN/);
+      expect(r.skippedSteps).toBe(1);
+      expect(Number.isNaN(r.loss)).toBe(true);
+      expect(t.steps).toBe(1);
+      expect(t.optimizer.stepCount).toBe(1);
+      expect(t.model.parameters().every((p) => p.grad === null)).toBe(true);
+      expect(await state(t)).toEqual(before);
+      const again = await t.step(bad.x, bad.y);
+      expect(again.skippedSteps).toBe(2);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/step 2\b.*the loss is NaN.*skipped.*errorIfNonfinite/s);
+    } finally {
+      warn.mockRestore();
+    }
+    const next = await t.step(ok.x, ok.y);
+    expect(next.skipped).toBe(false);
+    expect(next.skipReason).toBeNull();
+    expect(t.steps).toBe(2);
+    expect(await state(t)).not.toEqual(before);
+  });
+
+  it('non-finite gradients under a finite loss are skipped too', async () => {
+    const rng = new Rng();
+    wg.manualSeed(1234);
+    const model = mlp();
+    const optimizer = new wg.optim.SGD(model.parameters(), { lr: 0.1 });
+    // sqrt(out · 0) is 0 (a finite loss), but its gradient at 0 is inf · 0 = NaN.
+    const t = new wg.Trainer({ model, optimizer, loss: (out) => wg.mean(wg.sqrt(wg.mul(out, 0))) });
+    const before = await state(t);
+    const { x } = batch(rng, 8);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const r = await t.step(x, wg.zeros([8, 5]));
+      expect(r.loss).toBe(0);
+      expect(r.skipped).toBe(true);
+      expect(r.skipReason).toMatch(/gradient elements are inf or NaN/);
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(t.steps).toBe(0);
+    expect(await state(t)).toEqual(before);
+  });
+
+  it('errorIfNonfinite throws a NonFiniteError instead, with nothing changed', async () => {
+    const rng = new Rng();
+    wg.manualSeed(1234);
+    const model = mlp();
+    const optimizer = new wg.optim.Adam(model.parameters(), { lr: 0.01 });
+    const t = new wg.Trainer({ model, optimizer, loss: 'cross-entropy', errorIfNonfinite: true });
+    const ok = batch(rng, 16);
+    await t.step(ok.x, ok.y);
+    const before = await state(t);
+    const bad = nanBatch(rng, 16);
+    const err = await t.step(bad.x, bad.y).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(wg.NonFiniteError);
+    expect(err).toBeInstanceOf(wg.WebGradError);
+    expect((err as Error).message).toMatch(/^Trainer\.step \(step 2\): the loss is NaN; the update was skipped/);
+    expect(t.steps).toBe(1);
+    expect(t.model.parameters().every((p) => p.grad === null)).toBe(true);
+    expect(await state(t)).toEqual(before);
+  });
+
+  it('fit() reports the skipped step and goes on training', async () => {
+    const rng = new Rng();
+    let poison = false; // the second step's input turns NaN
+    class Poison extends wg.nn.Module {
+      forward(x: wg.Tensor): wg.Tensor {
+        return poison ? wg.mul(x, NaN) : x;
+      }
+    }
+    wg.manualSeed(1234);
+    const model = new wg.nn.Sequential(new Poison(), mlp());
+    const optimizer = new wg.optim.SGD(model.parameters(), { lr: 0.1 });
+    const t = new wg.Trainer({ model, optimizer, loss: 'cross-entropy' });
+    const data = wg.data.makeDataset({
+      images: Uint8Array.from({ length: 48 * 36 }, () => rng.int(256)),
+      labels: Uint8Array.from({ length: 48 }, () => rng.int(5)),
+      imageShape: [1, 6, 6],
+      numClasses: 5,
+    });
+    const steps: wg.StepInfo[] = [];
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      await t.fit(data, {
+        epochs: 1,
+        batchSize: 16,
+        onStep: (s) => {
+          steps.push(s);
+          poison = s.batch === 0;
+        },
+      });
+    } finally {
+      warn.mockRestore();
+    }
+    expect(steps.map((s) => s.skipped)).toEqual([false, true, false]);
+    expect(t.steps).toBe(2);
+    expect((await flat(t.model.parameters())).every(Number.isFinite)).toBe(true);
   });
 });

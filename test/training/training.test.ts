@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpu, Rng, wg } from '../helpers';
+import { gpu, Rng, settleGarbage, wg } from '../helpers';
 
 beforeAll(() => gpu());
 afterAll(() => wg.shutdown());
@@ -36,12 +36,15 @@ describe('training end to end', () => {
     const optimizer = new wg.optim.AdamW(model.parameters(), { lr: 0.01 });
     const trainer = new wg.Trainer({ model, optimizer, loss: 'cross-entropy' });
     await trainer.step(x, y);
+    await settleGarbage();
     const after1 = wg.memory();
     for (let i = 1; i < 50; i++) await trainer.step(x, y);
+    await settleGarbage();
     const after50 = wg.memory();
     expect(after50.liveBytes).toBe(after1.liveBytes);
     expect(after50.liveTensors).toBe(after1.liveTensors);
     // The loop without the Trainer: forward, backward and step inside tidy().
+    await settleGarbage();
     const before = wg.memory();
     for (let i = 0; i < 10; i++) {
       optimizer.zeroGrad();
@@ -49,6 +52,7 @@ describe('training end to end', () => {
       optimizer.step();
     }
     await wg.sync();
+    await settleGarbage();
     // zeroGrad freed last step's gradients; the loop made new ones of the same size.
     expect(wg.memory().liveBytes).toBe(before.liveBytes);
   });

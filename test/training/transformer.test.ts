@@ -6,7 +6,7 @@
 // a small block learns; memory stays flat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfAttention } from '../../src/ops/attention';
-import { expectClose, gpu, gpuTensor, gradCheck, relErr, Rng, sizeOf, wg } from '../helpers';
+import { expectClose, gpu, gpuTensor, gradCheck, relErr, Rng, settleGarbage, sizeOf, wg } from '../helpers';
 import * as ref from '../reference/attention';
 import { gelu } from '../reference/elementwise';
 
@@ -64,7 +64,6 @@ function layerNormRef(x: Float64Array, w: Float64Array, b: Float64Array, N: numb
   return out;
 }
 
-// First in the file: no earlier test's garbage is collected while it measures memory.
 describe('training', () => {
   it('learns: a 2-block causal model fits a small sequence task, and memory stays flat', async () => {
     wg.manualSeed(11);
@@ -98,9 +97,11 @@ describe('training', () => {
     };
     const first = await step();
     await step();
+    await settleGarbage();
     const live = wg.memory().liveBytes;
     let last = first;
     for (let i = 0; i < 60; i++) last = await step();
+    await settleGarbage();
     expect(wg.memory().liveBytes).toBe(live);
     expect(last).toBeLessThan(0.3 * first);
     expect(sizeOf(x.shape)).toBe(B * T * D);
