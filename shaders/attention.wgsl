@@ -7,8 +7,9 @@
 //
 // An invocation computes 4 query rows; a workgroup 4·WG consecutive rows of one (b, h). Keys come
 // 4 at a time: scores for 4 rows × 4 keys accumulate over the head dimension's chunks
-// (scores_k), then the 4×4 weights update the 4 rows' outputs chunk by chunk (update_v). Causal workgroups stop at their last
-// row's diagonal (a bound every invocation of the workgroup shares, as share() wants).
+// (scores_k), then the 4×4 weights update the 4 rows' outputs chunk by chunk (update_v). Causal
+// workgroups stop at their last row's diagonal (a bound every invocation of the workgroup shares,
+// as share() wants).
 // Dropout (drop > 0) zeroes weights after the softmax (the sum l is taken before), as PyTorch does.
 
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;

@@ -100,6 +100,11 @@ fn own_first(pl: Place, lid: u32) -> u32 {
 
 const LANE = vec4u(0u, 1u, 2u, 3u);
 
+// Element offsets of rows t … t + 3 of an operand (clamped into the `count` rows).
+fn own_rows(offset: u32, strides: vec4u, pl: Place, t: u32, count: u32) -> vec4u {
+  return vec4u(offset + pl.b * strides.x + pl.h * strides.y) + min(vec4u(t) + LANE, vec4u(count - 1u)) * strides.z;
+}
+
 // Element offsets of the 4 rows of an operand streamed at row block t0 (rows t0 + (lane ^ n),
 // clamped into the `count` rows): with SHARED, only .x — this invocation's own row t0 + lane;
 // otherwise (lane 0) rows t0 … t0 + 3.
@@ -140,11 +145,6 @@ fn rows_dout_t(r: vec4u, c: u32) -> mat4x4f { return transpose(mat4x4f(chunk_dou
 // SwiftShader than the same written with fma.)
 fn rescale_mac(a: mat4x4f, alpha: vec4f, v: mat4x4f, pt: mat4x4f) -> mat4x4f {
   return mat4x4f(a[0] * alpha.x, a[1] * alpha.y, a[2] * alpha.z, a[3] * alpha.w) + v * pt;
-}
-
-// Element offsets of rows t … t + 3 of an operand (clamped into the `count` rows).
-fn own_rows(offset: u32, strides: vec4u, pl: Place, t: u32, count: u32) -> vec4u {
-  return vec4u(offset + pl.b * strides.x + pl.h * strides.y) + min(vec4u(t) + LANE, vec4u(count - 1u)) * strides.z;
 }
 
 // A 32-bit integer hash (lowbias32, as shaders/elementwise.wgsl's dropout).
