@@ -13,6 +13,16 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 const repo = import.meta.dirname;
 
+/** The training tests that compare numbers, run on the CPU backend too. */
+const WASM_TRAINING_TESTS = [
+  'test/training/trainer.test.ts',
+  'test/training/training.test.ts',
+  'test/training/optim.test.ts',
+  'test/training/nn.test.ts',
+  'test/training/freeze.test.ts',
+  'test/training/checkpoint.test.ts',
+];
+
 const library: ViteUserConfig = {
   root: '.',
   // Relative asset URLs, so that the built library finds dist/mnist.bin.gz from dist/*.js (Node
@@ -32,7 +42,22 @@ const library: ViteUserConfig = {
     },
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    // Two projects: every test with the engine on WebGPU (Dawn on SwiftShader here), and the op
+    // and training tests again on the CPU backend. $WEBGRAD_BACKEND is the backend wg.init()
+    // takes when a test names none (src/node.ts); both projects share the rest of this config.
+    projects: [
+      { extends: true, test: { name: 'webgpu', include: ['test/**/*.test.ts'], env: { WEBGRAD_BACKEND: 'webgpu' } } },
+      {
+        extends: true,
+        test: {
+          name: 'wasm',
+          include: ['test/ops/**/*.test.ts', ...WASM_TRAINING_TESTS],
+          // What only WebGPU has: f16 kernels, subgroup variants.
+          exclude: ['test/ops/mixed-precision-f16.test.ts', 'test/ops/subgroups.test.ts'],
+          env: { WEBGRAD_BACKEND: 'wasm' },
+        },
+      },
+    ],
     setupFiles: ['test/setup.ts'],
     // Compiles the wasm kernels (wasm/) when their sources changed: `npx vitest run` alone works.
     globalSetup: ['test/global-setup.ts'],

@@ -28,7 +28,7 @@
 // Not mirrored: cast.wgsl (f16: the CPU backend keeps float32).
 export { matmul } from './matmul';
 export { conv2d, conv2d_grad_input, conv2d_grad_weight, conv2d_reduce_partials, conv2d_grad_bias } from './conv2d';
-export { unary, binary, axpy } from './elementwise';
+export { unary, binary, where, axpy } from './elementwise';
 export { reduce, argmax, scatter } from './reduce';
 export { softmax_forward, softmax_backward } from './softmax';
 export { cross_entropy_forward, cross_entropy_backward } from './cross_entropy';

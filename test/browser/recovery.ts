@@ -39,7 +39,7 @@ async function runRecovery() {
   }
   const stored = await wg.io.indexedDBCheckpointStore(KEY).load();
   const { x, y } = batch(3);
-  runtime().device.destroy();
+  runtime().device!.destroy();
   const lost = (await trainer.step(x, y).catch((e: unknown) => e)) as Error;
   const at = await trainer.recover();
   const restored = await bits(model);
