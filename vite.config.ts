@@ -13,7 +13,7 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 const repo = import.meta.dirname;
 
-/** The training tests that compare numbers, run on the CPU backend too. */
+/** The training tests that compare numbers (and data parallelism between in-process replicas), run on the CPU backend too. */
 const WASM_TRAINING_TESTS = [
   'test/training/trainer.test.ts',
   'test/training/training.test.ts',
@@ -21,6 +21,8 @@ const WASM_TRAINING_TESTS = [
   'test/training/nn.test.ts',
   'test/training/freeze.test.ts',
   'test/training/checkpoint.test.ts',
+  'test/training/mixed-precision.test.ts',
+  'test/distributed/local.test.ts',
 ];
 
 const library: ViteUserConfig = {

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { setDefaultBackend, type BackendChoice } from './runtime/device';
+import { setDefaultBackend } from './runtime/device';
 import { setGPUProvider, unavailableMessage } from './runtime/gpu-provider';
 import { WebGPUUnavailableError } from './runtime/errors';
 import { setTuningStore } from './kernels/tuning/tuning-store';
@@ -54,7 +54,7 @@ setTuningStore(
 );
 
 // $WEBGRAD_BACKEND ('auto', 'webgpu' or 'wasm'): the backend init() takes when its options name none.
-if (process.env.WEBGRAD_BACKEND) setDefaultBackend(process.env.WEBGRAD_BACKEND as BackendChoice);
+if (process.env.WEBGRAD_BACKEND) setDefaultBackend(process.env.WEBGRAD_BACKEND, `$WEBGRAD_BACKEND=${process.env.WEBGRAD_BACKEND}`);
 
 // A Trainer's automatic checkpoints go to files (a name is a path).
 setCheckpointStoreFactory(fileCheckpointStores);

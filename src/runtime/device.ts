@@ -183,11 +183,14 @@ export function currentRuntime(): Runtime | null {
   return runtimeState.current;
 }
 
-let defaultBackend: BackendChoice = 'auto';
+let defaultBackend: { choice: string; source: string } = { choice: 'auto', source: 'the default' };
 
-/** The backend init() takes when its options name none (the Node entry reads $WEBGRAD_BACKEND). */
-export function setDefaultBackend(b: BackendChoice): void {
-  defaultBackend = checkBackend(b, 'WEBGRAD_BACKEND');
+/**
+ * The backend init() takes when its options name none; `source` says who chose it (the Node entry
+ * reads $WEBGRAD_BACKEND). Checked by init(), so that a bad value fails there, not at import.
+ */
+export function setDefaultBackend(b: string, source: string): void {
+  defaultBackend = { choice: b, source };
 }
 
 function checkBackend(b: unknown, what: string): BackendChoice {
@@ -221,9 +224,13 @@ export function shutdown(): void {
  * shaders through an emulated GPU is an order of magnitude slower than WebAssembly SIMD.
  */
 async function start(opts: InitOptions): Promise<Runtime> {
-  const choice = checkBackend(opts.backend ?? (opts.device || opts.forceFallbackAdapter ? 'webgpu' : defaultBackend), 'init(): backend');
-  if (choice === 'wasm') return install(await startWasm(opts, 'asked for (backend: "wasm")'));
-  if (choice === 'webgpu') return install(await startWebGPU(opts, null, 'asked for (backend: "webgpu")'));
+  const [choice, source] =
+    opts.backend !== undefined ? [checkBackend(opts.backend, 'init(): backend'), `init({ backend: '${opts.backend}' })`]
+    : opts.device ? ['webgpu', 'init({ device })']
+    : opts.forceFallbackAdapter ? ['webgpu', 'init({ forceFallbackAdapter })']
+    : [checkBackend(defaultBackend.choice, defaultBackend.source), defaultBackend.source];
+  if (choice === 'wasm') return install(await startWasm(opts, `asked for (${source})`));
+  if (choice === 'webgpu') return install(await startWebGPU(opts, null, `asked for (${source})`));
   if (!simdSupported()) return install(await startWebGPU(opts, null, 'WebGPU (this JavaScript engine has no WebAssembly SIMD for the CPU backend)'));
   let gpu: GPU;
   try {
