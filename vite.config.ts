@@ -9,9 +9,30 @@
 // The library build goes first: it empties dist/, the demo build then adds dist/demo/.
 
 import { resolve } from 'node:path';
-import { defineConfig, type ViteUserConfig } from 'vitest/config';
+import { defineConfig, type Plugin, type ViteUserConfig } from 'vitest/config';
 
 const repo = import.meta.dirname;
+
+/**
+ * Cross-origin isolation: with these two headers a page may use SharedArrayBuffer, which the CPU
+ * backend's threads share (without them it runs on one thread and says so). The dev server
+ * (`npm start`, the browser tests) and `vite preview` send them; the demo build writes them in
+ * `_headers` for static hosts that read that file (Netlify, Cloudflare Pages) — others must be
+ * configured to send them.
+ */
+const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+/** Writes dist/demo/_headers: the isolation headers for every path of the built demo. */
+function isolationHeadersFile(): Plugin {
+  return {
+    name: 'webgrad-isolation-headers',
+    apply: 'build',
+    generateBundle() {
+      const lines = ['/*', ...Object.entries(ISOLATION_HEADERS).map(([k, v]) => `  ${k}: ${v}`), ''];
+      this.emitFile({ type: 'asset', fileName: '_headers', source: lines.join('\n') });
+    },
+  };
+}
 
 /** The training tests that compare numbers (and data parallelism between in-process replicas), run on the CPU backend too. */
 const WASM_TRAINING_TESTS = [
@@ -30,6 +51,8 @@ const library: ViteUserConfig = {
   // Relative asset URLs, so that the built library finds dist/mnist.bin.gz from dist/*.js (Node
   // reads it from disk, browsers fetch it next to the script).
   base: './',
+  server: { headers: ISOLATION_HEADERS },
+  preview: { headers: ISOLATION_HEADERS },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -79,6 +102,8 @@ const demo: ViteUserConfig = {
   root: resolve(repo, 'demo'),
   base: './',
   publicDir: false,
+  plugins: [isolationHeadersFile()],
+  preview: { headers: ISOLATION_HEADERS },
   build: {
     outDir: resolve(repo, 'dist/demo'),
     emptyOutDir: true,

@@ -89,8 +89,8 @@ export async function profile<T>(fn: () => T | Promise<T>, opts: ProfileOptions 
   if (ex.observer) throw new WebGradError('profile: another profile (or dispatch observer) is active; profiles do not nest');
   const timed = (opts.timestamps ?? true) && rt.hasFeature('timestamp-query');
   ex.flush(); // a pass left open would take the first dispatches without timestamps
-  const recorder = new Recorder(rt.device, timed);
   const cpu = rt.backend === 'wasm';
+  const recorder = new Recorder(rt.device, timed, cpu);
   const started = now();
   ex.observer = recorder;
   try {
@@ -134,6 +134,8 @@ class Recorder implements DispatchObserver {
   constructor(
     private readonly device: GPUDevice | null,
     timed: boolean,
+    /** The CPU backend: kernels are named by the wasm twin that ran (their op by the WGSL kernel's name). */
+    private readonly cpu: boolean,
   ) {
     if (timed) this.passPerDispatch = () => this.timestampWrites();
   }
@@ -150,7 +152,7 @@ class Recorder implements DispatchObserver {
 
   onDispatch(kernel: Program, d: Dispatch, _pass: GPUComputePassEncoder | null, _index: number, ranges: readonly BufferRange[]): void {
     this.dispatches.push({
-      kernel: kernel.name,
+      kernel: this.cpu && kernel.wasm ? kernel.wasm.kernel : kernel.name,
       op: opOf(kernel.name),
       workgroups: d.workgroups,
       bytes: ranges.reduce((s, r) => s + r.size, 0),

@@ -79,6 +79,7 @@ describe('the CPU backend', () => {
     expect(p.timestamps).toBe(false);
     expect(p.submissions).toEqual([]);
     expect(p.kernels.map((k) => k.op).sort()).toEqual(['matmul', 'reduce', 'unary']);
+    expect(p.kernels.map((k) => k.kernel).sort()).toEqual(['matmul', 'reduce', 'unary']); // the wasm kernels that ran
     for (const k of p.kernels) expect(k.gpuMs).toBeGreaterThan(0);
     expect(p.totalGpuMs).toBeCloseTo(p.kernels.reduce((s, k) => s + k.gpuMs!, 0), 6);
     expect(p.totalGpuMs!).toBeLessThanOrEqual(p.wallMs);

@@ -86,7 +86,8 @@ export class WasmPool {
     const threads = sharedOk ? wanted : 1;
     const reason = threads > 1 ? undefined
       : !sharedOk ? 'SharedArrayBuffer is unavailable (the page is not cross-origin isolated): one thread'
-      : 'one thread requested';
+      : options.threads !== undefined ? 'one thread requested'
+      : 'this machine reports one core';
     const { module, relaxed } = await loadKernelModule(threads > 1, options.relaxed ?? true);
     const memory = new WebAssembly.Memory({ initial: 2, maximum: maxBytes / PAGE, ...(threads > 1 ? { shared: true } : {}) });
     const heap = new Heap(memory, maxBytes);
