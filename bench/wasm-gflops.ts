@@ -72,6 +72,7 @@ async function tfjsWasm(): Promise<Engine> {
     conv2d: unsupported,
     mlp: unsupported,
     layernorm: unsupported,
+    attention: unsupported,
     cnn: unsupported,
   });
 }

@@ -44,6 +44,7 @@ export { contiguous } from './ops/copy';
 export { matmul } from './ops/matmul';
 export { sum, mean, max, argmax } from './ops/reduce';
 export { softmax, logSoftmax } from './ops/softmax';
+export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';
 export { layerNorm, rmsNorm } from './ops/norm';
 export { crossEntropy, mse, type CrossEntropyOptions } from './ops/loss';
 export { conv2d, type Conv2dOptions } from './ops/conv2d';

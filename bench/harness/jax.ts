@@ -6,9 +6,10 @@
 
 import { blockUntilReady, defaultDevice, init, jit, lax, nn, numpy as np, tree, valueAndGrad, vjp } from '@jax-js/jax';
 import { engine, type Engine, type Prepared } from './engine';
-import { transpose2d } from './layout';
+import { permute4d, transpose2d } from './layout';
 import {
-  cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork,
+  type MlpWork, type NormData, type StepData,
 } from './workloads';
 
 /** jax-js on WebGPU, or on its WebAssembly backend (threads only where a global Worker exists: browsers). */
@@ -16,7 +17,7 @@ export async function createEngine(device: 'webgpu' | 'wasm' = 'webgpu'): Promis
   const devices = await init(device);
   if (!devices.includes(device)) throw new Error(`jax-js found no ${device} device`);
   defaultDevice(device);
-  return engine(`jax-js-${device}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm });
+  return engine(`jax-js-${device}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {
@@ -59,6 +60,39 @@ function conv(w: ConvWork, d: ConvData): Prepared {
     dispose: () => {
       forwardAndBack.dispose();
       tree.dispose([x, weight, dy]);
+    },
+  };
+}
+
+/**
+ * nn.dotProductAttention (jax-js's composite: einsum, mask, softmax, einsum) under vjp, in one jit
+ * that also returns the output (so the forward is not dropped). jax-js takes [B, T, heads, Dh]:
+ * the shared [B, H, T, Dh] data is permuted before anything is timed.
+ */
+function attention(w: AttentionWork, d: AttentionData): Prepared {
+  const { B, H, T, Dh } = w;
+  const toBTHD = (x: Float32Array) => np.array(permute4d(x, [B, H, T, Dh], [0, 2, 1, 3])).reshape([B, T, H, Dh]);
+  const [q, k, v, dO] = [d.q, d.k, d.v, d.dO].map(toBTHD) as [np.Array, np.Array, np.Array, np.Array];
+  const sdpa = (qi: np.Array, ki: np.Array, vi: np.Array) => nn.dotProductAttention(qi, ki, vi, { isCausal: w.causal });
+  const forwardAndBack = jit((qi: np.Array, ki: np.Array, vi: np.Array, g: np.Array) => {
+    const [o, back] = vjp(sdpa, [qi, ki, vi]);
+    const [gq, gk, gv] = back(g);
+    back.dispose();
+    return [o, gq, gk, gv];
+  });
+  return {
+    async run() {
+      const [o, gq, gk, gv] = forwardAndBack(q.ref, k.ref, v.ref, dO.ref);
+      try {
+        // dq[0, 0, 0, 0] is element [0, 0, 0, 0] in either layout.
+        return await first(gq!, [o!, gk!, gv!]);
+      } finally {
+        tree.dispose([o, gk, gv]);
+      }
+    },
+    dispose: () => {
+      forwardAndBack.dispose();
+      tree.dispose([q, k, v, dO]);
     },
   };
 }

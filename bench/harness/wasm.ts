@@ -289,6 +289,7 @@ export function prepareWasm(pool: WasmPool, threads: number, work: Work): Runner
     case 'mlp': return wasmMlp(pool, threads, work, workData(work));
     case 'cnn': return wasmCnn(pool, threads, work, workData(work));
     case 'layernorm': throw new Error('not run: the wasm kernels have no layerNorm yet');
+    case 'attention': throw new Error('not run: the wasm kernels have no attention yet');
   }
 }
 
