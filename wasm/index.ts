@@ -38,5 +38,6 @@ export { norm_forward, norm_backward, norm_columns } from './norm';
 export { gather, gather_keys } from './gather';
 export { sort_local, sort_global } from './sort_pairs';
 export { segment_chunks, segment_spans } from './segment_sum';
+export { attention_forward, attention_row_stats, attention_grad_q, attention_grad_kv, attention_grad_kv_packed } from './attention';
 export { fill, copy } from './copy';
 export { sum_squares, unscale_check, grad_total, clip_scale } from './grad_stats';
