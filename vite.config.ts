@@ -43,6 +43,7 @@ const WASM_TRAINING_TESTS = [
   'test/training/freeze.test.ts',
   'test/training/checkpoint.test.ts',
   'test/training/mixed-precision.test.ts',
+  'test/training/transformer.test.ts',
   'test/distributed/local.test.ts',
 ];
 
