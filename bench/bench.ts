@@ -53,6 +53,7 @@ async function runBench(opts: PageOptions = {}): Promise<BenchReport> {
     $('adapter').textContent = adapter ? `Adapter: ${adapterText(adapter)}` : 'No WebGPU adapter in this browser.';
     $('log').textContent = '';
     const results: Result[] = [];
+    const about: Partial<Record<EngineName, string>> = {};
     const started = performance.now();
     await runSuite(
       engines.map((name) => ({ name, load: LOADERS[name] })),
@@ -63,6 +64,7 @@ async function runBench(opts: PageOptions = {}): Promise<BenchReport> {
         onProgress: (p) => {
           log(formatProgress(p));
           window.benchProgress?.(p);
+          if (p.type === 'engine' && p.about) about[p.engine] = p.about;
           if (p.type === 'result') {
             results.push(p.result);
             render(results);
@@ -71,7 +73,7 @@ async function runBench(opts: PageOptions = {}): Promise<BenchReport> {
         },
       },
     );
-    const report: BenchReport = { adapter, browser: navigator.userAgent, date: new Date().toISOString(), warmup, runs, results };
+    const report: BenchReport = { adapter, browser: navigator.userAgent, date: new Date().toISOString(), warmup, runs, engines: about, results };
     $('json').textContent = JSON.stringify(report, null, 2);
     console.log(JSON.stringify(report));
     return report;

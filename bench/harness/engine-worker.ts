@@ -13,6 +13,8 @@ export interface Reply {
   id: number;
   error?: string;
   handle?: number;
+  /** load: how the engine runs. */
+  about?: string;
   /** run: the result's check value and the run's time in this worker. */
   value?: number;
   ms?: number;
@@ -32,7 +34,7 @@ async function handle(r: Request): Promise<Omit<Reply, 'id'>> {
   switch (r.type) {
     case 'load':
       engine = await LOADERS[r.engine]();
-      return {};
+      return { about: engine.about };
     case 'prepare': {
       const p = await engine!.prepare(r.work, workData(r.work));
       prepared.set(nextHandle, p);

@@ -7,6 +7,8 @@ import type {
 
 export interface Engine {
   readonly name: EngineName;
+  /** How it runs, when it says (webgrad: its backend, threads and SIMD). */
+  readonly about?: string;
   /** Upload the data and build what the runs need; nothing here is timed. */
   prepare(work: Work, data: WorkData<Work>): Promise<Prepared>;
 }
@@ -40,9 +42,10 @@ export interface Preparers {
 }
 
 /** An engine that hands each work item to the preparer of its kind. */
-export function engine(name: EngineName, p: Preparers): Engine {
+export function engine(name: EngineName, about: string | undefined, p: Preparers): Engine {
   return {
     name,
+    about,
     async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
       switch (work.kind) {
         case 'matmul':

@@ -113,6 +113,7 @@ export function markdown(report: BenchReport): string {
       `${engines.length > 1 ? 'the engines take turns run by run; ' : ''}each run ends with a read-back that waits for all its work` +
       (engines.some((e) => e.endsWith('-wasm')) ? '; the CPU (wasm) engines run in Web Workers of their own and time their runs there' : ''),
   ];
+  for (const [e, about] of Object.entries(report.engines ?? {})) lines.push(`- ${ENGINE_LABELS[e as EngineName]}: ${about}`);
   if (report.load) {
     const f = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
     lines.push(`- load average (1, 5, 15 min) on ${report.load.cores} cores: before ${f(report.load.before)}, after ${f(report.load.after)}`);
@@ -144,7 +145,7 @@ export function markdown(report: BenchReport): string {
 export function formatProgress(p: Progress): string {
   switch (p.type) {
     case 'engine':
-      return p.error ? `${p.engine}: could not start: ${p.error}` : `${p.engine}: started in ${formatTime(p.ms)}`;
+      return p.error ? `${p.engine}: could not start: ${p.error}` : `${p.engine}: started in ${formatTime(p.ms)}${p.about ? ` (${p.about})` : ''}`;
     case 'run':
       return `  ${p.work} ${p.engine} ${p.warmup ? 'warm-up' : 'run'} ${p.index}/${p.of}: ${formatTime(p.ms)}`;
     case 'result':

@@ -28,7 +28,7 @@ export async function runSuite(sources: readonly EngineSource[], works: readonly
     try {
       const t = await timed(s.load);
       engines.set(s.name, t.value);
-      progress({ type: 'engine', engine: s.name, ms: t.ms });
+      progress({ type: 'engine', engine: s.name, ms: t.ms, ...(t.value.about ? { about: t.value.about } : {}) });
     } catch (e) {
       engines.set(s.name, errorText(e));
       progress({ type: 'engine', engine: s.name, ms: 0, error: errorText(e) });

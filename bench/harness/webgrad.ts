@@ -10,8 +10,11 @@ import {
 } from './workloads';
 
 export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu'): Promise<Engine> {
-  await wg.init({ backend });
-  return engine(backend === 'wasm' ? 'webgrad-wasm' : 'webgrad', {
+  const info = await wg.init({ backend });
+  const about = info.wasm
+    ? `${info.adapterInfo.description}${info.wasm.threadsReason ? ` (${info.wasm.threadsReason})` : ''}`
+    : `WebGPU on ${[info.adapterInfo.vendor, info.adapterInfo.architecture, info.adapterInfo.description].filter(Boolean).join(' ')}`;
+  return engine(backend === 'wasm' ? 'webgrad-wasm' : 'webgrad', about, {
     matmul,
     conv2d: conv,
     mlp: (work, data) => step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data),

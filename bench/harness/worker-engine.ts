@@ -31,9 +31,10 @@ export async function workerEngine(name: WasmEngineName): Promise<Engine> {
       waiting.set(id, { resolve, reject });
       worker.postMessage({ ...r, id } as Request);
     });
-  await ask({ type: 'load', engine: name });
+  const { about } = await ask({ type: 'load', engine: name });
   return {
     name,
+    about: `${about ? `${about}, ` : ''}in a Web Worker`,
     async prepare(work: Work): Promise<Prepared> {
       const { handle } = await ask({ type: 'prepare', work });
       let last: number | undefined;
