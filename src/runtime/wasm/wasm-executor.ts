@@ -17,10 +17,11 @@ import type { WasmPool } from './pool';
 import { SIGNATURES, type Signature, type WasmArg, type WasmRunArgs } from './signatures';
 
 /**
- * Below this many bytes bound, a kernel runs on the calling thread alone: waking a helper costs
- * tens of microseconds, more than such a kernel takes.
+ * Below `minBytes` bound, a kernel runs on the calling thread alone: waking a helper costs tens of
+ * microseconds, more than such a kernel takes. (The tests set it to 0, so that every kernel's work
+ * is shared between threads there.)
  */
-const ONE_THREAD_BYTES = 64 * 1024;
+export const parallelism = { minBytes: 64 * 1024 };
 
 export class WasmExecutor implements Executor {
   readonly backend = 'wasm';
@@ -79,7 +80,7 @@ export class WasmExecutor implements Executor {
     const observer = this.observer;
     observer?.onDispatch(kernel, d, null, index, ranges);
     const t0 = observer?.afterDispatch ? now() : 0;
-    this.wasm.runSync(twin.kernel, args, bound < ONE_THREAD_BYTES ? 1 : this.wasm.threads);
+    this.wasm.runSync(twin.kernel, args, bound < parallelism.minBytes ? 1 : this.wasm.threads);
     observer?.afterDispatch?.(index, now() - t0);
   }
 
