@@ -244,7 +244,7 @@ async function start(opts: InitOptions): Promise<Runtime> {
   const desc = describeAdapter(adapter.info, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
   if (desc.isFallbackAdapter) {
     const name = [desc.description, desc.architecture].filter(Boolean).join(', ') || 'a software adapter';
-    return install(await startWasm(opts, `WebGPU's only adapter is a software fallback (${name}), slower than WebAssembly SIMD on the CPU`));
+    return install(await startWasm(opts, `WebGPU's adapter is a software fallback (${name}), slower than WebAssembly SIMD on the CPU`));
   }
   return install(await startWebGPU(opts, adapter, `a hardware WebGPU adapter (${[desc.vendor, desc.architecture].filter(Boolean).join(' ') || desc.description || 'unnamed'})`));
 }
