@@ -334,7 +334,7 @@ export async function main(args: string[] = []): Promise<void> {
   const software = a.isFallbackAdapter;
   console.log(`adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(unnamed)'}`);
   console.log(`software fallback: ${software}; features: ${info.features.join(', ') || 'none'}`);
-  const limits = runtime().device.limits;
+  const limits = runtime().device!.limits;
   console.log(`limits: maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup}`);
   console.log(`random seed ${startSeed}`);
   const summary: Record<string, unknown> = { date: new Date().toISOString(), adapter: a, features: info.features, seed: startSeed };

@@ -17,7 +17,7 @@ export async function createEngine(device: 'webgpu' | 'wasm' = 'webgpu'): Promis
   const devices = await init(device);
   if (!devices.includes(device)) throw new Error(`jax-js found no ${device} device`);
   defaultDevice(device);
-  return engine(`jax-js-${device}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
+  return engine(`jax-js-${device}`, undefined, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

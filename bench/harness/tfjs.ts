@@ -26,7 +26,7 @@ export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu', wasmPa
   if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js could not start its ${backend} backend`);
   await tf.ready();
   if (tf.getBackend() !== backend) throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not ${backend}`);
-  return engine(`tfjs-${backend}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
+  return engine(`tfjs-${backend}`, undefined, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {

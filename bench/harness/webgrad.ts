@@ -1,6 +1,6 @@
 // webgrad's side of the benchmark, written the way a user would: nn layers, crossEntropy,
-// backward() and optim.SGD. In Node, import webgrad/node (src/node.ts) before this module so that
-// the device comes from Dawn.
+// backward() and optim.SGD, on WebGPU ('webgrad') or on the CPU backend ('webgrad-wasm'). In Node,
+// import webgrad/node (src/node.ts) before this module so that the device comes from Dawn.
 
 import * as wg from '../../src';
 import { engine, type Engine, type Prepared } from './engine';
@@ -9,9 +9,12 @@ import {
   type MatmulWork, type MlpWork, type NormData, type StepData,
 } from './workloads';
 
-export async function createEngine(): Promise<Engine> {
-  await wg.init();
-  return engine('webgrad', {
+export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu'): Promise<Engine> {
+  const info = await wg.init({ backend });
+  const about = info.wasm
+    ? `${info.adapterInfo.description}${info.wasm.threadsReason ? ` (${info.wasm.threadsReason})` : ''}`
+    : `WebGPU on ${[info.adapterInfo.vendor, info.adapterInfo.architecture, info.adapterInfo.description].filter(Boolean).join(' ')}`;
+  return engine(backend === 'wasm' ? 'webgrad-wasm' : 'webgrad', about, {
     matmul,
     conv2d: conv,
     mlp: (work, data) => step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data),

@@ -3,10 +3,15 @@
 
 import { normal, seededRandom, uniform } from './random';
 
-export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu';
-/** The peers' WebAssembly backends, measured beside webgrad's wasm kernels by bench/wasm-gflops.ts. */
-export type WasmPeerName = 'tfjs-wasm' | 'jax-js-wasm';
-export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu'];
+/**
+ * On WebGPU: webgrad, TF.js, jax-js. On the CPU (WebAssembly): webgrad's CPU backend, jax-js and
+ * TF.js, each in a Web Worker of its own (their runtimes are global: one backend per context).
+ */
+export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu' | WasmEngineName;
+export type WasmEngineName = 'webgrad-wasm' | WasmPeerName;
+/** The peers' WebAssembly backends. */
+export type WasmPeerName = 'jax-js-wasm' | 'tfjs-wasm';
+export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu', 'webgrad-wasm', 'jax-js-wasm', 'tfjs-wasm'];
 
 export interface MatmulWork { kind: 'matmul'; name: string; n: number }
 export interface ConvWork {

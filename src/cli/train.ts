@@ -1,5 +1,6 @@
-// `npm run train -- [options]`: train an MNIST model on the GPU (Dawn in Node), with a progress
-// bar, test accuracy after every epoch, and a checkpoint written after every epoch.
+// `npm run train -- [options]`: train an MNIST model on the GPU (Dawn in Node) or, without a usable
+// GPU, on the CPU backend (WebAssembly SIMD), with a progress bar, test accuracy after every epoch,
+// and a checkpoint written after every epoch. The first line says which backend runs and why.
 //
 // Everything a person can get wrong is checked before the GPU starts (options, --out, the --resume
 // file) and reported as one message with the usage, never a stack trace. A trained model is never
@@ -18,6 +19,7 @@ import { trainTogether } from './train-together';
 export const USAGE = `usage: npm run train -- [--model mlp|cnn] [--epochs N] [--batch B] [--lr X]
                          [--optimizer sgd|adam] [--momentum M] [--augment] [--seed S]
                          [--schedule cosine|constant] [--micro-batch N|auto]
+                         [--backend auto|webgpu|wasm]
                          [--out model.safetensors] [--resume FILE]
                          [--join ws://HOST:PORT/SESSION?token=…]  (train with others: see npm run coordinator)`;
 
@@ -40,6 +42,8 @@ export interface TrainOptions {
   out: string;
   resume?: string;
   join?: string;
+  /** The backend to train on (default: wg.init()'s, 'auto' unless $WEBGRAD_BACKEND says otherwise). */
+  backend?: 'auto' | 'webgpu' | 'wasm';
 }
 
 const OPTIONS = {
@@ -56,6 +60,7 @@ const OPTIONS = {
   out: { type: 'string', default: 'model.safetensors' },
   resume: { type: 'string' },
   join: { type: 'string' },
+  backend: { type: 'string' },
   help: { type: 'boolean', default: false },
 } as const;
 
@@ -86,6 +91,7 @@ export function parseOptions(argv: readonly string[]): TrainOptions | null {
   if (a.out === '') throw new UsageError('--out must name a file');
   if (a.resume !== undefined) out.resume = a.resume;
   if (a.join !== undefined) out.join = a.join;
+  if (a.backend !== undefined) out.backend = oneOf('--backend', a.backend, ['auto', 'webgpu', 'wasm'] as const);
   return out;
 }
 
@@ -135,6 +141,20 @@ function integer(name: string, v: string): number {
   const n = toNumber(v);
   if (!Number.isSafeInteger(n)) throw new UsageError(`${name} must be an integer, got ${v}`);
   return n;
+}
+
+/** The backend line: which backend runs the kernels, on what, and why. */
+export function describeBackend(info: wg.DeviceInfo): string {
+  if (info.wasm) {
+    const w = info.wasm;
+    const threads = `${w.threads} thread${w.threads === 1 ? '' : 's'}${w.threadsReason ? ` (${w.threadsReason})` : ''}`;
+    return `backend: CPU (WebAssembly SIMD${w.relaxedSimd ? ', relaxed' : ''}, ${threads}): ${info.backendReason}`;
+  }
+  const ad = info.adapterInfo;
+  return (
+    `backend: WebGPU on ${[ad.vendor, ad.architecture, ad.description].filter(Boolean).join(' ')}${ad.isFallbackAdapter ? ' (software fallback)' : ''}; ` +
+    `features: ${info.features.join(', ') || 'none'}: ${info.backendReason}`
+  );
 }
 
 /** --out names a file that can be written: its directory exists and is writable, and it is no directory. */
@@ -263,9 +283,8 @@ async function train(argv: string[]): Promise<void> {
   checkOut(o.out);
   const resume = o.resume !== undefined ? readResume(o.resume, o) : null;
 
-  const info = await wg.init();
-  const ad = info.adapterInfo;
-  console.log(`device: ${ad.vendor} ${ad.architecture} ${ad.description}${ad.isFallbackAdapter ? ' (software fallback)' : ''}; features: ${info.features.join(', ') || 'none'}`);
+  const info = await wg.init(o.backend ? { backend: o.backend } : {});
+  console.log(describeBackend(info));
 
   wg.manualSeed(o.seed);
   const model = o.model === 'mlp' ? mnistMLP() : mnistCNN();

@@ -19,11 +19,11 @@ import { runBinary } from './pointwise';
 import { mean, reduceTile, sum } from './reduce';
 
 const forwardKernel = () =>
-  rowKernel('crossEntropy', crossEntropyWGSL, 'forward', { x: 'read', labels: 'read', loss: 'write', lse: 'write', status: 'write' });
+  rowKernel('crossEntropy', crossEntropyWGSL, 'forward', { x: 'read', labels: 'read', loss: 'write', lse: 'write', status: 'write' }, 'cross_entropy_forward');
 const backwardKernel = () =>
   rowKernel('crossEntropy.backward', crossEntropyWGSL, 'backward', {
     x: 'read', labels: 'read', lse: 'read', g: 'read', totals: 'read', dx: 'write',
-  });
+  }, 'cross_entropy_backward');
 
 export interface CrossEntropyOptions {
   /** Rows with this label do not count: no loss, no gradient, not in the mean (default −100, as PyTorch). */

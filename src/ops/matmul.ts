@@ -48,7 +48,7 @@ function kernelSet(half: boolean) {
   const operand = half ? operandF16WGSL : operandF32WGSL;
   const suffix = half ? '.f16' : '';
   const main = [operand, layoutWGSL, matmulWGSL];
-  const kernel = (name: string, code: string[], entry: string) => defineKernel(`matmul.${name}${suffix}`, { code, entry, bindings: BINDINGS });
+  const kernel = (name: string, code: string[], entry: string) => defineKernel(`matmul.${name}${suffix}`, { code, entry, bindings: BINDINGS, wasm: 'matmul' });
   const shared = (s: OperandSharing) => kernel(`shared.${s}`, [operand, layoutWGSL, sharingWGSL(s), tileWGSL, sharedWGSL], 'shared_tile');
   return {
     direct: kernel('direct', main, 'direct'),

@@ -14,7 +14,7 @@ import type { Tensor } from '../tensor';
 import { checkNumber, formatValue, Optimizer, type ParamState } from './optimizer';
 import { WebGradError } from '../runtime/errors';
 
-const adamKernel = defineKernel('Adam.step', { code: optimWGSL, entry: 'adam', bindings: { param: 'write', grad: 'read', m: 'write', v: 'write' } });
+const adamKernel = defineKernel('Adam.step', { code: optimWGSL, entry: 'adam', bindings: { param: 'write', grad: 'read', m: 'write', v: 'write' }, wasm: 'adam' });
 
 export interface AdamOptions {
   lr: number;

@@ -12,8 +12,8 @@ import { keep } from '../scope';
 import { empty, type Tensor } from '../tensor';
 import { checkBoolean, checkNumber, Optimizer, type ParamState } from './optimizer';
 
-const sgdKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd', bindings: { param: 'write', grad: 'read' } });
-const momentumKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd_momentum', bindings: { param: 'write', grad: 'read', buf: 'write' } });
+const sgdKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd', bindings: { param: 'write', grad: 'read' }, wasm: 'sgd' });
+const momentumKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd_momentum', bindings: { param: 'write', grad: 'read', buf: 'write' }, wasm: 'sgd_momentum' });
 
 export interface SGDOptions {
   lr: number;

@@ -20,9 +20,9 @@ afterAll(() => {
   wg.shutdown();
 });
 
-/** Run the CLI with `args`; stdout and stderr together. */
-function train(args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, ['scripts/run.mjs', 'src/cli/train.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: 150_000 });
+/** Run the CLI with `args`; stdout and stderr together. `env`: changes to the environment (undefined removes a variable). */
+function train(args: string[], env: Record<string, string | undefined> = {}): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, ['scripts/run.mjs', 'src/cli/train.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: 150_000, env: { ...process.env, ...env } });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -50,15 +50,17 @@ function expectRefused(r: { status: number | null; out: string }, message: RegEx
   expect(r.out).toMatch(message);
   expect(r.out).toMatch(/^error: .*\n[\s\S]*usage: npm run train/m);
   expect(r.out, 'a stack trace').not.toMatch(/\n\s+at /);
-  expect(r.out, 'the GPU started').not.toMatch(/^device: /m);
+  expect(r.out, 'the device started').not.toMatch(/^backend: /m);
 }
 
 describe('npm run train', () => {
-  it('trains an epoch with a progress bar and test accuracy, writes a checkpoint, and resumes from it', () => {
+  it('trains an epoch with a progress bar and test accuracy, writes a checkpoint, and resumes from it (on the other backend)', () => {
     const out = join(dir, 'mlp.safetensors');
-    // Batch 256: 32 steps an epoch, a few seconds on SwiftShader.
-    const first = train(['--epochs', '1', '--batch', '256', '--out', out]);
+    // Batch 256: 32 steps an epoch, a few seconds on SwiftShader. Without $WEBGRAD_BACKEND, as a
+    // user runs it: on this machine (no GPU; WebGPU's adapter is SwiftShader) it trains on the CPU.
+    const first = train(['--epochs', '1', '--batch', '256', '--out', out], { WEBGRAD_BACKEND: undefined });
     expect(first.status, first.out).toBe(0);
+    expect(first.out).toMatch(/^backend: CPU \(WebAssembly SIMD.*\d+ threads?.*\): WebGPU's adapter is a software fallback/m);
     expect(first.out).toMatch(/model: mlp, 203,530 parameters; sgd lr 0\.1 \(cosine decay\); batch 256/);
     expect(first.out).toMatch(/epoch 1\/1 \[#+\] 100%/);
     const accuracy = Number(/epoch 1\/1: train loss [\d.]+, test loss [\d.]+, test accuracy ([\d.]+)%/.exec(first.out)?.[1]);
@@ -67,8 +69,9 @@ describe('npm run train', () => {
     expect(Object.keys(readSafetensorsHeader(bytes).tensors).length).toBeGreaterThan(4);
     expect(wg.io.readCheckpointProgress(bytes)).toMatchObject({ model: 'mlp', optimizer: 'sgd', epoch: 1, steps: 32 });
 
-    const second = train(['--epochs', '2', '--batch', '256', '--out', out, '--resume', out]);
+    const second = train(['--epochs', '2', '--batch', '256', '--out', out, '--resume', out, '--backend', 'webgpu']);
     expect(second.status, second.out).toBe(0);
+    expect(second.out).toMatch(/^backend: WebGPU on .*: asked for/m);
     expect(second.out).toContain(`resumed from ${out} at epoch 1`);
     expect(second.out).not.toMatch(/epoch 1\/2/);
     expect(second.out).toMatch(/epoch 2\/2: train loss/);
@@ -114,6 +117,7 @@ describe('npm run train', () => {
     refuse(['--optimizer', 'lbfgs'], /--optimizer must be sgd or adam, got lbfgs/);
     refuse(['--schedule', 'step'], /--schedule must be cosine or constant, got step/);
     refuse(['--frobnicate'], /Unknown option '--frobnicate'/);
+    refuse(['--backend', 'cuda'], /--backend must be auto or webgpu or wasm, got cuda/);
     refuse(['extra'], /Unexpected argument 'extra'/);
     refuse(['--out', ''], /--out must name a file/);
     expect(parseOptions(['--seed', '-7', '--lr', '0.5', '--optimizer', 'adam'])).toMatchObject({ seed: -7, lr: 0.5, optimizer: 'adam', batch: 64 });
