@@ -4,8 +4,11 @@
 //      matmul (each kernel family) and conv2d (each kind of operand sharing), forward and both
 //      backward passes;
 //   3. the subgroup row reductions against the workgroup-memory ones and the reference;
-//   4. f16-mixed against f32: matmul 1024² and 2048², conv2d N=32 C=32 28×28 O=64 k=5, and a
-//      training step of an MLP and of a CNN.
+//   4. fused attention: on a GPU each kernel variant (no sharing; quads sharing loads by subgroup
+//      swaps or through workgroup memory) against the float64 reference, and with shader-f16 its
+//      f16-operand kernels, forward and the gradients of q, k and v;
+//   5. f16-mixed against f32: matmul 1024² and 2048², conv2d N=32 C=32 28×28 O=64 k=5, attention
+//      B=8 H=4 T=256 Dh=32 causal (forward + backward), and a training step of an MLP and of a CNN.
 // It writes a JSON summary ($OUT/gpu-check.json where $OUT is set, else ./gpu-check.json, or
 // --out FILE) and exits 1 on a correctness failure. On an adapter without shader-f16 (such as
 // SwiftShader) the f16 checks are skipped, saying so; --require-f16 makes that exit 2. On a
@@ -31,6 +34,8 @@ import { halfToFloat } from '../src/tensor';
 import { setRowCombine, type RowCombine } from '../src/kernels/rows';
 import { runtime } from '../src/runtime/device';
 import { NAIVE_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/kernels/tuning/matmul-config';
+import { setAttentionConfig, type AttentionConfig } from '../src/kernels/tuning/attention-config';
+import * as attentionRef from '../test/reference/attention';
 import * as convRef from '../test/reference/conv2d';
 import * as ref from '../test/reference/reduce';
 
@@ -184,6 +189,59 @@ async function checkConv(xs: number[], ws: number[], opts: wg.Conv2dOptions, sha
   return out;
 }
 
+// ---- fused attention -------------------------------------------------------------------------------
+
+/** max |a − b| / max |b| (NaN in a counts as infinitely far). */
+function normRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 1e-30;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Number.isNaN(a[i]!) ? Infinity : Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / den;
+}
+
+/**
+ * Attention's output and gradients of q, k, v against the float64 reference, norm-relative (max
+ * error / max value). f32 kernels: within 2e-5 of the exact result (measured on SwiftShader: about
+ * 2e-7). f16 operands (autocast): the reference is computed twice — from the f16-rounded q, k, v
+ * and dO, where only the kernels' f32 arithmetic differs (2e-5; f32 operands would miss it: the
+ * rounding alone moves these results by 2–4e-4), and from the exact values (2e-3).
+ */
+async function checkAttention(tag: string, half: boolean, [B, H, Tq, Tk, Dh]: number[], causal: boolean): Promise<Check[]> {
+  const [Q, K, V] = [Tq, Tk, Tk].map((t) => operands(B! * H! * t! * Dh!));
+  const G = operands(B! * H! * Tq! * Dh!);
+  const [q, k, v] = [[Q, Tq], [K, Tk], [V, Tk]].map(([x, t]) => wg.tensor(Float32Array.from(x as Float64Array), [B!, H!, t as number, Dh!], { requiresGrad: true }));
+  const run = () => {
+    const y = wg.scaledDotProductAttention(q!, k!, v!, { causal });
+    y.backward(wg.tensor(Float32Array.from(G), y.shape));
+    return y;
+  };
+  const o = half ? autocastF16(run) : run();
+  const gpu = await Promise.all([read(o), read(q!.grad!), read(k!.grad!), read(v!.grad!)]);
+  const opts = { B: B!, H: H!, Tq: Tq!, Tk: Tk!, Dh: Dh!, causal };
+  const expect = (r: (x: Float64Array) => Float64Array) => {
+    const [Qr, Kr, Vr, Gr] = [Q!, K!, V!, G].map(r);
+    const grads = attentionRef.attentionGrads(Qr!, Kr!, Vr!, Gr!, opts);
+    return [attentionRef.attention(Qr!, Kr!, Vr!, opts), grads.dq, grads.dk, grads.dv];
+  };
+  const exact = expect((x) => x);
+  const close = half ? expect(rounded) : exact;
+  const out: Check[] = ['forward', 'grad q', 'grad k', 'grad v'].map((what, i) => {
+    const err = normRel(gpu[i]!, close[i]!);
+    return { name: `attention ${tag} ${[B, H, Tq, Tk, Dh].join('×')}${causal ? ' causal' : ''} ${what}`, ok: err <= 2e-5, normRelError: err, normRelBound: 2e-5 };
+  });
+  if (half) {
+    ['forward', 'grad q', 'grad k', 'grad v'].forEach((what, i) => {
+      const err = normRel(gpu[i]!, exact[i]!);
+      out.push({ name: `attention ${tag} ${[B, H, Tq, Tk, Dh].join('×')} ${what} vs exact operands`, ok: err <= 2e-3, normRelError: err, normRelBound: 2e-3 });
+    });
+  }
+  for (const t of [q!, k!, v!, o]) t.dispose();
+  return out;
+}
+
 // ---- subgroup reductions --------------------------------------------------------------------------
 
 async function checkRows(): Promise<Check[]> {
@@ -321,6 +379,12 @@ export async function main(args: string[] = []): Promise<void> {
       }
     }
     setOperandSharing(null);
+    for (const sharing of sharings) {
+      setOperandSharing(sharing);
+      await guard(`attention f16 ${sharing}`, () => checkAttention(`f16 shared/${sharing}`, true, [2, 3, 65, 65, 32], true));
+      await guard(`attention f16 ${sharing}`, () => checkAttention(`f16 shared/${sharing}`, true, [1, 2, 17, 33, 17], false));
+    }
+    setOperandSharing(null);
   } else {
     const why = `the f16 checks were skipped: this adapter has no shader-f16`;
     console.log(why);
@@ -328,6 +392,22 @@ export async function main(args: string[] = []): Promise<void> {
   }
   if (info.features.includes('subgroups')) await guard('subgroup reductions', checkRows);
   else notes.push('the subgroup checks were skipped: this adapter has no subgroups');
+  if (!software) {
+    // Every attention kernel variant (the test suite checks them on SwiftShader).
+    const variants: [string, AttentionConfig, OperandSharing | null][] = [
+      ['direct wg16', { shared: false, wg: 16 }, null],
+      ...(info.features.includes('subgroups') ? [['shared/subgroup wg16', { shared: true, wg: 16 }, 'subgroup'] as [string, AttentionConfig, OperandSharing]] : []),
+      ['shared/workgroup wg16', { shared: true, wg: 16 }, 'workgroup'],
+    ];
+    for (const [tag, config, sharing] of variants) {
+      setAttentionConfig(config);
+      setOperandSharing(sharing);
+      await guard(`attention ${tag}`, () => checkAttention(tag, false, [2, 3, 65, 65, 32], true));
+      await guard(`attention ${tag}`, () => checkAttention(tag, false, [1, 2, 17, 33, 17], false));
+    }
+    setAttentionConfig(null);
+    setOperandSharing(null);
+  }
   for (const c of checks) {
     const detail = c.error ?? `norm-relative ${c.normRelError?.toExponential(2)} ≤ ${c.normRelBound?.toExponential(2)}` +
       (c.roundedRatio !== undefined ? `, vs rounded operands ${c.roundedRatio.toFixed(3)} of the f32 bound` : '');
@@ -362,6 +442,19 @@ export async function main(args: string[] = []): Promise<void> {
     benches.push(await benchPair(`${name} forward + backward`, fb, hasF16, 3 * flop));
     x.dispose();
     w.dispose();
+  }
+  {
+    const [B, H, T, Dh] = full ? [8, 4, 256, 32] : [2, 2, 64, 32];
+    const [q, k, v] = [1, 2, 3].map((seed) => wg.randn([B, H, T, Dh], { seed, requiresGrad: true }));
+    const fb = () => {
+      wg.scaledDotProductAttention(q!, k!, v!, { causal: true }).sum().backward();
+      for (const t of [q!, k!, v!]) {
+        t.grad?.dispose();
+        t.grad = null;
+      }
+    };
+    benches.push(await benchPair(`attention B=${B} H=${H} T=${T} Dh=${Dh} causal forward + backward`, fb, hasF16));
+    for (const t of [q!, k!, v!]) t.dispose();
   }
   const mlp = () => new wg.nn.Sequential(new wg.nn.Flatten(), new wg.nn.Linear(784, 512), new wg.nn.ReLU(), new wg.nn.Linear(512, 512), new wg.nn.ReLU(), new wg.nn.Linear(512, 10));
   const cnn = () => wg.models.mnistCNN({ channels: [32, 64] });

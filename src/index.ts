@@ -43,6 +43,7 @@ export { matmul } from './ops/matmul';
 export { sum, mean, max, argmax } from './ops/reduce';
 export { softmax, logSoftmax } from './ops/softmax';
 export { layerNorm, rmsNorm } from './ops/norm';
+export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';
 export { crossEntropy, mse, type CrossEntropyOptions } from './ops/loss';
 export { conv2d, type Conv2dOptions } from './ops/conv2d';
 export { maxPool2d, avgPool2d, type Pool2dOptions } from './ops/pool';

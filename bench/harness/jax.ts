@@ -6,16 +6,16 @@
 
 import { blockUntilReady, defaultDevice, init, jit, lax, nn, numpy as np, tree, valueAndGrad, vjp } from '@jax-js/jax';
 import { engine, type Engine, type Prepared } from './engine';
-import { transpose2d } from './layout';
+import { permute4d, transpose2d } from './layout';
 import {
-  cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
 } from './workloads';
 
 export async function createEngine(): Promise<Engine> {
   const devices = await init('webgpu');
   if (!devices.includes('webgpu')) throw new Error('jax-js found no WebGPU device');
   defaultDevice('webgpu');
-  return engine('jax-js-webgpu', { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm });
+  return engine('jax-js-webgpu', { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {
@@ -170,4 +170,37 @@ async function first(t: np.Array, waitFor: np.Array[]): Promise<number> {
   const one = t.ndim ? t.reshape([-1]).slice(0) : t;
   const [data] = await Promise.all([one.data(), blockUntilReady(waitFor)]);
   return data[0]!;
+}
+
+/**
+ * nn.dotProductAttention (jax-js's composite: einsum, mask, softmax, einsum) under vjp, in one jit
+ * that also returns the output (so the forward is not dropped). jax-js takes [B, T, heads, Dh]:
+ * the shared [B, H, T, Dh] data is permuted before anything is timed.
+ */
+function attention(w: AttentionWork, d: AttentionData): Prepared {
+  const { B, H, T, Dh } = w;
+  const toBTHD = (x: Float32Array) => np.array(permute4d(x, [B, H, T, Dh], [0, 2, 1, 3])).reshape([B, T, H, Dh]);
+  const [q, k, v, dO] = [d.q, d.k, d.v, d.dO].map(toBTHD) as [np.Array, np.Array, np.Array, np.Array];
+  const sdpa = (qi: np.Array, ki: np.Array, vi: np.Array) => nn.dotProductAttention(qi, ki, vi, { isCausal: w.causal });
+  const forwardAndBack = jit((qi: np.Array, ki: np.Array, vi: np.Array, g: np.Array) => {
+    const [o, back] = vjp(sdpa, [qi, ki, vi]);
+    const [gq, gk, gv] = back(g);
+    back.dispose();
+    return [o, gq, gk, gv];
+  });
+  return {
+    async run() {
+      const [o, gq, gk, gv] = forwardAndBack(q.ref, k.ref, v.ref, dO.ref);
+      try {
+        // dq[0, 0, 0, 0] is element [0, 0, 0, 0] in either layout.
+        return await first(gq!, [o!, gk!, gv!]);
+      } finally {
+        tree.dispose([o, gk, gv]);
+      }
+    },
+    dispose: () => {
+      forwardAndBack.dispose();
+      tree.dispose([q, k, v, dO]);
+    },
+  };
 }

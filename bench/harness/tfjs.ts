@@ -9,14 +9,14 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { engine, type Engine, type Prepared } from './engine';
 import { NCHW_TO_NHWC, OIHW_TO_HWIO, permute4d, transpose2d } from './layout';
 import {
-  cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
 } from './workloads';
 
 export async function createEngine(): Promise<Engine> {
   if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
   await tf.ready();
   if (tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not webgpu`);
-  return engine('tfjs-webgpu', { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm });
+  return engine('tfjs-webgpu', { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {
@@ -128,4 +128,29 @@ async function first(t: tf.Tensor): Promise<number> {
   } finally {
     tf.dispose([t, one]);
   }
+}
+
+/**
+ * TF.js has no attention op: the composite a user writes — q·kᵀ (batched matMul), scaled, the
+ * causal mask added (-inf above the diagonal), softmax, ·v — with tf.grads for q, k and v.
+ */
+function attention(w: AttentionWork, d: AttentionData): Prepared {
+  const { B, H, T, Dh } = w;
+  const shape: [number, number, number, number] = [B, H, T, Dh];
+  const [q, k, v, dO] = [d.q, d.k, d.v, d.dO].map((x) => tf.tensor4d(x, shape));
+  const mask = tf.tensor2d(Float32Array.from({ length: T * T }, (_, i) => (w.causal && i % T > Math.floor(i / T) ? -Infinity : 0)), [T, T]);
+  const scale = 1 / Math.sqrt(Dh);
+  const forwardAndBack = tf.grads((qi, ki, vi) => {
+    const scores = tf.add(tf.mul(tf.matMul(qi as tf.Tensor4D, ki as tf.Tensor4D, false, true), scale), mask);
+    return tf.matMul(tf.softmax(scores), vi as tf.Tensor4D);
+  });
+  return {
+    async run() {
+      const [gq, gk, gv] = forwardAndBack([q!, k!, v!], dO!);
+      tf.dispose([gk!, gv!]);
+      // Reading dq's first element waits for the whole run (its backward needs the forward).
+      return first(gq!);
+    },
+    dispose: () => tf.dispose([q!, k!, v!, dO!, mask]),
+  };
 }

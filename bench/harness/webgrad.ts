@@ -5,7 +5,7 @@
 import * as wg from '../../src';
 import { engine, type Engine, type Prepared } from './engine';
 import {
-  cnnShapes, convOut, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type NormData,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type NormData,
   type StepData,
 } from './workloads';
 
@@ -17,6 +17,7 @@ export async function createEngine(): Promise<Engine> {
     mlp: (work, data) => step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data),
     cnn: (work, data) => step(cnn(work), work.lr, [work.batch, 1, work.size, work.size], data),
     layernorm: layerNorm,
+    attention,
   });
 }
 
@@ -162,4 +163,31 @@ async function first(t: wg.Tensor): Promise<number> {
   } finally {
     one.dispose();
   }
+}
+
+/** The fused op (forward, then the gradients of q, k and v from the shared upstream gradient). */
+function attention(w: AttentionWork, d: AttentionData): Prepared {
+  const shape = [w.B, w.H, w.T, w.Dh];
+  const [q, k, v] = [d.q, d.k, d.v].map((x) => wg.tensor(x, shape, { requiresGrad: true })) as [wg.Tensor, wg.Tensor, wg.Tensor];
+  const dO = wg.tensor(d.dO, shape);
+  const clearGrads = () => {
+    for (const t of [q, k, v]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  };
+  return {
+    async run() {
+      clearGrads();
+      const o = wg.scaledDotProductAttention(q, k, v, { causal: w.causal });
+      o.backward(dO);
+      o.dispose();
+      // Reading dq waits for the whole run (forward and the three gradients).
+      return first(q.grad!);
+    },
+    dispose: () => {
+      clearGrads();
+      [q, k, v, dO].forEach((t) => t.dispose());
+    },
+  };
 }

@@ -22,7 +22,12 @@ export interface CnnWork {
 }
 /** layerNorm over the last dimension of x [rows, dim], with weight and bias: forward and the three gradients. */
 export interface LayerNormWork { kind: 'layernorm'; name: 'layernorm-fwd-bwd'; rows: number; dim: number; eps: number }
-export type Work = MatmulWork | ConvWork | MlpWork | CnnWork | LayerNormWork;
+/**
+ * Scaled dot-product attention, forward and the gradients of q, k and v, for q, k, v of shape
+ * [B, H, T, Dh] (each engine takes them in its own layout) and an upstream gradient of the output.
+ */
+export interface AttentionWork { kind: 'attention'; name: 'attention-fwd-bwd'; B: number; H: number; T: number; Dh: number; causal: boolean }
+export type Work = MatmulWork | ConvWork | MlpWork | CnnWork | LayerNormWork | AttentionWork;
 
 /** The full benchmark, or (quick) tiny sizes that only show that everything runs. */
 export function workloads(quick = false): Work[] {
@@ -35,6 +40,9 @@ export function workloads(quick = false): Work[] {
     { kind: 'mlp', name: 'mlp-step', batch: quick ? 8 : 256, sizes: quick ? [784, 32, 32, 10] : [784, 512, 512, 10], lr: 0.01 },
     { kind: 'cnn', name: 'cnn-step', batch: quick ? 4 : 64, size: 28, k: 5, channels: quick ? [4, 8] : [32, 64], classes: 10, lr: 0.01 },
     { kind: 'layernorm', name: 'layernorm-fwd-bwd', rows: quick ? 9 : 4096, dim: quick ? 33 : 512, eps: 1e-5 },
+    quick
+      ? { kind: 'attention', name: 'attention-fwd-bwd', B: 2, H: 2, T: 17, Dh: 8, causal: true }
+      : { kind: 'attention', name: 'attention-fwd-bwd', B: 8, H: 4, T: 256, Dh: 32, causal: true },
   ];
 }
 
@@ -62,6 +70,8 @@ export function describe(w: Work): string {
       return `x ${w.rows}×${w.dim}, weight and bias [${w.dim}]: forward + the gradients of x, weight and bias`;
     case 'cnn':
       return `conv${w.k}×${w.k}×${w.channels[0]}-pool2-conv${w.k}×${w.k}×${w.channels[1]}-pool2-fc${w.classes} on ${w.size}×${w.size}×1, batch ${w.batch}, SGD`;
+    case 'attention':
+      return `q, k, v ${w.B}×${w.H}×${w.T}×${w.Dh}${w.causal ? ', causal' : ''}: forward + gradients of q, k, v`;
   }
 }
 
@@ -81,13 +91,18 @@ export interface StepData { x: Float32Array; labels: Int32Array; layers: LayerPa
 /** x [rows, dim], weight and bias [dim], dy [rows, dim] (the upstream gradient). */
 export interface NormData { x: Float32Array; w: Float32Array; b: Float32Array; dy: Float32Array }
 
+/** q, k, v and the output's upstream gradient dO, each [B, H, T, Dh] (PyTorch's layout). */
+export interface AttentionData { q: Float32Array; k: Float32Array; v: Float32Array; dO: Float32Array }
+
 export type WorkData<W extends Work> = W extends MatmulWork
   ? MatmulData
   : W extends ConvWork
     ? ConvData
     : W extends LayerNormWork
       ? NormData
-      : StepData;
+      : W extends AttentionWork
+        ? AttentionData
+        : StepData;
 
 /** The inputs and initial parameters of a work item, the same for every engine (seeded). */
 export function workData<W extends Work>(w: W): WorkData<W> {
@@ -120,6 +135,10 @@ export function workData<W extends Work>(w: W): WorkData<W> {
       const { flat } = cnnShapes(w);
       const layers = [conv(rand, c1, 1, w.k), conv(rand, c2, c1, w.k), linear(rand, flat, w.classes)];
       return { x: normal(rand, w.batch * w.size * w.size), labels: labels(rand, w.batch, w.classes), layers } as WorkData<W>;
+    }
+    case 'attention': {
+      const n = w.B * w.H * w.T * w.Dh;
+      return { q: normal(rand, n), k: normal(rand, n), v: normal(rand, n), dO: normal(rand, n) } as WorkData<W>;
     }
   }
 }

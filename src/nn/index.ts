@@ -7,4 +7,12 @@ export { Embedding } from './embedding';
 export { Dropout } from './dropout';
 export { LayerNorm, RMSNorm, BatchNorm2d } from './normalization';
 export { Sequential } from './sequential';
+export {
+  MultiheadAttention,
+  TransformerBlock,
+  KVCache,
+  type MultiheadAttentionOptions,
+  type TransformerBlockOptions,
+  type AttentionCall,
+} from './attention';
 export * as init from './init';

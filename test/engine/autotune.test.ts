@@ -7,6 +7,7 @@ import { autotuner } from '../../src/kernels/tuning/autotune';
 import { setTuningStore, type TuningStore } from '../../src/kernels/tuning/tuning-store';
 import { invalidReason, tuningCandidates, describeConfig, defaultMatmulConfig } from '../../src/kernels/tuning/matmul-config';
 import { runtime } from '../../src/runtime/device';
+import { attentionTuningCandidates, describeAttentionConfig } from '../../src/kernels/tuning/attention-config';
 
 const file = join(mkdtempSync(join(tmpdir(), 'webgrad-tune-')), 'tuning.json');
 const store: TuningStore = {
@@ -65,6 +66,25 @@ describe('the autotuner', () => {
     await wg.init({ autotune: true });
     const [r] = await wg.autotune(() => wg.matmul(wg.zeros([40, 24]), wg.zeros([24, 36])));
     expect(r).toBeDefined(); // timed afresh
+  });
+
+  it('attention: times its candidates on forward and backward together, keeps the fastest, and the tuned op computes the same', async () => {
+    wg.shutdown();
+    await wg.init({ autotune: false });
+    const [q, k, v] = [1, 2, 3].map((seed) => wg.randn([1, 2, 9, 8], { seed }));
+    const untuned = await wg.scaledDotProductAttention(q!, k!, v!, { causal: true }).toArray();
+    wg.shutdown();
+    await wg.init({ autotune: true });
+    autotuner().reset();
+    const [q2, k2, v2] = [1, 2, 3].map((seed) => wg.randn([1, 2, 9, 8], { seed }));
+    const results = await wg.autotune(() => wg.scaledDotProductAttention(q2!, k2!, v2!, { causal: true }));
+    const r = results.find((x) => x.kernel === 'attention')!;
+    const candidates = attentionTuningCandidates(runtime().info);
+    expect(candidates.length).toBeGreaterThan(1);
+    expect(Object.keys(r.timings).sort()).toEqual(candidates.map(describeAttentionConfig).sort());
+    expect(r.winner).toBe(Object.entries(r.timings).sort((x, y) => x[1] - y[1])[0]![0]);
+    const tuned = await wg.scaledDotProductAttention(q2!, k2!, v2!, { causal: true }).toArray();
+    tuned.forEach((x, i) => expect(Math.abs(x - untuned[i]!)).toBeLessThan(1e-6));
   });
 
   it('with tuning off, every product uses the untuned default: the same bits every run', async () => {

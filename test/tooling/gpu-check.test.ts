@@ -31,7 +31,7 @@ it('runs its f32 parts here, skips the f16 checks saying so, and exits 2 with --
   expect(summary.failed).toBe(0);
   expect(summary.checks.length).toBeGreaterThan(0); // the subgroup reductions (SwiftShader has subgroups)
   expect(summary.checks.every((c: { ok: boolean; name: string }) => c.ok && /subgroup/.test(c.name))).toBe(true);
-  expect(summary.benchmarks.map((b: { name: string }) => b.name.split(' ')[0])).toEqual(['matmul', 'matmul', 'conv2d', 'conv2d', 'MLP', 'CNN']);
+  expect(summary.benchmarks.map((b: { name: string }) => b.name.split(' ')[0])).toEqual(['matmul', 'matmul', 'conv2d', 'conv2d', 'attention', 'MLP', 'CNN']);
   for (const b of summary.benchmarks) {
     expect(b.f32_ms).toBeGreaterThan(0);
     expect(b.f16_ms).toBeNull();

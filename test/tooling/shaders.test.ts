@@ -15,4 +15,13 @@ describe('shaders', () => {
     expect(out).toMatch(/elementwise\.wgsl: ok/);
     expect(out).not.toMatch(/ error: /);
   });
+
+  it('the generated attention tiles are current (scripts/gen-attention-tiles.mjs --check)', () => {
+    const repo = resolve(import.meta.dirname, '../..');
+    try {
+      execFileSync(process.execPath, ['scripts/gen-attention-tiles.mjs', '--check'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      expect.fail(`${(e as { stdout?: string }).stdout ?? e}`);
+    }
+  });
 });
