@@ -5,7 +5,7 @@
 import * as wg from '../../src';
 import { engine, type Engine, type Prepared } from './engine';
 import {
-  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type NormData,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type GptData, type GptWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type NormData,
   type StepData,
 } from './workloads';
 
@@ -18,6 +18,7 @@ export async function createEngine(): Promise<Engine> {
     cnn: (work, data) => step(cnn(work), work.lr, [work.batch, 1, work.size, work.size], data),
     layernorm: layerNorm,
     attention,
+    gpt,
   });
 }
 
@@ -188,6 +189,53 @@ function attention(w: AttentionWork, d: AttentionData): Prepared {
     dispose: () => {
       clearGrads();
       [q, k, v, dO].forEach((t) => t.dispose());
+    },
+  };
+}
+
+/** wg.models.gpt with the shared weights; a step as a user writes it: forward, crossEntropy, backward, AdamW. */
+function gpt(w: GptWork, d: GptData): Prepared {
+  const model = wg.models.gpt({ vocabSize: w.vocab, contextLength: w.context, layers: w.layers, heads: w.heads, dim: w.dim });
+  const named: Record<string, Float32Array> = { 'wte.weight': d.wte, 'wpe.weight': d.wpe, 'lnF.weight': d.lnfw, 'lnF.bias': d.lnfb };
+  d.blocks.forEach((b, i) => {
+    const p = `blocks.${i}.`;
+    Object.assign(named, {
+      [`${p}ln1.weight`]: b.ln1w, [`${p}ln1.bias`]: b.ln1b,
+      [`${p}attn.inProj.weight`]: b.qkvw, [`${p}attn.inProj.bias`]: b.qkvb,
+      [`${p}attn.outProj.weight`]: b.projw, [`${p}attn.outProj.bias`]: b.projb,
+      [`${p}ln2.weight`]: b.ln2w, [`${p}ln2.bias`]: b.ln2b,
+      [`${p}fc.weight`]: b.fcw, [`${p}fc.bias`]: b.fcb,
+      [`${p}proj.weight`]: b.fc2w, [`${p}proj.bias`]: b.fc2b,
+    });
+  });
+  const own = model.stateDict();
+  const sd = Object.fromEntries(Object.entries(named).map(([k, v]) => [k, wg.tensor(v, own[k]!.shape)]));
+  model.loadStateDict(sd);
+  for (const t of Object.values(sd)) t.dispose();
+  const opt = new wg.optim.AdamW(model.parameters(), { lr: w.lr, weightDecay: 0.01 });
+  const x = wg.tensor(d.x, [w.batch, w.context], { dtype: 'int32' });
+  const y = wg.tensor(d.y, [w.batch * w.context], { dtype: 'int32' });
+  return {
+    async run() {
+      opt.zeroGrad();
+      const loss = wg.tidy(() => {
+        const l = wg.crossEntropy(model.forward(x).reshape([w.batch * w.context, w.vocab]), y);
+        l.backward();
+        return l;
+      });
+      opt.step();
+      try {
+        return await loss.item();
+      } finally {
+        loss.dispose();
+      }
+    },
+    dispose: () => {
+      opt.zeroGrad();
+      opt.dispose();
+      model.dispose();
+      x.dispose();
+      y.dispose();
     },
   };
 }
