@@ -74,6 +74,7 @@ async function tfjsWasm(): Promise<Engine> {
     layernorm: unsupported,
     attention: unsupported,
     cnn: unsupported,
+    gpt: unsupported,
   });
 }
 

@@ -1,9 +1,6 @@
 // What the benchmark asks of an engine: set a work item up (untimed), then run it again and again.
 
-import type {
-  AttentionData, AttentionWork, CnnWork, ConvData, ConvWork, EngineName, LayerNormWork, MatmulData, MatmulWork, MlpWork, NormData, StepData,
-  Work, WorkData,
-} from './workloads';
+import type { AttentionData, AttentionWork, GptData, GptWork, CnnWork, ConvData, ConvWork, EngineName, LayerNormWork, MatmulData, MatmulWork, MlpWork, NormData, StepData, Work, WorkData } from './workloads';
 
 export interface Engine {
   readonly name: EngineName;
@@ -39,6 +36,7 @@ export interface Preparers {
   cnn(work: CnnWork, data: StepData): Prepared | Promise<Prepared>;
   layernorm(work: LayerNormWork, data: NormData): Prepared | Promise<Prepared>;
   attention(work: AttentionWork, data: AttentionData): Prepared | Promise<Prepared>;
+  gpt(work: GptWork, data: GptData): Prepared | Promise<Prepared>;
 }
 
 /** An engine that hands each work item to the preparer of its kind. */
@@ -60,6 +58,8 @@ export function engine(name: EngineName, about: string | undefined, p: Preparers
           return p.layernorm(work, data as NormData);
         case 'attention':
           return p.attention(work, data as AttentionData);
+        case 'gpt':
+          return p.gpt(work, data as GptData);
       }
     },
   };

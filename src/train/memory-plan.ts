@@ -97,23 +97,28 @@ export function plan(inp: PlanInputs): Plan {
     return persistentBytes + r.peak <= inp.budgetBytes && r.largest <= rt.limits.maxStorageBufferBindingSize;
   };
 
+  // What one sample is, in words: a sequence of T tokens (int32 ids [B, T]), or a sample.
+  const sequence = inp.xDType === 'int32' && inp.xShape.length === 2;
+  const samples = (n: number) =>
+    sequence ? `${n} sequence${n === 1 ? '' : 's'} of ${inp.xShape[1]} tokens` : `${n} sample${n === 1 ? '' : 's'}`;
+  const perSampleWord = sequence ? `sequence of ${inp.xShape[1]} tokens` : 'sample';
   let m: number;
   let why: string;
   if (inp.microBatchSize !== 'auto') {
     m = Math.min(batch, Math.max(1, Math.floor(inp.microBatchSize)));
-    why = `micro-batch size fixed at ${inp.microBatchSize}`;
+    why = `micro-batch size fixed at ${samples(m)}`;
   } else if (fits(batch)) {
     m = batch;
-    why = 'the whole batch fits the budget';
+    why = `the whole batch of ${samples(batch)} fits the budget`;
   } else {
     if (!fits(1)) {
       const r = measure(1);
       const binding = r.largest > rt.limits.maxStorageBufferBindingSize;
       throw new LimitError(
         binding
-          ? `Trainer.plan: one sample needs a tensor of ${formatBytes(r.largest)}, more than one storage binding ` +
+          ? `Trainer.plan: one ${perSampleWord} needs a tensor of ${formatBytes(r.largest)}, more than one storage binding ` +
               `(maxStorageBufferBindingSize ${formatBytes(rt.limits.maxStorageBufferBindingSize)})`
-          : `Trainer.plan: even one sample needs ${formatBytes(persistentBytes + r.peak)} ` +
+          : `Trainer.plan: even one ${perSampleWord} needs ${formatBytes(persistentBytes + r.peak)} ` +
               `(model and optimizer state ${formatBytes(persistentBytes)} + ${formatBytes(r.peak)} for the pass), ` +
               `more than the memory budget of ${formatBytes(inp.budgetBytes)}`,
       );
@@ -129,11 +134,11 @@ export function plan(inp: PlanInputs): Plan {
     m = lo;
     const r = measure(batch);
     why =
-      `the whole batch of ${batch} would need ${formatBytes(persistentBytes + r.peak)}` +
+      `the whole batch of ${samples(batch)} would need ${formatBytes(persistentBytes + r.peak)}` +
       (r.largest > rt.limits.maxStorageBufferBindingSize
         ? ` and a tensor of ${formatBytes(r.largest)} (over the ${formatBytes(rt.limits.maxStorageBufferBindingSize)} binding limit)`
         : '') +
-      `; ${m} samples per micro-batch is the largest that fits`;
+      `; ${samples(m)} per micro-batch is the largest that fits`;
   }
   const peak = persistentBytes + measure(m).peak;
   const perSample = m > 1 ? (measure(m).peak - measure(1).peak) / (m - 1) : measure(1).peak;
@@ -146,7 +151,7 @@ export function plan(inp: PlanInputs): Plan {
     persistentBytes,
     bytesPerSample: Math.round(perSample),
     reason:
-      `${why}: model, optimizer state and batch ${formatBytes(persistentBytes)}, about ${formatBytes(perSample)} per sample ` +
+      `${why}: model, optimizer state and batch ${formatBytes(persistentBytes)}, about ${formatBytes(perSample)} per ${perSampleWord} ` +
       `for activations and gradients, budget ${formatBytes(inp.budgetBytes)} → ${microBatches} micro-batch` +
       `${microBatches === 1 ? '' : 'es'} of ${m}, planned peak ${formatBytes(peak)}`,
   };
