@@ -101,8 +101,8 @@ export class TransformerBlock extends Module {
     this.drop = new Dropout(dropout);
   }
 
-  /** A block is the unit of checkpointing (Module.blocks()). */
-  override blocks(): Module[] {
+  /** A block is the unit of checkpointing (Module.checkpointBlocks()). */
+  override checkpointBlocks(): Module[] {
     return [this];
   }
 

@@ -11,7 +11,7 @@
 // running statistics a second time (it asks isRecomputing()).
 //
 // Modules: `module.checkpointed = true` makes every call of module.forward a checkpoint
-// (module.ts); the Trainer sets it on a model's blocks() when its plan says so.
+// (module.ts); the Trainer sets it on a model's checkpointBlocks() when its plan says so.
 
 import { isGradEnabled } from '../autograd/grad-mode';
 import { inSegment, isRecomputing, Segment } from '../autograd/segment';

@@ -21,7 +21,7 @@ export abstract class Module {
   /**
    * Whether calls of forward() run as a checkpoint (nn/checkpoint.ts): the activations inside
    * are not kept for backward(), which runs forward() again for them. The Trainer sets it on a
-   * model's blocks() as its memory plan says ('auto', 'blocks').
+   * model's checkpointBlocks() as its memory plan says ('auto', 'blocks').
    */
   get checkpointed(): boolean {
     return Object.hasOwn(this, 'forward');
@@ -53,8 +53,8 @@ export abstract class Module {
    * `checkpointed`): its submodules' blocks. A TransformerBlock is one block; a Sequential's
    * blocks are its layers (a layer with blocks of its own contributes those).
    */
-  blocks(): Module[] {
-    return this.namedChildren().flatMap(([, m]) => m.blocks());
+  checkpointBlocks(): Module[] {
+    return this.namedChildren().flatMap(([, m]) => m.checkpointBlocks());
   }
 
   /** Submodules, named by property (arrays as name.index; Sequential's layers as their index). */

@@ -17,9 +17,9 @@ export class Sequential extends Module {
   }
 
   /** Each layer is a block, except a layer with blocks of its own, which gives those. */
-  override blocks(): Module[] {
+  override checkpointBlocks(): Module[] {
     return this.layers.flatMap((l) => {
-      const inner = l.blocks();
+      const inner = l.checkpointBlocks();
       return inner.length ? inner : [l];
     });
   }

@@ -7,6 +7,17 @@ import { Executor, fromGPUError } from './executor';
 import { getGPU, unavailableMessage } from './gpu-provider';
 import { engineLimits, requiredLimits, type Budget, type EngineLimits } from './limits';
 
+/** What a dry run would have done (Runtime.dryRun). */
+export interface DryRunResult {
+  /** Peak bytes allocated above what was live before. */
+  peakBytes: number;
+  /** The largest single tensor. */
+  largestBytes: number;
+  /** Kernels dispatched, and the bytes their storage bindings span. */
+  dispatches: number;
+  boundBytes: number;
+}
+
 export interface InitOptions {
   powerPreference?: GPUPowerPreference;
   /** Use this device instead of requesting one (webgrad will not destroy it). */
@@ -81,10 +92,11 @@ export class Runtime {
 
   /**
    * Run `fn` without touching the GPU: allocations are only counted and kernels are skipped.
-   * Returns the peak bytes allocated by fn (above what was live before) and its largest tensor.
+   * Returns the peak bytes allocated by fn (above what was live before), its largest tensor, and
+   * the kernels it would have dispatched with the bytes they bind.
    * (src/memory.ts's dryRun() also rewinds the random generator: use that one.)
    */
-  dryRun(fn: () => void): { peakBytes: number; largestBytes: number } {
+  dryRun(fn: () => void): DryRunResult {
     if (this.pool.dry) throw new Error('dry runs do not nest');
     const stats = new DryRunStats();
     this.pool.dry = stats;
@@ -93,7 +105,7 @@ export class Runtime {
     } finally {
       this.pool.dry = null;
     }
-    return { peakBytes: stats.peakBytes, largestBytes: stats.largestBytes };
+    return { peakBytes: stats.peakBytes, largestBytes: stats.largestBytes, dispatches: stats.dispatches, boundBytes: stats.boundBytes };
   }
 
   reportError(e: WebGradError): void {

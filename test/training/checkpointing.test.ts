@@ -179,7 +179,7 @@ describe('wg.nn.checkpoint', () => {
     block.checkpointed = true;
     expect(block.checkpointed).toBe(true);
     expect(Object.keys(block.stateDict())).toEqual(names);
-    expect(new wg.nn.Sequential(block, new wg.nn.ReLU()).blocks()).toEqual([block, expect.any(wg.nn.ReLU)]);
+    expect(new wg.nn.Sequential(block, new wg.nn.ReLU()).checkpointBlocks()).toEqual([block, expect.any(wg.nn.ReLU)]);
     block.checkpointed = false;
     expect(block.checkpointed).toBe(false);
     block.dispose();
