@@ -165,6 +165,22 @@ fn gelu_(x: f32) -> f32 {
   return 0.5 * x * erfc_(-x * INV_SQRT2);
 }
 
+// GELU's tanh approximation (PyTorch's approximate='tanh', GPT-2's gelu_new):
+// x/2 · (1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), computed as x · sigmoid(2u), the same
+// value without the cancellation of 1 + tanh(u) for negative x (−inf gives NaN, −inf · 0, as PyTorch).
+const GELU_TANH_K: f32 = 0.79788456080286536; // √(2/π)
+const GELU_TANH_C: f32 = 0.044715;
+
+fn gelu_tanh_(x: f32) -> f32 {
+  return x * sigmoid_(2.0 * GELU_TANH_K * (x + GELU_TANH_C * x * x * x));
+}
+
+// d/dx: s + x · 2s(1 − s) · u'(x), s = sigmoid(2u), u' = √(2/π)·(1 + 3·0.044715·x²).
+fn gelu_tanh_grad_(x: f32) -> f32 {
+  let s = sigmoid_(2.0 * GELU_TANH_K * (x + GELU_TANH_C * x * x * x));
+  return s + x * 2.0 * s * (1.0 - s) * GELU_TANH_K * (1.0 + 3.0 * GELU_TANH_C * x * x);
+}
+
 // tanh without overflow for large |x| (exp(2|x|) may be inf: the result is then ±1).
 fn tanh_(x: f32) -> f32 {
   let e = exp(-2.0 * abs(x));
@@ -194,6 +210,7 @@ fn unary_op(x: f32) -> f32 {
     case 12u: { return clamp(x, p.alpha, p.beta); }     // clamp
     case 14u: { return select(0.0, 1.0, is_nan(x)); }    // isnan
     case 19u: { return x / (1.0 + exp(-x)); }           // silu, as PyTorch computes it (silu(-inf) is NaN)
+    case 20u: { return gelu_tanh_(x); }
     default: { return x; }
   }
 }
@@ -258,6 +275,7 @@ fn binary_op(op: u32, a: f32, b: f32) -> f32 {
       let pdf = INV_SQRT_2PI * exp(-0.5 * b * b);
       return a * (cdf + b * pdf);
     }
+    case 23u: { return a * gelu_tanh_grad_(b); }                       // gelu_tanh_grad(g, x)
     case 10u: { return a * (1.0 - b * b); }                            // tanh_grad(g, y)
     case 11u: { return a * b * (1.0 - b); }                            // sigmoid_grad(g, y)
     case 13u: { return a * sign(b); }                                  // abs_grad(g, x)

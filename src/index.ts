@@ -35,6 +35,7 @@ export { noGrad, isGradEnabled } from './autograd/grad-mode';
 
 export {
   add, sub, mul, div, neg, exp, log, sqrt, relu, gelu, silu, tanh, sigmoid, abs, powScalar as pow, maximum, clamp, dropout, isnan,
+  type GeluOptions,
 } from './ops/elementwise';
 export { eq, ne, lt, le, gt, ge, where, maskedFill, tril, triu } from './ops/mask';
 export { reshape, transpose, expand, narrow, unsqueeze } from './ops/shape';

@@ -1,7 +1,7 @@
 // wg.memory(): what webgrad holds on the GPU right now.
 
 import type { MemoryStats } from './runtime/buffer-pool';
-import { runtime } from './runtime/device';
+import { runtime, type DryRunResult } from './runtime/device';
 import { globalGenerator } from './random';
 
 export type { MemoryStats };
@@ -29,11 +29,12 @@ export async function sync(): Promise<void> {
 /**
  * Run `fn` without touching the GPU: ops check shapes and count their allocations but allocate
  * and dispatch nothing (the memory planner's and the autotuner's dry runs). Returns the peak
- * bytes allocated (above what was live before) and the largest tensor. The global generator is
+ * bytes allocated (above what was live before), the largest tensor, and the kernels that would
+ * have run with the bytes they bind. The global generator is
  * rewound after it, so that a dry run does not take the random numbers (dropout masks) of the
  * real run that follows.
  */
-export function dryRun(fn: () => void): { peakBytes: number; largestBytes: number } {
+export function dryRun(fn: () => void): DryRunResult {
   const rng = globalGenerator.getState();
   try {
     return runtime().dryRun(fn);

@@ -98,6 +98,8 @@ function step(node: Node, g: Tensor, grads: Map<Node, Tensor>): void {
     accumulateLeaf(node.leaf, g);
     return;
   }
+  // A node of a checkpointed segment: its saved tensors come from running the segment again.
+  node.segment?.recompute();
   const needs = node.inputs.map((n) => n !== null);
   // tidy frees what the rule computed on the way, keeping the gradients it returns.
   const inGrads = tidy(() => node.backward!(g, node.saved, needs));

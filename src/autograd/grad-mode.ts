@@ -23,3 +23,17 @@ export function noGrad<T>(fn: () => T): T {
   disabled--;
   return result;
 }
+
+/**
+ * Run `fn` (synchronous) with recording on, whatever the scopes around it say: a checkpointed
+ * segment re-runs its forward from inside backward(), which runs under noGrad().
+ */
+export function withGrad<T>(fn: () => T): T {
+  const outer = disabled;
+  disabled = 0;
+  try {
+    return fn();
+  } finally {
+    disabled = outer;
+  }
+}

@@ -4,6 +4,7 @@
 // through it, even after tidy() disposed the intermediate tensors themselves.
 
 import type { Tensor } from '../tensor';
+import type { Segment } from './segment';
 
 /**
  * An op's backward rule: the gradient of the output, the tensors the op saved, and which inputs
@@ -15,6 +16,11 @@ export class Node {
   private refs = 1;
   /** Set once backward() has run through this node: its saved tensors are gone. */
   consumed = false;
+  /**
+   * The checkpointed segment that recorded this node and will recompute its saved tensors when
+   * backward() needs them (segment.ts); null once they are there, and for ordinary nodes.
+   */
+  segment: Segment | null = null;
 
   constructor(
     readonly op: string,
@@ -34,6 +40,7 @@ export class Node {
 
   release(): void {
     if (--this.refs > 0) return;
+    this.segment?.forget(this);
     this.freeSaved();
     for (const n of this.inputs) n?.release();
   }

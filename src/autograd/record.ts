@@ -6,6 +6,7 @@ import { keep } from '../scope';
 import type { Tensor } from '../tensor';
 import { isGradEnabled } from './grad-mode';
 import { Node, type BackwardFn } from './node';
+import { activeSegment } from './segment';
 
 export function record(
   op: string,
@@ -15,10 +16,18 @@ export function record(
   save: readonly Tensor[] = [],
 ): Tensor {
   if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
-  const nodes = inputs.map((t) => (t.requiresGrad ? nodeOf(t).retain() : null));
-  const saved = save.map((t) => keep(t.view(t.shape, t.strides, t.offset)));
+  const segment = activeSegment();
   out.requiresGrad = true;
+  if (segment?.mode === 'unpack') {
+    // A checkpointed segment's re-run: the tensors go to the node its first run made.
+    segment.unpack(op, save);
+    return out;
+  }
+  const nodes = inputs.map((t) => (t.requiresGrad ? nodeOf(t).retain() : null));
+  // Inside a checkpointed segment the node keeps nothing: the re-run provides it.
+  const saved = segment ? [] : save.map((t) => keep(t.view(t.shape, t.strides, t.offset)));
   out._node = new Node(op, nodes, saved, backward);
+  segment?.adopt(out._node);
   return out;
 }
 

@@ -1,10 +1,11 @@
 // Parameter-free layers: activations, pooling, flatten.
 
-import { gelu, relu, sigmoid, silu, tanh } from '../ops/elementwise';
+import { gelu, relu, sigmoid, silu, tanh, type GeluOptions } from '../ops/elementwise';
 import { avgPool2d, maxPool2d } from '../ops/pool';
 import { reshape } from '../ops/shape';
 import type { Tensor } from '../tensor';
 import { Module } from './module';
+import { WebGradError } from '../runtime/errors';
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
@@ -12,10 +13,20 @@ export class ReLU extends Module {
   }
 }
 
-/** GELU, the exact erf form (PyTorch's default). */
+/** GELU: the exact erf form (PyTorch's default), or new GELU({ approximate: 'tanh' }) (GPT-2's gelu_new). */
 export class GELU extends Module {
+  readonly approximate: 'none' | 'tanh';
+
+  constructor({ approximate = 'none' }: GeluOptions = {}) {
+    super();
+    if (approximate !== 'none' && approximate !== 'tanh') {
+      throw new WebGradError(`GELU: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+    }
+    this.approximate = approximate;
+  }
+
   forward(x: Tensor): Tensor {
-    return gelu(x);
+    return gelu(x, { approximate: this.approximate });
   }
 }
 

@@ -101,6 +101,11 @@ export class TransformerBlock extends Module {
     this.drop = new Dropout(dropout);
   }
 
+  /** A block is the unit of checkpointing (Module.checkpointBlocks()). */
+  override checkpointBlocks(): Module[] {
+    return [this];
+  }
+
   forward(x: Tensor, call: AttentionCall = {}): Tensor {
     const h = add(x, this.drop.forward(this.attn.forward(this.ln1.forward(x), call)));
     return add(h, this.drop.forward(this.proj.forward(this.act.forward(this.fc.forward(this.ln2.forward(h))))));

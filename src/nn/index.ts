@@ -7,6 +7,7 @@ export { Embedding } from './embedding';
 export { Dropout } from './dropout';
 export { LayerNorm, RMSNorm, BatchNorm2d } from './normalization';
 export { Sequential } from './sequential';
+export { checkpoint } from './checkpoint';
 export {
   MultiheadAttention,
   TransformerBlock,

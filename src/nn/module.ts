@@ -11,6 +11,7 @@ import { ShapeError, DTypeError, WebGradError } from '../runtime/errors';
 import { keep } from '../scope';
 import { formatShape, Tensor } from '../tensor';
 import { copyInto } from '../ops/copy';
+import { checkpoint } from './checkpoint';
 
 export abstract class Module {
   training = true;
@@ -18,6 +19,45 @@ export abstract class Module {
   readonly inputDType: 'float32' | 'int32' = 'float32';
 
   abstract forward(x: Tensor): Tensor;
+
+  /**
+   * Whether calls of forward() run as a checkpoint (nn/checkpoint.ts): the activations inside
+   * are not kept for backward(), which runs forward() again for them. The Trainer sets it on a
+   * model's checkpointBlocks() as its memory plan says ('auto', 'blocks').
+   */
+  get checkpointed(): boolean {
+    return Object.hasOwn(this, 'forward');
+  }
+
+  set checkpointed(on: boolean) {
+    if (on === this.checkpointed) return;
+    if (!on) {
+      delete (this as { forward?: unknown }).forward;
+      return;
+    }
+    // The class's forward, wrapped by an own property (not enumerable: not a submodule or state).
+    const plain = Object.getPrototypeOf(this).forward as (x: Tensor, ...rest: unknown[]) => Tensor;
+    const name = this.constructor.name;
+    Object.defineProperty(this, 'forward', {
+      configurable: true,
+      enumerable: false,
+      writable: true,
+      value: function checkpointedForward(this: Module, x: Tensor, ...rest: unknown[]): Tensor {
+        const block = (xi: Tensor, ...r: unknown[]) => plain.call(this, xi, ...r);
+        Object.defineProperty(block, 'name', { value: name });
+        return checkpoint(block, x, ...rest);
+      },
+    });
+  }
+
+  /**
+   * The units this model is checkpointed by, in order (the Trainer's checkpointing sets their
+   * `checkpointed`): its submodules' blocks. A TransformerBlock is one block; a Sequential's
+   * blocks are its layers (a layer with blocks of its own contributes those).
+   */
+  checkpointBlocks(): Module[] {
+    return this.namedChildren().flatMap(([, m]) => m.checkpointBlocks());
+  }
 
   /** Submodules, named by property (arrays as name.index; Sequential's layers as their index). */
   namedChildren(): [string, Module][] {

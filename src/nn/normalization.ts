@@ -3,6 +3,7 @@
 // biases at 0, as in PyTorch.
 
 import { noGrad } from '../autograd/grad-mode';
+import { isRecomputing } from '../autograd/segment';
 import { ones, zeros } from '../creation';
 import { add, affine, div, mul, sqrt, sub } from '../ops/elementwise';
 import { layerNorm, rmsNorm } from '../ops/norm';
@@ -87,7 +88,8 @@ export class BatchNorm2d extends Module {
       mu = mean(x, [0, 2, 3], true);
       const centered = sub(x, mu);
       variance = mean(mul(centered, centered), [0, 2, 3], true);
-      this.updateRunningStats(mu, variance, n);
+      // A checkpointed segment's re-run (nn/checkpoint.ts) must not count the batch twice.
+      if (!isRecomputing()) this.updateRunningStats(mu, variance, n);
     } else {
       mu = reshape(this.runningMean, [1, c, 1, 1]);
       variance = reshape(this.runningVar, [1, c, 1, 1]);

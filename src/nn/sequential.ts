@@ -16,6 +16,14 @@ export class Sequential extends Module {
     return y;
   }
 
+  /** Each layer is a block, except a layer with blocks of its own, which gives those. */
+  override checkpointBlocks(): Module[] {
+    return this.layers.flatMap((l) => {
+      const inner = l.checkpointBlocks();
+      return inner.length ? inner : [l];
+    });
+  }
+
   protected override arrayChildName(_property: string, index: number): string {
     return String(index);
   }

@@ -22,3 +22,19 @@ export function autocastF16<T>(fn: () => T): T {
 export function autocastActive(): boolean {
   return depth > 0 && runtime().hasFeature('shader-f16');
 }
+
+/** Whether code running now is inside an autocastF16 scope (whatever the device offers). */
+export function autocastRequested(): boolean {
+  return depth > 0;
+}
+
+/** Run `fn` inside an autocast scope or outside any, as `on` says: a checkpointed segment re-runs as it first ran. */
+export function withAutocast<T>(on: boolean, fn: () => T): T {
+  const outer = depth;
+  depth = on ? 1 : 0;
+  try {
+    return fn();
+  } finally {
+    depth = outer;
+  }
+}

@@ -5,7 +5,7 @@
 import { provideGradientSum } from '../autograd/gradient-sum';
 import { record } from '../autograd/record';
 import { broadcastStrides } from '../kernels/layout';
-import { ShapeError } from '../runtime/errors';
+import { ShapeError, WebGradError } from '../runtime/errors';
 import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { axpyInPlace, runBinary, runUnary } from './pointwise';
@@ -39,8 +39,17 @@ export function relu(a: Tensor): Tensor {
   return record('relu', runUnary('relu', a), [a], (g, [x]) => [runBinary('reluGrad', g, x!)], [a]);
 }
 
-/** GELU, the exact erf form (PyTorch's default). */
-export function gelu(a: Tensor): Tensor {
+export interface GeluOptions {
+  /** 'none' (default): the exact erf form; 'tanh': the tanh approximation (GPT-2's gelu_new), as PyTorch's. */
+  approximate?: 'none' | 'tanh';
+}
+
+/** GELU: the exact erf form (PyTorch's default), or with { approximate: 'tanh' } the tanh approximation. */
+export function gelu(a: Tensor, { approximate = 'none' }: GeluOptions = {}): Tensor {
+  if (approximate === 'tanh') {
+    return record('geluTanh', runUnary('geluTanh', a), [a], (g, [x]) => [runBinary('geluTanhGrad', g, x!)], [a]);
+  }
+  if (approximate !== 'none') throw new WebGradError(`gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
   return record('gelu', runUnary('gelu', a), [a], (g, [x]) => [runBinary('geluGrad', g, x!)], [a]);
 }
 

@@ -28,7 +28,7 @@ declare module '../tensor' {
     log(): Tensor;
     sqrt(): Tensor;
     relu(): Tensor;
-    gelu(): Tensor;
+    gelu(opts?: ew.GeluOptions): Tensor;
     tanh(): Tensor;
     sigmoid(): Tensor;
     abs(): Tensor;
@@ -83,7 +83,7 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {
   log(this: Tensor) { return ew.log(this); },
   sqrt(this: Tensor) { return ew.sqrt(this); },
   relu(this: Tensor) { return ew.relu(this); },
-  gelu(this: Tensor) { return ew.gelu(this); },
+  gelu(this: Tensor, opts?: ew.GeluOptions) { return ew.gelu(this, opts); },
   tanh(this: Tensor) { return ew.tanh(this); },
   sigmoid(this: Tensor) { return ew.sigmoid(this); },
   abs(this: Tensor) { return ew.abs(this); },

@@ -30,12 +30,12 @@ const ternaryKernel = defineKernel('where', {
 const UNARY = {
   neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, gelu: 5, tanh: 6, sigmoid: 7,
   affine: 8, powScalar: 9, reciprocal: 10, abs: 11, clamp: 12, isnan: 14,
-  dropout: 16, tril: 17, triu: 18, silu: 19,
+  dropout: 16, tril: 17, triu: 18, silu: 19, geluTanh: 20,
 } as const;
 const BINARY = {
   add: 0, sub: 1, mul: 2, div: 3, maximum: 4, eq: 7,
   reluGrad: 8, geluGrad: 9, tanhGrad: 10, sigmoidGrad: 11, absGrad: 13,
-  ne: 15, lt: 16, le: 17, gt: 18, ge: 19, maskedFill: 20, maskedKeep: 21, siluGrad: 22,
+  ne: 15, lt: 16, le: 17, gt: 18, ge: 19, maskedFill: 20, maskedKeep: 21, siluGrad: 22, geluTanhGrad: 23,
 } as const;
 /** OP = SCALAR + a binary op: the unary entry runs that op with a number as second operand. */
 const SCALAR = 64;

@@ -197,6 +197,9 @@ export class DryRunStats {
   peakBytes = 0;
   /** The largest single allocation (it must fit one storage binding). */
   largestBytes = 0;
+  /** Kernels dispatched, and the bytes their storage bindings span: what the planner prices a pass by. */
+  dispatches = 0;
+  boundBytes = 0;
 
   acquire(size: number, bytes: number): DeviceBuffer {
     this.liveBytes += size;
@@ -209,5 +212,10 @@ export class DryRunStats {
 
   release(size: number): void {
     this.liveBytes -= size;
+  }
+
+  dispatched(boundBytes: number): void {
+    this.dispatches++;
+    this.boundBytes += boundBytes;
   }
 }

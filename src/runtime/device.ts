@@ -28,6 +28,17 @@ export interface WasmOptions {
   relaxedSimd?: boolean;
 }
 
+/** What a dry run would have done (Runtime.dryRun). */
+export interface DryRunResult {
+  /** Peak bytes allocated above what was live before. */
+  peakBytes: number;
+  /** The largest single tensor. */
+  largestBytes: number;
+  /** Kernels dispatched, and the bytes their storage bindings span. */
+  dispatches: number;
+  boundBytes: number;
+}
+
 export interface InitOptions {
   /**
    * 'auto' (the default; in Node, $WEBGRAD_BACKEND may set another): WebGPU on a hardware
@@ -148,10 +159,11 @@ export class Runtime {
 
   /**
    * Run `fn` without touching the device: allocations are only counted and kernels are skipped.
-   * Returns the peak bytes allocated by fn (above what was live before) and its largest tensor.
+   * Returns the peak bytes allocated by fn (above what was live before), its largest tensor, and
+   * the kernels it would have dispatched with the bytes they bind.
    * (src/memory.ts's dryRun() also rewinds the random generator: use that one.)
    */
-  dryRun(fn: () => void): { peakBytes: number; largestBytes: number } {
+  dryRun(fn: () => void): DryRunResult {
     if (this.pool.dry) throw new Error('dry runs do not nest');
     const stats = new DryRunStats();
     this.pool.dry = stats;
@@ -160,7 +172,7 @@ export class Runtime {
     } finally {
       this.pool.dry = null;
     }
-    return { peakBytes: stats.peakBytes, largestBytes: stats.largestBytes };
+    return { peakBytes: stats.peakBytes, largestBytes: stats.largestBytes, dispatches: stats.dispatches, boundBytes: stats.boundBytes };
   }
 
   reportError(e: WebGradError): void {

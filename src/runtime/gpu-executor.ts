@@ -74,7 +74,10 @@ export class GPUExecutor implements Executor {
     }
     if (d.workgroups <= 0) return;
     this.pipelineRecorder?.(kernel, d.constants ?? {});
-    if (this.pool.dry) return;
+    if (this.pool.dry) {
+      this.pool.dry.dispatched(d.buffers.reduce((n, b) => n + b.size, 0));
+      return;
+    }
     const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeRange(b))) as BufferRange<GPUBuffer>[];
     for (const r of ranges) {
       if (r.size > this.limits.maxStorageBufferBindingSize) {

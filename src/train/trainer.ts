@@ -36,7 +36,7 @@ import { tidy } from '../scope';
 import { empty, formatShape, Tensor } from '../tensor';
 import { autotuner } from '../kernels/tuning/autotune';
 import { compilePipelines, recordPipelines, type PrecompileOptions } from '../runtime/pipeline-compiler';
-import { defaultBudget, plan, type Plan } from './memory-plan';
+import { applyCheckpointing, checkCheckpointing, defaultBudget, plan, type Checkpointing, type Plan } from './memory-plan';
 import type { LossScalingOptions } from './loss-scaler';
 import { MixedPrecision, type Precision, type StepCheck } from './mixed-precision';
 import { AutoCheckpoints, withRecoveryHint, type AutoCheckpointOptions, type FitCursor, type ResumePoint } from './recovery';
@@ -63,6 +63,13 @@ export interface TrainerOptions {
   microBatchSize?: number | 'auto';
   /** Bytes a step may use; default: the init() budget, else half of 4 × maxBufferSize (see README). */
   memoryBudgetBytes?: number;
+  /**
+   * Activation checkpointing of the model's checkpointBlocks() (nn/checkpoint.ts): 'auto' (default) lets
+   * the memory plan choose none, every block or every k-th block with the micro-batch size, for
+   * the fastest step that fits the budget; 'none', 'blocks' (every block) or { every: k } fix it.
+   * Gradients are the same either way (bit for bit at the same micro-batch size).
+   */
+  checkpointing?: Checkpointing;
   /** Save model, optimizer and progress every N steps, for recover() after a device loss (recovery.ts). */
   checkpoint?: AutoCheckpointOptions;
   /**
@@ -170,6 +177,7 @@ export class Trainer {
   /** The gradient norm clipped to before each update (null: no clipping). */
   readonly clipNorm: number | null;
   readonly microBatchSize: number | 'auto';
+  readonly checkpointing: Checkpointing;
   readonly budgetBytes: number;
   readonly tuneBeforeSteps: boolean;
   /** Optimizer updates applied so far. */
@@ -211,6 +219,7 @@ export class Trainer {
           ? mse
           : opts.loss;
     this.microBatchSize = opts.microBatchSize ?? 'auto';
+    this.checkpointing = checkCheckpointing(opts.checkpointing ?? 'auto');
     this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
     this.tuneBeforeSteps = opts.tuneBeforeSteps ?? true;
     this.checkpoints = opts.checkpoint ? new AutoCheckpoints(opts.checkpoint) : null;
@@ -253,6 +262,7 @@ export class Trainer {
         xDType,
         yDType,
         microBatchSize: this.microBatchSize,
+        checkpointing: this.checkpointing,
         budgetBytes: this.budgetBytes,
         correction: this.correction,
         liveBatchBytes,
@@ -318,6 +328,7 @@ export class Trainer {
     // before the first step: it runs on the defaults, so that the first loss is not kept waiting).
     if (this.tuneBeforeSteps && this.steps > 0 && autotuner().hasPending) await autotuner().tune();
     let m = p.microBatchSize;
+    applyCheckpointing(this.model.checkpointBlocks(), p.checkpointEvery);
     let recoveries = 0;
     const rng = globalGenerator.getState();
     const buffers = this.snapshotBuffers();
@@ -517,6 +528,7 @@ export class Trainer {
   ): Promise<Plan> {
     const yShape = targetShape ?? this.targetShape(batchShape, dtypes?.x ?? this.model.inputDType);
     const p = this.plan(batchShape, yShape, dtypes);
+    applyCheckpointing(this.model.checkpointBlocks(), p.checkpointEvery);
     // The dry run's gradients stand in for the real ones, which are put back after it.
     const params = this.model.parameters();
     const saved = params.map((q) => q.grad);

@@ -12,6 +12,7 @@ const unaryCases: [string, (t: wg.Tensor) => wg.Tensor, (x: number) => number, [
   ['sqrt', wg.sqrt, Math.sqrt, [0.01, 10]],
   ['relu', wg.relu, (x) => Math.max(x, 0), [-3, 3]],
   ['gelu', wg.gelu, ref.gelu, [-6, 6]],
+  ['gelu tanh', (t) => wg.gelu(t, { approximate: 'tanh' }), ref.geluTanh, [-6, 6]],
   ['tanh', wg.tanh, Math.tanh, [-6, 6]],
   ['sigmoid', wg.sigmoid, ref.sigmoid, [-12, 12]],
   ['silu', wg.silu, ref.silu, [-12, 12]],
@@ -21,7 +22,7 @@ const shapes = [[1], [3], [17, 3], [2, 33, 5], [65, 130]];
 
 // Gradients are checked at [37] on ranges of their own (relu's values kept away from its kink).
 const gradRanges: Record<string, [number, number]> = {
-  neg: [-2, 2], exp: [-2, 2], log: [0.5, 3], sqrt: [0.5, 3], relu: [-2, 2], gelu: [-3, 3], tanh: [-2, 2], sigmoid: [-4, 4],
+  neg: [-2, 2], exp: [-2, 2], log: [0.5, 3], sqrt: [0.5, 3], relu: [-2, 2], gelu: [-3, 3], 'gelu tanh': [-3, 3], tanh: [-2, 2], sigmoid: [-4, 4],
   silu: [-4, 4],
 };
 const awayFromKink = (rng: Rng, n: number) => rng.array(n, -2, 2).map((v) => (Math.abs(v) < 0.01 ? 0.5 : v));
@@ -54,6 +55,15 @@ describe('unary ops at the edges', () => {
     const x = [-9, -7, -5, -3];
     const out = await wg.gelu(wg.tensor(x)).toArray();
     expectClose(out, x.map(ref.gelu), { rtol: 1e-4, atol: 0 });
+  });
+
+  it('gelu tanh keeps relative accuracy in the negative tail, is nn.GELU({ approximate }), and refuses other names', async () => {
+    const x = [-9, -7, -5, -3, -1e-3, 1e-3, 30];
+    const out = await wg.gelu(wg.tensor(x), { approximate: 'tanh' }).toArray();
+    expectClose(out, x.map(ref.geluTanh), { rtol: 1e-5, atol: 0 });
+    const layer = await new wg.nn.GELU({ approximate: 'tanh' }).forward(wg.tensor(x)).toArray();
+    expect(Array.from(layer)).toEqual(Array.from(out));
+    expect(() => wg.gelu(wg.tensor(x), { approximate: 'erf' as 'none' })).toThrowError(/approximate must be 'none' or 'tanh', got "erf"/);
   });
 
   it('isnan finds NaN (and only NaN) among ±Inf, ±0 and numbers', async () => {

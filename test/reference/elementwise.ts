@@ -94,6 +94,22 @@ export function gelu(x: number): number {
 
 export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
+const GELU_K = Math.sqrt(2 / Math.PI);
+
+/**
+ * GELU's tanh approximation, PyTorch's gelu(approximate='tanh'): x/2 · (1 + tanh(u)),
+ * u = √(2/π)·(x + 0.044715·x³), as x·sigmoid(2u) (the same number, no cancellation); −inf · 0 = NaN at −inf.
+ */
+export function geluTanh(x: number): number {
+  return x * sigmoid(2 * GELU_K * (x + 0.044715 * x ** 3));
+}
+
+/** Its derivative: ½(1 + tanh u) + ½x(1 − tanh²u)·u′ (NaN at ±inf, as PyTorch's backward). */
+export function geluTanhGrad(x: number): number {
+  const t = Math.tanh(GELU_K * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x);
+}
+
 /** SiLU as PyTorch computes it: x / (1 + exp(−x)). */
 export const silu = (x: number): number => x / (1 + Math.exp(-x));
 

@@ -61,7 +61,10 @@ export class WasmExecutor implements Executor {
     if (!twin) throw new Error(`${kernel.name} has no kernel on the CPU backend`);
     if (d.workgroups <= 0) return;
     this.pipelineRecorder?.(kernel, d.constants ?? {});
-    if (this.pool.dry) return;
+    if (this.pool.dry) {
+      this.pool.dry.dispatched(d.buffers.reduce((n, b) => n + b.size, 0));
+      return;
+    }
     const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeRange(b))) as BufferRange<HeapBuffer>[];
     let bound = 0;
     for (const r of ranges) {
