@@ -409,7 +409,9 @@ export async function main(args: string[] = []): Promise<void> {
   const flag = (f: string) => args.includes(f);
   const outIndex = args.indexOf('--out');
   const outFile = outIndex >= 0 ? args[outIndex + 1]! : join(process.env.OUT ?? '.', 'gpu-check.json');
-  const info = await wg.init({ autotune: false });
+  // WebGPU always: init()'s 'auto' would take the CPU backend on a software adapter, or where the
+  // GPU's driver failed to load, and report a CPU's numbers as the GPU's.
+  const info = await wg.init({ backend: 'webgpu', autotune: false });
   const a = info.adapterInfo;
   const hasF16 = info.features.includes('shader-f16');
   const software = a.isFallbackAdapter;
