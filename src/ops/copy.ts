@@ -7,7 +7,7 @@ import { contiguousCopy } from '../creation';
 import { runtime } from '../runtime/device';
 import { ShapeError } from '../runtime/errors';
 import { tidy } from '../scope';
-import { formatShape, type Tensor } from '../tensor';
+import { elementBytes, formatShape, type Tensor } from '../tensor';
 
 /** `t` itself when it is contiguous with offset 0, else a contiguous copy (differentiable). */
 export function contiguous(t: Tensor): Tensor {
@@ -21,8 +21,13 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   if (dst.size !== src.size || dst.dtype !== src.dtype || !dst.isContiguous) {
     throw new ShapeError(`copyInto: cannot copy ${formatShape(src.shape)} ${src.dtype} into ${formatShape(dst.shape)} ${dst.dtype}`);
   }
+  // Buffer copies move whole 4-byte words: a float16 tensor must start and end on one.
+  const bytes = elementBytes(dst.dtype);
+  if (bytes === 2 && (dst.offset % 2 || src.offset % 2 || src.size % 2 || !src.isContiguous)) {
+    throw new ShapeError(`copyInto: float16 ${formatShape(src.shape)} must be contiguous and cover whole 4-byte words`);
+  }
   tidy(() => {
     const c = src.isContiguous ? src : contiguousCopy(src, 'copyInto');
-    runtime().executor.copy(c.buffer('copyInto'), c.offset * 4, dst.buffer('copyInto'), dst.offset * 4, c.size * 4);
+    runtime().executor.copy(c.buffer('copyInto'), c.offset * bytes, dst.buffer('copyInto'), dst.offset * bytes, c.size * bytes);
   });
 }
