@@ -9,15 +9,51 @@
 // The library build goes first: it empties dist/, the demo build then adds dist/demo/.
 
 import { resolve } from 'node:path';
-import { defineConfig, type ViteUserConfig } from 'vitest/config';
+import { defineConfig, type Plugin, type ViteUserConfig } from 'vitest/config';
 
 const repo = import.meta.dirname;
+
+/**
+ * Cross-origin isolation: with these two headers a page may use SharedArrayBuffer, which the CPU
+ * backend's threads share (without them it runs on one thread and says so). The dev server
+ * (`npm start`, the browser tests) and `vite preview` send them; the demo build writes them in
+ * `_headers` for static hosts that read that file (Netlify, Cloudflare Pages) — others must be
+ * configured to send them.
+ */
+const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+/** Writes dist/demo/_headers: the isolation headers for every path of the built demo. */
+function isolationHeadersFile(): Plugin {
+  return {
+    name: 'webgrad-isolation-headers',
+    apply: 'build',
+    generateBundle() {
+      const lines = ['/*', ...Object.entries(ISOLATION_HEADERS).map(([k, v]) => `  ${k}: ${v}`), ''];
+      this.emitFile({ type: 'asset', fileName: '_headers', source: lines.join('\n') });
+    },
+  };
+}
+
+/** The training tests that compare numbers (and data parallelism between in-process replicas), run on the CPU backend too. */
+const WASM_TRAINING_TESTS = [
+  'test/training/trainer.test.ts',
+  'test/training/training.test.ts',
+  'test/training/optim.test.ts',
+  'test/training/nn.test.ts',
+  'test/training/freeze.test.ts',
+  'test/training/checkpoint.test.ts',
+  'test/training/mixed-precision.test.ts',
+  'test/training/transformer.test.ts',
+  'test/distributed/local.test.ts',
+];
 
 const library: ViteUserConfig = {
   root: '.',
   // Relative asset URLs, so that the built library finds dist/mnist.bin.gz from dist/*.js (Node
   // reads it from disk, browsers fetch it next to the script).
   base: './',
+  server: { headers: ISOLATION_HEADERS },
+  preview: { headers: ISOLATION_HEADERS },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -28,11 +64,26 @@ const library: ViteUserConfig = {
       formats: ['es'],
     },
     rollupOptions: {
-      external: ['webgpu', 'ws', /^node:/],
+      external: ['webgpu', 'ws', 'node-datachannel', 'node-datachannel/polyfill', /^node:/],
     },
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    // Two projects: every test with the engine on WebGPU (Dawn on SwiftShader here), and the op
+    // and training tests again on the CPU backend. $WEBGRAD_BACKEND is the backend wg.init()
+    // takes when a test names none (src/node.ts); both projects share the rest of this config.
+    projects: [
+      { extends: true, test: { name: 'webgpu', include: ['test/**/*.test.ts'], env: { WEBGRAD_BACKEND: 'webgpu' } } },
+      {
+        extends: true,
+        test: {
+          name: 'wasm',
+          include: ['test/ops/**/*.test.ts', ...WASM_TRAINING_TESTS],
+          // What only WebGPU has: f16 kernels, subgroup variants.
+          exclude: ['test/ops/mixed-precision-f16.test.ts', 'test/ops/subgroups.test.ts'],
+          env: { WEBGRAD_BACKEND: 'wasm' },
+        },
+      },
+    ],
     setupFiles: ['test/setup.ts'],
     // Compiles the wasm kernels (wasm/) when their sources changed: `npx vitest run` alone works.
     globalSetup: ['test/global-setup.ts'],
@@ -52,6 +103,8 @@ const demo: ViteUserConfig = {
   root: resolve(repo, 'demo'),
   base: './',
   publicDir: false,
+  plugins: [isolationHeadersFile()],
+  preview: { headers: ISOLATION_HEADERS },
   build: {
     outDir: resolve(repo, 'dist/demo'),
     emptyOutDir: true,

@@ -4,7 +4,8 @@
 
 import type { Engine } from './harness/engine';
 import { runSuite } from './harness/suite';
-import { ENGINE_LABELS, enginesOf, formatCell, formatProgress, formatSpeedup, formatTime, rows, speedup } from './harness/report';
+import { workerEngine } from './harness/worker-engine';
+import { comparisonLabel, comparisonsOf, ENGINE_LABELS, enginesOf, formatCell, formatProgress, formatSpeedup, formatTime, rows, speedup } from './harness/report';
 import type { AdapterDescription, BenchReport, Progress, Result } from './harness/results';
 import { ENGINES, selectEngines, selectWorks, workloads, type EngineName } from './harness/workloads';
 
@@ -26,9 +27,13 @@ declare global {
 
 // Each engine's module (and its library) is loaded only when that engine runs.
 const LOADERS: Record<EngineName, () => Promise<Engine>> = {
-  webgrad: async () => (await import('./harness/webgrad')).createEngine(),
+  webgrad: async () => (await import('./harness/webgrad')).createEngine('webgpu'),
   'tfjs-webgpu': async () => (await import('./harness/tfjs')).createEngine(),
   'jax-js-webgpu': async () => (await import('./harness/jax')).createEngine(),
+  // The CPU engines, each in a Worker of its own (bench/harness/worker-engine.ts).
+  'webgrad-wasm': () => workerEngine('webgrad-wasm'),
+  'jax-js-wasm': () => workerEngine('jax-js-wasm'),
+  'tfjs-wasm': () => workerEngine('tfjs-wasm'),
 };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -48,6 +53,7 @@ async function runBench(opts: PageOptions = {}): Promise<BenchReport> {
     $('adapter').textContent = adapter ? `Adapter: ${adapterText(adapter)}` : 'No WebGPU adapter in this browser.';
     $('log').textContent = '';
     const results: Result[] = [];
+    const about: Partial<Record<EngineName, string>> = {};
     const started = performance.now();
     await runSuite(
       engines.map((name) => ({ name, load: LOADERS[name] })),
@@ -58,6 +64,7 @@ async function runBench(opts: PageOptions = {}): Promise<BenchReport> {
         onProgress: (p) => {
           log(formatProgress(p));
           window.benchProgress?.(p);
+          if (p.type === 'engine' && p.about) about[p.engine] = p.about;
           if (p.type === 'result') {
             results.push(p.result);
             render(results);
@@ -66,7 +73,7 @@ async function runBench(opts: PageOptions = {}): Promise<BenchReport> {
         },
       },
     );
-    const report: BenchReport = { adapter, browser: navigator.userAgent, date: new Date().toISOString(), warmup, runs, results };
+    const report: BenchReport = { adapter, browser: navigator.userAgent, date: new Date().toISOString(), warmup, runs, engines: about, results };
     $('json').textContent = JSON.stringify(report, null, 2);
     console.log(JSON.stringify(report));
     return report;
@@ -95,11 +102,11 @@ function log(line: string): void {
 
 function render(results: Result[]): void {
   const engines = enginesOf(results);
-  const peers = engines.filter((e) => e !== 'webgrad');
+  const pairs = comparisonsOf(results);
   const table = $<HTMLTableElement>('table');
   table.replaceChildren();
   const head = table.createTHead().insertRow();
-  for (const h of ['work', 'shape', ...engines.map((e) => ENGINE_LABELS[e]), ...peers.map((p) => `webgrad speed-up vs ${ENGINE_LABELS[p]}`)]) {
+  for (const h of ['work', 'shape', ...engines.map((e) => ENGINE_LABELS[e]), ...pairs.map((c) => `speed-up ${comparisonLabel(c)}`)]) {
     head.appendChild(document.createElement('th')).textContent = h;
   }
   const body = table.createTBody();
@@ -114,9 +121,9 @@ function render(results: Result[]): void {
       cell.textContent = formatCell(row.byEngine[e]);
       cell.className = row.byEngine[e]?.error !== undefined ? 'error' : 'num';
     }
-    for (const p of peers) {
+    for (const [ours, peer] of pairs) {
       const cell = tr.insertCell();
-      cell.textContent = formatSpeedup(speedup(row, p));
+      cell.textContent = formatSpeedup(speedup(row, peer, ours));
       cell.className = 'num';
     }
     // Bars: speed relative to the fastest engine on this work item (longer is faster).

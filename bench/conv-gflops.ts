@@ -16,7 +16,7 @@ export async function main(args: string[]): Promise<void> {
   const nums = (runsAt >= 0 ? [...args.slice(0, runsAt), ...args.slice(runsAt + 2)] : args).map(Number);
   const [N = 32, C = 32, H = 28, W = 28, O = 64, k = 5, padding = 2, stride = 1] = nums;
   const c: Case = { N, C, H, W, O, k, padding, stride };
-  const info = await wg.init();
+  const info = await wg.init({ backend: 'webgpu' }); // the WGSL kernels
   console.log(`adapter: ${info.adapterInfo.vendor} ${info.adapterInfo.architecture} ${info.adapterInfo.description}`.trim());
   const x = wg.randn([N, C, H, W], { seed: 1 });
   const w = wg.mul(wg.randn([O, C, k, k], { seed: 2 }), 0.05);

@@ -31,7 +31,7 @@ function median(xs: number[]): number {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const info = await wg.init();
+  const info = await wg.init({ backend: 'webgpu' }); // the WGSL kernels
   const sizes = (option(args, '--sizes') ?? '512,1024').split(',').map(Number);
   const runs = Math.max(5, Number(option(args, '--runs') ?? 5));
   const only = option(args, '--only')?.split(',');

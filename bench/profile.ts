@@ -28,7 +28,7 @@ export async function main(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
   const works = selectWorks(quick, opt('--work')?.split(',') ?? (quick ? undefined : ['matmul-1024', 'mlp-step', 'cnn-step']));
   const steps = Number(opt('--steps') ?? 5);
-  const info = await wg.init();
+  const info = await wg.init({ backend: 'webgpu' });
   if (!info.features.includes('timestamp-query')) throw new Error('the adapter has no timestamp-query: GPU times per kernel need it');
   const engine = await createEngine();
   const rt = runtime();
@@ -52,12 +52,13 @@ export async function main(args: string[]): Promise<void> {
     readStartedAt = performance.now();
     return read(buffer, offset, size);
   };
-  const getPipeline = ex.pipelines.get.bind(ex.pipelines);
-  ex.pipelines.get = (kernel, constants) => {
-    const before = ex.pipelines.size;
+  const pipelines = ex.pipelines!;
+  const getPipeline = pipelines.get.bind(pipelines);
+  pipelines.get = (kernel, constants) => {
+    const before = pipelines.size;
     const t0 = performance.now();
     const p = getPipeline(kernel, constants);
-    if (ex.pipelines.size > before) {
+    if (pipelines.size > before) {
       compiles++;
       compileMs += performance.now() - t0;
     }

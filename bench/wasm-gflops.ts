@@ -56,7 +56,7 @@ async function tfjsWasm(): Promise<Engine> {
   const unsupported = (): never => {
     throw new Error('not run: no gradients in Node');
   };
-  return engine('tfjs-wasm', {
+  return engine('tfjs-wasm', undefined, {
     matmul(w, d) {
       const a = tf.tensor2d(d.a, [w.n, w.n]), b = tf.tensor2d(d.b, [w.n, w.n]);
       return {
@@ -74,6 +74,7 @@ async function tfjsWasm(): Promise<Engine> {
     layernorm: unsupported,
     attention: unsupported,
     cnn: unsupported,
+    gpt: unsupported,
   });
 }
 

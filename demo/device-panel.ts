@@ -1,5 +1,6 @@
-// The device panel: which GPU webgrad got, whether it is a software stand-in, the limits that
-// decide how much fits, and the optional features it uses.
+// The device panel: which backend runs the kernels and why; on WebGPU, which GPU webgrad got,
+// whether it is a software stand-in, the limits that decide how much fits, and the optional
+// features it uses; on the CPU backend, its threads, SIMD and memory limit.
 
 import type { AdapterSummary, DeviceInfo } from '../src/index';
 import { formatBytes } from '../src/runtime/limits';
@@ -11,6 +12,12 @@ const FEATURES: [name: string, use: string][] = [
 ];
 
 export function showDevice(list: HTMLElement, info: DeviceInfo): void {
+  const heading = list.closest('section')?.querySelector('h2');
+  if (heading) heading.textContent = info.wasm ? 'Your CPU' : 'Your GPU';
+  if (info.wasm) {
+    showCPU(list, info);
+    return;
+  }
   const a = info.adapterInfo;
   const l = info.limits;
   const adapter = [a.vendor, a.architecture].filter(Boolean).join(' · ') || 'unnamed adapter';
@@ -29,16 +36,9 @@ export function showDevice(list: HTMLElement, info: DeviceInfo): void {
     ['max-binding', 'Largest storage binding', formatBytes(l.maxStorageBufferBindingSize)],
     ['workgroup-storage', 'Workgroup storage', formatBytes(l.maxComputeWorkgroupStorageSize)],
     ['invocations', 'Threads per workgroup', String(l.maxComputeInvocationsPerWorkgroup)],
+    ['backend-reason', 'Chosen because', info.backendReason],
   ];
-  list.replaceChildren();
-  for (const [id, term, value] of rows) {
-    const dt = document.createElement('dt');
-    dt.textContent = term;
-    const dd = document.createElement('dd');
-    dd.id = `device-${id}`;
-    dd.textContent = value;
-    list.append(dt, dd);
-  }
+  showRows(list, rows);
   appendMarks(
     list,
     'Features in use',
@@ -49,6 +49,30 @@ export function showDevice(list: HTMLElement, info: DeviceInfo): void {
     }),
   );
   list.closest('section')?.classList.toggle('software', a.isFallbackAdapter);
+}
+
+/** The CPU backend: WebAssembly SIMD kernels on a pool of threads (Web Workers) over one memory. */
+function showCPU(list: HTMLElement, info: DeviceInfo): void {
+  const w = info.wasm!;
+  showRows(list, [
+    ['adapter', 'Runs on', `the CPU: WebAssembly SIMD${w.relaxedSimd ? ' (relaxed, fused multiply-add)' : ''}`],
+    ['backend-reason', 'Chosen because', info.backendReason],
+    ['threads', 'Threads', `${w.threads}${w.threadsReason ? ` — ${w.threadsReason}` : ''}`],
+    ['max-buffer', 'Memory limit', formatBytes(w.maxMemoryBytes)],
+  ]);
+  list.closest('section')?.classList.remove('software');
+}
+
+function showRows(list: HTMLElement, rows: [id: string, term: string, value: string][]): void {
+  list.replaceChildren();
+  for (const [id, term, value] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.id = `device-${id}`;
+    dd.textContent = value;
+    list.append(dt, dd);
+  }
 }
 
 /** Every adapter the browser offers, when there is more than one; the one in use is marked. */

@@ -1,7 +1,6 @@
 // The demo page: controls, readouts, charts and the drawing pad. Training runs in a Worker
 // (worker.ts); this page sends it the user's requests and shows what it reports (protocol.ts).
 
-import { unavailableMessage } from '../src/runtime/gpu-provider';
 import { formatBytes } from '../src/runtime/limits';
 import { TrainingCharts } from './charts';
 import { showAdapters, showDevice } from './device-panel';
@@ -9,7 +8,7 @@ import { ProfilePanel } from './profile-panel';
 import { TogetherPanel } from './together-panel';
 import { DrawingPad, showInput } from './draw';
 import { ProbabilityBars } from './prediction';
-import type { DeviceInfo, MemoryStats } from '../src/index';
+import type { BackendChoice, DeviceInfo, MemoryStats } from '../src/index';
 import {
   QUICK_EVAL_DIGITS,
   type EvalPoint,
@@ -355,10 +354,16 @@ function startDemo(): void {
   };
   controls.lr.oninput = updateControls;
 
-  post({ type: 'start', config: readConfig() });
+  post({ type: 'start', config: readConfig(), backend: backendChoice() });
 }
 
-// The worker asks for the adapter too (and reports when there is none); without navigator.gpu
-// there is no point in starting it.
-if (!('gpu' in navigator)) showUnavailable(unavailableMessage());
-else startDemo();
+/**
+ * The backend the page asks for: ?backend=webgpu or ?backend=wasm in its address, else 'auto'
+ * (WebGPU on a GPU; the CPU where WebGPU is missing or only a software stand-in).
+ */
+function backendChoice(): BackendChoice {
+  const b = new URLSearchParams(location.search).get('backend');
+  return b === 'webgpu' || b === 'wasm' ? b : 'auto';
+}
+
+startDemo();

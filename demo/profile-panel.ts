@@ -1,6 +1,6 @@
 // "Where a step's time goes": a button that asks the worker to profile one training step
 // (profile-step.ts) and a table of its kernels — GPU time from timestamp queries where the
-// adapter has them, calls, and bytes bound.
+// adapter has them (on the CPU backend, each kernel's own time), calls, and bytes bound.
 
 import { formatBytes } from '../src/runtime/limits';
 import type { StepProfile } from './protocol';
@@ -26,7 +26,10 @@ export class ProfilePanel {
 
   show(p: StepProfile): void {
     const ms = (v: number) => (v >= 1 ? `${v.toFixed(2)} ms` : `${(v * 1000).toFixed(0)} µs`);
-    this.note.textContent = p.timestamps
+    const cpu = p.backend === 'wasm';
+    this.note.textContent = cpu
+      ? `Step ${p.step}: ${p.dispatches} kernel runs, ${ms(p.totalGpuMs!)} on the CPU, ${ms(p.wallMs)} in all.`
+      : p.timestamps
       ? `Step ${p.step}: ${p.dispatches} kernel runs, ${ms(p.totalGpuMs!)} on the GPU, ${ms(p.wallMs)} in all. ` +
         'While profiling, each kernel runs in a compute pass of its own, so the step is a little slower than usual.'
       : `Step ${p.step}: ${p.dispatches} kernel runs in ${p.submissions} submissions, ${ms(p.wallMs)} in all. ` +
@@ -34,7 +37,7 @@ export class ProfilePanel {
     const head = this.table.createTHead();
     head.replaceChildren();
     const hr = head.insertRow();
-    for (const h of ['kernel', 'runs', 'GPU time', 'share', 'bytes bound']) {
+    for (const h of ['kernel', 'runs', cpu ? 'CPU time' : 'GPU time', 'share', 'bytes bound']) {
       const th = document.createElement('th');
       th.textContent = h;
       hr.append(th);

@@ -17,6 +17,7 @@ export async function profiledStep<T>(step: number, fn: () => Promise<T>): Promi
   const p = await wg.profile(fn);
   const profile: StepProfile = {
     step,
+    backend: p.backend,
     timestamps: p.timestamps,
     totalGpuMs: p.totalGpuMs,
     wallMs: p.wallMs,

@@ -2,7 +2,7 @@
 // owns the GPU, the model and the training history; the page only shows what it is told and
 // sends the user's requests.
 
-import type { AdapterSummary, DeviceInfo, KernelProfile, MemoryStats } from '../src/index';
+import type { AdapterSummary, BackendChoice, BackendName, DeviceInfo, KernelProfile, MemoryStats } from '../src/index';
 import type { PeerInfo } from '../src/distributed';
 
 /** The quick accuracy check: this many held-out digits, every EVAL_EVERY_STEPS steps. */
@@ -71,7 +71,9 @@ export interface PlanInfo {
 export interface StepProfile {
   /** The step it was (1-based). */
   step: number;
-  /** GPU times from timestamp queries; false: only the step's wall time. */
+  /** The backend that ran it ('wasm': kernel times are CPU times). */
+  backend: BackendName;
+  /** GPU times from timestamp queries; false: only the step's wall time (or, on the CPU, each kernel's). */
   timestamps: boolean;
   totalGpuMs: number | null;
   wallMs: number;
@@ -81,8 +83,11 @@ export interface StepProfile {
 }
 
 export type ToWorker =
-  /** The first message: start WebGPU, load the digits, restore the stored model or make one from `config`. */
-  | { type: 'start'; config: TrainConfig }
+  /**
+   * The first message: start the backend (the page's ?backend=, 'auto' by default: WebGPU on a
+   * GPU, the CPU without one), load the digits, restore the stored model or make one from `config`.
+   */
+  | { type: 'start'; config: TrainConfig; backend: BackendChoice }
   | { type: 'train'; config: TrainConfig }
   | { type: 'pause' }
   /** A fresh model (and optimizer) from `config`; forgets the stored one. */
@@ -104,7 +109,7 @@ export type FromWorker =
   /** Every adapter the browser offers (wg.adapters()). */
   | { type: 'adapters'; adapters: AdapterSummary[] }
   | { type: 'profile'; profile: StepProfile }
-  /** No WebGPU in the worker: the message says what is missing and how to enable it. */
+  /** No backend could start (WebGPU asked for and missing): the message says what is missing and how to enable it. */
   | { type: 'unavailable'; message: string }
   /** `progress`: the share (0–1) done of what `detail` describes (compiling kernels, tuning them), when it is counted. */
   | { type: 'status'; state: RunState; detail: string; progress?: number }

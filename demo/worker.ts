@@ -1,4 +1,5 @@
-// The training worker: owns the GPU (WebGPU works in Workers), the model, the optimizer and the
+// The training worker: owns the device (WebGPU works in Workers; without a usable GPU, the CPU
+// backend's threads are Workers of their own), the model, the optimizer and the
 // training history, so the page stays responsive while it trains. It streams progress to the page
 // (protocol.ts), evaluates on held-out digits as it goes, reads drawings, and keeps the latest
 // model in IndexedDB after every epoch and on pause.
@@ -92,12 +93,12 @@ function exclusive<T>(fn: () => Promise<T>): Promise<T> {
 
 // ---- starting up ----
 
-async function start(config: TrainConfig): Promise<void> {
-  setState('starting', 'Starting WebGPU…');
+async function start(config: TrainConfig, backend: wg.BackendChoice): Promise<void> {
+  setState('starting', backend === 'wasm' ? 'Starting the CPU backend…' : 'Starting WebGPU…');
   await keepTuningResults();
   let info: wg.DeviceInfo;
   try {
-    info = await wg.init();
+    info = await wg.init({ backend });
   } catch (e) {
     if (e instanceof wg.WebGPUUnavailableError) {
       send({ type: 'unavailable', message: e.message });
@@ -460,7 +461,7 @@ async function repredict(): Promise<void> {
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'start':
-      return start(msg.config);
+      return start(msg.config, msg.backend);
     case 'train':
       return train(msg.config);
     case 'pause':

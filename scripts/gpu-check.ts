@@ -7,8 +7,13 @@
 //   4. fused attention: on a GPU each kernel variant (no sharing; quads sharing loads by subgroup
 //      swaps or through workgroup memory) against the float64 reference, and with shader-f16 its
 //      f16-operand kernels, forward and the gradients of q, k and v;
-//   5. f16-mixed against f32: matmul 1024² and 2048², conv2d N=32 C=32 28×28 O=64 k=5, attention
-//      B=8 H=4 T=256 Dh=32 causal (forward + backward), and a training step of an MLP and of a CNN.
+//   5. a GPT (wg.models.gpt: embeddings, pre-LN blocks with fused causal attention, tied output)
+//      against the float64 reference with the same weights: logits and loss in f32, and under
+//      f16-mixed with shader-f16, with the gradients of f16-mixed against f32's;
+//   6. f16-mixed against f32: matmul 1024² and 2048², conv2d N=32 C=32 28×28 O=64 k=5, attention
+//      B=8 H=4 T=256 Dh=32 causal (forward + backward), a training step of an MLP and of a CNN,
+//      and the benchmark's GPT step (vocab 96, context 64, 4 layers, 4 heads, dim 128, batch 16,
+//      AdamW) through wg.Trainer.
 // It writes a JSON summary ($OUT/gpu-check.json where $OUT is set, else ./gpu-check.json, or
 // --out FILE) and exits 1 on a correctness failure. On an adapter without shader-f16 (such as
 // SwiftShader) the f16 checks are skipped, saying so; --require-f16 makes that exit 2. On a
@@ -36,6 +41,7 @@ import { runtime } from '../src/runtime/device';
 import { NAIVE_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/kernels/tuning/matmul-config';
 import { setAttentionConfig, type AttentionConfig } from '../src/kernels/tuning/attention-config';
 import * as attentionRef from '../test/reference/attention';
+import { gptForward, meanCrossEntropy } from '../test/reference/gpt';
 import * as convRef from '../test/reference/conv2d';
 import * as ref from '../test/reference/reduce';
 
@@ -242,6 +248,77 @@ async function checkAttention(tag: string, half: boolean, [B, H, Tq, Tk, Dh]: nu
   return out;
 }
 
+/**
+ * A GPT's logits and mean cross-entropy against the float64 reference with the same weights
+ * (weights N(0, 0.3) and biases and norms moved off 0 and 1, so every parameter matters), in f32
+ * (norm-relative 1e-4: about 1e-6 on SwiftShader), and under f16-mixed (autocast) within 1e-2 —
+ * every matmul and the attention read f16-rounded operands (u = 2^-11 each), in series through
+ * the blocks, and the check is meant to catch a kernel that is wrong, not to bound that drift
+ * tightly. With f16 the gradients of every parameter are compared with f32's (norm-relative 2e-2).
+ */
+async function checkGpt(half: boolean): Promise<Check[]> {
+  const config = { vocabSize: 29, contextLength: 33, layers: 2, heads: 2, dim: 32 };
+  const [B, T] = [3, 33];
+  wg.manualSeed(seed >>> 0);
+  const model = wg.models.gpt(config);
+  const weights: Record<string, Float64Array> = {};
+  const moved: Record<string, wg.Tensor> = {};
+  for (const [k, t] of Object.entries(model.stateDict())) {
+    const scale = k.endsWith('bias') || k.includes('ln') ? 0.3 : 0.3 / Math.sqrt(t.shape.at(-1)!);
+    const v = Float64Array.from({ length: t.size }, () => Math.fround((k.includes('ln') && k.endsWith('weight') ? 1 : 0) + scale * (2 * uniform() - 1)));
+    weights[k] = v;
+    moved[k] = wg.tensor(Float32Array.from(v), t.shape);
+  }
+  model.loadStateDict(moved);
+  Object.values(moved).forEach((t) => t.dispose());
+  const ids = Int32Array.from({ length: B * T }, () => Math.floor(uniform() * config.vocabSize));
+  const targets = Int32Array.from({ length: B * T }, () => Math.floor(uniform() * config.vocabSize));
+  const exactLogits = gptForward(config, weights, ids, B, T);
+  const exactLoss = meanCrossEntropy(exactLogits, targets, config.vocabSize);
+  const x = wg.tensor(ids, [B, T], { dtype: 'int32' });
+  const y = wg.tensor(targets, [B * T], { dtype: 'int32' });
+  const pass = async (f16: boolean) => {
+    const run = () => {
+      const logits = model.forward(x);
+      const loss = wg.crossEntropy(logits.reshape([B * T, config.vocabSize]), y);
+      loss.backward();
+      return [logits, loss] as const;
+    };
+    const [logits, loss] = f16 ? autocastF16(run) : run();
+    const grads = await Promise.all(model.parameters().map((p) => read(p.grad!)));
+    const out = { logits: await read(logits), loss: (await read(loss))[0]!, grads };
+    for (const p of model.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+    logits.dispose();
+    loss.dispose();
+    return out;
+  };
+  const shape = `${config.layers} layers, dim ${config.dim}, ${B}×${T} tokens`;
+  const out: Check[] = [];
+  const f32 = await pass(false);
+  const bound32 = 1e-4;
+  const e32 = normRel(f32.logits, exactLogits);
+  const l32 = Math.abs(f32.loss - exactLoss) / exactLoss;
+  out.push({ name: `GPT f32 (${shape}) logits`, ok: e32 <= bound32, normRelError: e32, normRelBound: bound32 });
+  out.push({ name: `GPT f32 (${shape}) loss`, ok: l32 <= bound32, normRelError: l32, normRelBound: bound32 });
+  if (half) {
+    const f16 = await pass(true);
+    const e16 = normRel(f16.logits, exactLogits);
+    const l16 = Math.abs(f16.loss - exactLoss) / exactLoss;
+    out.push({ name: `GPT f16-mixed (${shape}) logits`, ok: e16 <= 1e-2, normRelError: e16, normRelBound: 1e-2 });
+    out.push({ name: `GPT f16-mixed (${shape}) loss`, ok: l16 <= 1e-2, normRelError: l16, normRelBound: 1e-2 });
+    const names = model.namedParameters().map(([n]) => n);
+    const worst = f16.grads.map((g, i) => [normRel(g, f32.grads[i]!), i] as const).sort((a, b) => b[0] - a[0])[0]!;
+    out.push({ name: `GPT f16-mixed gradients vs f32 (worst: ${names[worst[1]]})`, ok: worst[0] <= 2e-2, normRelError: worst[0], normRelBound: 2e-2 });
+  }
+  x.dispose();
+  y.dispose();
+  model.dispose();
+  return out;
+}
+
 // ---- subgroup reductions --------------------------------------------------------------------------
 
 async function checkRows(): Promise<Check[]> {
@@ -308,13 +385,17 @@ async function benchPair(name: string, run: () => void | Promise<void>, half: bo
   return b;
 }
 
-async function trainStep(model: () => wg.nn.Module, xShape: number[], precision: 'f32' | 'f16-mixed'): Promise<number> {
+async function trainStep(model: () => wg.nn.Module, xShape: number[], precision: 'f32' | 'f16-mixed', tokens?: number): Promise<number> {
   wg.manualSeed(1);
   const m = model();
-  const optimizer = new wg.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 });
+  // A GPT (token ids in, next tokens as targets) trains with AdamW; the MNIST models with SGD.
+  const optimizer = tokens ? new wg.optim.AdamW(m.parameters(), { lr: 1e-3 }) : new wg.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 });
   const trainer = new wg.Trainer({ model: m, optimizer, loss: 'cross-entropy', precision });
-  const x = wg.randn(xShape);
-  const y = wg.tensor(Int32Array.from({ length: xShape[0]! }, (_, i) => i % 10), [xShape[0]!], { dtype: 'int32' });
+  const n = xShape.reduce((a, b) => a * b, 1);
+  const x = tokens ? wg.tensor(Int32Array.from({ length: n }, (_, i) => (i * 7) % tokens), xShape, { dtype: 'int32' }) : wg.randn(xShape);
+  const y = tokens
+    ? wg.tensor(Int32Array.from({ length: n }, (_, i) => (i * 5 + 1) % tokens), xShape, { dtype: 'int32' })
+    : wg.tensor(Int32Array.from({ length: xShape[0]! }, (_, i) => i % 10), [xShape[0]!], { dtype: 'int32' });
   const ms = await time(async () => void (await trainer.step(x, y)));
   for (const t of [x, y]) t.dispose();
   optimizer.dispose();
@@ -334,7 +415,7 @@ export async function main(args: string[] = []): Promise<void> {
   const software = a.isFallbackAdapter;
   console.log(`adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(unnamed)'}`);
   console.log(`software fallback: ${software}; features: ${info.features.join(', ') || 'none'}`);
-  const limits = runtime().device.limits;
+  const limits = runtime().device!.limits;
   console.log(`limits: maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup}`);
   console.log(`random seed ${startSeed}`);
   const summary: Record<string, unknown> = { date: new Date().toISOString(), adapter: a, features: info.features, seed: startSeed };
@@ -390,6 +471,7 @@ export async function main(args: string[] = []): Promise<void> {
     console.log(why);
     notes.push(why);
   }
+  await guard('GPT', () => checkGpt(hasF16));
   if (info.features.includes('subgroups')) await guard('subgroup reductions', checkRows);
   else notes.push('the subgroup checks were skipped: this adapter has no subgroups');
   if (!software) {
@@ -462,6 +544,15 @@ export async function main(args: string[] = []): Promise<void> {
     const f32 = await trainStep(model, [batch, 1, 28, 28], 'f32');
     const f16 = hasF16 ? await trainStep(model, [batch, 1, 28, 28], 'f16-mixed') : null;
     benches.push({ name: `${name}, batch ${batch}`, f32_ms: f32, f16_ms: f16, speedup: f16 ? f32 / f16 : null });
+  }
+  {
+    // The benchmark's gpt-step (bench/harness/workloads.ts), through the Trainer.
+    const g = full ? { vocabSize: 96, contextLength: 64, layers: 4, heads: 4, dim: 128, batch: 16 } : { vocabSize: 96, contextLength: 32, layers: 2, heads: 2, dim: 32, batch: 4 };
+    const model = () => wg.models.gpt(g);
+    const f32 = await trainStep(model, [g.batch, g.contextLength], 'f32', g.vocabSize);
+    const f16 = hasF16 ? await trainStep(model, [g.batch, g.contextLength], 'f16-mixed', g.vocabSize) : null;
+    const name = `GPT ${g.layers} layers × ${g.heads} heads × dim ${g.dim}, vocab ${g.vocabSize}, context ${g.contextLength} AdamW step, batch ${g.batch}`;
+    benches.push({ name, f32_ms: f32, f16_ms: f16, speedup: f16 ? f32 / f16 : null });
   }
   console.log('\nbenchmark (median ms; f16 = f16-mixed)');
   for (const b of benches) {

@@ -8,7 +8,7 @@
 //             that is not the ignored one raises the device-side assert (Executor.deviceAssert):
 //             the next readback throws.
 //   backward: one invocation per logit: dx = (softmax(x) − (1 − ε)·onehot(label) − ε/K) · g / rows
-//             counted, and 0 in ignored rows.
+//             counted (· g alone for the sum, MEAN false), and 0 in ignored rows.
 // Logits and labels are read through strides (views need no copy). Rows are laid out like
 // shaders/softmax.wgsl: TX rows × LANES lanes per workgroup, LANES_FAST when the class
 // dimension has the smaller stride.
@@ -18,6 +18,8 @@ override TX: u32 = 1;
 override LANES_FAST: bool = true;
 // Label smoothing is on (ε > 0): the forward pass also sums each row.
 override SMOOTH: bool = false;
+// backward: the loss was the mean over the rows counted (false: their sum).
+override MEAN: bool = true;
 
 struct Params {
   n: u32,             // rows
@@ -126,7 +128,7 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let label = b_labels[p.labels_offset + row * p.labels_stride];
   let want = select(0.0, 1.0 - p.smoothing, i32(c) == label) + p.smoothing / f32(p.k);
   let lse = b_lse[p.lse_offset + row];
-  var d = (exp(x - lse) - want) * (b_g[p.g_offset] / b_totals[p.totals_offset + 1u]);
+  var d = (exp(x - lse) - want) * (b_g[p.g_offset] / select(1.0, b_totals[p.totals_offset + 1u], MEAN));
   if (row_is_nan(lse)) { d = lse; } // a NaN row (see row_lse) has NaN gradients, as in PyTorch
   b_dx[p.dx_offset + i] = select(d, 0.0, label == p.ignore);
 }

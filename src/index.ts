@@ -3,7 +3,9 @@
 
 import './ops/methods';
 
-export { init, shutdown, type InitOptions, type DeviceInfo, type AdapterDescription } from './runtime/device';
+export {
+  init, shutdown, type InitOptions, type DeviceInfo, type AdapterDescription, type BackendChoice, type BackendName, type WasmOptions, type WasmInfo,
+} from './runtime/device';
 export { adapters, type AdapterSummary, type AdapterRequest } from './runtime/adapters';
 export {
   profile, formatProfile, type Profile, type ProfileOptions, type KernelProfile, type OpProfile, type DispatchProfile, type SubmissionProfile,

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setDefaultBackend } from './runtime/device';
 import { setGPUProvider, unavailableMessage } from './runtime/gpu-provider';
 import { WebGPUUnavailableError } from './runtime/errors';
 import { setTuningStore } from './kernels/tuning/tuning-store';
@@ -51,6 +52,9 @@ setTuningStore(
   },
   process.env.WEBGRAD_AUTOTUNE !== '0',
 );
+
+// $WEBGRAD_BACKEND ('auto', 'webgpu' or 'wasm'): the backend init() takes when its options name none.
+if (process.env.WEBGRAD_BACKEND) setDefaultBackend(process.env.WEBGRAD_BACKEND, `$WEBGRAD_BACKEND=${process.env.WEBGRAD_BACKEND}`);
 
 // A Trainer's automatic checkpoints go to files (a name is a path).
 setCheckpointStoreFactory(fileCheckpointStores);

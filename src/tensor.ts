@@ -1,10 +1,12 @@
-// Tensor: a shape, strides and an offset into a refcounted GPU buffer (Storage). Views (reshape,
+// Tensor: a shape, strides and an offset into a refcounted device buffer (Storage: a GPUBuffer, or
+// a block of the CPU backend's wasm memory). Views (reshape,
 // transpose, slicing) share storage; the buffer goes back to the pool when its last user lets go.
 // Op methods (a.add(b), a.matmul(b), …) are attached in src/ops/methods.ts.
 
 import type { Node } from './autograd/node';
 import { currentRuntime, runtime, type Runtime } from './runtime/device';
 import { bufferContents } from './runtime/buffer-pool';
+import type { DeviceBuffer } from './runtime/device-buffer';
 import { DTypeError, DisposedError, ShapeError } from './runtime/errors';
 import { copyView } from './kernels/copy';
 import { contiguousStrides, elementBytes, formatShape, isContiguousView, sizeOf, type DType } from './kernels/view';
@@ -12,12 +14,12 @@ import { track, untrack } from './scope';
 
 export { contiguousStrides, elementBytes, formatShape, sizeOf, type DType };
 
-/** A GPU buffer shared by a tensor and its views, freed when the last reference is released. */
+/** A device buffer shared by a tensor and its views, freed when the last reference is released. */
 export class Storage {
   private refs = 1;
 
   constructor(
-    readonly buffer: GPUBuffer,
+    readonly buffer: DeviceBuffer,
     /** Bytes the tensor data occupies (the buffer may be larger: its size class). */
     readonly bytes: number,
     /** The runtime (device) the buffer belongs to. */
@@ -107,8 +109,8 @@ export class Tensor {
     return this._storage;
   }
 
-  /** @internal the GPU buffer, checked for use-after-dispose. */
-  buffer(op?: string): GPUBuffer {
+  /** @internal the device buffer, checked for use-after-dispose. */
+  buffer(op?: string): DeviceBuffer {
     return this.storage(op).buffer;
   }
 
@@ -211,7 +213,7 @@ function freshStorage(rt: Runtime, bytes: number, contents: string, what = conte
 export const debug = { poisonOutputs: false };
 
 let nanBlock: Uint32Array | null = null;
-function poison(rt: Runtime, buffer: GPUBuffer): void {
+function poison(rt: Runtime, buffer: DeviceBuffer): void {
   const n = buffer.size / 4;
   if (!nanBlock || nanBlock.length < n) nanBlock = new Uint32Array(Math.max(n, 1024)).fill(0x7fc00000);
   rt.executor.upload(buffer, 0, nanBlock.subarray(0, n));

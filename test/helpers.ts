@@ -6,7 +6,13 @@ import * as wg from '../src/node';
 
 export { wg };
 
-/** Initialise webgrad once per test file (Dawn on SwiftShader here). */
+/**
+ * The tests run on the CPU backend ($WEBGRAD_BACKEND=wasm: vitest's wasm project) rather than
+ * WebGPU: for the few tests of what only one backend has.
+ */
+export const wasmBackend = process.env.WEBGRAD_BACKEND === 'wasm';
+
+/** Initialise webgrad once per test file (Dawn on SwiftShader here, or the CPU backend). */
 export async function gpu(opts: wg.InitOptions = {}): Promise<wg.DeviceInfo> {
   return wg.init(opts);
 }

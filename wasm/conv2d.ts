@@ -179,7 +179,8 @@ export function conv2d_grad_weight(args: usize, scratch: usize): void {
   const rowsPerSplit = max(1, i32At(args, D.rows_per_split));
   const cols = C * KH * KW;
   const rows = N * OH;
-  const splits = (rows + rowsPerSplit - 1) / rowsPerSplit;
+  // No rows (an empty batch): one split of zeros.
+  const splits = max(1, (rows + rowsPerSplit - 1) / rowsPerSplit);
   const mBlocks = (O + MC - 1) / MC, nBlocks = (cols + NC - 1) / NC;
   const perSplit = mBlocks * nBlocks;
   const tasks = splits * perSplit;
@@ -190,7 +191,8 @@ export function conv2d_grad_weight(args: usize, scratch: usize): void {
     const c = out + ((<usize>split * <usize>O * <usize>cols + <usize>o0 * <usize>cols + <usize>n0) << 2);
     // The reduction: (row, ow) pairs of this split's rows.
     const row0 = split * rowsPerSplit;
-    const K = (min(rows, row0 + rowsPerSplit) - row0) * OW;
+    const K = max(0, min(rows, row0 + rowsPerSplit) - row0) * OW;
+    if (K == 0) for (let r = 0; r < mc; r++) fill(c + ((<usize>r * <usize>cols) << 2), 0, nc);
     for (let k0 = 0; k0 < K; k0 += KC) {
       const kc = min(KC, K - k0);
       packDy(scratch + A_PACK, dy, O, OH, OW, row0, o0, mc, k0, kc);

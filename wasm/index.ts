@@ -28,11 +28,16 @@
 // Not mirrored: cast.wgsl (f16: the CPU backend keeps float32).
 export { matmul } from './matmul';
 export { conv2d, conv2d_grad_input, conv2d_grad_weight, conv2d_reduce_partials, conv2d_grad_bias } from './conv2d';
-export { unary, binary, axpy } from './elementwise';
+export { unary, binary, where, axpy } from './elementwise';
 export { reduce, argmax, scatter } from './reduce';
 export { softmax_forward, softmax_backward } from './softmax';
 export { cross_entropy_forward, cross_entropy_backward } from './cross_entropy';
 export { max_pool_forward, avg_pool_forward, max_pool_backward, max_pool_backward_tiled, avg_pool_backward } from './pool';
 export { sgd, sgd_momentum, adam } from './optim';
+export { norm_forward, norm_backward, norm_columns } from './norm';
+export { gather, gather_keys } from './gather';
+export { sort_local, sort_global } from './sort_pairs';
+export { segment_chunks, segment_spans } from './segment_sum';
+export { attention_forward, attention_row_stats, attention_grad_q, attention_grad_kv, attention_grad_kv_packed } from './attention';
 export { fill, copy } from './copy';
 export { sum_squares, unscale_check, grad_total, clip_scale } from './grad_stats';

@@ -1,12 +1,11 @@
 // What the benchmark asks of an engine: set a work item up (untimed), then run it again and again.
 
-import type {
-  AttentionData, AttentionWork, CnnWork, ConvData, ConvWork, EngineName, LayerNormWork, MatmulData, MatmulWork, MlpWork, NormData, StepData, WasmPeerName,
-  Work, WorkData,
-} from './workloads';
+import type { AttentionData, AttentionWork, GptData, GptWork, CnnWork, ConvData, ConvWork, EngineName, LayerNormWork, MatmulData, MatmulWork, MlpWork, NormData, StepData, Work, WorkData } from './workloads';
 
 export interface Engine {
-  readonly name: EngineName | WasmPeerName;
+  readonly name: EngineName;
+  /** How it runs, when it says (webgrad: its backend, threads and SIMD). */
+  readonly about?: string;
   /** Upload the data and build what the runs need; nothing here is timed. */
   prepare(work: Work, data: WorkData<Work>): Promise<Prepared>;
 }
@@ -18,6 +17,8 @@ export interface Prepared {
    * training step (before its update), or the first element of the result.
    */
   run(): Promise<number>;
+  /** The last run's own time when the engine measured it (one in a Worker, without the message round trip). */
+  measuredMs?(): number | undefined;
   dispose(): void;
 }
 
@@ -35,12 +36,14 @@ export interface Preparers {
   cnn(work: CnnWork, data: StepData): Prepared | Promise<Prepared>;
   layernorm(work: LayerNormWork, data: NormData): Prepared | Promise<Prepared>;
   attention(work: AttentionWork, data: AttentionData): Prepared | Promise<Prepared>;
+  gpt(work: GptWork, data: GptData): Prepared | Promise<Prepared>;
 }
 
 /** An engine that hands each work item to the preparer of its kind. */
-export function engine(name: EngineName | WasmPeerName, p: Preparers): Engine {
+export function engine(name: EngineName, about: string | undefined, p: Preparers): Engine {
   return {
     name,
+    about,
     async prepare(work: Work, data: WorkData<Work>): Promise<Prepared> {
       switch (work.kind) {
         case 'matmul':
@@ -55,6 +58,8 @@ export function engine(name: EngineName | WasmPeerName, p: Preparers): Engine {
           return p.layernorm(work, data as NormData);
         case 'attention':
           return p.attention(work, data as AttentionData);
+        case 'gpt':
+          return p.gpt(work, data as GptData);
       }
     },
   };

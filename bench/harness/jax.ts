@@ -8,7 +8,7 @@ import { blockUntilReady, defaultDevice, init, jit, lax, nn, numpy as np, tree, 
 import { engine, type Engine, type Prepared } from './engine';
 import { permute4d, transpose2d } from './layout';
 import {
-  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type GptData, type GptWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork,
   type MlpWork, type NormData, type StepData,
 } from './workloads';
 
@@ -17,7 +17,7 @@ export async function createEngine(device: 'webgpu' | 'wasm' = 'webgpu'): Promis
   const devices = await init(device);
   if (!devices.includes(device)) throw new Error(`jax-js found no ${device} device`);
   defaultDevice(device);
-  return engine(`jax-js-${device}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
+  return engine(`jax-js-${device}`, undefined, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention, gpt });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {
@@ -60,39 +60,6 @@ function conv(w: ConvWork, d: ConvData): Prepared {
     dispose: () => {
       forwardAndBack.dispose();
       tree.dispose([x, weight, dy]);
-    },
-  };
-}
-
-/**
- * nn.dotProductAttention (jax-js's composite: einsum, mask, softmax, einsum) under vjp, in one jit
- * that also returns the output (so the forward is not dropped). jax-js takes [B, T, heads, Dh]:
- * the shared [B, H, T, Dh] data is permuted before anything is timed.
- */
-function attention(w: AttentionWork, d: AttentionData): Prepared {
-  const { B, H, T, Dh } = w;
-  const toBTHD = (x: Float32Array) => np.array(permute4d(x, [B, H, T, Dh], [0, 2, 1, 3])).reshape([B, T, H, Dh]);
-  const [q, k, v, dO] = [d.q, d.k, d.v, d.dO].map(toBTHD) as [np.Array, np.Array, np.Array, np.Array];
-  const sdpa = (qi: np.Array, ki: np.Array, vi: np.Array) => nn.dotProductAttention(qi, ki, vi, { isCausal: w.causal });
-  const forwardAndBack = jit((qi: np.Array, ki: np.Array, vi: np.Array, g: np.Array) => {
-    const [o, back] = vjp(sdpa, [qi, ki, vi]);
-    const [gq, gk, gv] = back(g);
-    back.dispose();
-    return [o, gq, gk, gv];
-  });
-  return {
-    async run() {
-      const [o, gq, gk, gv] = forwardAndBack(q.ref, k.ref, v.ref, dO.ref);
-      try {
-        // dq[0, 0, 0, 0] is element [0, 0, 0, 0] in either layout.
-        return await first(gq!, [o!, gk!, gv!]);
-      } finally {
-        tree.dispose([o, gk, gv]);
-      }
-    },
-    dispose: () => {
-      forwardAndBack.dispose();
-      tree.dispose([q, k, v, dO]);
     },
   };
 }
@@ -205,4 +172,115 @@ async function first(t: np.Array, waitFor: np.Array[]): Promise<number> {
   const one = t.ndim ? t.reshape([-1]).slice(0) : t;
   const [data] = await Promise.all([one.data(), blockUntilReady(waitFor)]);
   return data[0]!;
+}
+
+/**
+ * nn.dotProductAttention (jax-js's composite: einsum, mask, softmax, einsum) under vjp, in one jit
+ * that also returns the output (so the forward is not dropped). jax-js takes [B, T, heads, Dh]:
+ * the shared [B, H, T, Dh] data is permuted before anything is timed.
+ */
+function attention(w: AttentionWork, d: AttentionData): Prepared {
+  const { B, H, T, Dh } = w;
+  const toBTHD = (x: Float32Array) => np.array(permute4d(x, [B, H, T, Dh], [0, 2, 1, 3])).reshape([B, T, H, Dh]);
+  const [q, k, v, dO] = [d.q, d.k, d.v, d.dO].map(toBTHD) as [np.Array, np.Array, np.Array, np.Array];
+  const sdpa = (qi: np.Array, ki: np.Array, vi: np.Array) => nn.dotProductAttention(qi, ki, vi, { isCausal: w.causal });
+  const forwardAndBack = jit((qi: np.Array, ki: np.Array, vi: np.Array, g: np.Array) => {
+    const [o, back] = vjp(sdpa, [qi, ki, vi]);
+    const [gq, gk, gv] = back(g);
+    back.dispose();
+    return [o, gq, gk, gv];
+  });
+  return {
+    async run() {
+      const [o, gq, gk, gv] = forwardAndBack(q.ref, k.ref, v.ref, dO.ref);
+      try {
+        // dq[0, 0, 0, 0] is element [0, 0, 0, 0] in either layout.
+        return await first(gq!, [o!, gk!, gv!]);
+      } finally {
+        tree.dispose([o, gk, gv]);
+      }
+    },
+    dispose: () => {
+      forwardAndBack.dispose();
+      tree.dispose([q, k, v, dO]);
+    },
+  };
+}
+
+/**
+ * The GPT step as a jax-js user writes it (nanoGPT in JAX style): a pure forward over a parameter
+ * list — np.take for the token embedding, nn.standardize for LayerNorm, the fused QKV projection
+ * split into heads laid out [B, T, heads, Dh] for nn.dotProductAttention (isCausal), exact GELU
+ * (as webgrad's and PyTorch's default), logits through the tied embedding — valueAndGrad of the
+ * mean cross-entropy, and AdamW written out, all in one jit. The bias corrections of the step
+ * are arguments, so the jit compiles once.
+ */
+function gpt(w: GptWork, d: GptData): Prepared {
+  const { vocab: V, context: T, dim: D, heads: H, batch: B, lr } = w;
+  const Dh = D / H;
+  const [b1, b2, eps, wd] = [0.9, 0.999, 1e-8, 0.01];
+  // Dense weights [in, out], as jax-js code keeps them.
+  const dense = (wt: Float32Array, out: number, inF: number) => np.array(transpose2d(wt, out, inF)).reshape([inF, out]);
+  let params: np.Array[] = [
+    np.array(d.wte).reshape([V, D]),
+    np.array(d.wpe).reshape([T, D]),
+    ...d.blocks.flatMap((b) => [
+      np.array(b.ln1w), np.array(b.ln1b), dense(b.qkvw, 3 * D, D), np.array(b.qkvb), dense(b.projw, D, D), np.array(b.projb),
+      np.array(b.ln2w), np.array(b.ln2b), dense(b.fcw, 4 * D, D), np.array(b.fcb), dense(b.fc2w, D, 4 * D), np.array(b.fc2b),
+    ]),
+    np.array(d.lnfw),
+    np.array(d.lnfb),
+  ];
+  let m = params.map((p) => np.zerosLike(p.ref));
+  let v = params.map((p) => np.zerosLike(p.ref));
+  const ids = np.array(d.x, { dtype: np.int32 }).reshape([B, T]);
+  const targets = nn.oneHot(np.array(d.y, { dtype: np.int32 }), V).astype(np.float32);
+  const layerNorm = (x: np.Array, g: np.Array, b: np.Array) => nn.standardize(x, -1, { epsilon: 1e-5 }).mul(g).add(b);
+  const forward = (p: np.Array[], xi: np.Array) => {
+    const wte = p[0]!;
+    let h = np.take(wte.ref, xi, 0).add(p[1]!).reshape([B * T, D]);
+    for (let l = 0; l < w.layers; l++) {
+      const [l1w, l1b, qw, qb, pw, pb, l2w, l2b, fw, fb, f2w, f2b] = p.slice(2 + 12 * l, 14 + 12 * l) as np.Array[];
+      const qkv = np.dot(layerNorm(h.ref, l1w!, l1b!), qw!).add(qb!).reshape([B, T, 3, H, Dh]);
+      const [q, k, vv] = np.split(qkv, 3, 2).map((t) => t.reshape([B, T, H, Dh])) as [np.Array, np.Array, np.Array];
+      const attended = nn.dotProductAttention(q, k, vv, { isCausal: true }).reshape([B * T, D]);
+      h = h.add(np.dot(attended, pw!).add(pb!));
+      const hidden = nn.gelu(np.dot(layerNorm(h.ref, l2w!, l2b!), fw!).add(fb!), { approximate: false });
+      h = h.add(np.dot(hidden, f2w!).add(f2b!));
+    }
+    const n = p.length;
+    return np.dot(layerNorm(h, p[n - 2]!, p[n - 1]!), np.matrixTranspose(wte));
+  };
+  const loss = (p: np.Array[], xi: np.Array, y: np.Array) => nn.logSoftmax(forward(p, xi), -1).mul(y).sum().mul(-1 / (B * T));
+  const update = jit((p: np.Array[], mi: np.Array[], vi: np.Array[], xi: np.Array, y: np.Array, bc1: np.Array, bc2Sqrt: np.Array) => {
+    const [value, grads] = valueAndGrad(loss)(tree.ref(p), xi, y);
+    const next: np.Array[] = [];
+    const nm: np.Array[] = [];
+    const nv: np.Array[] = [];
+    p.forEach((pi, i) => {
+      const g = grads[i]!;
+      const m1 = mi[i]!.mul(b1).add(g.ref.mul(1 - b1));
+      const v1 = vi[i]!.mul(b2).add(np.square(g).mul(1 - b2));
+      const step = m1.ref.div(bc1.ref).div(np.sqrt(v1.ref).div(bc2Sqrt.ref).add(eps)).mul(lr);
+      next.push(pi.mul(1 - lr * wd).sub(step));
+      nm.push(m1);
+      nv.push(v1);
+    });
+    bc1.dispose();
+    bc2Sqrt.dispose();
+    return [value, next, nm, nv] as [np.Array, np.Array[], np.Array[], np.Array[]];
+  });
+  let t = 0;
+  return {
+    async run() {
+      t++;
+      const [value, next, nm, nv] = update(params, m, v, ids.ref, targets.ref, np.array(1 - b1 ** t), np.array(Math.sqrt(1 - b2 ** t)));
+      [params, m, v] = [next, nm, nv];
+      return first(value, [...params, ...m, ...v]);
+    },
+    dispose: () => {
+      update.dispose();
+      tree.dispose([...params, ...m, ...v, ids, targets]);
+    },
+  };
 }

@@ -36,11 +36,13 @@ export interface BenchReport {
   runs: number;
   /** Load average of the machine (1, 5, 15 min) before and after, when the driver knows it. */
   load?: { cores: number; before: number[]; after: number[] };
+  /** How each engine that said so runs (webgrad: backend, threads, SIMD). */
+  engines?: Partial<Record<EngineName, string>>;
   results: Result[];
 }
 
 /** Progress while the suite runs. */
 export type Progress =
-  | { type: 'engine'; engine: EngineName; ms: number; error?: string }
+  | { type: 'engine'; engine: EngineName; ms: number; about?: string; error?: string }
   | { type: 'run'; work: string; engine: EngineName; warmup: boolean; index: number; of: number; ms: number }
   | { type: 'result'; result: Result; done: number; total: number };

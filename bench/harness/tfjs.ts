@@ -9,8 +9,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { engine, type Engine, type Prepared } from './engine';
 import { NCHW_TO_NHWC, OIHW_TO_HWIO, permute4d, transpose2d } from './layout';
 import {
-  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork,
-  type MlpWork, type NormData, type StepData,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type GptData, type GptWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type MatmulData, type MatmulWork, type MlpWork, type NormData, type StepData,
 } from './workloads';
 
 /**
@@ -26,7 +25,7 @@ export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu', wasmPa
   if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js could not start its ${backend} backend`);
   await tf.ready();
   if (tf.getBackend() !== backend) throw new Error(`TensorFlow.js runs on ${tf.getBackend()}, not ${backend}`);
-  return engine(`tfjs-${backend}`, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention });
+  return engine(`tfjs-${backend}`, undefined, { matmul, conv2d: conv, mlp, cnn, layernorm: layerNorm, attention, gpt });
 }
 
 function matmul(w: MatmulWork, d: MatmulData): Prepared {
@@ -53,31 +52,6 @@ function conv(w: ConvWork, d: ConvData): Prepared {
       return first(gw!);
     },
     dispose: () => tf.dispose([x, filter, dy]),
-  };
-}
-
-/**
- * TF.js has no attention op: the composite a user writes — q·kᵀ (batched matMul), scaled, the
- * causal mask added (-inf above the diagonal), softmax, ·v — with tf.grads for q, k and v.
- */
-function attention(w: AttentionWork, d: AttentionData): Prepared {
-  const { B, H, T, Dh } = w;
-  const shape: [number, number, number, number] = [B, H, T, Dh];
-  const [q, k, v, dO] = [d.q, d.k, d.v, d.dO].map((x) => tf.tensor4d(x, shape));
-  const mask = tf.tensor2d(Float32Array.from({ length: T * T }, (_, i) => (w.causal && i % T > Math.floor(i / T) ? -Infinity : 0)), [T, T]);
-  const scale = 1 / Math.sqrt(Dh);
-  const forwardAndBack = tf.grads((qi, ki, vi) => {
-    const scores = tf.add(tf.mul(tf.matMul(qi as tf.Tensor4D, ki as tf.Tensor4D, false, true), scale), mask);
-    return tf.matMul(tf.softmax(scores), vi as tf.Tensor4D);
-  });
-  return {
-    async run() {
-      const [gq, gk, gv] = forwardAndBack([q!, k!, v!], dO!);
-      tf.dispose([gk!, gv!]);
-      // Reading dq's first element waits for the whole run (its backward needs the forward).
-      return first(gq!);
-    },
-    dispose: () => tf.dispose([q!, k!, v!, dO!, mask]),
   };
 }
 
@@ -163,4 +137,98 @@ async function first(t: tf.Tensor): Promise<number> {
   } finally {
     tf.dispose([t, one]);
   }
+}
+
+/**
+ * TF.js has no attention op: the composite a user writes — q·kᵀ (batched matMul), scaled, the
+ * causal mask added (-inf above the diagonal), softmax, ·v — with tf.grads for q, k and v.
+ */
+function attention(w: AttentionWork, d: AttentionData): Prepared {
+  const { B, H, T, Dh } = w;
+  const shape: [number, number, number, number] = [B, H, T, Dh];
+  const [q, k, v, dO] = [d.q, d.k, d.v, d.dO].map((x) => tf.tensor4d(x, shape));
+  const mask = tf.tensor2d(Float32Array.from({ length: T * T }, (_, i) => (w.causal && i % T > Math.floor(i / T) ? -Infinity : 0)), [T, T]);
+  const scale = 1 / Math.sqrt(Dh);
+  const forwardAndBack = tf.grads((qi, ki, vi) => {
+    const scores = tf.add(tf.mul(tf.matMul(qi as tf.Tensor4D, ki as tf.Tensor4D, false, true), scale), mask);
+    return tf.matMul(tf.softmax(scores), vi as tf.Tensor4D);
+  });
+  return {
+    async run() {
+      const [gq, gk, gv] = forwardAndBack([q!, k!, v!], dO!);
+      tf.dispose([gk!, gv!]);
+      // Reading dq's first element waits for the whole run (its backward needs the forward).
+      return first(gq!);
+    },
+    dispose: () => tf.dispose([q!, k!, v!, dO!, mask]),
+  };
+}
+
+/**
+ * The GPT step as a TF.js user writes it: tf.gather for the token embedding, LayerNorm from
+ * tf.moments (as tfjs-layers), fused matMul with bias for every Linear, the attention composite
+ * (batched matMul, causal mask, softmax, matMul; TF.js has no attention op), exact GELU from
+ * tf.erf (tfjs-layers' 'gelu'), logits through the tied embedding, softmaxCrossEntropy,
+ * tf.variableGrads, and AdamW written out with assign (TF.js's optimizers have no decoupled
+ * weight decay).
+ */
+function gpt(w: GptWork, d: GptData): Prepared {
+  const { vocab: V, context: T, dim: D, heads: H, batch: B, lr } = w;
+  const Dh = D / H;
+  const [b1, b2, eps, wd] = [0.9, 0.999, 1e-8, 0.01];
+  const dense = (wt: Float32Array, out: number, inF: number) => tf.variable(tf.tensor2d(transpose2d(wt, out, inF), [inF, out]));
+  const vec = (x: Float32Array) => tf.variable(tf.tensor1d(x));
+  const wte = tf.variable(tf.tensor2d(d.wte, [V, D]));
+  const wpe = tf.variable(tf.tensor2d(d.wpe, [T, D]));
+  const blocks = d.blocks.map((b) => ({
+    ln1w: vec(b.ln1w), ln1b: vec(b.ln1b), qkvw: dense(b.qkvw, 3 * D, D), qkvb: vec(b.qkvb), projw: dense(b.projw, D, D), projb: vec(b.projb),
+    ln2w: vec(b.ln2w), ln2b: vec(b.ln2b), fcw: dense(b.fcw, 4 * D, D), fcb: vec(b.fcb), fc2w: dense(b.fc2w, D, 4 * D), fc2b: vec(b.fc2b),
+  }));
+  const lnfw = vec(d.lnfw);
+  const lnfb = vec(d.lnfb);
+  const vars: tf.Variable[] = [wte, wpe, ...blocks.flatMap((b) => Object.values(b)), lnfw, lnfb];
+  const m = vars.map((x) => tf.variable(tf.zerosLike(x)));
+  const v = vars.map((x) => tf.variable(tf.zerosLike(x)));
+  const ids = tf.tensor2d(d.x, [B, T], 'int32');
+  const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(d.y, 'int32'), V), 'float32'));
+  const mask = tf.tensor2d(Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -Infinity : 0)), [T, T]);
+  const layerNorm = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+  };
+  const linear = (x: tf.Tensor, wt: tf.Variable, b: tf.Variable) => tf.fused.matMul({ a: x as tf.Tensor2D, b: wt as tf.Tensor2D, bias: b });
+  const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+  const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, Dh]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const loss = () => {
+    let h: tf.Tensor = tf.reshape(tf.add(tf.gather(wte, ids), wpe), [B * T, D]);
+    for (const b of blocks) {
+      const [q, k, vv] = tf.split(linear(layerNorm(h, b.ln1w, b.ln1b), b.qkvw, b.qkvb), 3, 1).map(heads) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const weights = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(Dh)), mask));
+      const attended = tf.reshape(tf.transpose(tf.matMul(weights, vv), [0, 2, 1, 3]), [B * T, D]);
+      h = tf.add(h, linear(attended, b.projw, b.projb));
+      h = tf.add(h, linear(gelu(linear(layerNorm(h, b.ln2w, b.ln2b), b.fcw, b.fcb)), b.fc2w, b.fc2b));
+    }
+    const logits = tf.matMul(layerNorm(h, lnfw, lnfb), wte, false, true);
+    return tf.losses.softmaxCrossEntropy(targets, logits) as tf.Scalar;
+  };
+  let t = 0;
+  return {
+    async run() {
+      t++;
+      const { value, grads } = tf.variableGrads(loss, vars);
+      tf.tidy(() => {
+        const [bc1, bc2Sqrt] = [1 - b1 ** t, Math.sqrt(1 - b2 ** t)];
+        vars.forEach((x, i) => {
+          const g = grads[x.name]!;
+          m[i]!.assign(tf.add(tf.mul(m[i]!, b1), tf.mul(g, 1 - b1)));
+          v[i]!.assign(tf.add(tf.mul(v[i]!, b2), tf.mul(tf.square(g), 1 - b2)));
+          const step = tf.mul(tf.div(tf.div(m[i]!, bc1), tf.add(tf.div(tf.sqrt(v[i]!), bc2Sqrt), eps)), lr);
+          x.assign(tf.sub(tf.mul(x, 1 - lr * wd), step));
+        });
+      });
+      tf.dispose(Object.values(grads));
+      return first(value);
+    },
+    dispose: () => tf.dispose([...vars, ...m, ...v, ids, targets, mask]),
+  };
 }

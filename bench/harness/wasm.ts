@@ -290,6 +290,7 @@ export function prepareWasm(pool: WasmPool, threads: number, work: Work): Runner
     case 'cnn': return wasmCnn(pool, threads, work, workData(work));
     case 'layernorm': throw new Error('not run: the wasm kernels have no layerNorm yet');
     case 'attention': throw new Error('not run: the wasm kernels have no attention yet');
+    case 'gpt': throw new Error('not run: the kernel-level bench has no GPT step (npm run bench runs it through webgrad-wasm)');
   }
 }
 

@@ -1,23 +1,27 @@
 // webgrad's side of the benchmark, written the way a user would: nn layers, crossEntropy,
-// backward() and optim.SGD. In Node, import webgrad/node (src/node.ts) before this module so that
-// the device comes from Dawn.
+// backward() and optim.SGD, on WebGPU ('webgrad') or on the CPU backend ('webgrad-wasm'). In Node,
+// import webgrad/node (src/node.ts) before this module so that the device comes from Dawn.
 
 import * as wg from '../../src';
 import { engine, type Engine, type Prepared } from './engine';
 import {
-  cnnShapes, convOut, type AttentionData, type AttentionWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type LayerParams, type MatmulData,
-  type MatmulWork, type MlpWork, type NormData, type StepData,
+  cnnShapes, convOut, type AttentionData, type AttentionWork, type GptData, type GptWork, type CnnWork, type ConvData, type ConvWork, type LayerNormWork, type LayerParams, type MatmulData, type MatmulWork, type MlpWork, type NormData,
+  type StepData,
 } from './workloads';
 
-export async function createEngine(): Promise<Engine> {
-  await wg.init();
-  return engine('webgrad', {
+export async function createEngine(backend: 'webgpu' | 'wasm' = 'webgpu'): Promise<Engine> {
+  const info = await wg.init({ backend });
+  const about = info.wasm
+    ? `${info.adapterInfo.description}${info.wasm.threadsReason ? ` (${info.wasm.threadsReason})` : ''}`
+    : `WebGPU on ${[info.adapterInfo.vendor, info.adapterInfo.architecture, info.adapterInfo.description].filter(Boolean).join(' ')}`;
+  return engine(backend === 'wasm' ? 'webgrad-wasm' : 'webgrad', about, {
     matmul,
     conv2d: conv,
     mlp: (work, data) => step(mlp(work), work.lr, [work.batch, work.sizes[0]!], data),
     cnn: (work, data) => step(cnn(work), work.lr, [work.batch, 1, work.size, work.size], data),
     layernorm: layerNorm,
     attention,
+    gpt,
   });
 }
 
@@ -61,33 +65,6 @@ function conv(w: ConvWork, d: ConvData): Prepared {
     dispose: () => {
       clearGrads();
       [x, weight, dy].forEach((t) => t.dispose());
-    },
-  };
-}
-
-/** The fused op (forward, then the gradients of q, k and v from the shared upstream gradient). */
-function attention(w: AttentionWork, d: AttentionData): Prepared {
-  const shape = [w.B, w.H, w.T, w.Dh];
-  const [q, k, v] = [d.q, d.k, d.v].map((x) => wg.tensor(x, shape, { requiresGrad: true })) as [wg.Tensor, wg.Tensor, wg.Tensor];
-  const dO = wg.tensor(d.dO, shape);
-  const clearGrads = () => {
-    for (const t of [q, k, v]) {
-      t.grad?.dispose();
-      t.grad = null;
-    }
-  };
-  return {
-    async run() {
-      clearGrads();
-      const o = wg.scaledDotProductAttention(q, k, v, { causal: w.causal });
-      o.backward(dO);
-      o.dispose();
-      // Reading dq waits for the whole run (forward and the three gradients).
-      return first(q.grad!);
-    },
-    dispose: () => {
-      clearGrads();
-      [q, k, v, dO].forEach((t) => t.dispose());
     },
   };
 }
@@ -190,4 +167,78 @@ async function first(t: wg.Tensor): Promise<number> {
   } finally {
     one.dispose();
   }
+}
+
+/** The fused op (forward, then the gradients of q, k and v from the shared upstream gradient). */
+function attention(w: AttentionWork, d: AttentionData): Prepared {
+  const shape = [w.B, w.H, w.T, w.Dh];
+  const [q, k, v] = [d.q, d.k, d.v].map((x) => wg.tensor(x, shape, { requiresGrad: true })) as [wg.Tensor, wg.Tensor, wg.Tensor];
+  const dO = wg.tensor(d.dO, shape);
+  const clearGrads = () => {
+    for (const t of [q, k, v]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  };
+  return {
+    async run() {
+      clearGrads();
+      const o = wg.scaledDotProductAttention(q, k, v, { causal: w.causal });
+      o.backward(dO);
+      o.dispose();
+      // Reading dq waits for the whole run (forward and the three gradients).
+      return first(q.grad!);
+    },
+    dispose: () => {
+      clearGrads();
+      [q, k, v, dO].forEach((t) => t.dispose());
+    },
+  };
+}
+
+/** wg.models.gpt with the shared weights; a step as a user writes it: forward, crossEntropy, backward, AdamW. */
+function gpt(w: GptWork, d: GptData): Prepared {
+  const model = wg.models.gpt({ vocabSize: w.vocab, contextLength: w.context, layers: w.layers, heads: w.heads, dim: w.dim });
+  const named: Record<string, Float32Array> = { 'wte.weight': d.wte, 'wpe.weight': d.wpe, 'lnF.weight': d.lnfw, 'lnF.bias': d.lnfb };
+  d.blocks.forEach((b, i) => {
+    const p = `blocks.${i}.`;
+    Object.assign(named, {
+      [`${p}ln1.weight`]: b.ln1w, [`${p}ln1.bias`]: b.ln1b,
+      [`${p}attn.inProj.weight`]: b.qkvw, [`${p}attn.inProj.bias`]: b.qkvb,
+      [`${p}attn.outProj.weight`]: b.projw, [`${p}attn.outProj.bias`]: b.projb,
+      [`${p}ln2.weight`]: b.ln2w, [`${p}ln2.bias`]: b.ln2b,
+      [`${p}fc.weight`]: b.fcw, [`${p}fc.bias`]: b.fcb,
+      [`${p}proj.weight`]: b.fc2w, [`${p}proj.bias`]: b.fc2b,
+    });
+  });
+  const own = model.stateDict();
+  const sd = Object.fromEntries(Object.entries(named).map(([k, v]) => [k, wg.tensor(v, own[k]!.shape)]));
+  model.loadStateDict(sd);
+  for (const t of Object.values(sd)) t.dispose();
+  const opt = new wg.optim.AdamW(model.parameters(), { lr: w.lr, weightDecay: 0.01 });
+  const x = wg.tensor(d.x, [w.batch, w.context], { dtype: 'int32' });
+  const y = wg.tensor(d.y, [w.batch * w.context], { dtype: 'int32' });
+  return {
+    async run() {
+      opt.zeroGrad();
+      const loss = wg.tidy(() => {
+        const l = wg.crossEntropy(model.forward(x).reshape([w.batch * w.context, w.vocab]), y);
+        l.backward();
+        return l;
+      });
+      opt.step();
+      try {
+        return await loss.item();
+      } finally {
+        loss.dispose();
+      }
+    },
+    dispose: () => {
+      opt.zeroGrad();
+      opt.dispose();
+      model.dispose();
+      x.dispose();
+      y.dispose();
+    },
+  };
 }

@@ -3,10 +3,15 @@
 
 import { normal, seededRandom, uniform } from './random';
 
-export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu';
-/** The peers' WebAssembly backends, measured beside webgrad's wasm kernels by bench/wasm-gflops.ts. */
-export type WasmPeerName = 'tfjs-wasm' | 'jax-js-wasm';
-export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu'];
+/**
+ * On WebGPU: webgrad, TF.js, jax-js. On the CPU (WebAssembly): webgrad's CPU backend, jax-js and
+ * TF.js, each in a Web Worker of its own (their runtimes are global: one backend per context).
+ */
+export type EngineName = 'webgrad' | 'tfjs-webgpu' | 'jax-js-webgpu' | WasmEngineName;
+export type WasmEngineName = 'webgrad-wasm' | WasmPeerName;
+/** The peers' WebAssembly backends. */
+export type WasmPeerName = 'jax-js-wasm' | 'tfjs-wasm';
+export const ENGINES: readonly EngineName[] = ['webgrad', 'tfjs-webgpu', 'jax-js-webgpu', 'webgrad-wasm', 'jax-js-wasm', 'tfjs-wasm'];
 
 export interface MatmulWork { kind: 'matmul'; name: string; n: number }
 export interface ConvWork {
@@ -29,7 +34,16 @@ export interface LayerNormWork { kind: 'layernorm'; name: 'layernorm-fwd-bwd'; r
  * [B, H, T, Dh] (each engine takes them in its own layout) and an upstream gradient of the output.
  */
 export interface AttentionWork { kind: 'attention'; name: 'attention-fwd-bwd'; B: number; H: number; T: number; Dh: number; causal: boolean }
-export type Work = MatmulWork | ConvWork | MlpWork | CnnWork | LayerNormWork | AttentionWork;
+/**
+ * One training step of a GPT-2-style character model: token + learned position embeddings,
+ * `layers` pre-LayerNorm blocks (causal self-attention with a fused QKV projection, GELU MLP of
+ * 4·dim), a final LayerNorm, logits through the tied token embedding; mean cross-entropy over
+ * the batch's tokens; AdamW (betas 0.9/0.999, eps 1e-8, weight decay 0.01 on every parameter).
+ */
+export interface GptWork {
+  kind: 'gpt'; name: 'gpt-step'; vocab: number; context: number; layers: number; heads: number; dim: number; batch: number; lr: number;
+}
+export type Work = MatmulWork | ConvWork | MlpWork | CnnWork | LayerNormWork | AttentionWork | GptWork;
 
 /** The full benchmark, or (quick) tiny sizes that only show that everything runs. */
 export function workloads(quick = false): Work[] {
@@ -45,6 +59,9 @@ export function workloads(quick = false): Work[] {
     quick
       ? { kind: 'attention', name: 'attention-fwd-bwd', B: 2, H: 2, T: 17, Dh: 8, causal: true }
       : { kind: 'attention', name: 'attention-fwd-bwd', B: 8, H: 4, T: 256, Dh: 32, causal: true },
+    quick
+      ? { kind: 'gpt', name: 'gpt-step', vocab: 11, context: 9, layers: 2, heads: 2, dim: 16, batch: 3, lr: 1e-3 }
+      : { kind: 'gpt', name: 'gpt-step', vocab: 96, context: 64, layers: 4, heads: 4, dim: 128, batch: 16, lr: 1e-3 },
   ];
 }
 
@@ -74,6 +91,8 @@ export function describe(w: Work): string {
       return `conv${w.k}×${w.k}×${w.channels[0]}-pool2-conv${w.k}×${w.k}×${w.channels[1]}-pool2-fc${w.classes} on ${w.size}×${w.size}×1, batch ${w.batch}, SGD`;
     case 'attention':
       return `q, k, v ${w.B}×${w.H}×${w.T}×${w.Dh}${w.causal ? ', causal' : ''}: forward + gradients of q, k, v`;
+    case 'gpt':
+      return `GPT ${w.layers} layers × ${w.heads} heads × dim ${w.dim}, vocab ${w.vocab}, context ${w.context}, batch ${w.batch}, AdamW`;
   }
 }
 
@@ -92,8 +111,27 @@ export interface StepData { x: Float32Array; labels: Int32Array; layers: LayerPa
 
 /** x [rows, dim], weight and bias [dim], dy [rows, dim] (the upstream gradient). */
 export interface NormData { x: Float32Array; w: Float32Array; b: Float32Array; dy: Float32Array }
+
 /** q, k, v and the output's upstream gradient dO, each [B, H, T, Dh] (PyTorch's layout). */
 export interface AttentionData { q: Float32Array; k: Float32Array; v: Float32Array; dO: Float32Array }
+
+/** One block's parameters, PyTorch layouts: Linear weights [out, in]; qkv's rows are [q | k | v], each head's dim / heads rows in order. */
+export interface GptBlockParams {
+  ln1w: Float32Array; ln1b: Float32Array;
+  qkvw: Float32Array; qkvb: Float32Array; // [3·dim, dim], [3·dim]
+  projw: Float32Array; projb: Float32Array; // [dim, dim], [dim]
+  ln2w: Float32Array; ln2b: Float32Array;
+  fcw: Float32Array; fcb: Float32Array; // [4·dim, dim], [4·dim]
+  fc2w: Float32Array; fc2b: Float32Array; // [dim, 4·dim], [dim]
+}
+
+/** Token ids x and next tokens y [batch, context]; GPT-2's initialisation (N(0, 0.02), residual projections /√(2·layers)). */
+export interface GptData {
+  x: Int32Array; y: Int32Array;
+  wte: Float32Array; wpe: Float32Array; // [vocab, dim], [context, dim]
+  blocks: GptBlockParams[];
+  lnfw: Float32Array; lnfb: Float32Array;
+}
 
 export type WorkData<W extends Work> = W extends MatmulWork
   ? MatmulData
@@ -103,7 +141,9 @@ export type WorkData<W extends Work> = W extends MatmulWork
       ? NormData
       : W extends AttentionWork
         ? AttentionData
-        : StepData;
+        : W extends GptWork
+          ? GptData
+          : StepData;
 
 /** The inputs and initial parameters of a work item, the same for every engine (seeded). */
 export function workData<W extends Work>(w: W): WorkData<W> {
@@ -140,6 +180,24 @@ export function workData<W extends Work>(w: W): WorkData<W> {
     case 'attention': {
       const n = w.B * w.H * w.T * w.Dh;
       return { q: normal(rand, n), k: normal(rand, n), v: normal(rand, n), dO: normal(rand, n) } as WorkData<W>;
+    }
+    case 'gpt': {
+      const { vocab: v, context: c, dim: d, batch: b } = w;
+      const scaled = (n: number, std: number) => normal(rand, n).map((x) => x * std);
+      const residual = 0.02 / Math.sqrt(2 * w.layers);
+      const blocks = Array.from({ length: w.layers }, (): GptBlockParams => ({
+        ln1w: new Float32Array(d).fill(1), ln1b: new Float32Array(d),
+        qkvw: scaled(3 * d * d, 0.02), qkvb: new Float32Array(3 * d),
+        projw: scaled(d * d, residual), projb: new Float32Array(d),
+        ln2w: new Float32Array(d).fill(1), ln2b: new Float32Array(d),
+        fcw: scaled(4 * d * d, 0.02), fcb: new Float32Array(4 * d),
+        fc2w: scaled(4 * d * d, residual), fc2b: new Float32Array(d),
+      }));
+      return {
+        x: labels(rand, b * c, v), y: labels(rand, b * c, v),
+        wte: scaled(v * d, 0.02), wpe: scaled(c * d, 0.02), blocks,
+        lnfw: new Float32Array(d).fill(1), lnfb: new Float32Array(d),
+      } as WorkData<W>;
     }
   }
 }

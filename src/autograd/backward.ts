@@ -2,6 +2,8 @@
 // node's rule, sum gradients that meet, and add the result into .grad of each leaf. Each node's
 // saved tensors and each intermediate gradient are freed as soon as they have been used, and the
 // graph is released at the end, so a second backward() without a new forward is an error.
+// `whenLeafGradientsDone` lets a caller learn, during the pass, as each leaf's gradient is complete
+// (data parallelism starts summing the last layers' gradients while backward computes the first's).
 
 import { contiguousCopy, ones } from '../creation';
 import { keep, tidy } from '../scope';
@@ -10,6 +12,23 @@ import { DTypeError, kindOf, ShapeError, WebGradError } from '../runtime/errors'
 import { noGrad } from './grad-mode';
 import { gradientSum } from './gradient-sum';
 import type { Node } from './node';
+
+/** Called, during backward passes run inside whenLeafGradientsDone, with each leaf once its .grad holds the pass's whole gradient. */
+let leafDone: ((leaf: Tensor) => void) | null = null;
+
+/**
+ * Run `fn`; every backward pass in it calls `hook(leaf)` as soon as it has added its last
+ * gradient into `leaf.grad` (in the order the pass finishes them: the last layers first).
+ */
+export function whenLeafGradientsDone<T>(hook: (leaf: Tensor) => void, fn: () => T): T {
+  const outer = leafDone;
+  leafDone = hook;
+  try {
+    return fn();
+  } finally {
+    leafDone = outer;
+  }
+}
 
 export function backward(loss: Tensor, gradOutput?: Tensor): void {
   if (!gradOutput && loss.size !== 1) {
@@ -68,6 +87,8 @@ function run(root: Node, loss: Tensor, gradOutput: Tensor | undefined, grads: Ma
       g.dispose(); // the caller's gradient (a view of it) or an intermediate: no longer anyone's
       throw e;
     }
+    // A leaf's node comes after every node that feeds it: its gradient is complete now.
+    if (node.leaf && leafDone && !node.leaf.disposed) leafDone(node.leaf);
   }
 }
 

@@ -5,6 +5,7 @@
 // evaluates and writes the checkpoint at the end of every epoch.
 
 import { hostname } from 'node:os';
+import { now } from '../clock';
 import * as wg from '../node';
 import { formatTime, ProgressBar } from './progress';
 
@@ -118,8 +119,4 @@ class GlobalBatches {
     this.last = { step, batch };
     return batch;
   }
-}
-
-function now(): number {
-  return performance.now();
 }

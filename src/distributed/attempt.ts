@@ -1,17 +1,17 @@
-// One attempt of a step, as a participant sees it (the leader included): receive the state if it
-// is sent, take this replica's shard, exchange shard sizes, compute the gradients scaled by
-// shard / global batch, sum them around the ring, tell the leader ("done"; the leader commits),
-// and on the commit, and only then, apply the update. If the attempt can no longer complete (a
-// participant left, or a newer attempt began) it throws Aborted and nothing is applied.
+// What every attempt of a sync does, in either mode (synchronous steps: sync-step.ts; rounds of
+// local steps: round.ts), as a participant sees it (the leader included): take its place and
+// receive the state if it is sent; tell the others its sample count and how its ring messages go;
+// and, once it holds the sums, tell the leader ("done"; the leader commits) and wait for the
+// commit, after which, and only after which, the mode applies the update. If the attempt can no
+// longer complete (a participant left, the hub gave up on it, or a newer attempt began) these
+// throw Aborted and nothing is applied.
 
-import { tensor } from '../creation';
 import type { Tensor } from '../tensor';
-import { DistributedError, ProtocolError } from './errors';
-import { floats } from './frame';
+import { ProtocolError } from './errors';
+import type { Held } from './mailbox';
 import { commit } from './leader';
-import type { Begin } from './messages';
+import type { Begin, Commit, Route } from './messages';
 import type { Replica } from './replica';
-import { ringAllReduce, type Phase, type RingLink } from './ring';
 import { receiveState } from './state-transfer';
 
 /** Where a step runs: its global index, this replica's rank and the number of replicas. */
@@ -28,17 +28,31 @@ export interface ShardPlace {
 export type ShardFn = (at: ShardPlace) => { x: Tensor; y: Tensor } | Promise<{ x: Tensor; y: Tensor }>;
 
 export interface DataParallelStepResult {
-  /** Index of the global step just applied (0-based). */
+  /** Index of the step just applied (0-based): of the session's steps, local steps included. */
   step: number;
-  /** Mean loss over the global batch. */
+  /**
+   * Mean loss: over the global batch in synchronous mode; in rounds of local steps, over this
+   * replica's shard, except at the step that ends a round, where it is over every replica's
+   * samples of the round.
+   */
   loss: number;
+  /** The samples the loss is over. */
   globalBatch: number;
   /** This replica's shard size. */
   samples: number;
   rank: number;
   worldSize: number;
-  /** 1, plus the attempts abandoned because a replica left or timed out. */
+  /** Whether the step ended with a sync of the replicas (every step in synchronous mode, every `every`-th otherwise). */
+  synced: boolean;
+  /** 1, plus the attempts of the sync abandoned because a replica left or timed out. */
   attempts: number;
+  /**
+   * The update was skipped on every replica: a replica's loss or gradients (or, in a round, a local
+   * step's) were not finite (the loss is then NaN). The Trainer reports it as for one device.
+   */
+  skipped: boolean;
+  /** How this replica's ring messages went to the next rank in the sync: over the peer link, through the coordinator, or none (no sync, or alone). */
+  route: Route | null;
   /** How this replica's Trainer split its shard (0 micro-batches for an empty shard). */
   microBatches: number;
   microBatchSize: number;
@@ -46,153 +60,71 @@ export interface DataParallelStepResult {
   ms: number;
   computeMs: number;
   communicationMs: number;
-  /** Bytes this replica sent and received during the step (every message, the ring's included). */
+  /** Bytes this replica sent and received during the step (every message: the hub's, the peer links', the ring's). */
   bytesSent: number;
   bytesReceived: number;
 }
 
-/** Run attempt `b` of a step that started at `started` (ms); `owned`: dispose the shard's tensors. */
-export async function runAttempt(r: Replica, b: Begin, source: ShardFn, owned: boolean, started: number): Promise<DataParallelStepResult> {
-  const { trainer, link, mailbox } = r;
+/**
+ * Take part in attempt `b`: count it, take this replica's rank, and receive the session's state
+ * if the leader sends it (else check this replica holds the state of the attempt's sync).
+ */
+export async function enterAttempt(r: Replica, b: Begin): Promise<void> {
   r.tried = r.handled.step === b.step ? r.tried + 1 : 1;
   r.handled = { step: b.step, attempt: b.attempt };
+  r.running = b;
   r.log(`runs step ${b.step} attempt ${b.attempt} with ${b.participants.join(',')}`);
-  mailbox.dropBefore(b.attempt);
-  const W = b.participants.length;
-  const rank = b.participants.indexOf(r.id);
-  r.rank = rank;
-  r.worldSize = W;
+  r.mailbox.dropBefore(b.attempt);
+  r.rank = b.participants.indexOf(r.id);
+  r.worldSize = b.participants.length;
   r.notifyMembership();
-  const live = () => r.checkAttempt(b);
   if (b.syncTo.includes(r.id)) await receiveState(r, b);
-  else if (!r.synced || b.step !== r.steps) {
-    throw new ProtocolError(`the leader began step ${b.step} without sending this replica the state of step ${b.step} (it holds ${r.synced ? `step ${r.steps}` : 'none'})`);
+  else if (!r.synced || b.step !== r.syncs) {
+    throw new ProtocolError(`the leader began step ${b.step} without sending this replica the state of step ${b.step} (it holds ${r.synced ? `step ${r.syncs}` : 'none'})`);
   }
-  live();
+  r.checkAttempt(b);
+}
 
-  const computeStart = now();
-  const shard = await source({ step: b.step, rank, worldSize: W });
-  let samples: number;
-  let globalBatch: number;
-  let loss = 0;
-  let micro = { microBatches: 0, microBatchSize: 0 };
-  try {
-    samples = shard.x.shape[0] ?? 0;
-    link.sendTo(r.others(b.participants), { type: 'shard', step: b.step, attempt: b.attempt, samples });
-    globalBatch = await link.until(() => {
-      live();
-      let sum = samples;
-      for (const id of r.others(b.participants)) {
-        const m = mailbox.shard(b, id);
-        if (!m) return undefined;
-        sum += m.msg.samples;
-      }
-      return sum;
-    });
-    if (globalBatch === 0) throw new DistributedError(`step ${b.step}: every replica passed an empty shard`);
-    trainer.optimizer.zeroGrad();
-    if (samples > 0) {
-      const g = await trainer.computeGradients(shard.x, shard.y, { gradScale: samples / globalBatch });
-      loss = g.loss;
-      micro = { microBatches: g.microBatches, microBatchSize: g.microBatchSize };
-    }
-  } finally {
-    if (owned) {
-      shard.x.dispose();
-      shard.y.dispose();
-    }
-  }
-  live();
-  const computeMs = now() - computeStart;
+/** The route of this replica's ring messages in attempt `b`: its peer link to the next rank if it has one. */
+export function ringRoute(r: Replica, b: Begin): Route {
+  const W = b.participants.length;
+  if (W === 1) return 'relay';
+  return r.peers.route(b.participants[(b.participants.indexOf(r.id) + 1) % W]!);
+}
 
-  let sums: Float32Array | null = null;
-  if (W > 1) {
-    sums = await readGradients(r);
-    await ringAllReduce(sums, link.plan!, rank, W, ringLink(r, b));
-  }
+/** Tell the other participants this replica's sample count and route; resolves with the sum of every participant's. */
+export async function exchangeShards(r: Replica, b: Begin, samples: number, via: Route): Promise<number> {
+  r.link.sendTo(r.others(b.participants), { type: 'shard', step: b.step, attempt: b.attempt, samples, via });
+  const total = await r.link.until(() => {
+    r.checkAttempt(b);
+    let sum = samples;
+    for (const id of r.others(b.participants)) {
+      const m = r.mailbox.shard(b, id);
+      if (!m) return undefined;
+      sum += m.msg.samples;
+    }
+    return sum;
+  });
+  return total;
+}
+
+/**
+ * This replica holds the complete sums: "done" to the leader (the leader, once every participant
+ * is done, commits), then wait for the commit. Resolves with it; rejects with Aborted if the
+ * attempt ends first.
+ */
+export async function awaitCommit(r: Replica, b: Begin, lossSum: number, finite: boolean, globalBatch: number): Promise<Held<Commit>> {
   const leader = b.participants[0]!;
-  const lossSum = loss * samples;
-  if (leader === r.id) await commit(r, b, lossSum, globalBatch);
-  else link.sendTo([leader], { type: 'done', step: b.step, attempt: b.attempt, lossSum });
-  const committed = await link.until(() => {
+  if (leader === r.id) await commit(r, b, finite ? lossSum : 0, finite, globalBatch);
+  else r.link.sendTo([leader], { type: 'done', step: b.step, attempt: b.attempt, lossSum: finite ? lossSum : 0, finite });
+  const committed = await r.link.until(() => {
     // A commit that arrived stands even if someone has left since.
-    const c = mailbox.commit(b);
+    const c = r.mailbox.commit(b);
     if (c) return c;
-    live();
+    r.checkAttempt(b);
     return undefined;
   });
   r.log(`step ${b.step} attempt ${b.attempt} committed`);
   if (committed.from !== leader) throw new ProtocolError(`member ${committed.from} sent a commit; the leader of step ${b.step} is member ${leader}`);
-
-  // Committed: from here on nothing waits, so the update is applied whole.
-  if (sums) writeGradients(r, sums);
-  trainer.applyGradients();
-  r.steps = b.step + 1;
-  trainer.steps = r.steps;
-  r.lastSamplesPerSecond = computeMs > 0 ? (samples * 1000) / computeMs : 0;
-  const ms = now() - started;
-  return {
-    step: b.step,
-    loss: committed.msg.loss,
-    globalBatch: committed.msg.globalBatch,
-    samples,
-    rank,
-    worldSize: W,
-    attempts: r.tried,
-    ...micro,
-    ms,
-    computeMs,
-    communicationMs: ms - computeMs,
-    bytesSent: link.bytesSent,
-    bytesReceived: link.bytesReceived,
-  };
-}
-
-/** The ring's messages of attempt `b`: gradient parts to the next rank, from the previous one. */
-function ringLink(r: Replica, b: Begin): RingLink {
-  const W = b.participants.length;
-  const rank = b.participants.indexOf(r.id);
-  const next = b.participants[(rank + 1) % W]!;
-  const prev = b.participants[(rank + W - 1) % W]!;
-  const plan = r.link.plan!;
-  return {
-    send: (phase: Phase, bucket: number, offset: number, values: Float32Array) => {
-      const count = values.length;
-      r.link.sendTo([next], { type: 'grad', step: b.step, attempt: b.attempt, phase, bucket, offset, count, tensors: plan.segments(bucket, offset, count) }, values);
-    },
-    receive: (phase: Phase, bucket: number, offset: number, count: number) =>
-      r.link.until(() => {
-        const m = r.mailbox.grad(b, phase, bucket, offset);
-        if (!m) {
-          r.checkAttempt(b);
-          return undefined;
-        }
-        if (m.from !== prev || m.msg.count !== count) {
-          throw new ProtocolError(`member ${m.from} sent ${count === m.msg.count ? '' : 'a wrongly sized '}part [${offset}, +${count}) of bucket ${bucket}; it was due from member ${prev}`);
-        }
-        return floats(m.payload);
-      }),
-  };
-}
-
-/** Every parameter's gradient, end to end in layout order (zeros where a parameter has none). */
-async function readGradients(r: Replica): Promise<Float32Array> {
-  const plan = r.link.plan!;
-  const flat = new Float32Array(plan.total);
-  const arrays = await Promise.all(r.params.map((p) => p.grad?.toArray()));
-  arrays.forEach((a, i) => a && flat.set(a, plan.offsets[i]!));
-  return flat;
-}
-
-function writeGradients(r: Replica, flat: Float32Array): void {
-  const plan = r.link.plan!;
-  r.params.forEach((p, i) => {
-    const start = plan.offsets[i]!;
-    p.grad?.dispose();
-    p.grad = tensor(flat.subarray(start, start + p.size), p.shape);
-  });
-}
-
-export function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
+  return committed;
 }

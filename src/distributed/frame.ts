@@ -55,9 +55,3 @@ export function decodeFrame(bytes: Uint8Array): Frame {
 export function stampSender(bytes: Uint8Array, from: number): void {
   new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(4, from, true);
 }
-
-/** A payload as float32 values (copied when the frame's buffer leaves it unaligned). */
-export function floats(payload: Uint8Array): Float32Array {
-  if (payload.byteOffset % 4 === 0) return new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4);
-  return new Float32Array(payload.slice().buffer);
-}

@@ -1,7 +1,12 @@
-// The hub of a session: membership and relay, whatever carries the bytes (a WebSocket server in
-// Node, MessagePorts in a page). It
-//   - admits members: the first "join" to the empty session fixes its model layout and agreed
-//     settings, later ones must match them while it has members;
+// The hub of a session: membership, signalling and relay, whatever carries the bytes (a WebSocket
+// server in Node, MessagePorts in a page). It
+//   - admits members: the first "join" to the empty session fixes its model layout, agreed
+//     settings and sync settings (mode, outer optimizer, wire format), later ones must match them
+//     while it has members;
+//   - introduces members to each other: it relays WebRTC signals (offers, answers, ICE candidates)
+//     between members only, bounded in size and number, so that replicas open direct peer links
+//     and run the ring over them; a pair whose link fails, is refused or stalls is relayed from
+//     then on (and the attempt under way, if it needs that link, is run again);
 //   - keeps the membership (join order), the leader (the oldest member that holds the session's
 //     state; the oldest member before any step) and who holds the state, and tells every member
 //     after each change;
@@ -19,12 +24,28 @@
 // that held it or are not being sent it (members left out of an attempt stop counting: they may
 // fall behind); a "commit" makes every participant a holder.
 
+import { now } from '../clock';
 import { decodeFrame, encodeFrame, stampSender, type Frame } from './frame';
-import { BucketPlan, checkLayout, layoutDifference, type ModelLayout } from './layout';
+import { BucketPlan, checkLayout, isIndex, layoutDifference, type ModelLayout } from './layout';
 import { AttemptProgress } from './attempt-progress';
 import { StepDeadline } from './step-deadline';
-import { checkRelayed, LEADER_ONLY, type AttemptMessage, type Begin, type Closed, type Member, type Members, type Ready, type Welcome } from './messages';
+import {
+  checkRelayed,
+  checkSignal,
+  checkSyncSettings,
+  LEADER_ONLY,
+  type AttemptMessage,
+  type Begin,
+  type Closed,
+  type Member,
+  type Members,
+  type Ready,
+  type Welcome,
+} from './messages';
 import { ProtocolError } from './errors';
+
+/** The most signals one member may send another in a session (a link takes a handful). */
+const MAX_SIGNALS_PER_PAIR = 256;
 
 export interface HubOptions {
   /** The largest message accepted, in bytes (default 1 MiB). */
@@ -93,6 +114,8 @@ export class Hub {
   private layout: ModelLayout | null = null;
   private plan: BucketPlan | null = null;
   private agreement = '';
+  /** The session's sync settings, canonical JSON. */
+  private sync = '';
   /** Who set the model and settings (the first member of the empty session). */
   private founder = '';
   private readonly connections = new Set<Connection>();
@@ -107,6 +130,14 @@ export class Hub {
   private readonly readyFor = new Map<number, number>();
   private readonly deadline: StepDeadline;
   private sweeper: ReturnType<typeof setInterval> | null = null;
+  /** Pairs "a-b" (a < b) whose ring messages the hub relays: their peer link failed or stalled. */
+  private readonly relayedPairs = new Set<string>();
+  /** The latest attempt abandoned because of a peer link, and why (replicas abort it). */
+  private abandonedForLink: { attempt: number; why: string } | null = null;
+  /** Signals relayed per ordered pair "from>to". */
+  private readonly signals = new Map<string, number>();
+  /** Senders and attempts whose late messages were said in the log ("id:attempt"), the last 1024. */
+  private readonly lateSaid = new Set<string>();
 
   constructor(opts: HubOptions = {}) {
     this.maxMessageBytes = opts.maxMessageBytes ?? 1 << 20;
@@ -126,7 +157,7 @@ export class Hub {
 
   /** A new connection; its first message must be a "join". */
   connect(link: HubLink): HubConnection {
-    const c: Connection = { id: 0, name: 'a new connection', link, joined: false, gone: false, lastHeard: Date.now() };
+    const c: Connection = { id: 0, name: 'a new connection', link, joined: false, gone: false, lastHeard: now() };
     this.connections.add(c);
     this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, this.timeoutMs / 4));
     return { receive: (bytes) => this.receive(c, bytes), closed: () => this.drop(c, 'disconnected') };
@@ -142,7 +173,7 @@ export class Hub {
 
   private receive(c: Connection, bytes: Uint8Array): void {
     if (c.gone) return;
-    c.lastHeard = Date.now();
+    c.lastHeard = now();
     if (bytes.byteLength > this.maxMessageBytes) {
       return this.reject(c, CloseCode.tooBig, `${c.name} sent a message of ${bytes.byteLength.toLocaleString('en')} bytes; the session accepts at most ${this.maxMessageBytes.toLocaleString('en')}`);
     }
@@ -155,6 +186,8 @@ export class Hub {
       }
       if (f.header.type === 'beat') return;
       if (f.header.type === 'leave') return this.reject(c, CloseCode.left, `${c.name} left`);
+      if (f.header.type === 'link') return this.linkDown(c, f.header);
+      if (f.header.type === 'signal') return this.signal(c, f, bytes);
       this.relay(c, f, bytes);
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
@@ -166,12 +199,16 @@ export class Hub {
     const name = typeof h.name === 'string' && h.name.trim() ? h.name.trim().slice(0, 64) : '';
     const layout = checkLayout(h.layout, this.maxModelElements);
     const agreement = canonical(h.agreement);
+    // A replica that says nothing of how it syncs (an older one) syncs every step in float32.
+    const syncSettings = checkSyncSettings(h.sync ?? { every: 1, outer: null, wire: 'f32' });
+    const sync = JSON.stringify(syncSettings);
     c.id = this.nextId++;
     c.name = `${name || 'replica'} #${c.id}`;
     if (!this.layout) {
       this.layout = layout;
-      this.plan = new BucketPlan(layout, this.bucketBytes, this.partBytes);
+      this.plan = new BucketPlan(layout, this.bucketBytes, this.partBytes, syncSettings.wire);
       this.agreement = agreement;
+      this.sync = sync;
       this.founder = c.name;
     } else {
       const diff = layoutDifference(layout, this.layout);
@@ -179,7 +216,9 @@ export class Hub {
         ? `${name || 'a replica'} trains another model than the session: ${diff}`
         : agreement !== this.agreement
           ? `${name || 'a replica'} has other settings than the session: ${agreement} instead of ${this.agreement}`
-          : null;
+          : sync !== this.sync
+            ? `${name || 'a replica'} syncs otherwise than the session: ${sync} instead of ${this.sync}`
+            : null;
       if (refusal) {
         const size = `${this.members.size} ${this.members.size === 1 ? 'member' : 'members'} now`;
         return this.reject(
@@ -237,7 +276,7 @@ export class Hub {
     const step = this.synced.length && last ? last.begin.step + (last.committed ? 1 : 0) : msg.step;
     if (msg.step !== step) throw new ProtocolError(`a "begin" of step ${msg.step}; the session's state is at step ${step}`);
     if (last) last.abandoned ||= !last.committed;
-    this.attempt = new AttemptProgress(msg, this.plan!, Date.now());
+    this.attempt = new AttemptProgress(msg, this.plan!, now(), (a, b) => this.relayedPairs.has(pairKey(a, b)));
     this.deadline.start(() => this.attemptOverdue());
     // Holders after a begin: its participants that held the state already (whether or not the
     // leader sends it to them again) and those it is not sent to (the leader vouches for them).
@@ -258,12 +297,21 @@ export class Hub {
     if (!at || !b || msg.attempt > b.attempt || (msg.attempt === b.attempt && msg.step !== b.step)) {
       throw new ProtocolError(`a "${msg.type}" of step ${msg.step} attempt ${msg.attempt}, which no leader began${b ? ` (the latest is step ${b.step} attempt ${b.attempt})` : ''}`);
     }
-    // Participants of an abandoned attempt drop its messages (a commit too: they saw it abandoned first).
-    if (msg.attempt < b.attempt || at.abandoned) return false;
+    // Participants of an abandoned attempt drop its messages (a commit too: they saw it abandoned
+    // first). Late ones are normal after an abort; a replay looks the same: said once per sender and attempt.
+    if (msg.attempt < b.attempt || at.abandoned) {
+      const key = `${c.id}:${msg.attempt}`;
+      if (!this.lateSaid.has(key)) {
+        this.lateSaid.add(key);
+        if (this.lateSaid.size > 1024) this.lateSaid.delete(this.lateSaid.values().next().value!);
+        this.log(`dropped a "${msg.type}" of step ${msg.step} attempt ${msg.attempt} from ${c.name}: that attempt is over (a late message, or a replay)`);
+      }
+      return false;
+    }
     at.record(c.id, msg, to, c.name);
     if (msg.type === 'commit') {
       this.deadline.stop();
-      this.deadline.took(Date.now() - at.startedAt);
+      this.deadline.took(now() - at.startedAt);
       this.setSynced(b.participants);
     }
     return true;
@@ -289,14 +337,24 @@ export class Hub {
     return this.synced.filter((id) => id !== this.leader && this.readyFor.get(id) !== step);
   }
 
-  /** Past the deadline of an attempt: drop those that hold it up (the others run the step again). */
+  /**
+   * Past the deadline of an attempt: drop those that hold it up (the others run the step again);
+   * with nobody visibly at fault, relay the peer links it may be stuck on and run it again, where
+   * the hub sees every ring message.
+   */
   private attemptOverdue(): void {
     const at = this.attempt;
     if (!at || at.committed || at.abandoned) return;
     const why = this.deadline.describe();
-    const late = `${((Date.now() - at.startedAt) / 1000).toFixed(1)} s after the attempt began`;
+    const late = `${((now() - at.startedAt) / 1000).toFixed(1)} s after the attempt began`;
     const culprits = at.holdingUp().filter((h) => this.members.has(h.id));
     if (!culprits.length) {
+      const stalled = at.stalledLinks().filter(([a, b]) => this.members.has(a) && this.members.has(b));
+      if (stalled.length) {
+        const links = stalled.map(([a, b]) => `${this.nameOf(a)} → ${this.nameOf(b)}`).join(', ');
+        this.abandon(at, `step ${at.begin.step} attempt ${at.begin.attempt} did not complete within its deadline (${why}) over the peer links ${links}: they are relayed through the coordinator from now on and the step runs again`, stalled);
+        return;
+      }
       this.log(`step ${at.begin.step} attempt ${at.begin.attempt} is past its deadline (${why}) with nobody to drop; it waits on`);
       this.deadline.start(() => this.attemptOverdue());
       return;
@@ -323,13 +381,82 @@ export class Hub {
     this.membershipChanged();
   }
 
+  /**
+   * A member's peer link with another failed or refused a message: relay the pair from now on,
+   * and run the attempt under way again if both take part in it. Each pair is relayed once: a
+   * member cannot abort more attempts this way than it has peers.
+   */
+  private linkDown(c: Connection, h: Record<string, unknown>): void {
+    const peer = h.peer;
+    if (!isIndex(peer) || peer === c.id || !this.members.has(peer)) {
+      if (isIndex(peer) && peer < this.nextId && peer !== c.id) return; // a member that has just left
+      throw new ProtocolError(`a "link" report names member ${JSON.stringify(peer)}, which is not another member of the session`);
+    }
+    const key = pairKey(c.id, peer);
+    if (this.relayedPairs.has(key)) return;
+    const reason = typeof h.reason === 'string' ? h.reason.slice(0, 300) : 'no reason given';
+    const what = `${c.name} reports its peer link with ${this.nameOf(peer)} failed (${reason}): the pair is relayed through the coordinator from now on`;
+    const at = this.attempt;
+    if (at && !at.committed && !at.abandoned && at.begin.participants.includes(c.id) && at.begin.participants.includes(peer)) {
+      this.abandon(at, `${what}, and step ${at.begin.step} attempt ${at.begin.attempt} runs again`, [[c.id, peer]]);
+      return;
+    }
+    this.log(what);
+    this.relayedPairs.add(key);
+    this.membershipChanged();
+  }
+
+  /** Give up on attempt `at` (its participants abort it and the leader begins the next), relaying `pairs`. */
+  private abandon(at: AttemptProgress, why: string, pairs: [number, number][]): void {
+    this.log(why);
+    for (const [a, b] of pairs) this.relayedPairs.add(pairKey(a, b));
+    at.abandoned = true;
+    this.deadline.stop();
+    this.abandonedForLink = { attempt: at.begin.attempt, why };
+    this.membershipChanged();
+  }
+
+  /** Relay a WebRTC signal to the one member it names, if that is another member. */
+  private signal(c: Connection, f: Frame, bytes: Uint8Array): void {
+    checkSignal(f.header, f.payload.byteLength);
+    const to = f.header.to;
+    if (!Array.isArray(to) || to.length !== 1 || !isIndex(to[0]) || to[0] === c.id) {
+      throw new ProtocolError('a "signal" message must go to one other member');
+    }
+    const target = this.members.get(to[0]);
+    if (!target) {
+      // Not a member (any more): nobody to introduce. The sender's link to it fails by its timeout.
+      this.log(`refused a signal from ${c.name} to member ${to[0]}: it is not a member of the session`);
+      return;
+    }
+    const key = `${c.id}>${target.id}`;
+    const n = (this.signals.get(key) ?? 0) + 1;
+    if (n > MAX_SIGNALS_PER_PAIR) throw new ProtocolError(`${c.name} sent more than ${MAX_SIGNALS_PER_PAIR} signals to ${target.name}`);
+    this.signals.set(key, n);
+    stampSender(bytes, c.id);
+    target.link.send(bytes);
+  }
+
+  private nameOf(id: number): string {
+    return this.members.get(id)?.name ?? `member ${id}`;
+  }
+
   /** Recompute the leader and tell every member who is in the session. */
   private membershipChanged(): void {
     this.synced = this.synced.filter((id) => this.members.has(id));
     this.leader = this.synced[0] ?? this.members.keys().next().value ?? 0;
     const b = this.attempt?.begin;
     const last = b ? { step: b.step, attempt: b.attempt } : null;
-    const members: Members = { type: 'members', members: this.memberList, leader: this.leader, synced: [...this.synced], lastBegin: last };
+    const relayed = [...this.relayedPairs].map((k) => k.split('-').map(Number) as [number, number]);
+    const members: Members = {
+      type: 'members',
+      members: this.memberList,
+      leader: this.leader,
+      synced: [...this.synced],
+      lastBegin: last,
+      relayed,
+      abandoned: this.abandonedForLink,
+    };
     const frame = encodeFrame(members);
     for (const m of this.members.values()) m.link.send(frame);
   }
@@ -354,6 +481,8 @@ export class Hub {
     if (!c.joined) return;
     this.members.delete(c.id);
     this.readyFor.delete(c.id);
+    for (const k of [...this.relayedPairs]) if (k.split('-').map(Number).includes(c.id)) this.relayedPairs.delete(k);
+    for (const k of [...this.signals.keys()]) if (k.split('>').map(Number).includes(c.id)) this.signals.delete(k);
     // An attempt that loses a participant is abandoned everywhere (its commit, if it comes, is dropped).
     if (this.attempt && !this.attempt.committed && this.attempt.begin.participants.includes(c.id)) {
       this.attempt.abandoned = true;
@@ -372,21 +501,30 @@ export class Hub {
     this.layout = null;
     this.plan = null;
     this.agreement = '';
+    this.sync = '';
     this.founder = '';
     this.attempt = null;
+    this.abandonedForLink = null;
+    this.relayedPairs.clear();
+    this.signals.clear();
     this.readyFor.clear();
     this.deadline.reset();
     this.synced = [];
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const t = now();
     for (const c of [...this.connections]) {
-      if (now - c.lastHeard > this.timeoutMs) {
+      if (t - c.lastHeard > this.timeoutMs) {
         this.reject(c, CloseCode.timeout, `${c.name} timed out: nothing heard from it for ${(this.timeoutMs / 1000).toFixed(1)} s`);
       }
     }
   }
+}
+
+/** The key of an unordered pair of member ids. */
+function pairKey(a: number, b: number): string {
+  return a < b ? `${a}-${b}` : `${b}-${a}`;
 }
 
 /** Agreed settings as a canonical string (keys sorted; values must be plain JSON scalars). */

@@ -1,16 +1,19 @@
 // The model's gradient layout and how it is cut for the all-reduce. Every replica and the
 // coordinator derive the same cuts from the same layout (the parameters' names and shapes, in
-// the model's order):
-//   - all gradients are laid end to end in one flat float32 vector;
-//   - the vector is cut into buckets of at most `bucketBytes`;
+// the model's order) and the session's wire format:
+//   - all gradients (or parameter deltas) are laid end to end in one flat float32 vector;
+//   - the vector is cut into buckets of at most `bucketBytes` (of float32 values);
 //   - for a ring of W replicas, each bucket is cut into W chunks (the ring's unit);
-//   - each chunk is sent in parts of at most `partBytes` (what a transport carries in one message).
+//   - each chunk is sent in parts of at most `partBytes` in the wire format (what a transport
+//     carries in one message: twice as many values in float16 as in float32).
 // A gradient message declares which parameters (name, shape, dtype, element range) its values
-// belong to; `checkGradientPart` compares that declaration with the layout.
+// belong to and the dtype they travel in; `checkGradientPart` compares that declaration with the
+// layout and the session's wire format.
 
 import type { Module } from '../nn/module';
 import { formatShape } from '../tensor';
 import { ProtocolError } from './errors';
+import { bytesPerValue, WIRE_DTYPE, type WireFormat } from './wire';
 
 export interface ParamLayout {
   name: string;
@@ -66,12 +69,15 @@ export class BucketPlan {
   readonly total: number;
   /** [start, count) of each bucket in the flat vector. */
   readonly buckets: { start: number; count: number }[] = [];
+  /** Values in one message, in the wire format. */
   readonly partElements: number;
 
   constructor(
     readonly layout: ModelLayout,
     bucketBytes: number,
-    partBytes: number,
+    /** The most one message carries (values or state bytes). */
+    readonly partBytes: number,
+    readonly wire: WireFormat = 'f32',
   ) {
     this.offsets = [];
     let total = 0;
@@ -82,7 +88,7 @@ export class BucketPlan {
     this.total = total;
     const perBucket = Math.max(1, Math.floor(bucketBytes / 4));
     for (let start = 0; start < total; start += perBucket) this.buckets.push({ start, count: Math.min(perBucket, total - start) });
-    this.partElements = Math.max(1, Math.floor(partBytes / 4));
+    this.partElements = Math.max(1, Math.floor(partBytes / bytesPerValue(wire)));
   }
 
   /** Elements [lo, hi) of bucket b that form chunk c of W (the ring's unit). */
@@ -116,10 +122,10 @@ export class BucketPlan {
 
   /**
    * Throws a ProtocolError unless a gradient message's declared place (bucket, offset, count),
-   * tensors and payload size are exactly what this layout says they must be.
+   * tensors, dtype on the wire and payload size are exactly what this layout says they must be.
    */
-  checkGradientPart(h: { bucket: unknown; offset: unknown; count: unknown; tensors: unknown }, payloadBytes: number): void {
-    const { bucket, offset, count, tensors } = h;
+  checkGradientPart(h: { bucket: unknown; offset: unknown; count: unknown; tensors: unknown; dtype: unknown }, payloadBytes: number): void {
+    const { bucket, offset, count, tensors, dtype } = h;
     if (!isIndex(bucket) || bucket >= this.buckets.length) {
       throw new ProtocolError(`a gradient message names bucket ${String(bucket)}; the model has buckets 0 to ${this.buckets.length - 1}`);
     }
@@ -130,8 +136,13 @@ export class BucketPlan {
     if (count > this.partElements) {
       throw new ProtocolError(`a gradient message carries ${count} values; messages carry at most ${this.partElements}`);
     }
-    if (payloadBytes !== count * 4) {
-      throw new ProtocolError(`a gradient message declares ${count} float32 values (${count * 4} bytes) but carries ${payloadBytes} bytes`);
+    const wireDType = WIRE_DTYPE[this.wire];
+    if (dtype !== wireDType) {
+      throw new ProtocolError(`a gradient message carries ${JSON.stringify(dtype)} values; this session's wire format is ${this.wire} (${wireDType})`);
+    }
+    const bytes = count * bytesPerValue(this.wire);
+    if (payloadBytes !== bytes) {
+      throw new ProtocolError(`a gradient message declares ${count} ${wireDType} values (${bytes} bytes) but carries ${payloadBytes} bytes`);
     }
     const expected = this.segments(bucket, offset, count);
     const declared = Array.isArray(tensors) ? (tensors as Partial<Segment>[]) : null;

@@ -22,7 +22,7 @@ export class Mailbox {
   /** Keep a message; a ProtocolError if its sender sent the same one before. */
   put(from: number, msg: AttemptMessage, payload: Uint8Array): void {
     const key = keyOf(msg, from);
-    if (this.held.has(key)) throw new ProtocolError(`member ${from} sent ${key} twice`);
+    if (this.held.has(key)) throw new ProtocolError(`member ${from} sent ${describe(msg)} twice`);
     this.held.set(key, { step: msg.step, attempt: msg.attempt, from, msg, payload });
   }
 
@@ -69,4 +69,10 @@ function keyOf(m: AttemptMessage, from: number): string {
     default:
       return `${at}${from}`;
   }
+}
+
+/** A message, for a reason: its type, place and attempt. */
+function describe(m: AttemptMessage): string {
+  const where = m.type === 'grad' ? ` (${m.phase} bucket ${m.bucket} [${m.offset}, +${m.count}))` : m.type === 'sync' ? ` (part ${m.part})` : '';
+  return `the "${m.type}"${where} of step ${m.step} attempt ${m.attempt}`;
 }

@@ -1,12 +1,14 @@
 // A replica's link to the hub: it joins the session over a transport, keeps the heartbeat going,
-// sends frames (counting their bytes), checks what it receives (the hub's own messages here;
-// peers' against the schema and the model's layout, then handed on), and lets the replica wait
-// for a condition that messages fulfil (`until`). The first error ends the link for good.
+// sends frames (counting their bytes, and those of the peer links), checks what it receives (the
+// hub's own messages here; peers' against the schema and the model's layout, then handed on;
+// WebRTC signals to the peer links), and lets the replica wait for a condition that messages
+// fulfil (`until`). The first error ends the link for good.
 
 import { DistributedError, ProtocolError } from './errors';
 import { decodeFrame, encodeFrame, HUB, type Frame } from './frame';
 import { BucketPlan, type ModelLayout } from './layout';
-import { checkRelayed, type Members, type Relayed, type Welcome } from './messages';
+import { checkRelayed, checkSignal, type Members, type Relayed, type SyncSettings, type Welcome } from './messages';
+import type { SignalBody } from './peer-link';
 import type { Transport } from './transport';
 
 export class ReplicaLink {
@@ -18,8 +20,14 @@ export class ReplicaLink {
   failure: DistributedError | null = null;
   bytesSent = 0;
   bytesReceived = 0;
+  /** The largest message the session accepts (from the hub's welcome). */
+  maxMessageBytes = 1 << 20;
   /** The hub's membership messages. */
   onMembers: (m: Members) => void = () => undefined;
+  /** WebRTC signals from other members, relayed by the hub (of a try at connecting, `generation`). */
+  onSignal: (from: number, s: SignalBody, generation: number) => void = () => undefined;
+  /** The link ended (after `failure` is set). */
+  onFail: () => void = () => undefined;
   /** Messages from peers, once checked; may throw a ProtocolError, which ends the link. */
   onPeer: (from: number, msg: Relayed, payload: Uint8Array) => void = () => undefined;
 
@@ -32,6 +40,7 @@ export class ReplicaLink {
   constructor(
     private readonly transport: Transport,
     private readonly layout: ModelLayout,
+    private readonly sync: SyncSettings,
   ) {}
 
   /** Connect, ask to join, and start the heartbeat once the hub has admitted this replica. */
@@ -43,7 +52,7 @@ export class ReplicaLink {
     } catch (e) {
       throw e instanceof DistributedError ? e : new DistributedError(`could not connect to ${this.transport.description}: ${(e as Error).message}`);
     }
-    this.toHub({ type: 'join', name, layout: this.layout, agreement });
+    this.toHub({ type: 'join', name, layout: this.layout, agreement, sync: this.sync });
     const heartbeatMs = await this.until(() => this.heartbeatMs);
     this.heartbeat = setInterval(() => this.toHub({ type: 'beat' }), heartbeatMs);
   }
@@ -69,6 +78,7 @@ export class ReplicaLink {
     this.failure = e;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.transport.close();
+    this.onFail();
     this.changed();
   }
 
@@ -96,7 +106,8 @@ export class ReplicaLink {
     return this.waiters.size;
   }
 
-  private changed(): void {
+  /** Something that waits may be fulfilled (a message arrived here or over a peer link): ask again. */
+  changed(): void {
     for (const w of [...this.waiters]) w();
   }
 
@@ -120,7 +131,8 @@ export class ReplicaLink {
       const w = h as unknown as Welcome;
       this.id = w.id;
       this.heartbeatMs = w.heartbeatMs;
-      this.plan = new BucketPlan(this.layout, w.bucketBytes, w.partBytes);
+      this.maxMessageBytes = w.maxMessageBytes;
+      this.plan = new BucketPlan(this.layout, w.bucketBytes, w.partBytes, this.sync.wire);
     } else if (h.type === 'members') {
       this.onMembers(h as unknown as Members);
     } else if (h.type === 'closed') {
@@ -132,6 +144,11 @@ export class ReplicaLink {
 
   private fromPeer(f: Frame): void {
     if (!this.plan) throw new ProtocolError(`a "${f.header.type}" message from member ${f.from} before this replica was admitted`);
+    if (f.header.type === 'signal') {
+      const { type: _, generation, ...body } = checkSignal(f.header, f.payload.byteLength);
+      this.onSignal(f.from, body, generation);
+      return;
+    }
     this.onPeer(f.from, checkRelayed(f.header, f.payload.byteLength, this.plan), f.payload);
   }
 }

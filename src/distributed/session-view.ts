@@ -16,6 +16,8 @@ export interface PeerInfo {
   joining: boolean;
   /** Samples per second the replica computed gradients at in its last step (0 before its first). */
   samplesPerSecond: number;
+  /** How this replica reaches it: over a direct peer link, through the coordinator, or a link being made (null for itself). */
+  link: 'peer' | 'relay' | 'connecting' | null;
 }
 
 export interface Membership {
@@ -24,7 +26,7 @@ export interface Membership {
   peers: PeerInfo[];
 }
 
-const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [], lastBegin: null };
+const NOBODY: Members = { type: 'members', members: [], leader: 0, synced: [], lastBegin: null, relayed: [], abandoned: null };
 
 export class SessionView {
   /** The hub's latest members message. */
@@ -108,7 +110,7 @@ export class SessionView {
   }
 
   /** The members as this replica (member `self`) knows them, in join order. */
-  peers(self: number): PeerInfo[] {
+  peers(self: number, links: Record<number, 'peer' | 'relay' | 'connecting'> = {}): PeerInfo[] {
     const participants = this.latestBegin?.participants ?? [];
     return this.members.members.map((m) => ({
       id: m.id,
@@ -118,6 +120,7 @@ export class SessionView {
       isLeader: m.id === this.members.leader,
       joining: this.joining(m.id),
       samplesPerSecond: this.readies.get(m.id)?.samplesPerSecond ?? 0,
+      link: m.id === self ? null : (links[m.id] ?? 'relay'),
     }));
   }
 

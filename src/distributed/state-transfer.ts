@@ -1,23 +1,31 @@
 // The session's state for replicas that join: the leader sends its parameters and optimizer state
-// (a webgrad checkpoint) in parts with the begin of the attempt they join at; a joiner checks the
-// parts belong together and fit its model, and loads them before it computes.
+// (a webgrad checkpoint; in rounds of local steps, followed by a second checkpoint that holds only
+// the outer optimizer's momentum) in parts with the begin of the attempt they join at; a joiner
+// checks the parts belong together and fit its model, and loads them before it computes.
+//   state = u32 length of the first checkpoint (little-endian) | first checkpoint | [second checkpoint]
 
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import { Sequential } from '../nn/sequential';
 import { ProtocolError } from './errors';
 import type { Begin } from './messages';
 import type { Replica } from './replica';
 
 /** As leader: the state, in parts, to the replicas attempt `b` sends it to. */
 export async function sendState(r: Replica, b: Begin): Promise<void> {
-  const bytes = await saveCheckpoint({ model: r.trainer.model, optimizer: r.trainer.optimizer, progress: { step: b.step } });
-  const size = r.link.plan!.partElements * 4;
+  const main = await saveCheckpoint({ model: r.trainer.model, optimizer: r.trainer.optimizer, progress: { step: b.step } });
+  const outer = r.outer ? await saveCheckpoint({ model: new Sequential(), optimizer: r.outer }) : new Uint8Array(0);
+  const bytes = new Uint8Array(4 + main.byteLength + outer.byteLength);
+  new DataView(bytes.buffer).setUint32(0, main.byteLength, true);
+  bytes.set(main, 4);
+  bytes.set(outer, 4 + main.byteLength);
+  const size = r.link.plan!.partBytes;
   const parts = Math.ceil(bytes.byteLength / size);
   for (let part = 0; part < parts; part++) {
     r.link.sendTo(b.syncTo, { type: 'sync', step: b.step, attempt: b.attempt, part, parts, bytes: bytes.byteLength }, bytes.subarray(part * size, (part + 1) * size));
   }
 }
 
-/** As a joiner: wait for every part of the leader's state, load it, and hold the session's state from step `b.step`. */
+/** As a joiner: wait for every part of the leader's state, load it, and hold the session's state from sync `b.step`. */
 export async function receiveState(r: Replica, b: Begin): Promise<void> {
   const leader = b.participants[0]!;
   const limit = maxStateBytes(r);
@@ -44,18 +52,24 @@ export async function receiveState(r: Replica, b: Begin): Promise<void> {
     bytes.set(p, at);
     at += p.byteLength;
   }
-  try {
-    loadCheckpoint(bytes, { model: r.trainer.model, optimizer: r.trainer.optimizer });
-  } catch (e) {
-    throw new ProtocolError(`the state the leader sent does not fit this replica's model and optimizer: ${(e as Error).message}`);
+  const mainBytes = bytes.byteLength >= 4 ? new DataView(bytes.buffer).getUint32(0, true) : -1;
+  if (mainBytes < 0 || 4 + mainBytes > bytes.byteLength || (r.outer === null) !== (4 + mainBytes === bytes.byteLength)) {
+    throw new ProtocolError(`the state the leader sent is not ${r.outer ? 'two checkpoints (the model and optimizer, the outer optimizer)' : 'one checkpoint'} with their lengths`);
   }
-  r.steps = b.step;
-  r.trainer.steps = b.step;
+  try {
+    loadCheckpoint(bytes.subarray(4, 4 + mainBytes), { model: r.trainer.model, optimizer: r.trainer.optimizer });
+    if (r.outer) loadCheckpoint(bytes.subarray(4 + mainBytes), { model: new Sequential(), optimizer: r.outer });
+  } catch (e) {
+    throw new ProtocolError(`the state the leader sent does not fit this replica's model and optimizers: ${(e as Error).message}`);
+  }
+  r.syncs = b.step;
+  r.steps = b.step * r.settings.every;
+  r.trainer.steps = r.steps;
   r.synced = true;
 }
 
-/** The most a state (checkpoint) of this model can take: parameters, buffers and up to two optimizer states each. */
+/** The most a state of this model can take: parameters, buffers and up to two optimizer states each, and the outer momentum. */
 function maxStateBytes(r: Replica): number {
   const elements = Object.values(r.trainer.model.stateDict()).reduce((n, t) => n + t.size, 0);
-  return elements * 4 * 3 + (1 << 20);
+  return elements * 4 * 4 + (2 << 20);
 }

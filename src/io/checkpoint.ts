@@ -36,6 +36,8 @@ interface StoredMeta {
     kind?: string;
     step: number;
     hyperParams: OptimizerStateDict['hyperParams'];
+    /** Each parameter group's indices and hyper-parameters (files written before groups existed lack it). */
+    paramGroups?: OptimizerStateDict['paramGroups'];
     /** Each parameter's own step count, by parameter index. */
     paramSteps: Record<string, number>;
   };
@@ -67,6 +69,7 @@ export async function saveCheckpoint(opts: {
       for (const [name, t] of Object.entries(s.buffers)) tensors[`optimizer.${i}.${name}`] = t;
     }
     meta.optimizer = { kind: opts.optimizer.name, step: sd.step, hyperParams: sd.hyperParams, paramSteps };
+    if (sd.paramGroups) meta.optimizer.paramGroups = sd.paramGroups;
   }
   return saveSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) });
 }
@@ -150,7 +153,9 @@ export function loadCheckpoint(bytes: Uint8Array, opts: { model: Module; optimiz
         (optState[Number(i)] ??= { step, buffers: Object.create(null) }).buffers[name] = t;
       } else throw new WebGradError(`loadCheckpoint: unexpected tensor "${k}"`);
     }
-    const optSd = opts.optimizer && saved ? { step: saved.step, hyperParams: saved.hyperParams, state: optState } : null;
+    const optSd: OptimizerStateDict | null =
+      opts.optimizer && saved ? { step: saved.step, hyperParams: saved.hyperParams, state: optState } : null;
+    if (optSd && saved!.paramGroups !== undefined) optSd.paramGroups = saved!.paramGroups;
     // Both loads validate before copying; the model goes first, so check the optimizer's state
     // against its parameters up front to keep the all-or-nothing promise.
     if (optSd) opts.optimizer!.checkStateDict(optSd);

@@ -4,7 +4,7 @@
 // chunk) binds as long as the view itself fits; ops whose tensors may not fit cut their work into
 // views that do (segments.ts).
 
-import type { BufferRange } from '../runtime/bind-group-cache';
+import type { BufferRange } from '../runtime/device-buffer';
 import { bufferContents } from '../runtime/buffer-pool';
 import { runtime } from '../runtime/device';
 import { LimitError } from '../runtime/errors';

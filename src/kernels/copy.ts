@@ -10,8 +10,8 @@ import { launch } from './launch';
 import { fitsBinding, inFlatChunks } from './segments';
 import { formatShape, sizeOf, sliceView, type View } from './view';
 
-const fillKernel = defineKernel('fill', { code: copyWGSL, entry: 'fill', bindings: { out: 'write' } });
-const copyKernel = defineKernel('copy', { code: copyWGSL, entry: 'copy', bindings: { src: 'read', out: 'write' } });
+const fillKernel = defineKernel('fill', { code: copyWGSL, entry: 'fill', bindings: { out: 'write' }, wasm: 'fill' });
+const copyKernel = defineKernel('copy', { code: copyWGSL, entry: 'copy', bindings: { src: 'read', out: 'write' }, wasm: 'copy' });
 
 /**
  * Copy the view `src` into the view `dst` (same shape). When either spans more than one binding,

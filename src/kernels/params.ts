@@ -23,9 +23,9 @@ export interface ParamsLayout {
   readonly bytes: number;
 }
 
-/** What a launch may give a field: a number (scalars), a list (vectors, arrays), a boolean (0/1). */
-export type ParamValue = number | boolean | readonly number[];
-export type ParamValues = Readonly<Record<string, ParamValue>>;
+import type { ParamValues } from '../runtime/program';
+
+export type { ParamValue, ParamValues } from '../runtime/program';
 
 const SCALAR_SUFFIX: Record<string, Scalar> = { u: 'u32', i: 'i32', f: 'f32' };
 

@@ -23,7 +23,7 @@ export function setRowCombine(c: RowCombine | null): void {
 
 /** The largest subgroup the adapter may run (lanes per row are at least this in the subgroup variant). */
 export function subgroupMaxSize(): number {
-  const info = (runtime().device as { adapterInfo?: { subgroupMaxSize?: number } }).adapterInfo;
+  const info = (runtime().device as { adapterInfo?: { subgroupMaxSize?: number } } | null)?.adapterInfo;
   return info?.subgroupMaxSize || MAX_SUBGROUP_SIZE;
 }
 
@@ -53,14 +53,15 @@ const kernels = new Map<string, Kernel>();
  * `// @prepend rows_subgroup.wgsl|rows_workgroup.wgsl rows_tree.wgsl`), assembled for the current
  * variant, with the storage bindings `bindings` (in binding order). `code` may be a list: parts
  * the op chose (e.g. width4.wgsl), then the kernel file; `name` must tell such assemblies apart.
+ * `wasm`: its twin on the CPU backend (see defineKernel).
  */
-export function rowKernel(name: string, code: string | readonly string[], entry: string, bindings: Readonly<Record<string, Access>>): Kernel {
+export function rowKernel(name: string, code: string | readonly string[], entry: string, bindings: Readonly<Record<string, Access>>, wasm?: string): Kernel {
   const c = rowCombine();
   const key = `${name}|${entry}|${c}`;
   let k = kernels.get(key);
   if (!k) {
     const parts = typeof code === 'string' ? [code] : code;
-    k = defineKernel(`${name}/${c}`, { code: [c === 'subgroup' ? rowsSubgroupWGSL : rowsWorkgroupWGSL, rowsTreeWGSL, ...parts], entry, bindings });
+    k = defineKernel(`${name}/${c}`, { code: [c === 'subgroup' ? rowsSubgroupWGSL : rowsWorkgroupWGSL, rowsTreeWGSL, ...parts], entry, bindings, wasm });
     kernels.set(key, k);
   }
   return k;

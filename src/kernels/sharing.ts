@@ -19,7 +19,7 @@ export function setOperandSharing(s: OperandSharing | null): void {
 export function operandSharing(): OperandSharing {
   if (override) return override;
   const rt = runtime();
-  const minLanes = (rt.device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
+  const minLanes = (rt.device as { adapterInfo?: { subgroupMinSize?: number } } | null)?.adapterInfo?.subgroupMinSize ?? 0;
   return rt.hasFeature('subgroups') && minLanes >= 4 ? 'subgroup' : 'workgroup';
 }
 

@@ -2,6 +2,8 @@
 // (src/tensor.ts) is such a view with a lifetime; the kernels layer also makes plain sub-views
 // (chunks, blocks of rows) that live only for one launch and own nothing.
 
+import type { DeviceBuffer } from '../runtime/device-buffer';
+
 /**
  * Element types. 'float16' is internal: mixed precision's operand copies (src/ops/half.ts), read
  * only by the f16 kernels; every public op takes float32 or int32.
@@ -15,7 +17,7 @@ export interface View {
   readonly offset: number;
   readonly dtype: DType;
   /** The buffer, or an error naming `op` when the tensor behind the view was disposed. */
-  buffer(op?: string): GPUBuffer;
+  buffer(op?: string): DeviceBuffer;
 }
 
 /** Bytes per element. */

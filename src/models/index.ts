@@ -1,5 +1,5 @@
-// Ready-made models for 28×28 single-channel digits (MNIST), used by the CLI, the demo and the
-// benchmarks.
+// Ready-made models: for 28×28 single-channel digits (MNIST), and a GPT-2-style language model
+// with generation (gpt.ts, generate.ts); used by the CLI, the demo and the benchmarks.
 
 import { Conv2d } from '../nn/conv2d';
 import { Flatten, MaxPool2d, ReLU } from '../nn/activations';
@@ -25,3 +25,6 @@ export function mnistCNN({ channels = [16, 32] }: { channels?: [number, number] 
     new Linear(c2 * 7 * 7, 10),
   );
 }
+
+export { GPT, gpt, type GPTConfig, type GPTCall } from './gpt';
+export { generate, type GenerateOptions, type CausalLanguageModel } from './generate';

@@ -17,6 +17,8 @@ import { checkpoint } from './checkpoint';
 
 export abstract class Module {
   training = true;
+  /** The dtype forward() takes: float32, or int32 for token ids (the Trainer's planning feeds its dry runs with it). */
+  readonly inputDType: 'float32' | 'int32' = 'float32';
 
   abstract forward(x: Tensor): Tensor;
 

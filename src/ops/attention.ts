@@ -364,7 +364,7 @@ function kernel(file: 'forward' | 'backward', entry: string, half: boolean, vec4
       commonWGSL,
       file === 'forward' ? attentionWGSL : backwardWGSL,
     ];
-    k = defineKernel(`attention.${entry}${vec4 ? '.vec4' : ''}${half ? '.f16' : ''}`, { code, entry, bindings: BINDINGS[entry]! });
+    k = defineKernel(`attention.${entry}${vec4 ? '.vec4' : ''}${half ? '.f16' : ''}`, { code, entry, bindings: BINDINGS[entry]!, wasm: `attention_${entry}` });
     kernels.set(key, k);
   }
   return k;

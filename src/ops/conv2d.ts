@@ -11,6 +11,11 @@
 // (share_*.wgsl). Both are prepended to each kernel's module, so the kernels are written once.
 // Under autocast (mixed precision) the operands — x, dy and the packed weights — are f16
 // (operand_f16.wgsl prepended instead of operand_f32.wgsl); accumulation and results stay f32.
+//
+// The CPU backend's convolutions (wasm/conv2d.ts) differ in two ways, each a branch marked
+// "CPU backend" below: they read the weight where it lies, through its four strides (no packing
+// pass), and the input gradient computes every stride phase in one run. Its weight gradient
+// splits rows by thread count rather than by GPU workgroups.
 
 import conv2dWGSL from '../../shaders/conv2d.wgsl?raw';
 import gradInputWGSL from '../../shaders/conv2d_grad_input.wgsl?raw';
@@ -23,7 +28,7 @@ import { checkDType, pair } from '../checks';
 import { contiguousCopy } from '../creation';
 import { defineKernel, type Kernel } from '../kernels/kernel';
 import { WG } from '../kernels/layout';
-import { launch } from '../kernels/launch';
+import { cpuBackend, launch } from '../kernels/launch';
 import { inBlocks } from '../kernels/segments';
 import { operandSharing, sharingWGSL } from '../kernels/sharing';
 import type { View } from '../kernels/view';
@@ -72,6 +77,17 @@ interface Kernels {
   gradBias: Kernel;
 }
 
+/** The CPU backend's forward and input-gradient kernels: they bind the weight itself. */
+const cpuKernels = {
+  forward: defineKernel('conv2d', { bindings: { x: 'read', w: 'read', bias: 'read', out: 'write' }, wasm: 'conv2d' }),
+  gradInput: defineKernel('conv2d.grad_input', { bindings: { dy: 'read', w: 'read', dx: 'write' }, wasm: 'conv2d_grad_input' }),
+};
+
+/** The CPU backend: where each weight element lies (the kernels read any view of it). */
+function weightStrides(w: View) {
+  return { w_stride_o: w.strides[0]!, w_stride_c: w.strides[1]!, w_stride_kh: w.strides[2]!, w_stride_kw: w.strides[3]! };
+}
+
 const kernelSets = new Map<string, Kernels>();
 /** The kernels for this device's sharing, with f32 operands or (`half`) f16 ones. */
 function kernels(half = false): Kernels {
@@ -88,9 +104,9 @@ function kernels(half = false): Kernels {
       pack: defineKernel(`conv2d.pack/${v}`, { code: fwd, entry: 'pack_weight', bindings: { w: 'read', packed: 'write' }, paramsStruct: 'PackParams' }),
       forward: defineKernel(`conv2d/${v}`, { code: fwd, entry: 'conv2d', bindings: { x: 'read', wp: 'read', bias: 'read', out: 'write' } }),
       gradInput: defineKernel(`conv2d.grad_input/${v}`, { code: gi, entry: 'grad_input', bindings: { dy: 'read', wp: 'read', dx: 'write' } }),
-      gradWeight: defineKernel(`conv2d.grad_weight/${v}`, { code: gw, entry: 'grad_weight', bindings: { dy: 'read', x: 'read', dw: 'write' } }),
-      reducePartials: defineKernel(`conv2d.reduce_partials/${v}`, { code: gw, entry: 'reduce_partials', bindings: sum, paramsStruct: 'SumParams' }),
-      gradBias: defineKernel(`conv2d.grad_bias/${v}`, { code: gw, entry: 'grad_bias', bindings: sum, paramsStruct: 'SumParams' }),
+      gradWeight: defineKernel(`conv2d.grad_weight/${v}`, { code: gw, entry: 'grad_weight', bindings: { dy: 'read', x: 'read', dw: 'write' }, wasm: 'conv2d_grad_weight' }),
+      reducePartials: defineKernel(`conv2d.reduce_partials/${v}`, { code: gw, entry: 'reduce_partials', bindings: sum, paramsStruct: 'SumParams', wasm: 'conv2d_reduce_partials' }),
+      gradBias: defineKernel(`conv2d.grad_bias/${v}`, { code: gw, entry: 'grad_bias', bindings: sum, paramsStruct: 'SumParams', wasm: 'conv2d_grad_bias' }),
     };
     kernelSets.set(v, k);
   }
@@ -225,6 +241,17 @@ function forward(x: Tensor, w: Tensor, b: Tensor | null, g: Geometry, half: bool
 function forwardInto(out: Tensor, x: Tensor, w: Tensor, b: Tensor | null, g: Geometry, half: boolean): void {
   const xs = rowMajor(x);
   const bs = b && !b.isContiguous ? contiguousCopy(b, 'conv2d') : b;
+  if (cpuBackend()) {
+    overImages('conv2d', g, [xs, out], ([xb, ob], _, n) =>
+      launch(
+        cpuKernels.forward,
+        // Without a bias, the weight is bound in its place, unread.
+        { bind: { x: xb!, w, bias: bs ?? w, out: ob! }, params: { ...geometryParams(g, n), ...weightStrides(w) }, constants: { HAS_BIAS: bs !== null }, workgroups: 1 },
+        'conv2d',
+      ),
+    );
+    return;
+  }
   const wp = packWeight(w, g, false, half);
   overImages('conv2d', g, [xs, out], ([xb, ob], _, n) => {
     const pixelGroups = Math.ceil((n * g.OH * g.OW) / (TILE_WG * TILE_PIXELS));
@@ -255,6 +282,12 @@ function gradInput(dy: Tensor, w: Tensor, g: Geometry, half: boolean): Tensor {
 
 function gradInputInto(dx: Tensor, dy: Tensor, w: Tensor, g: Geometry, half: boolean): void {
   const dys = rowMajor(dy);
+  if (cpuBackend()) {
+    overImages('conv2d backward', g, [dys, dx], ([dyb, dxb], _, n) =>
+      launch(cpuKernels.gradInput, { bind: { dy: dyb!, w, dx: dxb! }, params: { ...geometryParams(g, n), ...weightStrides(w) }, workgroups: 1 }, 'conv2d backward'),
+    );
+    return;
+  }
   const wp = packWeight(w, g, true, half);
   const k = kernels(half).gradInput;
   overImages('conv2d backward', g, [dys, dx], ([dyb, dxb], _, n) => {
@@ -337,7 +370,9 @@ function gradWeightInto(dw: Tensor, dy: Tensor, x: Tensor, g: Geometry): void {
   const oGroups = Math.ceil(g.O / TILE_CHANNELS);
   sumOverImages('conv2d backward', g, [dys, xs], dw, ([dyb, xb], n, into) => {
     const rows = n * g.OH;
-    const wanted = Math.min(Math.ceil(GRAD_WEIGHT_GROUPS / (colGroups * oGroups)), Math.ceil(rows / GRAD_WEIGHT_MIN_ROWS));
+    const wanted = cpuBackend()
+      ? cpuGradWeightSplits(g, rows)
+      : Math.min(Math.ceil(GRAD_WEIGHT_GROUPS / (colGroups * oGroups)), Math.ceil(rows / GRAD_WEIGHT_MIN_ROWS));
     const rowsPerSplit = Math.max(1, Math.ceil(rows / Math.max(1, wanted)));
     const splits = Math.max(1, Math.ceil(rows / rowsPerSplit));
     const target = splits === 1 ? into : empty([splits * into.size], 'float32', 'conv2d backward');
@@ -360,6 +395,18 @@ function gradWeightInto(dw: Tensor, dy: Tensor, x: Tensor, g: Geometry): void {
       );
     }
   });
+}
+
+/**
+ * The CPU backend: how many splits of the rows a weight gradient takes. Its output tiles (blocks of
+ * 96 × 256 weights, wasm/gemm.ts) are the threads' tasks; when there are fewer than four per
+ * thread (a first layer: 32 × 25 weights is one tile) the rows are split so that every thread
+ * has work, and conv2d_reduce_partials adds the splits up.
+ */
+function cpuGradWeightSplits(g: Geometry, rows: number): number {
+  const threads = runtime().info.wasm?.threads ?? 1;
+  const tiles = Math.ceil(g.O / 96) * Math.ceil((g.C * g.kH * g.kW) / 256);
+  return threads > 1 && tiles < 4 * threads ? Math.min(rows, Math.ceil((4 * threads) / tiles)) : 1;
 }
 
 /** db[o] = Σ dy[n, o, oh, ow]: one workgroup per channel. */

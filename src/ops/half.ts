@@ -13,7 +13,7 @@ import castWGSL from '../../shaders/cast.wgsl?raw';
 import { contiguousCopy } from '../creation';
 import { defineKernel } from '../kernels/kernel';
 import { WG } from '../kernels/layout';
-import { launch } from '../kernels/launch';
+import { cpuBackend, launch } from '../kernels/launch';
 import { inFlatChunks } from '../kernels/segments';
 import { sizeOf, viewSpan } from '../kernels/view';
 import { DTypeError } from '../runtime/errors';
@@ -25,6 +25,8 @@ const widenKernel = defineKernel('cast.f32', { code: castWGSL, entry: 'to_float'
 /** `t` (float32) rounded to float16 (to nearest; ±inf past the f16 range), in a new internal tensor of t's shape. */
 export function toHalf(t: Tensor): Tensor {
   if (t.dtype !== 'float32') throw new DTypeError(`toHalf: tensor ${formatShape(t.shape)} is ${t.dtype}, expected float32`);
+  // (Autocast, the only caller, needs shader-f16: never on the CPU backend.)
+  if (cpuBackend()) throw new DTypeError(`toHalf: tensor ${formatShape(t.shape)}: the CPU backend keeps float32 and has no float16 tensors`);
   const [first, end] = viewSpan(t);
   const span = end - first;
   if (span > 2 * t.size) {

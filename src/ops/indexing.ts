@@ -23,6 +23,7 @@ const gatherKernel = defineKernel('gather', {
   code: gatherWGSL,
   entry: 'gather',
   bindings: { idx: 'read', src: 'read', out: 'write', status: 'write' },
+  wasm: 'gather',
 });
 
 /**

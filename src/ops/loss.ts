@@ -4,7 +4,7 @@
 import crossEntropyWGSL from '../../shaders/cross_entropy.wgsl?raw';
 import { record } from '../autograd/record';
 import { checkDType, sameShape } from '../checks';
-import { tensor } from '../creation';
+import { contiguousCopy, tensor } from '../creation';
 import { WG } from '../kernels/layout';
 import { launch } from '../kernels/launch';
 import { rowKernel } from '../kernels/rows';
@@ -19,17 +19,19 @@ import { runBinary } from './pointwise';
 import { mean, reduceTile, sum } from './reduce';
 
 const forwardKernel = () =>
-  rowKernel('crossEntropy', crossEntropyWGSL, 'forward', { x: 'read', labels: 'read', loss: 'write', lse: 'write', status: 'write' });
+  rowKernel('crossEntropy', crossEntropyWGSL, 'forward', { x: 'read', labels: 'read', loss: 'write', lse: 'write', status: 'write' }, 'cross_entropy_forward');
 const backwardKernel = () =>
   rowKernel('crossEntropy.backward', crossEntropyWGSL, 'backward', {
     x: 'read', labels: 'read', lse: 'read', g: 'read', totals: 'read', dx: 'write',
-  });
+  }, 'cross_entropy_backward');
 
 export interface CrossEntropyOptions {
   /** Rows with this label do not count: no loss, no gradient, not in the mean (default −100, as PyTorch). */
   ignoreIndex?: number;
   /** ε in [0, 1]: the target is (1 − ε)·onehot + ε/K (default 0). */
   labelSmoothing?: number;
+  /** 'mean' (default): over the rows that count; 'sum': their sum (0 when none counts), as PyTorch's reduction. */
+  reduction?: 'mean' | 'sum';
 }
 
 /**
@@ -58,6 +60,8 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array, opts: 
   }
   const ignore = opts.ignoreIndex ?? -100;
   const smoothing = opts.labelSmoothing ?? 0;
+  const reduction = opts.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum') throw new ShapeError(`crossEntropy: reduction must be 'mean' or 'sum', got ${String(reduction)}`);
   if (!Number.isInteger(ignore) || ignore < -(2 ** 31) || ignore >= 2 ** 31) {
     throw new ShapeError(`crossEntropy: ignoreIndex must be an int32, got ${ignore}`);
   }
@@ -85,9 +89,10 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array, opts: 
         workgroups: groups,
       });
     });
-    // [Σ loss, rows counted], and their quotient.
+    // [Σ loss, rows counted], and their quotient (or the sum alone).
     const totals = sum(stats, 0);
-    const loss = runBinary('div', totals.view([], [], totals.offset), totals.view([], [], totals.offset + 1));
+    const lossSum = totals.view([], [], totals.offset);
+    const loss = reduction === 'sum' ? contiguousCopy(lossSum, 'crossEntropy') : runBinary('div', lossSum, totals.view([], [], totals.offset + 1));
     return record(
       'crossEntropy',
       loss,
@@ -99,7 +104,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor | Int32Array, opts: 
           launch(backwardKernel(), {
             bind: { x: xb!, labels: lb!, lse: sb!, g, totals: t!, dx: db! },
             params: { ...ceParams(xb!, lb!), ...optionParams, groups },
-            constants: { WG },
+            constants: { WG, MEAN: reduction === 'mean' },
             workgroups: groups,
           });
         });

@@ -57,7 +57,7 @@ function kernelSet(precision: Precision) {
   const operand = { f32: operandF32WGSL, f16: operandF16WGSL, f32f16: operandF32F16WGSL }[precision];
   const suffix = precision === 'f32' ? '' : `.${precision}`;
   const main = [operand, layoutWGSL, matmulWGSL];
-  const kernel = (name: string, code: string[], entry: string) => defineKernel(`matmul.${name}${suffix}`, { code, entry, bindings: BINDINGS });
+  const kernel = (name: string, code: string[], entry: string) => defineKernel(`matmul.${name}${suffix}`, { code, entry, bindings: BINDINGS, wasm: 'matmul' });
   const shared = (s: OperandSharing) => kernel(`shared.${s}`, [operand, layoutWGSL, sharingWGSL(s), tileWGSL, sharedWGSL], 'shared_tile');
   return {
     direct: kernel('direct', main, 'direct'),

@@ -28,7 +28,7 @@ type NormOp = 'layerNorm' | 'rmsNorm';
 type Width = 1 | 4;
 
 function normKernel(name: string, width: Width, entry: string, bindings: Readonly<Record<string, Access>>): Kernel {
-  return rowKernel(width === 4 ? `${name}.vec4` : name, [width === 4 ? width4WGSL : width1WGSL, normWGSL], entry, bindings);
+  return rowKernel(width === 4 ? `${name}.vec4` : name, [width === 4 ? width4WGSL : width1WGSL, normWGSL], entry, bindings, `norm_${entry}`);
 }
 const forwardKernel = (op: NormOp, width: Width) => normKernel(op, width, 'forward', { x: 'read', w: 'read', b: 'read', y: 'write', stats: 'write' });
 const backwardKernel = (op: NormOp, width: Width) =>

@@ -16,13 +16,14 @@ import { DTypeError, ShapeError } from '../runtime/errors';
 import { tidy } from '../scope';
 import { empty, formatShape, type Tensor } from '../tensor';
 
-const unaryKernel = defineKernel('unary', { code: elementwiseWGSL, entry: 'unary', bindings: { a: 'read', out: 'write' } });
-const binaryKernel = defineKernel('binary', { code: elementwiseWGSL, entry: 'binary', bindings: { a: 'read', b: 'read', out: 'write' } });
-const axpyKernel = defineKernel('axpy', { code: elementwiseWGSL, entry: 'axpy', bindings: { x: 'read', y: 'write' } });
+const unaryKernel = defineKernel('unary', { code: elementwiseWGSL, entry: 'unary', bindings: { a: 'read', out: 'write' }, wasm: 'unary' });
+const binaryKernel = defineKernel('binary', { code: elementwiseWGSL, entry: 'binary', bindings: { a: 'read', b: 'read', out: 'write' }, wasm: 'binary' });
+const axpyKernel = defineKernel('axpy', { code: elementwiseWGSL, entry: 'axpy', bindings: { x: 'read', y: 'write' }, wasm: 'axpy' });
 const ternaryKernel = defineKernel('where', {
   code: elementwiseWGSL,
   entry: 'ternary',
   bindings: { c: 'read', a: 'read', b: 'read', out: 'write' },
+  wasm: 'where',
 });
 
 // Op codes, mirrored by unary_op / binary_op in shaders/elementwise.wgsl.

@@ -15,11 +15,11 @@ import { sizeOf, type View } from '../kernels/view';
 import { ShapeError } from '../runtime/errors';
 import { empty, formatShape, type Tensor } from '../tensor';
 
-const maxForwardKernel = defineKernel('maxPool2d', { code: poolWGSL, entry: 'max_forward', bindings: { src: 'read', out: 'write', argmax: 'write' } });
-const avgForwardKernel = defineKernel('avgPool2d', { code: poolWGSL, entry: 'avg_forward', bindings: { src: 'read', out: 'write' } });
-const maxBackwardKernel = defineKernel('maxPool2d.backward', { code: poolWGSL, entry: 'max_backward', bindings: { src: 'read', argmax: 'read', dx: 'write' } });
-const maxBackwardTiledKernel = defineKernel('maxPool2d.backward_tiled', { code: poolWGSL, entry: 'max_backward_tiled', bindings: { src: 'read', argmax: 'read', dx: 'write' } });
-const avgBackwardKernel = defineKernel('avgPool2d.backward', { code: poolWGSL, entry: 'avg_backward', bindings: { src: 'read', dx: 'write' } });
+const maxForwardKernel = defineKernel('maxPool2d', { code: poolWGSL, entry: 'max_forward', bindings: { src: 'read', out: 'write', argmax: 'write' }, wasm: 'max_pool_forward' });
+const avgForwardKernel = defineKernel('avgPool2d', { code: poolWGSL, entry: 'avg_forward', bindings: { src: 'read', out: 'write' }, wasm: 'avg_pool_forward' });
+const maxBackwardKernel = defineKernel('maxPool2d.backward', { code: poolWGSL, entry: 'max_backward', bindings: { src: 'read', argmax: 'read', dx: 'write' }, wasm: 'max_pool_backward' });
+const maxBackwardTiledKernel = defineKernel('maxPool2d.backward_tiled', { code: poolWGSL, entry: 'max_backward_tiled', bindings: { src: 'read', argmax: 'read', dx: 'write' }, wasm: 'max_pool_backward_tiled' });
+const avgBackwardKernel = defineKernel('avgPool2d.backward', { code: poolWGSL, entry: 'avg_backward', bindings: { src: 'read', dx: 'write' }, wasm: 'avg_pool_backward' });
 
 export interface Pool2dOptions {
   /** Step between windows (default: the kernel size). */

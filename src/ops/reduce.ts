@@ -20,9 +20,9 @@ import { tidy } from '../scope';
 import { contiguousStrides, empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { runUnary } from './pointwise';
 
-const reduceKernel = () => rowKernel('reduce', reduceWGSL, 'reduce', { src: 'read', out: 'write' });
-const argmaxKernel = () => rowKernel('argmax', reduceWGSL, 'argmax', { src: 'read', idx_in: 'read', val: 'write', idx: 'write' });
-const scatterKernel = () => rowKernel('max.scatter', reduceWGSL, 'scatter', { g: 'read', idx: 'read', out: 'write' });
+const reduceKernel = () => rowKernel('reduce', reduceWGSL, 'reduce', { src: 'read', out: 'write' }, 'reduce');
+const argmaxKernel = () => rowKernel('argmax', reduceWGSL, 'argmax', { src: 'read', idx_in: 'read', val: 'write', idx: 'write' }, 'argmax');
+const scatterKernel = () => rowKernel('max.scatter', reduceWGSL, 'scatter', { g: 'read', idx: 'read', out: 'write' }, 'scatter');
 
 /** Axes to reduce: one, several, or (omitted) all of them. */
 export type Axis = number | readonly number[];

@@ -23,18 +23,20 @@ import { sliceView, type View } from '../kernels/view';
 import { tidy } from '../scope';
 import { empty, type Tensor } from '../tensor';
 
-const keysKernel = defineKernel('scatterAdd.keys', { code: gatherWGSL, entry: 'keys', bindings: { idx: 'read', keys: 'write' } });
-const sortLocal = defineKernel('scatterAdd.sort', { code: sortWGSL, entry: 'local_steps', bindings: { keys: 'write' } });
-const sortGlobal = defineKernel('scatterAdd.merge', { code: sortWGSL, entry: 'global_step', bindings: { keys: 'write' } });
+const keysKernel = defineKernel('scatterAdd.keys', { code: gatherWGSL, entry: 'keys', bindings: { idx: 'read', keys: 'write' }, wasm: 'gather_keys' });
+const sortLocal = defineKernel('scatterAdd.sort', { code: sortWGSL, entry: 'local_steps', bindings: { keys: 'write' }, wasm: 'sort_local' });
+const sortGlobal = defineKernel('scatterAdd.merge', { code: sortWGSL, entry: 'global_step', bindings: { keys: 'write' }, wasm: 'sort_global' });
 const chunkSums = defineKernel('scatterAdd.sum', {
   code: segmentSumWGSL,
   entry: 'chunks',
   bindings: { keys: 'read', g: 'read', out: 'write', first: 'write', last: 'write' },
+  wasm: 'segment_chunks',
 });
 const spanSums = defineKernel('scatterAdd.spans', {
   code: segmentSumWGSL,
   entry: 'spans',
   bindings: { keys: 'read', first: 'read', last: 'read', out: 'write' },
+  wasm: 'segment_spans',
 });
 
 /** What to add where: entries are the elements of `idx`; see the file comment. */

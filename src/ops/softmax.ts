@@ -16,8 +16,8 @@ import { contiguousStrides, sizeOf, type View } from '../kernels/view';
 import { empty, type Tensor } from '../tensor';
 import { reduceTile } from './reduce';
 
-const forwardKernel = () => rowKernel('softmax', softmaxWGSL, 'forward', { x: 'read', out: 'write' });
-const backwardKernel = () => rowKernel('softmax.backward', softmaxWGSL, 'backward', { g: 'read', y: 'read', out: 'write' });
+const forwardKernel = () => rowKernel('softmax', softmaxWGSL, 'forward', { x: 'read', out: 'write' }, 'softmax_forward');
+const backwardKernel = () => rowKernel('softmax.backward', softmaxWGSL, 'backward', { g: 'read', y: 'read', out: 'write' }, 'softmax_backward');
 
 /** exp(a) / Σ exp(a) along `axis`. */
 export function softmax(a: Tensor, axis = -1): Tensor {

@@ -11,10 +11,10 @@ import { inFlatChunks } from '../kernels/segments';
 import { sizeOf } from '../kernels/view';
 import { keep } from '../scope';
 import type { Tensor } from '../tensor';
-import { checkNumber, formatValue, Optimizer, type ParamState } from './optimizer';
+import { checkNumber, formatValue, Optimizer, type ParamState, type ParamsOrGroups } from './optimizer';
 import { WebGradError } from '../runtime/errors';
 
-const adamKernel = defineKernel('Adam.step', { code: optimWGSL, entry: 'adam', bindings: { param: 'write', grad: 'read', m: 'write', v: 'write' } });
+const adamKernel = defineKernel('Adam.step', { code: optimWGSL, entry: 'adam', bindings: { param: 'write', grad: 'read', m: 'write', v: 'write' }, wasm: 'adam' });
 
 export interface AdamOptions {
   lr: number;
@@ -29,31 +29,46 @@ export interface AdamOptions {
 type AdamHyperParams = { lr: number; betas: [number, number]; eps: number; weightDecay: number };
 
 /** What Adam and AdamW share; they differ in the weight decay only. */
-abstract class AdamBase extends Optimizer {
-  betas: [number, number];
-  eps: number;
-  weightDecay: number;
+abstract class AdamBase extends Optimizer<AdamHyperParams> {
   protected readonly hyperParamNames = ['lr', 'betas', 'eps', 'weightDecay'];
   protected readonly stateNames = ['expAvg', 'expAvgSq'];
 
   constructor(
     name: string,
-    params: Iterable<Tensor>,
+    params: ParamsOrGroups<AdamOptions>,
     opts: AdamOptions,
     /** AdamW's decoupled weight decay instead of L2. */
     private readonly decoupled: boolean,
   ) {
     super(name, params);
-    const hp = this.checkHyperParams(name, {
-      lr: opts.lr,
-      betas: opts.betas ?? [0.9, 0.999],
-      eps: opts.eps ?? 1e-8,
-      weightDecay: opts.weightDecay ?? (decoupled ? 0.01 : 0),
-    });
-    this.lr = hp.lr;
-    this.betas = hp.betas;
-    this.eps = hp.eps;
-    this.weightDecay = hp.weightDecay;
+    this.initGroups(
+      this.checkHyperParams(name, {
+        lr: opts?.lr,
+        betas: opts?.betas ?? [0.9, 0.999],
+        eps: opts?.eps ?? 1e-8,
+        weightDecay: opts?.weightDecay ?? (decoupled ? 0.01 : 0),
+      }),
+    );
+  }
+
+  /** The first group's values (the optimizer's, with one group); setting one sets every group's. */
+  get betas(): [number, number] {
+    return this.groupValue('betas') as [number, number];
+  }
+  set betas(v: [number, number]) {
+    this.setEveryGroup('betas', v);
+  }
+  get eps(): number {
+    return this.groupValue('eps') as number;
+  }
+  set eps(v: number) {
+    this.setEveryGroup('eps', v);
+  }
+  get weightDecay(): number {
+    return this.groupValue('weightDecay') as number;
+  }
+  set weightDecay(v: number) {
+    this.setEveryGroup('weightDecay', v);
   }
 
   protected checkHyperParams(op: string, hp: Record<string, unknown>): AdamHyperParams {
@@ -73,12 +88,12 @@ abstract class AdamBase extends Optimizer {
     return { expAvg: keep(zeros(param.shape)), expAvgSq: keep(zeros(param.shape)) };
   }
 
-  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
+  protected update(param: Tensor, grad: Tensor, state: ParamState, hp: AdamHyperParams): void {
     const m = state.buffers.expAvg!;
     const v = state.buffers.expAvgSq!;
-    const [b1, b2] = this.betas;
+    const [b1, b2] = hp.betas;
     // Bias corrections in float64 on the CPU, for this parameter's own step count.
-    const stepSize = this.lr / (1 - b1 ** state.step);
+    const stepSize = hp.lr / (1 - b1 ** state.step);
     const bc2Sqrt = Math.sqrt(1 - b2 ** state.step);
     const op = `${this.name}.step`;
     // A parameter larger than one storage binding is updated chunk by chunk.
@@ -88,7 +103,7 @@ abstract class AdamBase extends Optimizer {
         adamKernel,
         {
           bind: { param: pv!, grad: gv!, m: mv!, v: vv! },
-          params: { n, lr: this.lr, beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, step_size: stepSize, bc2_sqrt: bc2Sqrt },
+          params: { n, lr: hp.lr, beta1: b1, beta2: b2, eps: hp.eps, weight_decay: hp.weightDecay, step_size: stepSize, bc2_sqrt: bc2Sqrt },
           constants: { WG, DECOUPLED: this.decoupled },
           workgroups: Math.ceil(n / WG),
         },
@@ -100,14 +115,14 @@ abstract class AdamBase extends Optimizer {
 
 /** Adam; weightDecay (default 0) is an L2 penalty added to the gradient, like torch.optim.Adam. */
 export class Adam extends AdamBase {
-  constructor(params: Iterable<Tensor>, opts: AdamOptions) {
+  constructor(params: ParamsOrGroups<AdamOptions>, opts: AdamOptions) {
     super('Adam', params, opts, false);
   }
 }
 
 /** Adam with decoupled weight decay (Loshchilov & Hutter); weightDecay defaults to 0.01 like PyTorch. */
 export class AdamW extends AdamBase {
-  constructor(params: Iterable<Tensor>, opts: AdamOptions) {
+  constructor(params: ParamsOrGroups<AdamOptions>, opts: AdamOptions) {
     super('AdamW', params, opts, true);
   }
 }

@@ -56,7 +56,7 @@ export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, 
   const totalGroups = groups.reduce((a, b) => a + b, 0);
   if (totalGroups === 0) return false;
   const [entry, access] = ENTRY[stat];
-  const perTensor = rowKernel(`gradStats.${entry}`, gradStatsWGSL, entry, { g: access, partials: 'write' });
+  const perTensor = rowKernel(`gradStats.${entry}`, gradStatsWGSL, entry, { g: access, partials: 'write' }, entry);
   const partials = empty([totalGroups], 'float32', 'gradient statistics');
   let slot = 0;
   grads.forEach((g, i) => {
@@ -68,7 +68,7 @@ export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, 
     slot += groups[i]!;
   });
   launch(
-    rowKernel('gradStats.total', gradStatsWGSL, 'total', { partials: 'read', out: 'write' }),
+    rowKernel('gradStats.total', gradStatsWGSL, 'total', { partials: 'read', out: 'write' }, 'grad_total'),
     { bind: { partials, out }, params: { n: totalGroups }, constants: { WG, ROOT: root }, workgroups: 1 },
     stat,
   );
@@ -78,7 +78,7 @@ export function gradStat(stat: GradStat, grads: readonly Tensor[], out: Tensor, 
 
 /** Rescale every gradient in place by min(1, maxNorm / (norm + 1e-6)), reading `norm` on the GPU. */
 export function clipScale(grads: readonly Tensor[], norm: Tensor, maxNorm: number): void {
-  const kernel = rowKernel('gradStats.clip_scale', gradStatsWGSL, 'clip_scale', { norm: 'read', g: 'write' });
+  const kernel = rowKernel('gradStats.clip_scale', gradStatsWGSL, 'clip_scale', { norm: 'read', g: 'write' }, 'clip_scale');
   for (const g of grads) {
     launch(kernel, { bind: { norm, g }, params: { n: g.size, factor: maxNorm }, constants: { WG }, workgroups: Math.ceil(g.size / WG) }, 'clipGradNorm');
   }

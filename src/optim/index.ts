@@ -1,6 +1,14 @@
 // The wg.optim namespace: optimizers, gradient clipping and learning-rate schedules.
 
-export { Optimizer, type HyperParams, type ParamState, type OptimizerStateDict } from './optimizer';
+export {
+  Optimizer,
+  type HyperParams,
+  type ParamState,
+  type OptimizerStateDict,
+  type ParamGroup,
+  type ParamGroupSpec,
+  type ParamsOrGroups,
+} from './optimizer';
 export { SGD, type SGDOptions } from './sgd';
 export { Adam, AdamW, type AdamOptions } from './adam';
 export { clipGradNorm } from './clip-grad-norm';
@@ -15,3 +23,4 @@ export {
   type CosineAnnealingLROptions,
   type LinearWarmupOptions,
 } from './lr-schedule';
+export { decayGroups, type DecayGroup } from './decay-groups';

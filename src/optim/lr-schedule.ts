@@ -1,8 +1,9 @@
 // Learning-rate schedules, as torch.optim.lr_scheduler: a schedule is a function of the epoch
-// (the number of scheduler.step() calls) and the base lr. Creating one sets opt.lr for epoch 0;
-// each step() moves to the next epoch and sets opt.lr again. Call scheduler.step() after
-// opt.step(), like PyTorch. The base lr is the optimizer's lr when its first schedule was created
-// (kept as opt.initialLr), so schedules created later compute from the same base.
+// (the number of scheduler.step() calls) and the base lr. Creating one sets the lr of every
+// parameter group for epoch 0; each step() moves to the next epoch and sets them again. Call
+// scheduler.step() after opt.step(), like PyTorch. A group's base lr is its lr when the first
+// schedule was created (kept as the group's initialLr), so schedules created later compute from
+// the same base, and groups with different lrs keep their ratio.
 
 import { WebGradError } from '../runtime/errors';
 import { checkNumber, type Optimizer } from './optimizer';
@@ -15,6 +16,7 @@ export interface LRSchedulerState {
 export class LRScheduler {
   /** scheduler.step() calls so far. */
   lastEpoch = 0;
+  /** The base lr of the first parameter group. */
   readonly baseLr: number;
 
   constructor(
@@ -22,23 +24,29 @@ export class LRScheduler {
     /** The lr at `epoch` for base lr `baseLr`. */
     private readonly schedule: (epoch: number, baseLr: number) => number,
   ) {
-    this.baseLr = optimizer.initialLr ??= optimizer.lr;
-    optimizer.lr = this.lrAt(0);
+    for (const g of optimizer.paramGroups) g.initialLr ??= g.hyperParams.lr as number;
+    this.baseLr = optimizer.paramGroups[0]!.initialLr!;
+    this.apply();
   }
 
-  /** The lr this schedule gives at `epoch`. */
-  lrAt(epoch: number): number {
-    return this.schedule(epoch, this.baseLr);
+  /** The lr this schedule gives at `epoch` (for the first group; `baseLr` for another). */
+  lrAt(epoch: number, baseLr = this.baseLr): number {
+    return this.schedule(epoch, baseLr);
   }
 
   step(): void {
     this.lastEpoch++;
-    this.optimizer.lr = this.lrAt(this.lastEpoch);
+    this.apply();
   }
 
-  /** The lr set by the last step() (or by the constructor). */
+  /** The lr set by the last step() (or by the constructor), of the first group. */
   get lastLr(): number {
     return this.lrAt(this.lastEpoch);
+  }
+
+  /** Set every group's lr for lastEpoch. */
+  private apply(): void {
+    for (const g of this.optimizer.paramGroups) g.hyperParams.lr = this.lrAt(this.lastEpoch, g.initialLr!);
   }
 
   stateDict(): LRSchedulerState {
@@ -51,7 +59,7 @@ export class LRScheduler {
       throw new WebGradError(`LRScheduler.loadStateDict: lastEpoch must be a non-negative integer, got ${String(sd.lastEpoch)}`);
     }
     this.lastEpoch = sd.lastEpoch;
-    this.optimizer.lr = this.lrAt(this.lastEpoch);
+    this.apply();
   }
 }
 
@@ -120,7 +128,7 @@ export class LinearWarmup extends LRScheduler {
     }
     super(optimizer, (epoch, base) => {
       if (epoch < warmupSteps) return base * (startFactor + ((1 - startFactor) * epoch) / warmupSteps);
-      return then ? then.lrAt(epoch - warmupSteps) : base;
+      return then ? then.lrAt(epoch - warmupSteps, base) : base;
     });
   }
 }

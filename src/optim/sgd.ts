@@ -10,10 +10,10 @@ import { sizeOf } from '../kernels/view';
 import { WebGradError } from '../runtime/errors';
 import { keep } from '../scope';
 import { empty, type Tensor } from '../tensor';
-import { checkBoolean, checkNumber, Optimizer, type ParamState } from './optimizer';
+import { checkBoolean, checkNumber, Optimizer, type ParamState, type ParamsOrGroups } from './optimizer';
 
-const sgdKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd', bindings: { param: 'write', grad: 'read' } });
-const momentumKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd_momentum', bindings: { param: 'write', grad: 'read', buf: 'write' } });
+const sgdKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd', bindings: { param: 'write', grad: 'read' }, wasm: 'sgd' });
+const momentumKernel = defineKernel('SGD.step', { code: optimWGSL, entry: 'sgd_momentum', bindings: { param: 'write', grad: 'read', buf: 'write' }, wasm: 'sgd_momentum' });
 
 export interface SGDOptions {
   lr: number;
@@ -29,28 +29,47 @@ export interface SGDOptions {
 
 type SGDHyperParams = { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean };
 
-export class SGD extends Optimizer {
-  momentum: number;
-  dampening: number;
-  weightDecay: number;
-  nesterov: boolean;
+export class SGD extends Optimizer<SGDHyperParams> {
   protected readonly hyperParamNames = ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov'];
   protected readonly stateNames = ['momentumBuffer'];
 
-  constructor(params: Iterable<Tensor>, opts: SGDOptions) {
+  constructor(params: ParamsOrGroups<SGDOptions>, opts: SGDOptions) {
     super('SGD', params);
-    const hp = this.checkHyperParams('SGD', {
-      lr: opts.lr,
-      momentum: opts.momentum ?? 0,
-      dampening: opts.dampening ?? 0,
-      weightDecay: opts.weightDecay ?? 0,
-      nesterov: opts.nesterov ?? false,
-    });
-    this.lr = hp.lr;
-    this.momentum = hp.momentum;
-    this.dampening = hp.dampening;
-    this.weightDecay = hp.weightDecay;
-    this.nesterov = hp.nesterov;
+    this.initGroups(
+      this.checkHyperParams('SGD', {
+        lr: opts?.lr,
+        momentum: opts?.momentum ?? 0,
+        dampening: opts?.dampening ?? 0,
+        weightDecay: opts?.weightDecay ?? 0,
+        nesterov: opts?.nesterov ?? false,
+      }),
+    );
+  }
+
+  /** The first group's values (the optimizer's, with one group); setting one sets every group's. */
+  get momentum(): number {
+    return this.groupValue('momentum') as number;
+  }
+  set momentum(v: number) {
+    this.setEveryGroup('momentum', v);
+  }
+  get dampening(): number {
+    return this.groupValue('dampening') as number;
+  }
+  set dampening(v: number) {
+    this.setEveryGroup('dampening', v);
+  }
+  get weightDecay(): number {
+    return this.groupValue('weightDecay') as number;
+  }
+  set weightDecay(v: number) {
+    this.setEveryGroup('weightDecay', v);
+  }
+  get nesterov(): boolean {
+    return this.groupValue('nesterov') as boolean;
+  }
+  set nesterov(v: boolean) {
+    this.setEveryGroup('nesterov', v);
   }
 
   protected checkHyperParams(op: string, hp: Record<string, unknown>): SGDHyperParams {
@@ -67,13 +86,13 @@ export class SGD extends Optimizer {
     return checked;
   }
 
-  protected createState(param: Tensor): Record<string, Tensor> {
+  protected createState(param: Tensor, hp: SGDHyperParams): Record<string, Tensor> {
     // The momentum buffer starts as the first step's update, so it needs no initial fill.
-    return this.momentum !== 0 ? { momentumBuffer: keep(empty(param.shape, 'float32', 'SGD momentum')) } : {};
+    return hp.momentum !== 0 ? { momentumBuffer: keep(empty(param.shape, 'float32', 'SGD momentum')) } : {};
   }
 
-  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
-    const withMomentum = this.momentum !== 0;
+  protected update(param: Tensor, grad: Tensor, state: ParamState, hp: SGDHyperParams): void {
+    const withMomentum = hp.momentum !== 0;
     const first = withMomentum && state.step === 1;
     const tensors = withMomentum ? [param, grad, state.buffers.momentumBuffer!] : [param, grad];
     // A parameter larger than one storage binding is updated chunk by chunk.
@@ -81,8 +100,8 @@ export class SGD extends Optimizer {
       const n = sizeOf(p!.shape);
       launch(withMomentum ? momentumKernel : sgdKernel, {
         bind: withMomentum ? { param: p!, grad: g!, buf: buf! } : { param: p!, grad: g! },
-        params: { n, first, lr: this.lr, weight_decay: this.weightDecay, momentum: this.momentum, dampening: this.dampening },
-        constants: withMomentum ? { WG, NESTEROV: this.nesterov } : { WG },
+        params: { n, first, lr: hp.lr, weight_decay: hp.weightDecay, momentum: hp.momentum, dampening: hp.dampening },
+        constants: withMomentum ? { WG, NESTEROV: hp.nesterov } : { WG },
         workgroups: Math.ceil(n / WG),
       });
     });

@@ -11,11 +11,16 @@
 // the queue's own latency and is only as fine as the event loop that reports it.
 //
 // Either way every dispatch is counted, with the bytes its storage bindings bind.
+//
+// On the CPU backend (wasm) there is no GPU and nothing to time on one: each kernel runs at once and
+// to completion, so its time on the CPU clock is exactly its own, and that is what gpuMs holds there
+// (timestamps is false, and there are no submissions).
 
 import { now } from '../clock';
 import { runtime } from '../runtime/device';
 import { Usage } from '../runtime/buffer-pool';
-import type { BufferRange } from '../runtime/bind-group-cache';
+import type { BufferRange } from '../runtime/device-buffer';
+import type { BackendName } from '../runtime/executor';
 import { WebGradError } from '../runtime/errors';
 import type { Dispatch, DispatchObserver } from '../runtime/executor';
 import type { Program } from '../runtime/program';
@@ -41,9 +46,9 @@ export interface DispatchProfile {
   /** Bytes bound to its storage bindings (what it may read and write). */
   bytes: number;
   constants: Record<string, number | boolean>;
-  /** GPU time from the first profiled dispatch's start to this one's (null without timestamps). */
+  /** GPU time from the first profiled dispatch's start to this one's (null without timestamps; the CPU backend: CPU time). */
   startMs: number | null;
-  /** GPU time of its pass (null without timestamps). */
+  /** GPU time of its pass (null without timestamps; the CPU backend: the kernel's run time). */
   gpuMs: number | null;
 }
 
@@ -57,6 +62,8 @@ export interface SubmissionProfile {
 export interface Profile<T = unknown> {
   /** What fn returned. */
   result: T;
+  /** The backend that ran the kernels ('wasm': gpuMs are the kernels' CPU times). */
+  backend: BackendName;
   /** True when GPU times come from timestamp queries; false: only wall times per submission. */
   timestamps: boolean;
   /** Sum of the dispatches' GPU times (null without timestamps). */
@@ -82,7 +89,8 @@ export async function profile<T>(fn: () => T | Promise<T>, opts: ProfileOptions 
   if (ex.observer) throw new WebGradError('profile: another profile (or dispatch observer) is active; profiles do not nest');
   const timed = (opts.timestamps ?? true) && rt.hasFeature('timestamp-query');
   ex.flush(); // a pass left open would take the first dispatches without timestamps
-  const recorder = new Recorder(rt.device, timed);
+  const cpu = rt.backend === 'wasm';
+  const recorder = new Recorder(rt.device, timed, cpu);
   const started = now();
   ex.observer = recorder;
   try {
@@ -97,13 +105,14 @@ export async function profile<T>(fn: () => T | Promise<T>, opts: ProfileOptions 
     const gpu = timed ? await recorder.passTimes() : null;
     await ex.checkErrors();
     const wallMs = now() - started;
+    const times = gpu ?? (cpu ? recorder.cpuTimes() : null);
     const dispatches = recorder.dispatches.map((d, i) => ({
       ...d,
-      startMs: gpu ? gpu[i]!.startMs : null,
-      gpuMs: gpu ? gpu[i]!.gpuMs : null,
+      startMs: times ? times[i]!.startMs : null,
+      gpuMs: times ? times[i]!.gpuMs : null,
     }));
-    const totalGpuMs = gpu ? dispatches.reduce((s, d) => s + d.gpuMs!, 0) : null;
-    return { result, timestamps: timed, totalGpuMs, wallMs, ...summarize(dispatches), dispatches, submissions };
+    const totalGpuMs = times ? dispatches.reduce((s, d) => s + d.gpuMs!, 0) : null;
+    return { result, backend: rt.backend, timestamps: timed, totalGpuMs, wallMs, ...summarize(dispatches), dispatches, submissions };
   } finally {
     recorder.destroy();
   }
@@ -119,16 +128,31 @@ class Recorder implements DispatchObserver {
   /** Set only when timing: the executor then gives each dispatch a pass of its own. */
   readonly passPerDispatch?: () => GPUComputePassDescriptor;
 
+  /** The CPU backend: when each dispatch started and how long it ran (ms, on the CPU clock). */
+  private readonly ran: { at: number; ms: number }[] = [];
+
   constructor(
-    private readonly device: GPUDevice,
+    private readonly device: GPUDevice | null,
     timed: boolean,
+    /** The CPU backend: kernels are named by the wasm twin that ran (their op by the WGSL kernel's name). */
+    private readonly cpu: boolean,
   ) {
     if (timed) this.passPerDispatch = () => this.timestampWrites();
   }
 
-  onDispatch(kernel: Program, d: Dispatch, _pass: GPUComputePassEncoder, _index: number, ranges: readonly BufferRange[]): void {
+  afterDispatch(_index: number, ms: number): void {
+    this.ran.push({ at: now() - ms, ms });
+  }
+
+  /** The CPU backend's kernel times, as passTimes() gives the GPU's. */
+  cpuTimes(): { startMs: number; gpuMs: number }[] {
+    const origin = this.ran[0]?.at ?? 0;
+    return this.ran.map((r) => ({ startMs: r.at - origin, gpuMs: r.ms }));
+  }
+
+  onDispatch(kernel: Program, d: Dispatch, _pass: GPUComputePassEncoder | null, _index: number, ranges: readonly BufferRange[]): void {
     this.dispatches.push({
-      kernel: kernel.name,
+      kernel: this.cpu && kernel.wasm ? kernel.wasm.kernel : kernel.name,
       op: opOf(kernel.name),
       workgroups: d.workgroups,
       bytes: ranges.reduce((s, r) => s + r.size, 0),
@@ -139,7 +163,7 @@ class Recorder implements DispatchObserver {
   afterSubmit(): void {
     const count = this.dispatches.length - this.submitted;
     this.submitted = this.dispatches.length;
-    this.submissions.push({ dispatches: count, submittedAt: now(), done: this.device.queue.onSubmittedWorkDone().then(now) });
+    this.submissions.push({ dispatches: count, submittedAt: now(), done: this.device!.queue.onSubmittedWorkDone().then(now) });
   }
 
   /** Timestamp writes for the next pass: queries 2i and 2i + 1 of the query sets. */
@@ -147,7 +171,7 @@ class Recorder implements DispatchObserver {
     const q = 2 * this.passes++;
     const set = Math.floor(q / QUERIES_PER_SET);
     if (set === this.querySets.length) {
-      this.querySets.push(this.device.createQuerySet({ type: 'timestamp', count: QUERIES_PER_SET, label: 'webgrad.profile' }));
+      this.querySets.push(this.device!.createQuerySet({ type: 'timestamp', count: QUERIES_PER_SET, label: 'webgrad.profile' }));
     }
     const i = q % QUERIES_PER_SET;
     return { timestampWrites: { querySet: this.querySets[set]!, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } };
@@ -169,16 +193,16 @@ class Recorder implements DispatchObserver {
     const queries = 2 * this.passes;
     if (queries === 0) return [];
     const bytes = this.querySets.length * QUERIES_PER_SET * 8;
-    const resolved = this.device.createBuffer({ label: 'webgrad.profile.resolve', size: bytes, usage: Usage.QUERY_RESOLVE | Usage.COPY_SRC });
-    const readable = this.device.createBuffer({ label: 'webgrad.profile.read', size: bytes, usage: Usage.MAP_READ | Usage.COPY_DST });
+    const resolved = this.device!.createBuffer({ label: 'webgrad.profile.resolve', size: bytes, usage: Usage.QUERY_RESOLVE | Usage.COPY_SRC });
+    const readable = this.device!.createBuffer({ label: 'webgrad.profile.read', size: bytes, usage: Usage.MAP_READ | Usage.COPY_DST });
     try {
-      const encoder = this.device.createCommandEncoder({ label: 'webgrad.profile' });
+      const encoder = this.device!.createCommandEncoder({ label: 'webgrad.profile' });
       this.querySets.forEach((set, k) => {
         const count = Math.min(QUERIES_PER_SET, queries - k * QUERIES_PER_SET);
         encoder.resolveQuerySet(set, 0, count, resolved, k * QUERIES_PER_SET * 8);
       });
       encoder.copyBufferToBuffer(resolved, 0, readable, 0, bytes);
-      this.device.queue.submit([encoder.finish()]);
+      this.device!.queue.submit([encoder.finish()]);
       await readable.mapAsync(1 /* GPUMapMode.READ */);
       const stamps = new BigUint64Array(readable.getMappedRange().slice(0));
       readable.unmap();

@@ -48,7 +48,7 @@ export function summarize(dispatches: readonly Timed[]): { kernels: KernelProfil
 
 /** A profile as a plain-text table: one line per kernel (or per op), with totals. */
 export function formatProfile(
-  p: { timestamps: boolean; totalGpuMs: number | null; wallMs: number; kernels: KernelProfile[]; byOp: OpProfile[]; submissions: unknown[] },
+  p: { backend?: string; timestamps: boolean; totalGpuMs: number | null; wallMs: number; kernels: KernelProfile[]; byOp: OpProfile[]; submissions: unknown[] },
   { byOp = false }: { byOp?: boolean } = {},
 ): string {
   const rows: { name: string; calls: number; gpuMs: number | null; bytes: number }[] = byOp
@@ -56,7 +56,8 @@ export function formatProfile(
     : p.kernels.map((k) => ({ name: k.kernel, ...k }));
   const total = p.totalGpuMs;
   const width = Math.max(byOp ? 2 : 6, ...rows.map((r) => r.name.length)) + 2;
-  const head = `${(byOp ? 'op' : 'kernel').padEnd(width)}${'calls'.padStart(7)}${'GPU time'.padStart(12)}${'share'.padStart(8)}${'bytes bound'.padStart(13)}`;
+  const cpu = p.backend === 'wasm';
+  const head = `${(byOp ? 'op' : 'kernel').padEnd(width)}${'calls'.padStart(7)}${(cpu ? 'CPU time' : 'GPU time').padStart(12)}${'share'.padStart(8)}${'bytes bound'.padStart(13)}`;
   const lines = [head];
   for (const r of rows) {
     const share = total && r.gpuMs !== null ? `${((100 * r.gpuMs) / total).toFixed(1)}%` : '—';
@@ -66,7 +67,9 @@ export function formatProfile(
   }
   const calls = rows.reduce((s, r) => s + r.calls, 0);
   lines.push(
-    total === null
+    cpu
+      ? `${calls} kernel runs, ${formatMs(total ?? 0)} CPU time, ${formatMs(p.wallMs)} wall time (the CPU backend: kernels run one at a time)`
+      : total === null
       ? `${calls} dispatches in ${p.submissions.length} submissions, ${formatMs(p.wallMs)} wall time (no timestamp queries: no GPU time per kernel)`
       : `${calls} dispatches, ${formatMs(total)} GPU time, ${formatMs(p.wallMs)} wall time (one compute pass per dispatch while profiling)`,
   );

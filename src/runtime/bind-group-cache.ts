@@ -3,14 +3,9 @@
 // destroyed buffer are dropped; the cache is bounded.
 
 import { bufferId } from './buffer-pool';
+import type { BufferRange as Range, DeviceBuffer } from './device-buffer';
 
-export interface BufferRange {
-  buffer: GPUBuffer;
-  /** Byte offset (a multiple of minStorageBufferOffsetAlignment). */
-  offset: number;
-  /** Byte size bound. */
-  size: number;
-}
+type BufferRange = Range<GPUBuffer>;
 
 const MAX_ENTRIES = 4096;
 
@@ -40,7 +35,7 @@ export class BindGroupCache {
   }
 
   /** Forget every bind group that names `buffer` (it is about to be destroyed). */
-  forget(buffer: GPUBuffer): void {
+  forget(buffer: DeviceBuffer): void {
     const id = bufferId(buffer);
     const keys = this.byBuffer.get(id);
     if (!keys) return;

@@ -1,7 +1,10 @@
-// A pool of GPU storage buffers keyed by size class. Creating a GPUBuffer is slow and fragments
-// device memory; a training loop asks for the same sizes every step, so freed buffers are kept
-// and handed out again. Size classes are four per power of two (at most 25% slack).
+// A pool of device buffers keyed by size class, for both backends: GPUBuffers on WebGPU, blocks of
+// the wasm memory on the CPU backend (an allocator given by the backend makes them). Creating a
+// GPUBuffer is slow and fragments device memory, and so would a heap block per tensor; a training
+// loop asks for the same sizes every step, so freed buffers are kept and handed out again. Size
+// classes are four per power of two (at most 25% slack).
 
+import type { DeviceBuffer } from './device-buffer';
 import { LimitError, OutOfMemoryError } from './errors';
 import { formatBytes, type EngineLimits } from './limits';
 
@@ -16,7 +19,8 @@ export const Usage = {
   QUERY_RESOLVE: 0x0200,
 } as const;
 
-const TENSOR_USAGE = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+/** The usage of every tensor's GPUBuffer. */
+export const TENSOR_USAGE = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
 
 /** The byte size a request of `bytes` is rounded up to. */
 export function sizeClass(bytes: number): number {
@@ -29,7 +33,7 @@ export function sizeClass(bytes: number): number {
 export interface MemoryStats {
   /** Tensors alive (created and not yet disposed). */
   liveTensors: number;
-  /** Bytes of GPU buffers held by live tensors (their size class). */
+  /** Bytes of device buffers held by live tensors (their size class). */
   liveBytes: number;
   /** Bytes of freed buffers kept for reuse. */
   pooledBytes: number;
@@ -42,33 +46,36 @@ export interface MemoryStats {
  * a dispatch binds, and the tensor's description for error messages. Set by the tensor storage
  * that owns the buffer.
  */
-export const bufferContents = new WeakMap<GPUBuffer, { bytes: number; what: string }>();
+export const bufferContents = new WeakMap<DeviceBuffer, { bytes: number; what: string }>();
 
 let nextBufferId = 1;
-const bufferIds = new WeakMap<GPUBuffer, number>();
+const bufferIds = new WeakMap<DeviceBuffer, number>();
 
-/** A stable small id per GPUBuffer (keys of the bind-group cache). */
-export function bufferId(b: GPUBuffer): number {
+/** A stable small id per buffer (keys of the bind-group cache). */
+export function bufferId(b: DeviceBuffer): number {
   let id = bufferIds.get(b);
   if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
   return id;
 }
 
+/** Makes a device buffer of `size` bytes (throws OutOfMemoryError when the device has no room). */
+export type Allocator = (size: number) => DeviceBuffer;
+
 export class BufferPool {
-  private free = new Map<number, GPUBuffer[]>();
+  private free = new Map<number, DeviceBuffer[]>();
   /** Released buffers that recorded-but-unsubmitted commands still use (reusable after submit). */
-  private pending: GPUBuffer[] = [];
+  private pending: DeviceBuffer[] = [];
   private pendingBytes = 0;
   liveBytes = 0;
   pooledBytes = 0;
   peakBytes = 0;
   /** Called with each buffer that is destroyed, so caches can forget it. */
-  onDestroy: (b: GPUBuffer) => void = () => {};
+  onDestroy: (b: DeviceBuffer) => void = () => {};
   /** Submits recorded work so that pending buffers become reusable (set by the executor). */
   onPressure: () => void = () => {};
 
   constructor(
-    private device: GPUDevice,
+    private allocate: Allocator,
     private limits: EngineLimits,
   ) {}
 
@@ -77,7 +84,7 @@ export class BufferPool {
   /** Testing hook: the allocation after this many more fails with OutOfMemoryError (null: never). */
   failAfter: number | null = null;
 
-  acquire(bytes: number, what = 'tensor'): GPUBuffer {
+  acquire(bytes: number, what = 'tensor'): DeviceBuffer {
     const size = this.classOf(bytes);
     if (bytes > this.limits.maxBufferSize) {
       throw new LimitError(
@@ -95,7 +102,7 @@ export class BufferPool {
       this.pooledBytes -= size;
     } else {
       this.makeRoom(size, what);
-      buf = this.device.createBuffer({ size, usage: TENSOR_USAGE });
+      buf = this.allocate(size);
     }
     this.liveBytes += size;
     if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
@@ -111,7 +118,7 @@ export class BufferPool {
    * Return a buffer for reuse. When `inFlight`, recorded commands that are not yet submitted
    * still use it: it becomes reusable at the next settle().
    */
-  release(buf: GPUBuffer, inFlight = false): void {
+  release(buf: DeviceBuffer, inFlight = false): void {
     if (isDryBuffer(buf)) {
       this.dry?.release(buf.size);
       return;
@@ -133,7 +140,7 @@ export class BufferPool {
     this.pendingBytes = 0;
   }
 
-  private pool(buf: GPUBuffer, size: number): void {
+  private pool(buf: DeviceBuffer, size: number): void {
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buf);
@@ -177,12 +184,12 @@ export class BufferPool {
 
 const dryBuffers = new WeakSet<object>();
 
-function isDryBuffer(b: GPUBuffer): boolean {
+function isDryBuffer(b: DeviceBuffer): boolean {
   return dryBuffers.has(b);
 }
 
 /**
- * What a dry run allocated: ops run their shape checks and bookkeeping but no GPU memory is taken
+ * What a dry run allocated: ops run their shape checks and bookkeeping but no device memory is taken
  * and no kernel runs. The memory planner uses it to find the peak bytes of a training step.
  */
 export class DryRunStats {
@@ -194,11 +201,11 @@ export class DryRunStats {
   dispatches = 0;
   boundBytes = 0;
 
-  acquire(size: number, bytes: number): GPUBuffer {
+  acquire(size: number, bytes: number): DeviceBuffer {
     this.liveBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     this.largestBytes = Math.max(this.largestBytes, bytes);
-    const fake = { size, label: 'dry-run', destroy() {} } as unknown as GPUBuffer;
+    const fake = { size, label: 'dry-run', destroy() {} } as unknown as DeviceBuffer;
     dryBuffers.add(fake);
     return fake;
   }

@@ -1,40 +1,39 @@
-// Records kernel dispatches into one command encoder and submits them in batches. Ops are eager
-// in meaning but lazy in submission: dispatches pile up until something needs the results
-// (a readback), the params buffer is full, or flush() is called.
-//
-// Ordering rules this file keeps, because queue.writeBuffer runs at once on the queue timeline
-// while recorded commands run only when submitted:
-//  - a buffer that the open batch uses is never handed out again before the batch is submitted
-//    (release() defers it), and
-//  - writing into a buffer that the open batch uses flushes the batch first.
+// What the layers above the runtime ask of a backend: run a kernel, copy, upload, read back,
+// flush, wait, device-side checks and giving buffers back. Two executors implement it: the WebGPU
+// one (gpu-executor.ts: dispatches recorded into command buffers, submitted in batches) and the
+// CPU one (wasm/wasm-executor.ts: each kernel runs at once on the wasm thread pool). Ops and the
+// kernels layer see only this interface.
 
-import { BindGroupCache, type BufferRange } from './bind-group-cache';
-import type { BufferPool } from './buffer-pool';
-import { bufferContents, Usage } from './buffer-pool';
-import { lostDeviceError } from './device-loss';
-import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
-import type { Constants, Program } from './program';
-import { formatBytes, type EngineLimits } from './limits';
-import { PipelineCache, signature } from './pipeline-cache';
+import { bufferContents } from './buffer-pool';
+import type { PipelineCache } from './pipeline-cache';
+import type { BufferRange, DeviceBuffer } from './device-buffer';
+import type { WebGradError } from './errors';
+import type { Constants, ParamValues, Program } from './program';
 
-const PARAMS_SLOTS = 512;
-/** Bytes of one dispatch's uniform parameters (a slot of the params buffer; dynamic offsets). */
+/** Bytes of one dispatch's uniform parameters on WebGPU (a slot of the params buffer; dynamic offsets). */
 export const PARAMS_SLOT_BYTES = 256;
+
+export type BackendName = 'webgpu' | 'wasm';
 
 export interface Dispatch {
   constants?: Constants;
   /** One range (or whole buffer) per storage binding of the kernel, in order. */
-  buffers: readonly (GPUBuffer | BufferRange)[];
-  /** The Params struct's bytes (at most PARAMS_SLOT_BYTES). */
-  params: Uint8Array;
-  /** Number of workgroups; folded into a 2-D/3-D grid when it passes the per-dimension limit. */
+  buffers: readonly (DeviceBuffer | BufferRange)[];
+  /** The kernel's parameters by name (its WGSL Params fields; each `<binding>_offset` filled in). */
+  values: ParamValues;
+  /** WebGPU workgroups; folded into a 2-D/3-D grid when it passes the per-dimension limit. */
   workgroups: number;
 }
 
 /** Observes each dispatch (the profiler and tests hook in here). */
 export interface DispatchObserver {
-  /** `ranges`: what each storage binding of the dispatch binds. */
-  onDispatch(kernel: Program, d: Dispatch, pass: GPUComputePassEncoder, index: number, ranges: readonly BufferRange[]): void;
+  /**
+   * `ranges`: what each storage binding of the dispatch binds; `pass`: the WebGPU compute pass
+   * (null on the CPU backend).
+   */
+  onDispatch(kernel: Program, d: Dispatch, pass: GPUComputePassEncoder | null, index: number, ranges: readonly BufferRange[]): void;
+  /** The CPU backend: the dispatch `index` took `ms` (kernels run at once, so this is its own time). */
+  afterDispatch?(index: number, ms: number): void;
   beforeEnd?(pass: GPUComputePassEncoder): void;
   /**
    * With this, every dispatch gets a compute pass of its own, begun with the descriptor it returns
@@ -45,281 +44,77 @@ export interface DispatchObserver {
   afterSubmit?(): void;
 }
 
-export class Executor {
-  readonly pipelines: PipelineCache;
-  readonly bindGroups: BindGroupCache;
-  private encoder: GPUCommandEncoder | null = null;
-  private pass: GPUComputePassEncoder | null = null;
-  private scopesOpen = false;
-  private used = new Set<GPUBuffer>();
-  private paramsCPU = new Uint8Array(PARAMS_SLOTS * PARAMS_SLOT_BYTES);
-  private paramsGPU: GPUBuffer;
-  private slot = 0;
-  private errors: Promise<GPUError | null>[] = [];
-  private staging = new Map<number, GPUBuffer[]>();
-  private assertGPU: GPUBuffer;
-  private assertMessages = new Map<number, string>();
-  private nextAssertCode = 1;
-  observer: DispatchObserver | null = null;
+export interface Executor {
+  readonly backend: BackendName;
+  /** Compiled pipelines (null on the CPU backend, which compiles nothing per kernel). */
+  readonly pipelines: PipelineCache | null;
+  observer: DispatchObserver | null;
   /** Told of every dispatch, dry runs' too: the pipelines some code needs (precompile.ts). */
-  pipelineRecorder: ((kernel: Program, constants: Constants) => void) | null = null;
-  /** Dispatches recorded since init (tests use it to see that work was split). */
-  dispatchCount = 0;
-
-  constructor(
-    private device: GPUDevice,
-    private pool: BufferPool,
-    private limits: EngineLimits,
-  ) {
-    this.pipelines = new PipelineCache(device);
-    this.bindGroups = new BindGroupCache(device);
-    this.paramsGPU = device.createBuffer({
-      label: 'webgrad.params',
-      size: this.paramsCPU.byteLength,
-      usage: Usage.UNIFORM | Usage.COPY_DST,
-    });
-    this.assertGPU = device.createBuffer({
-      label: 'webgrad.asserts',
-      size: 16,
-      usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST,
-    });
-    pool.onDestroy = (b) => this.bindGroups.forget(b);
-    pool.onPressure = () => this.flush();
-  }
+  pipelineRecorder: ((kernel: Program, constants: Constants) => void) | null;
+  /** Dispatches made since init (tests use it to see that work was split). */
+  dispatchCount: number;
 
   /**
-   * A device-side check, for conditions only the GPU can see (e.g. a label out of range in a
-   * GPU tensor). Bind `buffer` as a 'write' storage binding (array<atomic<u32>>) and have the
-   * kernel do atomicMax(&status[0], code) when the condition fails; the next readback throws
-   * `error(message)` instead of returning data computed from bad input.
+   * A device-side check, for conditions only the device can see (e.g. a label out of range in a
+   * tensor). Bind `buffer` as a 'write' storage binding and have the kernel atomically max `code`
+   * into its first word when the condition fails; the next readback throws `error(message)`
+   * instead of returning data computed from bad input.
    */
-  deviceAssert(message: string, error: (m: string) => WebGradError): { buffer: GPUBuffer; code: number } {
-    const code = this.nextAssertCode++;
-    this.assertMessages.set(code, message);
-    this.assertErrors.set(code, error);
-    return { buffer: this.assertGPU, code };
-  }
-  private assertErrors = new Map<number, (m: string) => WebGradError>();
-
-  dispatch(kernel: Program, d: Dispatch): void {
-    if (d.buffers.length !== kernel.access.length) {
-      throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.access.length}`);
-    }
-    if (d.workgroups <= 0) return;
-    this.pipelineRecorder?.(kernel, d.constants ?? {});
-    if (this.pool.dry) {
-      this.pool.dry.dispatched(d.buffers.reduce((n, b) => n + b.size, 0));
-      return;
-    }
-    const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeData(b)));
-    for (const r of ranges) {
-      if (r.size > this.limits.maxStorageBufferBindingSize) {
-        const what = bufferContents.get(r.buffer)?.what ?? 'an operand';
-        throw new LimitError(
-          `${kernel.name}: ${what} (${formatBytes(r.size)}) is larger than one storage binding may be ` +
-            `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
-        );
-      }
-    }
-    if (this.slot === PARAMS_SLOTS) this.flush();
-    this.openScopes();
-    const pipeline = this.pipelines.get(kernel, d.constants);
-    const layout = this.pipelines.layout(kernel.access);
-    const group = this.bindGroups.get(
-      layout,
-      signature(kernel.access),
-      { buffer: this.paramsGPU, offset: 0, size: PARAMS_SLOT_BYTES },
-      ranges,
-    );
-    const pass = this.beginPass();
-    const offset = this.slot++ * PARAMS_SLOT_BYTES;
-    this.paramsCPU.set(d.params, offset);
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group, [offset]);
-    for (const r of ranges) this.used.add(r.buffer);
-    this.observer?.onDispatch(kernel, d, pass, this.dispatchCount, ranges);
-    const [x, y, z] = fold(d.workgroups, this.limits.maxComputeWorkgroupsPerDimension);
-    pass.dispatchWorkgroups(x, y, z);
-    this.dispatchCount++;
-    if (this.observer?.passPerDispatch) this.endPass();
-  }
-
-  /** Copy bytes between buffers, in order with the recorded dispatches. */
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
-    if (this.pool.dry) return;
-    this.endPass();
-    this.beginEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
-    this.used.add(src).add(dst);
-  }
-
-  /** Write CPU data into a buffer, after every recorded command that touches it. */
-  upload(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
-    if (this.pool.dry) return;
-    if (this.used.has(buffer)) this.flush();
-    this.openScopes();
-    this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
-  }
-
-  /** Give a tensor's buffer back to the pool once no recorded command can still use it. */
-  release(buffer: GPUBuffer): void {
-    this.pool.release(buffer, this.used.has(buffer));
-  }
-
-  /** Submit everything recorded so far. */
-  flush(): void {
-    this.endPass();
-    if (this.encoder) {
-      if (this.slot > 0) this.device.queue.writeBuffer(this.paramsGPU, 0, this.paramsCPU, 0, this.slot * PARAMS_SLOT_BYTES);
-      this.device.queue.submit([this.encoder.finish()]);
-      this.encoder = null;
-      this.observer?.afterSubmit?.();
-    }
-    this.slot = 0;
-    this.used.clear();
-    this.pool.settle();
-    this.closeScopes();
-  }
-
-  /** Read `size` bytes of `buffer` from `offset` (both multiples of 4) back to the CPU. */
-  async read(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
-    if (this.pool.dry) throw new Error('a dry run cannot read tensors back');
-    const padded = Math.max(16, Math.ceil(size / 16) * 16);
-    const checkedBelow = this.nextAssertCode;
-    // The device-assert status rides along in the last 16 bytes of the staging buffer.
-    const staging = this.takeStaging(padded + 16);
-    this.copy(buffer, offset, staging, 0, Math.min(padded, buffer.size - offset));
-    this.copy(this.assertGPU, 0, staging, padded, 16);
-    this.flush();
-    try {
-      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, padded + 16);
-    } catch (e) {
-      await this.checkErrors();
-      throw (await lostDeviceError(this.device)) ?? e;
-    }
-    const out = staging.getMappedRange(0, padded).slice(0, size);
-    const status = new Uint32Array(staging.getMappedRange(padded, 16))[0]!;
-    staging.unmap();
-    this.giveStaging(staging);
-    await this.checkErrors();
-    if (status) this.raiseAssert(status);
-    // Every check registered before this read has run and passed: forget its message.
-    for (const code of this.assertMessages.keys()) {
-      if (code < checkedBelow) {
-        this.assertMessages.delete(code);
-        this.assertErrors.delete(code);
-      }
-    }
-    return out;
-  }
-
-  private raiseAssert(code: number): never {
-    this.upload(this.assertGPU, 0, new Uint32Array(4));
-    const message = this.assertMessages.get(code) ?? `a device-side check (code ${code}) failed`;
-    const make = this.assertErrors.get(code);
-    this.assertMessages.clear();
-    this.assertErrors.clear();
-    throw make ? make(message) : new GPUValidationError(message);
-  }
-
-  /** Wait for the GPU to finish all submitted work; throws the first GPU error seen. */
-  async sync(): Promise<void> {
-    this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await this.checkErrors();
-  }
-
-  /** Throw (as a WebGradError) the first GPU error of the batches submitted so far. */
-  async checkErrors(): Promise<void> {
-    const pending = this.errors;
-    this.errors = [];
-    const results = await Promise.all(pending);
-    const first = results.find((e) => e);
-    if (first) throw fromGPUError(first);
-  }
-
-  destroy(): void {
-    this.encoder = null;
-    this.pass = null;
-    this.paramsGPU.destroy();
-    this.assertGPU.destroy();
-    for (const list of this.staging.values()) for (const b of list) b.destroy();
-    this.staging.clear();
-    this.bindGroups.clear();
-  }
-
-  private beginEncoder(): GPUCommandEncoder {
-    this.openScopes();
-    return (this.encoder ??= this.device.createCommandEncoder());
-  }
-
-  private beginPass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.beginEncoder().beginComputePass(this.observer?.passPerDispatch?.());
-    return this.pass;
-  }
-
-  private endPass(): void {
-    if (this.pass) {
-      this.observer?.beforeEnd?.(this.pass);
-      this.pass.end();
-      this.pass = null;
-    }
-  }
-
-  /** GPU calls between openScopes and the next flush report their errors to this batch. */
-  openScopes(): void {
-    if (this.scopesOpen) return;
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
-    this.scopesOpen = true;
-  }
-
-  private closeScopes(): void {
-    if (!this.scopesOpen) return;
-    this.scopesOpen = false;
-    const validation = this.device.popErrorScope();
-    const oom = this.device.popErrorScope();
-    this.errors.push(oom.then(async (e) => e ?? (await validation)));
-  }
-
-  private takeStaging(size: number): GPUBuffer {
-    return (
-      this.staging.get(size)?.pop() ??
-      this.device.createBuffer({ label: 'webgrad.staging', size, usage: Usage.MAP_READ | Usage.COPY_DST })
-    );
-  }
-
-  private giveStaging(b: GPUBuffer): void {
-    let list = this.staging.get(b.size);
-    if (!list) this.staging.set(b.size, (list = []));
-    if (list.length < 4) list.push(b);
-    else b.destroy();
-  }
-}
-
-/** The range of a buffer that holds tensor data (rounded up to 16 bytes for vec4 views). */
-function wholeData(b: GPUBuffer): BufferRange {
-  const bytes = bufferContents.get(b)?.bytes ?? b.size;
-  return { buffer: b, offset: 0, size: Math.min(b.size, Math.ceil(bytes / 16) * 16) };
-}
-
-/** A GPUError as the WebGradError webgrad throws for it. */
-export function fromGPUError(e: GPUError): WebGradError {
-  return e.constructor.name === 'GPUOutOfMemoryError' || /out of memory/i.test(e.message)
-    ? new OutOfMemoryError(`the GPU ran out of memory: ${e.message}`)
-    : new GPUValidationError(`the GPU rejected a command: ${e.message}`);
+  deviceAssert(message: string, error: (m: string) => WebGradError): { buffer: DeviceBuffer; code: number };
+  dispatch(kernel: Program, d: Dispatch): void;
+  /** Copy bytes between buffers, in order with the dispatches. */
+  copy(src: DeviceBuffer, srcOffset: number, dst: DeviceBuffer, dstOffset: number, size: number): void;
+  /** Write CPU data into a buffer, after every dispatch before it that touches it. */
+  upload(buffer: DeviceBuffer, offset: number, data: ArrayBufferView): void;
+  /** Give a tensor's buffer back to the pool once no dispatch can still use it. */
+  release(buffer: DeviceBuffer): void;
+  /** Start everything recorded so far. */
+  flush(): void;
+  /** Read `size` bytes of `buffer` from `offset` (both multiples of 4) back. */
+  read(buffer: DeviceBuffer, offset: number, size: number): Promise<ArrayBuffer>;
+  /** Wait for all work to finish; throws the first device error seen. */
+  sync(): Promise<void>;
+  /** Throw (as a WebGradError) the first device error of the work so far. */
+  checkErrors(): Promise<void>;
+  /** Device calls from here to the next flush report their errors to this batch (WebGPU's error scopes). */
+  openScopes(): void;
+  destroy(): void;
 }
 
 /**
- * Fold a flat workgroup count into a grid whose dimensions each stay within `max`. The grid may
- * hold a few more workgroups than `count`; kernels return early past their count.
+ * The messages of the device-side checks registered and not yet known to have passed, by code
+ * (both executors keep one: the device holds only the largest failed code).
  */
-export function fold(count: number, max: number): [number, number, number] {
-  if (count <= max) return [count, 1, 1];
-  const y = Math.ceil(count / max);
-  if (y <= max) return [Math.ceil(count / y), y, 1];
-  const z = Math.ceil(count / (max * max));
-  if (z > max) throw new LimitError(`a dispatch of ${count} workgroups exceeds ${max}³ (maxComputeWorkgroupsPerDimension³)`);
-  const perZ = Math.ceil(count / z);
-  const y2 = Math.ceil(perZ / max);
-  return [Math.ceil(perZ / y2), y2, z];
+export class DeviceAsserts {
+  private messages = new Map<number, { message: string; error: (m: string) => WebGradError }>();
+  private next = 1;
+
+  register(message: string, error: (m: string) => WebGradError): number {
+    const code = this.next++;
+    this.messages.set(code, { message, error });
+    return code;
+  }
+
+  /** The code the next registration gets: checks below it were registered before now. */
+  get mark(): number {
+    return this.next;
+  }
+
+  /** Every check registered before `mark` ran and passed: forget them. */
+  passed(mark: number): void {
+    for (const code of this.messages.keys()) if (code < mark) this.messages.delete(code);
+  }
+
+  /** The error for a failed check's `code` (every pending check is then forgotten). */
+  failure(code: number, fallback: (m: string) => WebGradError): WebGradError {
+    const entry = this.messages.get(code);
+    this.messages.clear();
+    return entry ? entry.error(entry.message) : fallback(`a device-side check (code ${code}) failed`);
+  }
+}
+
+/** A whole buffer bound: the range that holds tensor data (rounded up to 16 bytes for vec4 views). */
+export function wholeRange<B extends DeviceBuffer>(b: B): BufferRange<B> {
+  const bytes = bufferContents.get(b)?.bytes ?? b.size;
+  return { buffer: b, offset: 0, size: Math.min(b.size, Math.ceil(bytes / 16) * 16) };
 }

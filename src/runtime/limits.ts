@@ -3,7 +3,7 @@
 export interface Budget {
   /** Cap on one storage binding, below the device's maxStorageBufferBindingSize. */
   maxBindingBytes?: number;
-  /** Cap on live GPU bytes held by tensors; allocations beyond it throw OutOfMemoryError. */
+  /** Cap on live device bytes held by tensors; allocations beyond it throw OutOfMemoryError. */
   memoryBudgetBytes?: number;
 }
 
@@ -59,6 +59,30 @@ export function engineLimits(device: GPUDevice, budget: Budget = {}): EngineLimi
     minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
     minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
     memoryBudgetBytes: budget.memoryBudgetBytes ?? Infinity,
+  };
+}
+
+/**
+ * The CPU backend's limits: tensors may fill what the wasm memory can grow to (`tensorBytes`), and
+ * that is also the memory budget (a Trainer plans against it). A kernel reads any range of the
+ * memory, so one binding may span it all (budget.maxBindingBytes still caps it, as tests do to
+ * exercise the segment paths); the workgroup limits are WebGPU's defaults, never used there.
+ */
+export function wasmLimits(tensorBytes: number, budget: Budget = {}): EngineLimits {
+  return {
+    maxBufferSize: tensorBytes,
+    maxStorageBufferBindingSize: Math.min(tensorBytes, budget.maxBindingBytes ?? Infinity),
+    maxComputeWorkgroupStorageSize: 16384,
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxComputeWorkgroupSizeX: 256,
+    maxComputeWorkgroupSizeY: 256,
+    maxComputeWorkgroupSizeZ: 64,
+    maxComputeWorkgroupsPerDimension: 65535,
+    maxStorageBuffersPerShaderStage: 16,
+    // A v128 (the kernels need no alignment; bindings start on one).
+    minStorageBufferOffsetAlignment: 16,
+    minUniformBufferOffsetAlignment: 256,
+    memoryBudgetBytes: Math.min(tensorBytes, budget.memoryBudgetBytes ?? Infinity),
   };
 }
 

@@ -32,10 +32,12 @@ export function recordPipelines(fn: () => void): PipelineRequest[] {
   const ex = runtime().executor;
   const wanted = new Map<string, PipelineRequest>();
   const outer = ex.pipelineRecorder;
+  const pipelines = ex.pipelines;
   ex.pipelineRecorder = (kernel, constants) => {
     outer?.(kernel, constants);
     const key = pipelineKey(kernel, constants);
-    if (!wanted.has(key) && !ex.pipelines.has(kernel, constants)) wanted.set(key, { kernel, constants: { ...constants } });
+    // The CPU backend compiles nothing per kernel: nothing is wanted there.
+    if (pipelines && !wanted.has(key) && !pipelines.has(kernel, constants)) wanted.set(key, { kernel, constants: { ...constants } });
   };
   try {
     fn();
@@ -49,6 +51,7 @@ export function recordPipelines(fn: () => void): PipelineRequest[] {
 export async function compilePipelines(wanted: readonly PipelineRequest[], { onProgress }: PrecompileOptions = {}): Promise<number> {
   const cache = runtime().executor.pipelines;
   let compiled = 0;
+  if (!cache) return 0;
   if (wanted.length) onProgress?.({ compiled, total: wanted.length, kernel: null });
   await Promise.all(
     wanted.map(({ kernel, constants }) =>

@@ -151,6 +151,7 @@ export function plan(inp: PlanInputs): Plan {
   const blocks = inp.model.checkpointBlocks();
   const choices = checkpointChoices(inp.checkpointing ?? 'none', blocks.length);
   const counted = (k: number) => (k === 0 ? 0 : Math.ceil(blocks.length / k));
+  const { samples, perSampleWord } = sampleWords(inp);
 
   // One micro-batch of m samples with every k-th block checkpointed: its peak bytes above the
   // persistent state, its largest tensor, and its price.
@@ -226,22 +227,22 @@ export function plan(inp: PlanInputs): Plan {
   const peak = persistentBytes + r.peak;
   const perSample = m > 1 ? (r.peak - measure(k, 1).peak) / (m - 1) : r.peak;
   const details =
-    `model, optimizer state and batch ${formatBytes(persistentBytes)}, about ${formatBytes(perSample)} per sample ` +
+    `model, optimizer state and batch ${formatBytes(persistentBytes)}, about ${formatBytes(perSample)} per ${perSampleWord} ` +
     `for activations and gradients, budget ${formatBytes(inp.budgetBytes)} → ${microBatches} micro-batch` +
     `${microBatches === 1 ? '' : 'es'} of ${m}, planned peak ${formatBytes(peak)}`;
   let reason: string;
   if (k === 0) {
     let why: string;
-    if (inp.microBatchSize !== 'auto') why = `micro-batch size fixed at ${inp.microBatchSize}`;
-    else if (m === batch) why = 'the whole batch fits the budget';
+    if (inp.microBatchSize !== 'auto') why = `micro-batch size fixed at ${samples(m)}`;
+    else if (m === batch) why = `the whole batch of ${samples(batch)} fits the budget`;
     else {
       const whole = measure(0, batch);
       why =
-        `the whole batch of ${batch} would need ${formatBytes(persistentBytes + whole.peak)}` +
+        `the whole batch of ${samples(batch)} would need ${formatBytes(persistentBytes + whole.peak)}` +
         (whole.largest > rt.limits.maxStorageBufferBindingSize
           ? ` and a tensor of ${formatBytes(whole.largest)} (over the ${formatBytes(rt.limits.maxStorageBufferBindingSize)} binding limit)`
           : '') +
-        `; ${m} samples per micro-batch is the largest that fits`;
+        `; ${samples(m)} per micro-batch is the largest that fits`;
     }
     const declined = alternatives.find((a) => a.checkpointEvery > 0 && a.fits && a.microBatchSize > m);
     reason =
@@ -294,6 +295,15 @@ function costRatio(other: number, chosen: number): string {
   return r >= 1 ? `about ${((r - 1) * 100).toFixed(0)}% slower by the planner's estimate` : `about ${((1 - r) * 100).toFixed(0)}% faster by the planner's estimate`;
 }
 
+/** What one sample is, in words: a sequence of T tokens (int32 ids [B, T]), or a sample. */
+function sampleWords(inp: PlanInputs): { samples: (n: number) => string; perSampleWord: string } {
+  const sequence = inp.xDType === 'int32' && inp.xShape.length === 2;
+  return {
+    samples: (n) => (sequence ? `${n} sequence${n === 1 ? '' : 's'} of ${inp.xShape[1]} tokens` : `${n} sample${n === 1 ? '' : 's'}`),
+    perSampleWord: sequence ? `sequence of ${inp.xShape[1]} tokens` : 'sample',
+  };
+}
+
 /** Not even one sample fits: the error names what it would take. */
 function tooLarge(
   inp: PlanInputs,
@@ -303,12 +313,13 @@ function tooLarge(
   blocks: number,
 ): LimitError {
   const limits = runtime().limits;
+  const { perSampleWord } = sampleWords(inp);
   const how = best.checkpointEvery > 0 ? `, checkpointing ${describeEvery(best.checkpointEvery, blocks)}` : '';
   return new LimitError(
     r.largest > limits.maxStorageBufferBindingSize
-      ? `Trainer.plan: one sample needs a tensor of ${formatBytes(r.largest)}, more than one storage binding ` +
+      ? `Trainer.plan: one ${perSampleWord} needs a tensor of ${formatBytes(r.largest)}, more than one storage binding ` +
           `(maxStorageBufferBindingSize ${formatBytes(limits.maxStorageBufferBindingSize)})`
-      : `Trainer.plan: even one sample needs ${formatBytes(persistentBytes + r.peak)} ` +
+      : `Trainer.plan: even one ${perSampleWord} needs ${formatBytes(persistentBytes + r.peak)} ` +
           `(model and optimizer state ${formatBytes(persistentBytes)} + ${formatBytes(r.peak)} for the pass${how}), ` +
           `more than the memory budget of ${formatBytes(inp.budgetBytes)}`,
   );

@@ -53,10 +53,8 @@ export class MixedPrecision {
     this.autocast = precision === 'f16-mixed' && runtime().hasFeature('shader-f16');
     if (precision === 'f16-mixed' && !this.autocast && !warned) {
       warned = true;
-      console.warn(
-        "webgrad: precision 'f16-mixed' needs the shader-f16 feature, which this adapter does not offer; " +
-          'computing in f32 (loss scaling stays on).',
-      );
+      const why = runtime().backend === 'wasm' ? 'the CPU backend keeps float32 (it has no f16 kernels)' : 'it needs the shader-f16 feature, which this adapter does not offer';
+      console.warn(`webgrad: precision 'f16-mixed': ${why}; computing in f32 (loss scaling stays on).`);
     }
   }
 

@@ -5,17 +5,27 @@
 // halves the micro-batch and re-runs the step from its start: the optimizer only ever sees a
 // step that completed. A step whose loss or gradients hold inf or NaN updates nothing: it is
 // skipped and reported (a warning, StepResult.skipped), or an error with errorIfNonfinite.
+// Classifiers and language models share 'cross-entropy': the model's output [B, …, K] against
+// int32 targets [B, …] (an image's label, or a sequence's next tokens), the mean over every target
+// that is not ignoreIndex. Each micro-batch contributes the sum of its losses divided by the
+// number of counted targets in the whole batch (counted on the GPU), so that micro-batches give
+// exactly the full batch's mean even when ignored targets are spread unevenly.
 
 import { now } from '../clock';
+import { whenLeafGradientsDone } from '../autograd/backward';
 import { noGrad } from '../autograd/grad-mode';
 import { DataLoader } from '../data/loader';
 import type { AnyDataset } from '../data/dataset';
 import type { Module } from '../nn/module';
-import { mul } from '../ops/elementwise';
+import { div, mul } from '../ops/elementwise';
 import { axpyInPlace } from '../ops/pointwise';
 import { crossEntropy, mse } from '../ops/loss';
-import { argmax } from '../ops/reduce';
-import { narrow } from '../ops/shape';
+import { eq, ne } from '../ops/mask';
+import { argmax, sum } from '../ops/reduce';
+import { narrow, reshape } from '../ops/shape';
+import { stack } from '../ops/join';
+import { bitsPerCharacter, isTextDataset } from '../data/text-dataset';
+import { clipGradNorm } from '../optim/clip-grad-norm';
 import { contiguousCopy, zeros } from '../creation';
 import type { Optimizer } from '../optim/optimizer';
 import { globalGenerator } from '../random';
@@ -36,8 +46,19 @@ export type LossFn = (output: Tensor, target: Tensor) => Tensor;
 export interface TrainerOptions {
   model: Module;
   optimizer: Optimizer;
-  /** 'cross-entropy' (int32 class labels), 'mse', or a function returning a mean loss. */
+  /**
+   * 'cross-entropy' (int32 targets: output [B, K] against labels [B], or a sequence model's
+   * [B, T, V] against next tokens [B, T]; the mean over targets not equal to ignoreIndex), 'mse',
+   * or a function returning a mean loss.
+   */
   loss: 'cross-entropy' | 'mse' | LossFn;
+  /** Targets with this value do not count in 'cross-entropy' (default −100, as PyTorch). */
+  ignoreIndex?: number;
+  /**
+   * Clip the gradients' joint L2 norm to this before each update (PyTorch's clip_grad_norm_,
+   * after loss-scaling's unscale and before the optimizer step, on the whole batch's gradients).
+   */
+  clipGradNorm?: number;
   /** Samples per micro-batch, or 'auto' (default): the largest that fits the memory budget. */
   microBatchSize?: number | 'auto';
   /** Bytes a step may use; default: the init() budget, else half of 4 × maxBufferSize (see README). */
@@ -91,6 +112,17 @@ export interface StepResult {
   skippedSteps: number;
 }
 
+export interface ComputeGradientsOptions {
+  /** Scale every gradient by this (data parallelism: a replica's share of the global batch). */
+  gradScale?: number;
+  /**
+   * Called with each parameter as soon as its gradient is complete, during the last micro-batch's
+   * backward (the last layers' first), so that a caller can start moving it while backward goes on.
+   * A step re-run after running out of memory calls it again. Precision 'f32' only.
+   */
+  onGradientReady?: (param: Tensor) => void;
+}
+
 export interface StepInfo extends StepResult {
   epoch: number;
   /** Batch index within the epoch, and batches per epoch. */
@@ -109,9 +141,14 @@ export interface EpochInfo {
 }
 
 export interface EvalResult {
+  /** Mean loss per target: per sample for a classifier, per token for a sequence model (nats, for cross-entropy). */
   loss: number;
-  /** Share of samples whose arg-max output is the label (cross-entropy only; NaN otherwise). */
+  /** Share of targets (samples, or tokens) whose arg-max output is the target (cross-entropy only; NaN otherwise). */
   accuracy: number;
+  /** Targets counted (samples or tokens, the ignored ones left out). */
+  targets: number;
+  /** The loss in bits per character of the text (cross-entropy on a text dataset only: see wg.data.bitsPerCharacter). */
+  bitsPerCharacter?: number;
 }
 
 export interface FitOptions {
@@ -133,8 +170,12 @@ export interface FitOptions {
 export class Trainer {
   readonly model: Module;
   readonly optimizer: Optimizer;
+  /** The mean loss of an output and its targets (cross-entropy flattens sequences and honours ignoreIndex). */
   readonly lossFn: LossFn;
   readonly isClassifier: boolean;
+  readonly ignoreIndex: number;
+  /** The gradient norm clipped to before each update (null: no clipping). */
+  readonly clipNorm: number | null;
   readonly microBatchSize: number | 'auto';
   readonly checkpointing: Checkpointing;
   readonly budgetBytes: number;
@@ -163,7 +204,20 @@ export class Trainer {
     this.model = opts.model;
     this.optimizer = opts.optimizer;
     this.isClassifier = opts.loss === 'cross-entropy';
-    this.lossFn = opts.loss === 'cross-entropy' ? crossEntropy : opts.loss === 'mse' ? mse : opts.loss;
+    this.ignoreIndex = opts.ignoreIndex ?? -100;
+    if (!Number.isInteger(this.ignoreIndex) || Math.abs(this.ignoreIndex) >= 2 ** 31) {
+      throw new WebGradError(`Trainer: ignoreIndex must be an int32, got ${String(opts.ignoreIndex)}`);
+    }
+    this.clipNorm = opts.clipGradNorm ?? null;
+    if (this.clipNorm !== null && !(this.clipNorm > 0 && Number.isFinite(this.clipNorm))) {
+      throw new WebGradError(`Trainer: clipGradNorm must be a positive number (the largest gradient norm), got ${String(opts.clipGradNorm)}`);
+    }
+    this.lossFn =
+      opts.loss === 'cross-entropy'
+        ? (out, y) => crossEntropy(...flattenTargets(out, y), { ignoreIndex: this.ignoreIndex })
+        : opts.loss === 'mse'
+          ? mse
+          : opts.loss;
     this.microBatchSize = opts.microBatchSize ?? 'auto';
     this.checkpointing = checkCheckpointing(opts.checkpointing ?? 'auto');
     this.budgetBytes = opts.memoryBudgetBytes ?? defaultBudget();
@@ -192,9 +246,9 @@ export class Trainer {
     liveBatchBytes: number,
     dtypes: Partial<BatchDTypes> = {},
   ): Plan {
-    const yShape = targetShape ?? this.targetShape(batchShape);
     // The dry run feeds the model and the loss tensors of the batch's own dtypes (token ids are int32).
-    const xDType = dtypes.x ?? 'float32';
+    const xDType = dtypes.x ?? this.model.inputDType;
+    const yShape = targetShape ?? this.targetShape(batchShape, xDType);
     const yDType = dtypes.y ?? (this.isClassifier ? 'int32' : 'float32');
     const key = planKey(batchShape, yShape, xDType, yDType);
     let p = this.plans.get(key);
@@ -202,7 +256,7 @@ export class Trainer {
       p = plan({
         model: this.model,
         optimizer: this.optimizer,
-        pass: (x, y) => this.microPass(x, y, 1),
+        pass: (x, y) => tidy(() => void this.microPass(x, y, 1, this.countTargets(y))),
         xShape: batchShape,
         yShape,
         xDType,
@@ -263,7 +317,7 @@ export class Trainer {
    * parallelism passes a replica's share of the global batch here, and sums the replicas'
    * gradients). Recovers from running out of memory by halving the micro-batch.
    */
-  async computeGradients(x: Tensor, y: Tensor, { gradScale = 1 }: { gradScale?: number } = {}): Promise<StepResult> {
+  async computeGradients(x: Tensor, y: Tensor, { gradScale = 1, onGradientReady }: ComputeGradientsOptions = {}): Promise<StepResult> {
     this.checkBatch(x, y);
     if (x.shape[0] !== y.shape[0]) {
       throw new ShapeError(`Trainer.step: x ${formatShape(x.shape)} and y ${formatShape(y.shape)} have different batch sizes`);
@@ -281,7 +335,7 @@ export class Trainer {
     try {
       for (;;) {
         try {
-          const loss = await this.runStep(x, y, m, gradScale);
+          const loss = await this.runStep(x, y, m, gradScale, onGradientReady);
           const { skipped, skipReason } = this.lastCheck;
           return {
             loss,
@@ -318,6 +372,8 @@ export class Trainer {
       this.optimizer.zeroGrad(); // inf/NaN gradients: no update (loss scaling backed off)
       return;
     }
+    // Gradients are unscaled by now (and summed over replicas, under DataParallel).
+    if (this.clipNorm !== null) tidy(() => void clipGradNorm(this.optimizer.params, this.clipNorm!));
     this.optimizer.step();
     this.steps++;
   }
@@ -333,10 +389,20 @@ export class Trainer {
 
   /** A step whose loss or gradients are not finite: no update; reported unless loss scaling overflowed. */
   private skipUpdate(check: StepCheck): void {
+    if (check.overflow) this.optimizer.zeroGrad();
+    else this.skipGradients(check.skipReason ?? 'the loss or the gradients are not finite');
+  }
+
+  /**
+   * The second half of a step whose update must not happen because its loss or gradients are not
+   * finite (`reason`: where and which; data parallelism skips on every replica when one has them):
+   * the gradients are dropped, parameters and optimizer state stay, and it is reported as step()
+   * reports it (one warning, or a NonFiniteError with errorIfNonfinite).
+   */
+  skipGradients(reason: string): void {
     this.optimizer.zeroGrad();
-    if (check.overflow) return;
     const what =
-      `Trainer.step (step ${this.steps + 1}): ${check.skipReason}; the update was skipped ` +
+      `Trainer.step (step ${this.steps + 1}): ${reason}; the update was skipped ` +
       '(parameters and optimizer state unchanged)';
     if (this.errorIfNonfinite) {
       throw new NonFiniteError(`${what}. A NaN or inf in the batch, or a learning rate that makes training diverge, are the usual causes.`);
@@ -400,7 +466,11 @@ export class Trainer {
     return history;
   }
 
-  /** Mean loss and accuracy over `data`, in eval mode and without gradients. */
+  /**
+   * Mean loss and accuracy over `data`, in eval mode and without gradients. With cross-entropy
+   * they are per target: per sample for a classifier, per token for a sequence model (ignored
+   * targets left out), with bits per character on a text dataset.
+   */
   async evaluate(data: AnyDataset | DataLoader<AnyDataset>, { batchSize = 256 }: { batchSize?: number } = {}): Promise<EvalResult> {
     const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize });
     const wasTraining = this.model.training;
@@ -411,20 +481,18 @@ export class Trainer {
     try {
       for (const batch of loader) {
         try {
-          const [loss, predicted] = noGrad(() =>
-            tidy(() => {
-              const out = this.model.forward(batch.x);
-              return [this.lossFn(out, batch.y), this.isClassifier ? argmax(out, 1) : null] as const;
-            }),
-          );
-          lossSum += (await loss.item()) * batch.size;
-          loss.dispose();
-          if (predicted) {
-            const [pred, labels] = await Promise.all([predicted.toArray(), batch.y.toArray()]);
-            for (let i = 0; i < batch.size; i++) if (pred[i] === labels[i]) correct++;
-            predicted.dispose();
+          // One readback per batch: [Σ loss, targets counted, targets right], or the mean loss.
+          const totals = noGrad(() => tidy(() => this.evalTotals(this.model.forward(batch.x), batch.y)));
+          const [l, n, c] = await totals.toArray();
+          totals.dispose();
+          if (this.isClassifier) {
+            lossSum += l!;
+            seen += n!;
+            correct += c!;
+          } else {
+            lossSum += l! * batch.size;
+            seen += batch.size;
           }
-          seen += batch.size;
         } finally {
           batch.dispose();
         }
@@ -432,7 +500,20 @@ export class Trainer {
     } finally {
       this.model.train(wasTraining);
     }
-    return { loss: lossSum / Math.max(1, seen), accuracy: this.isClassifier ? correct / Math.max(1, seen) : NaN };
+    const loss = lossSum / Math.max(1, seen);
+    const out: EvalResult = { loss, accuracy: this.isClassifier ? correct / Math.max(1, seen) : NaN, targets: seen };
+    if (this.isClassifier && isTextDataset(loader.dataset)) out.bitsPerCharacter = bitsPerCharacter(loss, loader.dataset);
+    return out;
+  }
+
+  /** Cross-entropy: [Σ loss, targets counted, targets right] of one evaluation batch; another loss: its mean. */
+  private evalTotals(out: Tensor, y: Tensor): Tensor {
+    if (!this.isClassifier) return this.lossFn(out, y);
+    const [logits, targets] = flattenTargets(out, y);
+    const counted = ne(targets, this.ignoreIndex);
+    const right = sum(mul(eq(argmax(logits, 1), targets), counted));
+    const lossSum = crossEntropy(logits, targets, { ignoreIndex: this.ignoreIndex, reduction: 'sum' });
+    return stack([lossSum, sum(counted), right], 0);
   }
 
   /**
@@ -445,7 +526,7 @@ export class Trainer {
     batchShape: readonly number[],
     { targetShape, dtypes, onProgress }: { targetShape?: readonly number[]; dtypes?: Partial<BatchDTypes> } & PrecompileOptions = {},
   ): Promise<Plan> {
-    const yShape = targetShape ?? this.targetShape(batchShape);
+    const yShape = targetShape ?? this.targetShape(batchShape, dtypes?.x ?? this.model.inputDType);
     const p = this.plan(batchShape, yShape, dtypes);
     applyCheckpointing(this.model.checkpointBlocks(), p.checkpointEvery);
     // The dry run's gradients stand in for the real ones, which are put back after it.
@@ -457,7 +538,7 @@ export class Trainer {
       wanted = recordPipelines(() =>
         dryRun(() => {
           tidy(() => {
-            const x = empty(batchShape, dtypes?.x ?? 'float32', 'dry-run input');
+            const x = empty(batchShape, dtypes?.x ?? this.model.inputDType, 'dry-run input');
             const y = empty(yShape, dtypes?.y ?? (this.isClassifier ? 'int32' : 'float32'), 'dry-run labels');
             this.recordStep(x, y, p.microBatchSize, 1, zeros([2]));
           });
@@ -475,14 +556,14 @@ export class Trainer {
   }
 
   /** Forward and backward over the batch in micro-batches of m; returns the mean loss. */
-  private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number): Promise<number> {
+  private async runStep(x: Tensor, y: Tensor, m: number, gradScale: number, onGradientReady?: (param: Tensor) => void): Promise<number> {
     const rt = runtime();
     this.optimizer.zeroGrad();
     const stats = zeros([2]); // the loss sum, and (loss scaling) how many gradient elements are inf/NaN
     const startBytes = rt.pool.liveBytes;
     rt.pool.resetPeak();
     try {
-      this.recordStep(x, y, m, gradScale, stats, () => this.checkEstimate(x, y, rt.pool.peakBytes - startBytes));
+      this.recordStep(x, y, m, gradScale, stats, () => this.checkEstimate(x, y, rt.pool.peakBytes - startBytes), onGradientReady);
       const [loss, bad] = await stats.toArray(); // waits for the GPU: out-of-memory errors surface here
       this.lastCheck = this.mixed.check(loss!, bad!);
       this.lastPeakBytes = rt.pool.peakBytes;
@@ -497,17 +578,21 @@ export class Trainer {
    * (`afterFirst` runs after the first), the mean loss into stats[0], the gradients unscaled with
    * the count of inf/NaN elements into stats[1]. precompile() runs it dry.
    */
-  private recordStep(x: Tensor, y: Tensor, m: number, gradScale: number, stats: Tensor, afterFirst?: () => void): void {
+  private recordStep(x: Tensor, y: Tensor, m: number, gradScale: number, stats: Tensor, afterFirst?: () => void, onGradientReady?: (param: Tensor) => void): void {
     const batch = x.shape[0]!;
     const lossSum = stats.view([], [], 0);
     const nonFinite = stats.view([], [], 1);
+    const counted = this.countTargets(y);
     try {
       for (let start = 0; start < batch; start += m) {
         const len = Math.min(m, batch - start);
         tidy(() => {
-          const share = (len / batch) * gradScale * this.mixed.lossFactor;
-          const loss = this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), share);
-          axpyInPlace(lossSum, loss, len / batch);
+          const factor = gradScale * this.mixed.lossFactor;
+          // The last micro-batch's backward completes each gradient (loss scaling rescales them after it).
+          const last = start + len >= batch && onGradientReady && this.mixed.precision === 'f32';
+          const pass = () => this.microPass(narrow(x, 0, start, len), narrow(y, 0, start, len), factor, counted);
+          const part = last ? whenLeafGradientsDone(onGradientReady, pass) : pass();
+          axpyInPlace(lossSum, part, 1);
         });
         if (start === 0) afterFirst?.();
       }
@@ -515,19 +600,38 @@ export class Trainer {
     } finally {
       lossSum.dispose();
       nonFinite.dispose();
+      if (typeof counted !== 'number') counted.dispose();
     }
   }
 
-  /** Forward, loss, and backward of the loss scaled by `share` (the micro-batch's part of the batch). */
-  private microPass(x: Tensor, y: Tensor, share: number): Tensor {
+  /**
+   * Cross-entropy: how many of the batch's targets count (not ignoreIndex), a one-element tensor
+   * on the GPU; otherwise the batch's samples.
+   */
+  private countTargets(y: Tensor): Tensor | number {
+    return this.isClassifier ? tidy(() => sum(ne(y, this.ignoreIndex))) : y.shape[0]!;
+  }
+
+  /**
+   * Forward, loss, and backward of a micro-batch's part of the batch's mean loss, times `factor`
+   * (data parallelism's share, the loss scale). The part is the sum of its targets' losses over
+   * the batch's `counted` targets (cross-entropy), or its mean loss times its share of the samples.
+   */
+  private microPass(x: Tensor, y: Tensor, factor: number, counted: Tensor | number): Tensor {
     return this.mixed.run(() => {
       const out = this.model.forward(x);
-      const loss = this.lossFn(out, y);
-      if (loss.size !== 1) {
-        throw new ShapeError(`Trainer: the loss function returned ${formatShape(loss.shape)}; it must return a mean (one element)`);
+      let part: Tensor;
+      if (typeof counted !== 'number') {
+        part = div(crossEntropy(...flattenTargets(out, y), { ignoreIndex: this.ignoreIndex, reduction: 'sum' }), counted);
+      } else {
+        const loss = this.lossFn(out, y);
+        if (loss.size !== 1) {
+          throw new ShapeError(`Trainer: the loss function returned ${formatShape(loss.shape)}; it must return a mean (one element)`);
+        }
+        part = mul(loss, x.shape[0]! / counted);
       }
-      mul(loss, share).backward();
-      return loss;
+      mul(part, factor).backward();
+      return part;
     });
   }
 
@@ -548,18 +652,38 @@ export class Trainer {
     return Object.fromEntries(named.map(([n, t]) => [n, contiguousCopy(t)]));
   }
 
-  /** The target shape for a batch: [B] labels for cross-entropy, else the model's output shape. */
-  private targetShape(batchShape: readonly number[]): number[] {
+  /**
+   * The target shape for a batch: the model's output shape, without its last dimension (the
+   * classes) for cross-entropy: [B] labels, or [B, T] next tokens.
+   */
+  private targetShape(batchShape: readonly number[], xDType: 'float32' | 'int32'): number[] {
     const b = batchShape[0]!;
-    if (this.isClassifier) return [b];
     let out: number[] = [];
     dryRun(() => {
       tidy(() => {
-        out = [...noGrad(() => this.model.forward(empty([1, ...batchShape.slice(1)]))).shape];
+        out = [...noGrad(() => this.model.forward(empty([1, ...batchShape.slice(1)], xDType, 'dry-run input'))).shape];
       });
     });
-    return [b, ...out.slice(1)];
+    return [b, ...out.slice(1, this.isClassifier ? -1 : undefined)];
   }
+}
+
+/**
+ * Cross-entropy's operands: an output [B, …, K] and targets [B, …] as logits [N, K] and labels
+ * [N] (views: nothing copied when the output is contiguous).
+ */
+function flattenTargets(out: Tensor, y: Tensor): [Tensor, Tensor] {
+  const k = out.shape[out.ndim - 1]!;
+  const lead = out.shape.slice(0, -1);
+  if (out.ndim < 2 || y.ndim !== lead.length || y.shape.some((d, i) => d !== lead[i])) {
+    throw new ShapeError(
+      `Trainer: cross-entropy takes targets shaped like the output without its last dimension (the classes): ` +
+        `output ${formatShape(out.shape)} wants targets ${formatShape(lead)}, got ${formatShape(y.shape)}`,
+    );
+  }
+  if (out.ndim === 2) return [out, y];
+  const n = lead.reduce((a, b) => a * b, 1);
+  return [reshape(out, [n, k]), reshape(y, [n])];
 }
 
 /** The dtypes of a batch's inputs and targets. */

@@ -1,9 +1,11 @@
-// The demo page (demo/) in headless Chromium, through the Vite dev server: it trains an MLP in
-// its Worker (saying what it does before the first step: compiling kernels, then tuning them after
-// it), the curves and readouts move, Pause holds, a drawing gets read (and Clear is not undone by
-// a late answer), the model downloads as a valid safetensors file, loads back with its curves,
-// survives a reload, and profiles a step; the page fits a phone's screen; without WebGPU it
-// explains what is missing. Also the MNIST-style preprocessing of drawings, in Node.
+// The demo page (demo/) in headless Chromium, through the Vite dev server: on WebGPU
+// (?backend=webgpu: here SwiftShader, which 'auto' would pass over) it trains an MLP in its Worker
+// (saying what it does before the first step: compiling kernels, then tuning them after it), the
+// curves and readouts move, Pause holds, a drawing gets read (and Clear is not undone by a late
+// answer), the model downloads as a valid safetensors file, loads back with its curves, survives a
+// reload, and profiles a step; the page fits a phone's screen; in a browser with WebGPU switched
+// off it trains on the CPU (and, asked for WebGPU there, explains what is missing). Also the
+// MNIST-style preprocessing of drawings, in Node.
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -73,7 +75,7 @@ describe('the demo page', () => {
     page.on('request', (r) => {
       if (!r.url().startsWith(`${session.url}/`) && !/^(data|blob):/.test(r.url())) foreign.push(r.url());
     });
-    await page.goto(`${session.url}/demo/`);
+    await page.goto(`${session.url}/demo/?backend=webgpu`);
     await waitForState(page, 'ready');
 
     // The device panel names the adapter and its limits.
@@ -280,26 +282,59 @@ describe('the demo page', () => {
     await page.close();
   });
 
-  it('without navigator.gpu, explains what is missing instead of starting', async () => {
-    const page = await session.browser.newPage();
-    await page.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
-    await page.goto(`${session.url}/demo/`);
-    await page.waitForSelector('[data-testid="webgpu-unavailable"]', { state: 'visible', timeout: 30_000 });
-    expect(await text(page, 'unavailable-message')).toMatch(/WebGPU is not available/);
-    expect(await page.isHidden('#app')).toBe(true);
-    await page.close();
-  });
+  it('in a browser whose WebGPU is switched off, trains on the CPU with threads, and says so', async () => {
+    const args = [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-webgpu'];
+    const plain = await chromium.launch({ executablePath: chromiumPath(), args });
+    try {
+      const page = await plain.newPage({ viewport: { width: 1280, height: 1100 } });
+      const errors = collectErrors(page);
+      await page.goto(`${session.url}/demo/`);
+      await waitForState(page, 'ready');
+      expect(await page.textContent('#device-card h2')).toBe('Your CPU');
+      expect(await text(page, 'device-adapter')).toMatch(/^the CPU: WebAssembly SIMD/);
+      expect(await text(page, 'device-backend-reason')).toMatch(/WebGPU found no adapter|WebGPU is unavailable/);
+      // The dev server sends the cross-origin isolation headers: the kernels run on every core.
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      expect(await text(page, 'device-threads')).toBe(String(Math.min(16, cores)));
+      expect(await page.isHidden('[data-testid="webgpu-unavailable"]')).toBe(true);
 
-  it('in a browser whose WebGPU is switched off (no adapter), explains how to enable it', async () => {
+      await page.selectOption('#batch-size', '32');
+      await recordStatus(page);
+      await page.click('#train');
+      await page.waitForFunction((n) => Number(document.getElementById('accuracy-chart')!.dataset.points) >= n, 3, { timeout: 100_000 });
+      const loss = await numberIn(page, 'loss');
+      const start = parseFloat((await text(page, 'loss-start')).match(/started at ([\d.]+)/)![1]!);
+      expect(loss).toBeLessThan(start * 0.6);
+      expect(await numberIn(page, 'accuracy')).toBeGreaterThanOrEqual(30);
+      // Nothing to compile or tune on the CPU: the first step came without either.
+      expect((await statusLog(page)).filter((s) => /Compiling|Tuning/.test(s.text))).toEqual([]);
+
+      await page.click('#pause');
+      await waitForState(page, 'paused');
+      await page.click('#profile');
+      await page.waitForSelector('#profile-table tbody tr', { timeout: 60_000 });
+      expect(await text(page, 'profile-note')).toMatch(/^Step \d+: \d+ kernel runs, [\d.]+ (ms|µs) on the CPU/);
+      expect(await page.textContent('#profile-table thead')).toContain('CPU time');
+      const kernels = await page.$$eval('#profile-table tbody tr', (rows) => rows.map((r) => r.children[0]!.textContent));
+      expect(kernels).toEqual(expect.arrayContaining(['matmul', 'sgd_momentum', 'cross_entropy_forward']));
+      await page.screenshot({ path: resolve(artifacts, 'demo-cpu.png'), fullPage: true });
+      expect(errors, errors.join('\n')).toEqual([]);
+    } finally {
+      await plain.close();
+    }
+  }, 180_000);
+
+  it('asked for WebGPU (?backend=webgpu) in a browser whose WebGPU is switched off, explains how to enable it', async () => {
     const args = [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-webgpu'];
     const plain = await chromium.launch({ executablePath: chromiumPath(), args });
     try {
       const page = await plain.newPage();
-      await page.goto(`${session.url}/demo/`);
+      await page.goto(`${session.url}/demo/?backend=webgpu`);
       await page.waitForSelector('[data-testid="webgpu-unavailable"]', { state: 'visible', timeout: 30_000 });
       const message = await text(page, 'unavailable-message');
       expect(message).toMatch(/WebGPU is not available: no GPU adapter was found/);
       expect(message).toMatch(/enable-unsafe-webgpu|chrome:\/\/flags/);
+      expect(await page.isHidden('#app')).toBe(true);
       await page.screenshot({ path: resolve(artifacts, 'demo-no-webgpu.png') });
     } finally {
       await plain.close();

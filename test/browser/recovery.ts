@@ -27,7 +27,7 @@ async function step(trainer: wg.Trainer, i: number): Promise<void> {
 }
 
 async function runRecovery() {
-  await wg.init({ autotune: false }); // no timing runs (slow on SwiftShader); recover() keeps the option
+  await wg.init({ backend: 'webgpu', autotune: false }); // a GPU to lose; no timing runs (slow on SwiftShader); recover() keeps the options
   wg.manualSeed(1);
   const model = new wg.nn.Sequential(new wg.nn.Linear(8, 6), new wg.nn.ReLU(), new wg.nn.Linear(6, 3));
   const optimizer = new wg.optim.Adam(model.parameters(), { lr: 0.01 });
@@ -39,7 +39,7 @@ async function runRecovery() {
   }
   const stored = await wg.io.indexedDBCheckpointStore(KEY).load();
   const { x, y } = batch(3);
-  runtime().device.destroy();
+  runtime().device!.destroy();
   const lost = (await trainer.step(x, y).catch((e: unknown) => e)) as Error;
   const at = await trainer.recover();
   const restored = await bits(model);

@@ -7,7 +7,7 @@ interface Inputs {
 }
 
 async function runSmoke(inp: Inputs) {
-  const info = await wg.init();
+  const info = await wg.init({ backend: 'webgpu' }); // the WebGPU path (the demo test covers the CPU's)
   const mm = wg.matmul(wg.tensor(inp.a, inp.aShape), wg.tensor(inp.b, inp.bShape));
   const conv = wg.conv2d(wg.tensor(inp.x, inp.xShape), wg.tensor(inp.w, inp.wShape), null, { padding: 1 });
   return {

@@ -17,7 +17,8 @@ const servers: Record<'isolated' | 'plain', { server: ViteDevServer; url: string
 
 beforeAll(async () => {
   for (const [kind, headers] of [['isolated', ISOLATION], ['plain', {}]] as const) {
-    const server = await createServer({ logLevel: 'error', server: { host: '127.0.0.1', port: 0, hmr: false, headers } });
+    // Without the config file: it would add the isolation headers to the plain server too.
+    const server = await createServer({ configFile: false, logLevel: 'error', server: { host: '127.0.0.1', port: 0, hmr: false, headers } });
     await server.listen();
     servers[kind] = { server, url: `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}` };
   }

@@ -161,7 +161,7 @@ describe('shards and buckets', () => {
           const segs = plan.segments(b, o, n);
           expect(segs.reduce((k, s) => k + s.count, 0)).toBe(n);
           for (let i = 0; i < n; i++) covered[plan.buckets[b]!.start + o + i]!++;
-          plan.checkGradientPart({ bucket: b, offset: o, count: n, tensors: segs }, n * 4);
+          plan.checkGradientPart({ bucket: b, offset: o, count: n, tensors: segs, dtype: 'float32' }, n * 4);
         }
       }
     }
@@ -169,9 +169,9 @@ describe('shards and buckets', () => {
     expect(plan.buckets.length).toBeGreaterThan(1);
     const segs = plan.segments(0, 0, 16);
     const wrong = segs.map((s, i) => (i === 0 ? { ...s, shape: [s.shape[1], s.shape[0]] } : s));
-    expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: wrong }, 64)).toThrow(/declares tensor "0.weight" \[7, 9\] float32; the model's parameter there is "0.weight" \[9, 7\]/);
-    expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: segs }, 60)).toThrow(/carries 60 bytes/);
-    expect(() => plan.checkGradientPart({ bucket: 99, offset: 0, count: 16, tensors: segs }, 64)).toThrow(/bucket 99/);
+    expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: wrong, dtype: 'float32' }, 64)).toThrow(/declares tensor "0.weight" \[7, 9\] float32; the model's parameter there is "0.weight" \[9, 7\]/);
+    expect(() => plan.checkGradientPart({ bucket: 0, offset: 0, count: 16, tensors: segs, dtype: 'float32' }, 60)).toThrow(/carries 60 bytes/);
+    expect(() => plan.checkGradientPart({ bucket: 99, offset: 0, count: 16, tensors: segs, dtype: 'float32' }, 64)).toThrow(/bucket 99/);
     model.dispose();
   });
 });
@@ -181,7 +181,7 @@ function handDriven(hub: wg.distributed.Hub, names: string[]) {
   const members = names.map((name) => {
     const got: Record<string, unknown>[] = [];
     const conn = hub.connect({ send: (bytes) => got.push(decodeFrame(bytes).header), close: () => undefined });
-    conn.receive(encodeFrame({ type: 'join', name, layout: HAND_LAYOUT, agreement: {} }));
+    conn.receive(encodeFrame({ type: 'join', name, layout: HAND_LAYOUT, agreement: {}, sync: { every: 1, outer: null, wire: 'f32' } }));
     return {
       got,
       send: (h: { type: string; [k: string]: unknown }, payload?: Float32Array) => conn.receive(encodeFrame(h, payload)),
@@ -203,20 +203,20 @@ function playAttempt(members: ReturnType<typeof handDriven>, b: { step: number; 
   const W = P.length;
   const as = (id: number) => members[id - 1]!;
   const at = { step: b.step, attempt: b.attempt };
-  if (W > 1) for (const id of P) as(id).send({ type: 'shard', to: P.filter((p) => p !== id), ...at, samples: 1 });
+  if (W > 1) for (const id of P) as(id).send({ type: 'shard', to: P.filter((p) => p !== id), ...at, samples: 1, via: 'relay' });
   const mod = (i: number) => ((i % W) + W) % W;
   for (let t = 0; t < 2 * (W - 1); t++) {
     P.forEach((id, r) => {
       const phase = t < W - 1 ? 'reduce' : 'gather';
       const c = t < W - 1 ? mod(r - t) : mod(r + 1 - (t - (W - 1)));
       for (const [offset, count] of plan.parts(0, c, W)) {
-        as(id).send({ type: 'grad', to: [P[(r + 1) % W]], ...at, phase, bucket: 0, offset, count, tensors: plan.segments(0, offset, count) }, new Float32Array(count));
+        as(id).send({ type: 'grad', to: [P[(r + 1) % W]], ...at, phase, bucket: 0, offset, count, tensors: plan.segments(0, offset, count), dtype: 'float32' }, new Float32Array(count));
       }
     });
   }
   if (upTo === 'ring') return;
-  for (const id of P.slice(1)) as(id).send({ type: 'done', to: [P[0]], ...at, lossSum: 0 });
-  as(P[0]!).send({ type: 'commit', to: P, ...at, loss: 1, globalBatch: W });
+  for (const id of P.slice(1)) as(id).send({ type: 'done', to: [P[0]], ...at, lossSum: 0, finite: true });
+  as(P[0]!).send({ type: 'commit', to: P, ...at, loss: 1, globalBatch: W, skipped: false });
 }
 
 describe('the hub', () => {
@@ -251,35 +251,35 @@ describe('the hub checks each message of an attempt against what its sender owes
 
   it('refuses a second shard, one sent to only some, one from a member that takes no part, and one of an attempt nobody began', () => {
     let [, two, , four] = begun();
-    two!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
-    two!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
+    two!.send({ type: 'shard', to: [1, 3], ...at, samples: 1, via: 'relay' });
+    two!.send({ type: 'shard', to: [1, 3], ...at, samples: 1, via: 'relay' });
     expect(closedWhy(two!)).toMatch(/two #2 sent a second "shard" in attempt 0/);
     [, two] = begun();
-    two!.send({ type: 'shard', to: [1], ...at, samples: 1 });
+    two!.send({ type: 'shard', to: [1], ...at, samples: 1, via: 'relay' });
     expect(closedWhy(two!)).toMatch(/a "shard" of attempt 0 goes to the other participants \(members 1, 3\), not to 1/);
     [, , , four] = begun();
-    four!.send({ type: 'shard', to: [1, 2, 3], ...at, samples: 1 });
+    four!.send({ type: 'shard', to: [1, 2, 3], ...at, samples: 1, via: 'relay' });
     expect(closedWhy(four!)).toMatch(/a "shard" of step 0 attempt 0, which four #4 takes no part in/);
     [, two] = begun();
-    two!.send({ type: 'shard', to: [1, 3], step: 0, attempt: 5, samples: 1 });
+    two!.send({ type: 'shard', to: [1, 3], step: 0, attempt: 5, samples: 1, via: 'relay' });
     expect(closedWhy(two!)).toMatch(/a "shard" of step 0 attempt 5, which no leader began \(the latest is step 0 attempt 0\)/);
   });
 
   it('refuses gradients out of the ring\'s order, "done" before the gradients and a commit before every "done"', () => {
     const plan = new BucketPlan(HAND_LAYOUT, HUB_OPTS.bucketBytes, HUB_OPTS.partBytes);
     let ms = begun();
-    ms[1]!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
+    ms[1]!.send({ type: 'shard', to: [1, 3], ...at, samples: 1, via: 'relay' });
     // Rank 1 sends chunk 1 ([1, 2) of the 4 elements) at ring step 0, not chunk 0.
-    ms[1]!.send({ type: 'grad', to: [3], ...at, phase: 'reduce', bucket: 0, offset: 0, count: 1, tensors: plan.segments(0, 0, 1) }, new Float32Array(1));
+    ms[1]!.send({ type: 'grad', to: [3], ...at, phase: 'reduce', bucket: 0, offset: 0, count: 1, tensors: plan.segments(0, 0, 1), dtype: 'float32' }, new Float32Array(1));
     expect(closedWhy(ms[1]!)).toMatch(/a "grad" message \(reduce bucket 0 \[0, \+1\)\) out of the ring's order: reduce bucket 0 \[1, \+1\) is due from two #2/);
     ms = begun();
-    ms[1]!.send({ type: 'shard', to: [1, 3], ...at, samples: 1 });
-    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    ms[1]!.send({ type: 'shard', to: [1, 3], ...at, samples: 1, via: 'relay' });
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
     expect(closedWhy(ms[1]!)).toMatch(/two #2 sent "done" in attempt 0 before its gradients/);
     ms = begun();
     playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
-    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
-    ms[0]!.send({ type: 'commit', to: [1, 2, 3], ...at, loss: 0, globalBatch: 3 });
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
+    ms[0]!.send({ type: 'commit', to: [1, 2, 3], ...at, loss: 0, globalBatch: 3, skipped: false });
     expect(closedWhy(ms[0]!)).toMatch(/the leader committed attempt 0 before every participant held the sums/);
     expect(closedWhy(ms[1]!)).toBeNull();
   });
@@ -288,30 +288,30 @@ describe('the hub checks each message of an attempt against what its sender owes
     const fast = { minStepDeadlineMs: 30 };
     const overdue = () => new Promise((r) => setTimeout(r, 100));
     let ms = begun(fast, [2]);
-    ms[2]!.send({ type: 'shard', to: [1, 2], ...at, samples: 1 }); // three has the state: it owes nothing more yet
+    ms[2]!.send({ type: 'shard', to: [1, 2], ...at, samples: 1, via: 'relay' }); // three has the state: it owes nothing more yet
     await overdue();
     expect(closedWhy(ms[0]!)).toMatch(/one #1 held up step 0 \(attempt 0\): it had not sent the state, to the replicas that joined [\d.]+ s after the attempt began \(deadline 0\.0 s, before any step was timed\)/);
     expect(ms.slice(1).map(closedWhy)).toEqual([null, null, null]);
     ms = begun(fast);
     playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
-    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    ms[1]!.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
     await overdue();
     expect(ms.map(closedWhy)).toEqual([null, null, expect.stringMatching(/three #3 held up step 0 \(attempt 0\): it had not sent its "done"/), null]);
     ms = begun(fast);
     playAttempt(ms, { ...at, participants: [1, 2, 3] }, 'ring');
-    for (const m of ms.slice(1, 3)) m.send({ type: 'done', to: [1], ...at, lossSum: 0 });
+    for (const m of ms.slice(1, 3)) m.send({ type: 'done', to: [1], ...at, lossSum: 0, finite: true });
     await overdue();
     expect(ms.map(closedWhy)).toEqual([expect.stringMatching(/one #1 held up step 0 \(attempt 0\): it had not sent the commit/), null, null, null]);
   });
 });
 
 describe('DataParallel over MessageChannels', () => {
-  it('three replicas sum gradients bit-identically in the ring order and match one device on the global batch', async () => {
+  for (const reduce of ['cpu', 'gpu'] as const) it(`three replicas sum gradients (on the ${reduce.toUpperCase()}) bit-identically in the ring order and match one device on the global batch`, async () => {
     await gpu();
     const hub = session();
     const B = 10; // shards of 4, 3 and 3
     // Different initial weights: rank 0's state is sent to the others before the first step.
-    const rs = [replica(hub, 1, { minReplicas: 3 }), replica(hub, 2), replica(hub, 3)];
+    const rs = [replica(hub, 1, { minReplicas: 3, reduce }), replica(hub, 2, { reduce }), replica(hub, 3, { reduce })];
     await Promise.all(rs.map((r) => r.dp.ready()));
     const results = await Promise.all(rs.map((r) => r.dp.step(shardOf(B))));
     expect(results.map((r) => r.rank)).toEqual([0, 1, 2]);
@@ -516,6 +516,42 @@ describe('DataParallel over MessageChannels', () => {
   });
 });
 
+describe('non-finite gradients', () => {
+  it('a replica whose loss is NaN makes every replica skip that update alike: bit-identical, as one device that skipped the step', async () => {
+    await gpu();
+    const hub = session();
+    const B = 10;
+    // Replica 2's shard of step 1 holds a NaN: its loss and gradients are NaN, and so would the sums be.
+    const poisoned: wg.distributed.ShardFn = (at) => {
+      const s = shardOf(B)(at) as { x: wg.Tensor; y: wg.Tensor };
+      if (at.step !== 1) return s;
+      const x = wg.tensor(Float32Array.from({ length: s.x.size }, () => NaN), s.x.shape);
+      s.x.dispose();
+      return { x, y: s.y };
+    };
+    const rs = [replica(hub, 1, { minReplicas: 2 }), replica(hub, 2)];
+    await Promise.all(rs.map((r) => r.dp.ready()));
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await Promise.all([rs[0]!.dp.step(shardOf(B)), rs[1]!.dp.step(poisoned)]));
+    expect(results.map((rr) => rr.map((r) => r.skipped))).toEqual([[false, false], [true, true], [false, false]]);
+    expect(results[1]!.every((r) => Number.isNaN(r.loss))).toBe(true);
+    expect(rs.map((r) => r.dp.steps)).toEqual([3, 3]);
+    const [a, b] = await Promise.all(rs.map((r) => params(r.trainer)));
+    expectSameBits(a!, b!, 'the replicas');
+    // One device: steps 0 and 2, none for step 1.
+    const t = makeTrainer(1);
+    for (const step of [0, 2]) {
+      const { x, y } = slice(batchFor(step, B), 0, B);
+      await t.step(x, y);
+      x.dispose();
+      y.dispose();
+    }
+    (await params(t)).forEach((p, i) => expect(relErr(a![i]!, p), `parameter ${i} vs one device`).toBeLessThan(1e-5));
+    t.optimizer.dispose();
+    t.model.dispose();
+  });
+});
+
 describe('a replica checks what it receives', () => {
   it("refuses a Trainer with 'f16-mixed' precision, whose loss scaling would differ between replicas", async () => {
     await gpu();
@@ -534,7 +570,11 @@ describe('a replica checks what it receives', () => {
     // A hub that lies: it admits the replica, makes member 9 the leader, begins a step with both
     // and delivers a gradient message whose declared shape is transposed.
     const plan = new BucketPlan(modelLayout(trainer.model), 1 << 20, 1 << 16);
-    const state = await wg.io.saveCheckpoint({ model: trainer.model, optimizer: trainer.optimizer, progress: { step: 0 } });
+    const checkpoint = await wg.io.saveCheckpoint({ model: trainer.model, optimizer: trainer.optimizer, progress: { step: 0 } });
+    // The state: the checkpoint's length, then the checkpoint (src/distributed/state-transfer.ts).
+    const state = new Uint8Array(4 + checkpoint.byteLength);
+    new DataView(state.buffer).setUint32(0, checkpoint.byteLength, true);
+    state.set(checkpoint, 4);
     let begun = false;
     const from = (id: number, bytes: Uint8Array) => {
       new DataView(bytes.buffer).setUint32(4, id, true);
@@ -551,17 +591,17 @@ describe('a replica checks what it receives', () => {
         const deliver = (h: { type: string; [k: string]: unknown }, id: number, payload?: Float32Array) => queueMicrotask(() => fake.onFrame!(from(id, encodeFrame(h, payload))));
         if (header.type === 'join') {
           deliver({ type: 'welcome', id: 2, bucketBytes: 1 << 20, partBytes: 1 << 16, maxMessageBytes: 1 << 20, heartbeatMs: 10_000 }, 0);
-          deliver({ type: 'members', members: [{ id: 9, name: 'evil' }, { id: 2, name: 'victim' }], leader: 9, synced: [9, 2] }, 0);
+          deliver({ type: 'members', members: [{ id: 9, name: 'evil' }, { id: 2, name: 'victim' }], leader: 9, synced: [9, 2], lastBegin: null, relayed: [], abandoned: null }, 0);
         } else if (header.type === 'ready' && !begun) {
           begun = true;
           deliver({ type: 'begin', step: 0, attempt: 0, participants: [9, 2], syncTo: [2] }, 9);
           queueMicrotask(() => fake.onFrame!(from(9, encodeFrame({ type: 'sync', step: 0, attempt: 0, part: 0, parts: 1, bytes: state.byteLength }, state))));
-          deliver({ type: 'shard', step: 0, attempt: 0, samples: 3 }, 9);
+          deliver({ type: 'shard', step: 0, attempt: 0, samples: 3, via: 'relay' }, 9);
         } else if (header.type === 'grad' && header.phase === 'reduce') {
           const [lo, hi] = plan.chunk(0, 0, 2);
           const count = Math.min(hi - lo, plan.partElements);
           const tensors = plan.segments(0, lo, count).map((s) => ({ ...s, shape: [...s.shape].reverse() }));
-          deliver({ type: 'grad', step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: lo, count, tensors }, 9, new Float32Array(count));
+          deliver({ type: 'grad', step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: lo, count, tensors, dtype: 'float32' }, 9, new Float32Array(count));
         }
       },
     };

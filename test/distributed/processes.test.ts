@@ -1,7 +1,8 @@
 // Data parallelism across Node processes: a coordinator in this process, replicas as child
-// processes (test/distributed/replica.ts) joining it over WebSocket on loopback. Their parameters
-// must be bit-identical to each other and equal (1e-5) to one device training on the same global
-// batches — also when a replica is killed mid-step, or hangs until the coordinator times it out.
+// processes (test/distributed/replica.ts) joining it over WebSocket on loopback and running the
+// ring over WebRTC data channels between them. Their parameters must be bit-identical to each
+// other and equal (1e-5) to one device training on the same global batches — also when a replica
+// is killed mid-step, or hangs until the coordinator times it out.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -119,7 +120,8 @@ describe('replicas in separate Node processes', { timeout: DEADLINE_MS + 60_000 
   it('three processes train 5 steps of global batch 96: bit-identical parameters, equal to one device', async () => {
     const c = await coordinator();
     // Different initial weights: rank 0's are sent to the others before the first step.
-    const runs = await Promise.all(['a', 'b', 'c'].map((n, i) => replica(n, c.url, ['--seed', String(i + 1), '--min-replicas', '3'])));
+    // Once their WebRTC links are open: then the ring runs over them.
+    const runs = await Promise.all(['a', 'b', 'c'].map((n, i) => replica(n, c.url, ['--seed', String(i + 1), '--min-replicas', '3', '--wait-links'])));
     expectNoneOverdue(runs, c.hub);
     for (const r of runs) {
       expect(r.code, describeRun(r)).toBe(0);
@@ -128,6 +130,7 @@ describe('replicas in separate Node processes', { timeout: DEADLINE_MS + 60_000 
       );
     }
     expect(runs.map((r) => r.steps[0]!.samples)).toEqual([32, 32, 32]);
+    expect(runs.flatMap((r) => r.steps.map((s) => s.route))).toEqual(new Array(3 * STEPS).fill('peer'));
     expect(new Set(runs.map((r) => r.steps[0]!.rank))).toEqual(new Set([0, 1, 2]));
     expectBitIdentical(runs[1]!.params!, runs[0]!.params!, 'b vs a');
     expectBitIdentical(runs[2]!.params!, runs[0]!.params!, 'c vs a');

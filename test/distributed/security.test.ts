@@ -156,12 +156,12 @@ describe('one peer cannot poison the session', () => {
       const committer = await joinedClient(other.url);
       const cid = (await frame(committer, 'welcome')).header.id as number;
       committer.ws.send(encodeFrame({ type: 'begin', to: [], step: 2, attempt: 0, participants: [cid], syncTo: [] }));
-      committer.ws.send(encodeFrame({ type: 'commit', to: [cid], step: 2, attempt: 7, loss: 0, globalBatch: 1 }));
+      committer.ws.send(encodeFrame({ type: 'commit', to: [cid], step: 2, attempt: 7, loss: 0, globalBatch: 1, skipped: false }));
       expect((await committer.closed).reason).toMatch(/a "commit" of step 2 attempt 7, which no leader began \(the latest is step 2 attempt 0\)/);
       const jumper = await joinedClient(other.url);
       const jid = (await frame(jumper, 'welcome')).header.id as number;
       jumper.ws.send(encodeFrame({ type: 'begin', to: [], step: 2, attempt: 0, participants: [jid], syncTo: [] }));
-      jumper.ws.send(encodeFrame({ type: 'commit', to: [jid], step: 2, attempt: 0, loss: 0, globalBatch: 1 }));
+      jumper.ws.send(encodeFrame({ type: 'commit', to: [jid], step: 2, attempt: 0, loss: 0, globalBatch: 1, skipped: false }));
       jumper.ws.send(encodeFrame({ type: 'begin', to: [], step: 9, attempt: 1, participants: [jid], syncTo: [] }));
       expect((await jumper.closed).reason).toMatch(/a "begin" of step 9; the session's state is at step 3/);
       const boaster = await joinedClient(other.url);
@@ -240,7 +240,8 @@ describe('a replica that stops computing holds nobody up for long', () => {
     const rs: Replica[] = [];
     for (let i = 0; i < n; i++) {
       const trainer = makeTrainer(wg, i + 1);
-      rs.push({ trainer, dp: new wg.distributed.DataParallel({ trainer, transport: transport(c.url, i), name: `r${i}`, minReplicas: n, log: (l) => log.push(l) }) });
+      // Through the coordinator only: these tests are about what it sees (peer links: peer-links.test.ts).
+      rs.push({ trainer, dp: new wg.distributed.DataParallel({ trainer, transport: transport(c.url, i), name: `r${i}`, minReplicas: n, links: 'relay', log: (l) => log.push(l) }) });
       await rs.at(-1)!.dp.ready();
     }
     const done = async () => {
@@ -311,7 +312,7 @@ describe('a replica that stops computing holds nobody up for long', () => {
     try {
       const [a, b, w] = s.rs as [Replica, Replica, Replica];
       await Promise.all([a, b, w].map((r) => r.dp.step(shardOf(wg, BATCH))));
-      const wLeft = expect(w.dp.step(shardOf(wg, BATCH))).rejects.toThrow(/r2 #3 held up step 1 \(attempt 1\): it had not sent its gradients \(ring step 1 of 4\)/);
+      const wLeft = expect(w.dp.step(shardOf(wg, BATCH))).rejects.toThrow(/r2 #3 held up step 1 \(attempt 1\): it had not sent its gradients \(ring step 1 of 4, bucket 0\)/);
       const [ra, rb] = await Promise.all([a, b].map((r) => r.dp.step(shardOf(wg, BATCH))));
       await wLeft;
       expect(ra).toMatchObject({ step: 1, worldSize: 2, attempts: 2 });
@@ -413,13 +414,13 @@ describe('the coordinator refuses', () => {
     await trainAlongside(async () => {
       const c = await joinedClient();
       const transposed = segments.map((s) => ({ ...s, shape: [...s.shape].reverse() }));
-      c.ws.send(encodeFrame({ type: 'grad', to: [1, 2], step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: 0, count: 64, tensors: transposed }, new Float32Array(64)));
+      c.ws.send(encodeFrame({ type: 'grad', to: [1, 2], step: 0, attempt: 0, phase: 'reduce', bucket: 0, offset: 0, count: 64, tensors: transposed, dtype: 'float32' }, new Float32Array(64)));
       expect(await c.closed).toMatchObject({
         code: 4400,
         reason: expect.stringMatching(/a gradient message declares tensor "0.weight" \[12, 16\] float32; the model's parameter there is "0.weight" \[16, 12\] float32/),
       });
       const d = await joinedClient();
-      d.ws.send(encodeFrame({ type: 'commit', to: [1, 2], step: 5, attempt: 0, loss: 0, globalBatch: BATCH }));
+      d.ws.send(encodeFrame({ type: 'commit', to: [1, 2], step: 5, attempt: 0, loss: 0, globalBatch: BATCH, skipped: false }));
       expect((await d.closed).reason).toMatch(/only the leader \(member 1\) sends "commit" messages/);
     });
     await expectHonestUnharmed();

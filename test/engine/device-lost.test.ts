@@ -8,7 +8,7 @@ describe('device loss', () => {
     const t = wg.ones([4]);
     // Reach the device the way a user who brought their own would: destroy it under webgrad.
     const { runtime } = await import('../../src/runtime/device');
-    runtime().device.destroy();
+    runtime().device!.destroy();
     await new Promise((r) => setTimeout(r, 50));
     expect(() => wg.add(t, 1)).toThrowError(wg.DeviceLostError);
     expect(() => wg.add(t, 1)).toThrowError(/device was lost: it was destroyed .*Call wg\.init\(\) again/);
@@ -22,7 +22,7 @@ describe('device loss', () => {
     await wg.init();
     const { runtime } = await import('../../src/runtime/device');
     const pending = wg.ones([4]).add(1);
-    runtime().device.destroy();
+    runtime().device!.destroy();
     await expect(pending.toArray()).rejects.toThrowError(/^the GPU device was lost: it was destroyed/);
     wg.shutdown();
   });

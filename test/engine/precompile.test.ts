@@ -14,7 +14,7 @@ async function compiledDuring<T>(fn: () => Promise<T>): Promise<string[]> {
   const ex = runtime().executor;
   const names: string[] = [];
   ex.pipelineRecorder = (kernel, constants) => {
-    if (!ex.pipelines.has(kernel, constants)) names.push(kernel.name);
+    if (!ex.pipelines!.has(kernel, constants)) names.push(kernel.name);
   };
   try {
     await fn();

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { expectClose, gpu, Rng, wg } from '../helpers';
 import { runtime } from '../../src/runtime/device';
 import { defineKernel } from '../../src/kernels/kernel';
-import { encodeParams } from '../../src/kernels/params';
-import { fold } from '../../src/runtime/executor';
+import { fold } from '../../src/runtime/gpu-executor';
 import { sizeClass } from '../../src/runtime/buffer-pool';
 import { empty } from '../../src/tensor';
 import { Generator } from '../../src/random';
@@ -126,7 +125,7 @@ describe('GPU errors become WebGradErrors', () => {
     const t = wg.zeros([4]);
     runtime().executor.dispatch(k, {
       buffers: [{ buffer: t.buffer(), offset: 3, size: 4 }], // misaligned offset: invalid
-      params: encodeParams(k.name, k.params, { n: 1 }),
+      values: { n: 1 },
       workgroups: 1,
     });
     await expect(t.toArray()).rejects.toThrowError(wg.GPUValidationError);

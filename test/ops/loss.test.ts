@@ -184,8 +184,10 @@ describe('crossEntropy options: ignoreIndex and labelSmoothing (as PyTorch)', ()
   // Labels in [0, K) with some set to the ignored one (−100 by default, or an in-range class).
   const withIgnored = (rng: Rng, n: number, k: number, ignore: number) =>
     Int32Array.from({ length: n }, () => (rng.uniform() < 0.3 ? ignore : rng.int(k)));
-  const cases: [number, number, { ignoreIndex?: number; labelSmoothing?: number }][] = [
+  const cases: [number, number, wg.CrossEntropyOptions][] = [
     [1, 3, { labelSmoothing: 0.1 }],
+    [17, 10, { reduction: 'sum' }],
+    [33, 65, { ignoreIndex: 0, labelSmoothing: 0.1, reduction: 'sum' }],
     [17, 10, { labelSmoothing: 0.25 }],
     [33, 65, {}],
     [33, 65, { ignoreIndex: 0, labelSmoothing: 0.1 }],
@@ -212,12 +214,18 @@ describe('crossEntropy options: ignoreIndex and labelSmoothing (as PyTorch)', ()
     }
   }
 
-  it('every row ignored: NaN loss (0/0, as PyTorch) and a zero gradient', async () => {
+  it('every row ignored: NaN loss (0/0, as PyTorch) and a zero gradient; the sum is 0', async () => {
     const x = wg.randn([3, 4], { seed: 3, requiresGrad: true });
     const loss = wg.crossEntropy(x, wg.tensor(new Int32Array([-100, -100, -100])));
     expect(Number.isNaN(await loss.item())).toBe(true);
     loss.backward();
     expect(Array.from(await x.grad!.toArray())).toEqual(new Array(12).fill(0));
+    x.grad = null;
+    const sum = wg.crossEntropy(x, wg.tensor(new Int32Array([-100, -100, -100])), { reduction: 'sum' });
+    expect(await sum.item()).toBe(0);
+    sum.backward();
+    expect(Array.from(await x.grad!.toArray())).toEqual(new Array(12).fill(0));
+    expect(() => wg.crossEntropy(x, new Int32Array(3), { reduction: 'none' as never })).toThrowError(/crossEntropy: reduction must be 'mean' or 'sum', got none/);
   });
 
   it('the ignored label passes the range check; others are still caught', async () => {

@@ -175,7 +175,7 @@ export function mse(a: ArrayLike<number>, b: ArrayLike<number>): number {
  */
 export function crossEntropyWith(
   logits: ArrayLike<number>, N: number, K: number, labels: ArrayLike<number>,
-  { ignoreIndex = -100, labelSmoothing = 0 }: { ignoreIndex?: number; labelSmoothing?: number },
+  { ignoreIndex = -100, labelSmoothing = 0, reduction = 'mean' }: { ignoreIndex?: number; labelSmoothing?: number; reduction?: 'mean' | 'sum' },
 ): number {
   let total = 0;
   let counted = 0;
@@ -187,5 +187,5 @@ export function crossEntropyWith(
     total += (1 - labelSmoothing) * (lse - row[labels[n]!]!) + labelSmoothing * (lse - mean);
     counted++;
   }
-  return total / counted;
+  return reduction === 'sum' ? total : total / counted;
 }

@@ -20,9 +20,9 @@ afterAll(() => {
   wg.shutdown();
 });
 
-/** Run the CLI with `args`; stdout and stderr together. */
-function train(args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, ['scripts/run.mjs', 'src/cli/train.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: 150_000 });
+  /** Run the CLI with `args`; stdout and stderr together. `env`: changes to the environment (undefined removes a variable). */
+  function train(args: string[], env: Record<string, string | undefined> = {}): { status: number | null; out: string } {
+    const r = spawnSync(process.execPath, ['scripts/run.mjs', 'src/cli/train.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -50,15 +50,17 @@ function expectRefused(r: { status: number | null; out: string }, message: RegEx
   expect(r.out).toMatch(message);
   expect(r.out).toMatch(/^error: .*\n[\s\S]*usage: npm run train/m);
   expect(r.out, 'a stack trace').not.toMatch(/\n\s+at /);
-  expect(r.out, 'the GPU started').not.toMatch(/^device: /m);
+  expect(r.out, 'the device started').not.toMatch(/^backend: /m);
 }
 
 describe('npm run train', () => {
-  it('trains an epoch with a progress bar and test accuracy, writes a checkpoint, and resumes from it', () => {
+  it('trains an epoch with a progress bar and test accuracy, writes a checkpoint, and resumes from it (on the other backend)', () => {
     const out = join(dir, 'mlp.safetensors');
-    // Batch 256: 32 steps an epoch, a few seconds on SwiftShader.
-    const first = train(['--epochs', '1', '--batch', '256', '--out', out]);
+    // Batch 256: 32 steps an epoch, a few seconds on SwiftShader. Without $WEBGRAD_BACKEND, as a
+    // user runs it: on this machine (no GPU; WebGPU's adapter is SwiftShader) it trains on the CPU.
+    const first = train(['--epochs', '1', '--batch', '256', '--out', out], { WEBGRAD_BACKEND: undefined });
     expect(first.status, first.out).toBe(0);
+    expect(first.out).toMatch(/^backend: CPU \(WebAssembly SIMD.*\d+ threads?.*\): WebGPU's adapter is a software fallback/m);
     expect(first.out).toMatch(/model: mlp, 203,530 parameters; sgd lr 0\.1 \(cosine decay\); batch 256/);
     expect(first.out).toMatch(/epoch 1\/1 \[#+\] 100%/);
     const accuracy = Number(/epoch 1\/1: train loss [\d.]+, test loss [\d.]+, test accuracy ([\d.]+)%/.exec(first.out)?.[1]);
@@ -67,8 +69,9 @@ describe('npm run train', () => {
     expect(Object.keys(readSafetensorsHeader(bytes).tensors).length).toBeGreaterThan(4);
     expect(wg.io.readCheckpointProgress(bytes)).toMatchObject({ model: 'mlp', optimizer: 'sgd', epoch: 1, steps: 32 });
 
-    const second = train(['--epochs', '2', '--batch', '256', '--out', out, '--resume', out]);
+    const second = train(['--epochs', '2', '--batch', '256', '--out', out, '--resume', out, '--backend', 'webgpu']);
     expect(second.status, second.out).toBe(0);
+    expect(second.out).toMatch(/^backend: WebGPU on .*: asked for/m);
     expect(second.out).toContain(`resumed from ${out} at epoch 1`);
     expect(second.out).not.toMatch(/epoch 1\/2/);
     expect(second.out).toMatch(/epoch 2\/2: train loss/);
@@ -88,7 +91,7 @@ describe('npm run train', () => {
       trainAsync(['--out', missing]),
       trainAsync(['--resume', dir]),
     ]);
-    expectRefused(runs[0]!, /--model must be mlp or cnn, got rnn/);
+    expectRefused(runs[0]!, /--model must be mlp, cnn or gpt, got rnn/);
     expectRefused(runs[1]!, /--batch must be a positive integer, got -3/);
     expectRefused(runs[2]!, /--lr must be a number ≥ 0, got abc/);
     expectRefused(runs[3]!, /--out .*: the directory .*no-such-dir does not exist \(create it first\)/);
@@ -114,6 +117,7 @@ describe('npm run train', () => {
     refuse(['--optimizer', 'lbfgs'], /--optimizer must be sgd or adam, got lbfgs/);
     refuse(['--schedule', 'step'], /--schedule must be cosine or constant, got step/);
     refuse(['--frobnicate'], /Unknown option '--frobnicate'/);
+    refuse(['--backend', 'cuda'], /--backend must be auto or webgpu or wasm, got cuda/);
     refuse(['extra'], /Unexpected argument 'extra'/);
     refuse(['--out', ''], /--out must name a file/);
     expect(parseOptions(['--seed', '-7', '--lr', '0.5', '--optimizer', 'adam'])).toMatchObject({ seed: -7, lr: 0.5, optimizer: 'adam', batch: 64 });
@@ -162,6 +166,71 @@ describe('npm run train', () => {
     expect(wrongModel.out).toMatch(/^error: --resume .*readme\.safetensors does not fit --model mlp --optimizer sgd: /m);
     expect(wrongModel.out).not.toMatch(/\n\s+at /);
   });
+});
+
+describe('npm run train -- --model gpt', () => {
+  // Tiny runs: kernels at their defaults (no timing of candidates, which compiles more pipelines).
+  const env = { WEBGRAD_AUTOTUNE: '0' };
+  const tiny = ['--model', 'gpt', '--data', 'names', '--layers', '1', '--heads', '2', '--dim', '16', '--context', '16', '--batch', '8', '--sample-every', '2'];
+
+  it('trains with a progress bar, the held-out loss beside the bigram baseline and samples; the checkpoint keeps the tokenizer; --resume continues', async () => {
+    const out = join(dir, 'gpt.safetensors');
+    const first = train([...tiny, '--steps', '4', '--out', out], env);
+    expect(first.status, first.out).toBe(0);
+    expect(first.out).toMatch(/model: gpt, 4,016 parameters \(1 layers, 2 heads, dim 16, context 16\); AdamW lr 0\.003/);
+    expect(first.out).toMatch(/plan: the whole batch of 8 sequences of 16 tokens fits the budget/);
+    expect(first.out).toMatch(/data: names, 53,250 training \/ 5,917 held-out characters, vocabulary 28/);
+    expect(first.out).toMatch(/bigram baseline \(held-out\): 2\.433 nats\/char \(3\.509 bits\/char\)/);
+    expect(first.out).toMatch(/steps 1–2\/4 \[#+\] 100%/);
+    expect(first.out).toMatch(/step 2\/4: train loss [\d.]+, held-out loss [\d.]+ nats\/char \(bigram 2\.43\d/);
+    expect(first.out).toMatch(/step 4\/4: train loss/);
+    expect(first.out).toMatch(/sample \(temperature 0\.8\) after "[^"]*":\n  \| /);
+    expect(first.out).toMatch(/held-out loss \(all 5,904 held-out characters\): [\d.]+ nats\/char \([\d.]+ bits\/char\), bigram baseline 2\.433: [\d.]+ nats\/char (better|worse)/);
+    expect(first.out).toMatch(/time: [\d:]+ for 4 steps/);
+    const bytes = new Uint8Array(readFileSync(out));
+    expect(wg.io.readCheckpointProgress(bytes)).toMatchObject({ model: 'gpt', data: 'names', layers: 1, heads: 2, dim: 16, context: 16, steps: 4 });
+    const tokenizer = (await wg.io.readCheckpointTokenizer(bytes))!;
+    expect(tokenizer.vocabSize).toBe(28);
+    expect(tokenizer.decode(tokenizer.encode('anna\n'))).toBe('anna\n');
+
+    const [second, otherDim, otherData] = await Promise.all([
+      trainAsync([...tiny, '--steps', '6', '--out', out, '--resume', out], env),
+      trainAsync([...tiny, '--dim', '32', '--resume', out, '--out', join(dir, 'x.safetensors')]),
+      trainAsync([...tiny, '--data', 'moby-dick', '--resume', out, '--out', join(dir, 'x.safetensors')]),
+    ]);
+    expect(second.status, second.out).toBe(0);
+    expect(second.out).toContain(`resumed from ${out} at step 4`);
+    expect(second.out).not.toMatch(/step 2\/6/);
+    expect(second.out).toMatch(/step 6\/6: train loss/);
+    expect(wg.io.readCheckpointProgress(new Uint8Array(readFileSync(out)))).toMatchObject({ steps: 6 });
+    expectRefused(otherDim, /--resume: .* holds a GPT of --layers 1 --heads 2 --dim 16 --context 16; pass those/);
+    expectRefused(otherData, /--resume: .* was trained on --data names; pass that/);
+  }, 900_000);
+
+  it('trains on a text file; refuses options of the other kind, bad sizes and unreadable or short texts before the GPU starts', async () => {
+    const text = join(dir, 'poem.txt');
+    writeFileSync(text, 'so much depends\nupon\na red wheel\nbarrow\nglazed with rain\nwater\nbeside the white\nchickens\n'.repeat(12));
+    const short = join(dir, 'short.txt');
+    writeFileSync(short, 'too short');
+    const runs = await Promise.all([
+      trainAsync(['--model', 'gpt', '--data', text, '--layers', '1', '--heads', '1', '--dim', '8', '--context', '8', '--steps', '2', '--sample-every', '2', '--batch', '4', '--out', join(dir, 'poem.safetensors')], env),
+      trainAsync(['--model', 'gpt', '--epochs', '3']),
+      trainAsync(['--steps', '3']),
+      trainAsync(['--model', 'gpt', '--dim', '30', '--heads', '4']),
+      trainAsync(['--model', 'gpt', '--data', join(dir, 'missing.txt')]),
+      trainAsync(['--model', 'gpt', '--data', short]),
+      trainAsync(['--model', 'gpt', '--layers', '0']),
+    ]);
+    expect(runs[0]!.status, runs[0]!.out).toBe(0);
+    expect(runs[0]!.out).toMatch(/data: .*poem\.txt, [\d,]+ training \/ [\d,]+ held-out characters, vocabulary 2\d/);
+    expect(runs[0]!.out).toMatch(/held-out loss \(all [\d,]+ held-out characters\)/);
+    expectRefused(runs[1]!, /--epochs is for the MNIST models; a GPT trains for --steps/);
+    expectRefused(runs[2]!, /--steps is for --model gpt/);
+    expectRefused(runs[3]!, /--dim 30 must be a multiple of --heads 4/);
+    expectRefused(runs[4]!, /--data .*missing\.txt: no such file \(--data takes moby-dick, names or a text file\)/);
+    expectRefused(runs[5]!, /--data .*short\.txt: wg\.data\.textFromString: the training split has \d+ tokens/);
+    expectRefused(runs[6]!, /--layers must be a positive integer, got 0/);
+  }, 600_000);
 });
 
 describe('a failed save keeps the trained model', () => {

@@ -109,7 +109,7 @@ describe('activation checkpointing chosen by the memory plan', () => {
     const roomy = trainer({ memoryBudgetBytes: 1 << 30 });
     const p0 = roomy.plan(x.shape, y.shape, dtypes);
     expect(p0).toMatchObject({ microBatchSize: B, checkpointEvery: 0 });
-    expect(p0.reason).toMatch(/^the whole batch fits the budget/);
+    expect(p0.reason).toMatch(/^the whole batch of \d+ sequences of \d+ tokens fits the budget/);
     expect(p0.alternatives).toHaveLength(1); // nothing beats the whole batch without recomputation
 
     // A budget that holds the whole batch only with every block checkpointed.

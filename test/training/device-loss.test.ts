@@ -55,7 +55,7 @@ async function bits(t: wg.Trainer): Promise<number[]> {
 }
 
 async function loseDevice(): Promise<void> {
-  runtime().device.destroy();
+  runtime().device!.destroy();
 }
 
 describe('device loss and recovery', () => {
@@ -169,7 +169,7 @@ describe('device loss and recovery', () => {
     const data = batches(3);
     for (const b of data) await step(t, b);
     expect(t.lossScale).toBe(16); // grown once, after steps 1-2; step 3 is one finite step towards the next growth
-    runtime().device.destroy();
+    runtime().device!.destroy();
     await expect(step(t, data[0]!)).rejects.toThrowError(wg.DeviceLostError);
     await t.recover();
     expect(t.steps).toBe(2);

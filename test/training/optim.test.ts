@@ -244,6 +244,122 @@ describe('optimizer behaviour', () => {
   });
 });
 
+describe('parameter groups (PyTorch param_groups)', () => {
+  it('each group updates with its own hyper-parameters, the rest from the options', async () => {
+    const rng = new Rng();
+    const { params, values } = makeParams(rng);
+    // Group 0: weight decay 0.1 (lr from the options); group 1: its own lr, no decay.
+    const groups = [{ params: params.slice(0, 2), weightDecay: 0.1 }, { params: params.slice(2), lr: 0.003, weightDecay: 0 }];
+    const opt = new optim.AdamW(groups, { lr: 0.01, betas: [0.8, 0.99] });
+    const cfg = (i: number): ref.AdamRef => (i < 2 ? { lr: 0.01, betas: [0.8, 0.99], weightDecay: 0.1, decoupled: true } : { lr: 0.003, betas: [0.8, 0.99], weightDecay: 0, decoupled: true });
+    const states = values.map((v) => ({ step: 0, m: new Float64Array(v.length), v: new Float64Array(v.length) }));
+    for (let step = 0; step < 3; step++) {
+      const grads = setGrads(rng, params);
+      opt.step();
+      values.forEach((v, i) => ref.adamStep(v, grads[i]!, states[i]!, cfg(i)));
+    }
+    await expectParams(params, values, rng.seed, 'AdamW with two groups');
+    expect(opt.params).toEqual(params);
+    expect(opt.paramGroups.map((g) => g.hyperParams)).toEqual([
+      { lr: 0.01, betas: [0.8, 0.99], eps: 1e-8, weightDecay: 0.1 },
+      { lr: 0.003, betas: [0.8, 0.99], eps: 1e-8, weightDecay: 0 },
+    ]);
+    // Setting a hyper-parameter on the optimizer sets it in every group.
+    opt.lr = 0.5;
+    expect(opt.paramGroups.map((g) => g.hyperParams.lr)).toEqual([0.5, 0.5]);
+    opt.dispose();
+  });
+
+  it('a schedule scales each group from its own base lr (warm-up, then cosine)', () => {
+    const p = () => wg.zeros([1], { requiresGrad: true });
+    const opt = new optim.SGD([{ params: [p()] }, { params: [p()], lr: 0.5 }], { lr: 1 });
+    const warm = new optim.LinearWarmup(opt, { warmupSteps: 2, then: new optim.CosineAnnealingLR(opt, { tMax: 2 }) });
+    const seen: number[][] = [];
+    for (let e = 0; e < 5; e++, warm.step()) seen.push(opt.paramGroups.map((g) => g.hyperParams.lr as number));
+    expectClose(seen.flat(), [0, 0, 0.5, 0.25, 1, 0.5, 0.5, 0.25, 0, 0], { rtol: 1e-12, atol: 1e-12, what: 'lr by group' });
+    expect(warm.lastLr).toBeCloseTo(0.5, 12); // epoch 5: the cosine continues past tMax, as in PyTorch
+  });
+
+  it('state dicts and checkpoints carry the groups, and load only into the same groups', async () => {
+    const rng = new Rng();
+    const { params } = makeParams(rng);
+    const opt = new optim.AdamW([{ params: params.slice(0, 1), weightDecay: 0.2 }, { params: params.slice(1), weightDecay: 0 }], { lr: 0.01 });
+    setGrads(rng, params);
+    opt.step();
+    const sd = opt.stateDict();
+    expect(sd.paramGroups!.map((g) => g.params)).toEqual([[0], [1, 2, 3]]);
+    expect(sd.hyperParams).toEqual(sd.paramGroups![0]!.hyperParams);
+    const copies = await Promise.all(params.map(async (q) => gpuTensor(await q.toArray(), q.shape, true)));
+    const same = new optim.AdamW([{ params: copies.slice(0, 1) }, { params: copies.slice(1) }], { lr: 1, weightDecay: 0 });
+    same.loadStateDict(sd);
+    expect(same.paramGroups.map((g) => g.hyperParams.weightDecay)).toEqual([0.2, 0]);
+    expect(same.lr).toBe(0.01);
+    // Checkpoints keep the groups too.
+    const model = { stateDict: () => ({}), loadStateDict: () => {} } as unknown as wg.nn.Module;
+    const bytes = await wg.io.saveCheckpoint({ model, optimizer: opt });
+    const fromFile = new optim.AdamW([{ params: copies.slice(0, 1) }, { params: copies.slice(1) }], { lr: 1, weightDecay: 0 });
+    wg.io.loadCheckpoint(bytes, { model, optimizer: fromFile });
+    expect(fromFile.paramGroups.map((g) => g.hyperParams.weightDecay)).toEqual([0.2, 0]);
+    // Other groups, or one group: refused, naming both.
+    const flat = new optim.AdamW(copies, { lr: 1 });
+    expect(() => flat.loadStateDict(sd)).toThrowError(
+      /AdamW.loadStateDict: the state dict has 2 param groups \(1, 3 parameters\) and this optimizer 1 param group \(4 parameters\); they must be the same groups/,
+    );
+    expect(() => wg.io.loadCheckpoint(bytes, { model, optimizer: flat })).toThrowError(/they must be the same groups/);
+    expect(() => same.loadStateDict({ ...sd, paramGroups: [sd.paramGroups![0]!, { params: [1, 2], hyperParams: {} }] })).toThrowError(/must be the same groups/);
+    expect(() => same.loadStateDict({ ...sd, paramGroups: [sd.paramGroups![0]!, { params: [1, 2, 3], hyperParams: { lr: -1 } }] })).toThrowError(
+      /AdamW.loadStateDict \(param group 1\): lr must be a number ≥ 0, got -1/,
+    );
+    expect(same.paramGroups.map((g) => g.hyperParams.weightDecay)).toEqual([0.2, 0]);
+    // A state dict without paramGroups is one group (as every file written before groups existed).
+    expect(() => same.loadStateDict({ step: 1, hyperParams: { lr: 0.02 }, state: {} })).toThrowError(
+      /the state dict has 1 param group \(4 parameters\) and this optimizer 2 param groups \(1, 3 parameters\)/,
+    );
+    flat.loadStateDict({ step: 1, hyperParams: { lr: 0.02 }, state: {} });
+    expect(flat.lr).toBe(0.02);
+    expect(flat.stateDict().paramGroups).toBeUndefined();
+    for (const o of [opt, same, fromFile, flat]) o.dispose();
+  });
+
+  it('bad groups are refused with the group named', () => {
+    const a = wg.zeros([2], { requiresGrad: true });
+    const b = wg.zeros([3], { requiresGrad: true });
+    expect(() => new optim.AdamW([{ params: [a], momentum: 0.9 } as never], { lr: 0.1 })).toThrowError(/AdamW: unknown option "momentum" \(AdamW takes lr, betas, eps, weightDecay\)/);
+    expect(() => new optim.AdamW([{ params: [a] }, { params: [b], weightDecay: -1 }], { lr: 0.1 })).toThrowError(/AdamW \(param group 1\): weightDecay must be a number ≥ 0, got -1/);
+    expect(() => new optim.SGD([{ params: [a] }, { params: [a] }], { lr: 0.1 })).toThrowError(/SGD: a parameter appears more than once/);
+    expect(() => new optim.SGD([{ params: [a] }, 3] as never, { lr: 0.1 })).toThrowError(/SGD: item 1 of the parameter list is neither a Tensor nor a group/);
+    expect(() => new optim.SGD([{ params: [a, 'b'] }] as never, { lr: 0.1 })).toThrowError(/SGD: param group 0: item 1 of its params is not a Tensor/);
+    expect(() => new optim.SGD([{ params: [] }], { lr: 0.1 })).toThrowError(/SGD: got an empty parameter list/);
+    expect(() => new optim.SGD(5 as never, { lr: 0.1 })).toThrowError(/SGD: expected the parameters \(model.parameters\(\)\) or a list of groups/);
+    // An empty group next to others is allowed (decayGroups of a model without biases).
+    expect(new optim.SGD([{ params: [a] }, { params: [], lr: 1 }], { lr: 0.1 }).paramGroups.length).toBe(2);
+  });
+
+  it('decayGroups: Linear and Conv2d weights decay; biases, norms and embeddings do not', () => {
+    wg.manualSeed(3);
+    const emb = new wg.nn.Embedding(11, 4);
+    const model = new wg.nn.Sequential(new wg.nn.Linear(4, 5), new wg.nn.LayerNorm(5), new wg.nn.Linear(5, 3, { bias: false }));
+    const holder = new (class extends wg.nn.Module {
+      emb = emb;
+      conv = new wg.nn.Conv2d(1, 2, 3);
+      body = model;
+      forward(x: wg.Tensor) {
+        return x;
+      }
+    })();
+    const [decay, rest] = optim.decayGroups(holder, 0.1);
+    const names = new Map(holder.namedParameters().map(([n, t]) => [t, n]));
+    expect(decay.weightDecay).toBe(0.1);
+    expect(rest.weightDecay).toBe(0);
+    expect(decay.params.map((t) => names.get(t))).toEqual(['conv.weight', 'body.0.weight', 'body.2.weight']);
+    expect(rest.params.map((t) => names.get(t))).toEqual(['emb.weight', 'conv.bias', 'body.0.bias', 'body.1.weight', 'body.1.bias']);
+    const opt = new optim.AdamW(optim.decayGroups(holder, 0.1), { lr: 1e-3 });
+    expect(opt.params.length).toBe(holder.parameters().length);
+    expect(() => optim.decayGroups(holder, -1)).toThrowError(/decayGroups: weightDecay must be a number ≥ 0, got -1/);
+    holder.dispose();
+  });
+});
+
 describe('clipGradNorm', () => {
   // 5000 elements span three sum-of-squares workgroups.
   const gradShapes = [[1], [17], [130], [5000]];

@@ -32,25 +32,30 @@ const UNARY: [number, Unary, number, number, Unary?][] = [
   [10, (x) => 1 / x, 1e-6, 3],
   [11, Math.abs, 0, 3],
   [12, (x, a, b) => Math.min(Math.max(x, a), b), 0, 3],
-  [13, (x, a) => (x > a ? 1 : 0), 0, 3],
   [14, (x) => (Number.isNaN(x) ? 1 : 0), 0, 3],
-  [15, (x) => (Number.isNaN(x) ? NaN : Math.sign(x)), 0, 3],
+  [19, (x) => x / (1 + Math.exp(-x)), 4e-6, 30, (x) => Math.abs(x)],
+  // OP = 64 + a binary op: that op with the number alpha (1.5) as its second operand.
+  [64 + 18, (x, a) => (x > a ? 1 : 0), 0, 3],
+  [64 + 3, (x, a) => x / a, 1e-7, 3],
 ];
+/** The unary kernel's fields that only tril/triu and int32 comparisons read. */
+const UNARY_UNUSED = { cols: 0, rows: 0, diag: 0, int_scalar: 0 };
 
 // [OP, reference, relative tolerance, magnitude the tolerance is relative to (default the result)]
 const BINARY: [number, (a: number, b: number) => number, number, ((a: number, b: number) => number)?][] = [
   [0, (a, b) => a + b, 1e-7], [1, (a, b) => a - b, 1e-7], [2, (a, b) => a * b, 1e-7], [3, (a, b) => a / b, 1e-7],
   [4, (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)), 0],
-  [5, (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)), 0],
-  [6, (a, b) => pow(a, Math.round(b * 2) / 2 === b ? b : b), 4e-6],
-  [7, (a, b) => (a === b ? 1 : 0), 0],
-  [8, (g, x) => (x > 0 ? g : 0), 0],
+  // Comparisons: 0/1, false at NaN (ne true).
+  [7, (a, b) => (a === b ? 1 : 0), 0], [15, (a, b) => (a !== b ? 1 : 0), 0], [16, (a, b) => (a < b ? 1 : 0), 0],
+  [17, (a, b) => (a <= b ? 1 : 0), 0], [18, (a, b) => (a > b ? 1 : 0), 0], [19, (a, b) => (a >= b ? 1 : 0), 0],
+  // maskedFill / maskedKeep with alpha = -2: b is the mask (nonzero, NaN included, is true).
+  [20, (a, m) => (m !== 0 ? -2 : a), 0], [21, (a, m) => (m !== 0 ? a : -2), 0],
+  [8, (g, x) => (x > 0 || Number.isNaN(x) ? g : 0), 0],
   // cdf + x·pdf cancels for negative x: the error is relative to the terms.
   [9, (g, x) => g * (0.5 * erfc(-x / Math.SQRT2) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI)), 4e-6,
     (g, x) => Math.abs(g) * (0.5 * erfc(-x / Math.SQRT2) + Math.abs(x) * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI))],
   [10, (g, y) => g * (1 - y * y), 2e-7, (g, y) => Math.abs(g) * (1 + y * y)],
   [11, (g, y) => g * y * (1 - y), 2e-7, (g, y) => Math.abs(g * y) * (1 + Math.abs(y))],
-  [12, (a, b) => (a > b ? 1 : 0), 0],
   [13, (g, x) => g * (Number.isNaN(x) ? NaN : Math.sign(x)), 0],
 ];
 
@@ -84,8 +89,8 @@ describe('wasm elementwise', () => {
           // Transposed: output [rows, cols] reads x stored as [cols, rows]; otherwise CONTIG.
           pool.runSync('unary', {
             bind: { a: xAt, out: outAt },
-            params: { n, alpha, beta, seed: 0, base: 0, a_offset: 1, out_offset: 2, shape: transposed ? [rows, cols] : [n], a_strides: transposed ? [1, rows] : [1] },
-            constants: { OP: op, CONTIG: !transposed, RANK: transposed ? 2 : 1 },
+            params: { n, alpha, beta, seed: 0, base: 0, a_offset: 1, out_offset: 2, shape: transposed ? [rows, cols] : [n], a_strides: transposed ? [1, rows] : [1], ...UNARY_UNUSED },
+            constants: { OP: op, CONTIG: !transposed, RANK: transposed ? 2 : 1, INT_OPERANDS: false },
           });
           const input = (i: number): number => x[transposed ? (i % cols) * rows + Math.floor(i / cols) : i]!;
           // float32 results: the reference rounded to float32 (overflow to inf, denormals kept).
@@ -114,14 +119,15 @@ describe('wasm elementwise', () => {
         for (const [shape, as, bs, an, bn, mode] of layouts) {
           const n = shape.reduce((x, y) => x * y, 1);
           const a = inputs(an, op * 7 + an, 3);
-          const b = op === 6 ? randomArray(bn, op + bn).map((v) => Math.round(v * 4)) : inputs(bn, op * 11 + bn + 1, 3);
+          // Comparisons meet equal values too.
+          const b = op >= 7 && op <= 19 ? Float32Array.from(inputs(bn, op * 11 + bn + 1, 3), (v, i) => (i % 3 === 0 ? a[i] ?? v : v)) : inputs(bn, op * 11 + bn + 1, 3);
           const aAt = upload(pool, [NaN, NaN, ...a]);
           const bAt = upload(pool, [NaN, ...b]);
           const outAt = poisoned(pool, n + 1);
           pool.runSync('binary', {
             bind: { a: aAt, b: bAt, out: outAt },
-            params: { n, a_offset: 2, b_offset: 1, out_offset: 1, a_period: an, b_period: bn, shape, a_strides: as, b_strides: bs },
-            constants: { OP: op, CONTIG: mode === 'contig', PERIODIC: mode === 'periodic', RANK: mode === 'strided' ? shape.length : 1 },
+            params: { n, alpha: -2, a_offset: 2, b_offset: 1, out_offset: 1, a_period: an, b_period: bn, shape, a_strides: as, b_strides: bs },
+            constants: { OP: op, CONTIG: mode === 'contig', PERIODIC: mode === 'periodic', RANK: mode === 'strided' ? shape.length : 1, MASK_INT: false, INT_OPERANDS: false },
           });
           const at = (i: number): [number, number] => {
             let rem = i, ia = 0, ib = 0;
@@ -149,8 +155,8 @@ describe('wasm elementwise', () => {
       const outAt = poisoned(pool, n);
       pool.runSync('unary', {
         bind: { a: xAt, out: outAt },
-        params: { n, alpha: p, beta: 1 / (1 - p), seed, base, a_offset: 0, out_offset: 0, shape: [n], a_strides: [1] },
-        constants: { OP: 16, CONTIG: true, RANK: 1 },
+        params: { n, alpha: p, beta: 1 / (1 - p), seed, base, a_offset: 0, out_offset: 0, shape: [n], a_strides: [1], ...UNARY_UNUSED },
+        constants: { OP: 16, CONTIG: true, RANK: 1, INT_OPERANDS: false },
       });
       const hash = (v: number): number => {
         let h = v >>> 0;

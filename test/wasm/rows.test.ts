@@ -164,11 +164,12 @@ describe('wasm row kernels', () => {
         const labels = Array.from({ length: N }, (_, i) => (i * 7) % K);
         const xRow = transposed ? 1 : K, xCol = transposed ? N : 1;
         const xAt = upload(pool, [0, ...x]), lAt = uploadI32(pool, [0, 0, ...labels]);
-        const lossAt = poisoned(pool, N + 1), lseAt = poisoned(pool, N + 2), status = uploadI32(pool, [0]);
-        const common = { n: N, k: K, x_offset: 1, x_row: xRow, x_col: xCol, labels_offset: 2, labels_stride: 1 };
+        const lossAt = poisoned(pool, 2 * N + 1), lseAt = poisoned(pool, N + 2), status = uploadI32(pool, [0]);
+        const common = { n: N, k: K, x_offset: 1, x_row: xRow, x_col: xCol, labels_offset: 2, labels_stride: 1, ignore: -100, smoothing: 0 };
         const forward = {
           bind: { x: xAt, labels: lAt, loss: lossAt, lse: lseAt, status },
           params: { ...common, code: 7, loss_offset: 1, lse_offset: 2 },
+          constants: { SMOOTH: false },
         };
         pool.runSync('cross_entropy_forward', forward);
         const lse = Array.from({ length: N }, (_, r) => {
@@ -177,14 +178,18 @@ describe('wasm row kernels', () => {
           return mx + Math.log(v.reduce((a, b) => a + Math.exp(b - mx), 0));
         });
         expectNear(read(pool, lseAt + 8, N), lse, lse.map((v) => Math.abs(v) * 2e-6 + 1e-6), 'lse');
-        expectNear(read(pool, lossAt + 4, N), lse.map((l, r) => l - x[r * xRow + labels[r]! * xCol]!), lse.map((v) => Math.abs(v) * 4e-6 + 1e-6), 'loss');
+        // Per row (loss, 1): every row counts (none has the ignored label).
+        const stats = read(pool, lossAt + 4, 2 * N);
+        expectNear(stats.filter((_, i) => i % 2 === 0), lse.map((l, r) => l - x[r * xRow + labels[r]! * xCol]!), lse.map((v) => Math.abs(v) * 4e-6 + 1e-6), 'loss');
+        expectNear(stats.filter((_, i) => i % 2 === 1), new Array(N).fill(1), 0, 'rows counted');
         expect(pool.i32(status, 1)[0]).toBe(0);
 
         const gAt = upload(pool, [0, 0.5]);
+        const totalsAt = upload(pool, [0, 0, 123, N]);   // [Σ loss, rows counted] at offset 2
         const dxAt = poisoned(pool, N * K);
         pool.runSync('cross_entropy_backward', {
-          bind: { x: xAt, labels: lAt, lse: lseAt, g: gAt, dx: dxAt },
-          params: { ...common, lse_offset: 2, g_offset: 1, dx_offset: 0, inv_n: 1 / N },
+          bind: { x: xAt, labels: lAt, lse: lseAt, g: gAt, totals: totalsAt, dx: dxAt },
+          params: { ...common, lse_offset: 2, g_offset: 1, totals_offset: 2, dx_offset: 0 },
         });
         const want = Float64Array.from({ length: N * K }, (_, i) => {
           const r = Math.floor(i / K), c = i % K;
@@ -195,7 +200,7 @@ describe('wasm row kernels', () => {
         pool.i32(lAt, 3)[2] = K;   // label 0's row now out of range
         pool.runSync('cross_entropy_forward', forward);
         expect(pool.i32(status, 1)[0]).toBe(7);
-        for (const at of [xAt, lAt, lossAt, lseAt, status, gAt, dxAt]) pool.heap.release(at);
+        for (const at of [xAt, lAt, lossAt, lseAt, status, gAt, totalsAt, dxAt]) pool.heap.release(at);
       }
     });
   }

@@ -5,7 +5,8 @@
 // before each step but its first, or by wg.autotune() — times the waiting problems, reporting
 // each candidate timed. Winners are cached per adapter in memory and persisted (tuning-store.ts),
 // so the next run starts tuned.
-// With tuning off (init({ autotune: false })), pick() always returns the default: deterministic.
+// With tuning off (init({ autotune: false }), and always on the CPU backend, whose kernels have no
+// configurations), pick() always returns the default: deterministic.
 
 import { runtime, type Runtime } from '../../runtime/device';
 import { compilePipelines, recordPipelines } from '../../runtime/pipeline-compiler';
@@ -183,7 +184,8 @@ export function autotuner(): Autotuner {
     // The same adapter with other limits (a budget) may allow other configurations: key both.
     const key = [a.vendor, a.architecture, a.device, a.description, l.maxComputeWorkgroupStorageSize, l.maxComputeInvocationsPerWorkgroup].join('/');
     t = new Autotuner(key);
-    t.enabled = rt.options.autotune ?? tuningEnabledByDefault();
+    // The CPU backend's kernels have no configurations to choose among.
+    t.enabled = rt.backend === 'webgpu' && (rt.options.autotune ?? tuningEnabledByDefault());
     tuners.set(rt, t);
   }
   return t;

@@ -8,7 +8,7 @@
 // Without SharedArrayBuffer (a browser page that is not cross-origin isolated) the memory is not
 // shared and the pool has one thread; `reason` says why.
 
-import { Heap } from './heap';
+import { Heap, RESERVED } from './heap';
 import { loadKernelModule } from './module';
 import { HEADER_BYTES, KERNEL_NAMES, packArgs, SIGNATURES, type WasmRunArgs } from './signatures';
 import workerSource from './worker.js?raw';
@@ -59,6 +59,8 @@ export class WasmPool {
     /** The kernels use relaxed SIMD (fused multiply-add). */
     readonly relaxed: boolean,
     private readonly helpers: Helper[],
+    /** The most the memory may grow to, in bytes. */
+    readonly maxBytes: number,
     heap: Heap,
     scratch: number[],
     argsAt: number,
@@ -78,13 +80,14 @@ export class WasmPool {
   }
 
   static async create(options: PoolOptions = {}): Promise<WasmPool> {
-    const maxBytes = Math.min(options.maxBytes ?? 2 ** 31, 2 ** 32);
+    const maxBytes = Math.floor(Math.min(options.maxBytes ?? 2 ** 31, 2 ** 32) / PAGE) * PAGE;
     const wanted = Math.max(1, Math.floor(options.threads ?? (await defaultThreads())));
     const sharedOk = typeof SharedArrayBuffer !== 'undefined' && (typeof crossOriginIsolated === 'undefined' || crossOriginIsolated);
     const threads = sharedOk ? wanted : 1;
     const reason = threads > 1 ? undefined
       : !sharedOk ? 'SharedArrayBuffer is unavailable (the page is not cross-origin isolated): one thread'
-      : 'one thread requested';
+      : options.threads !== undefined ? 'one thread requested'
+      : 'this machine reports one core';
     const { module, relaxed } = await loadKernelModule(threads > 1, options.relaxed ?? true);
     const memory = new WebAssembly.Memory({ initial: 2, maximum: maxBytes / PAGE, ...(threads > 1 ? { shared: true } : {}) });
     const heap = new Heap(memory, maxBytes);
@@ -93,9 +96,14 @@ export class WasmPool {
     const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => { throw new Error('wasm kernel aborted'); } } });
     const errors: string[] = [];
     const helpers = threads > 1 ? await startHelpers(module, memory, scratch, errors) : [];
-    const pool = new WasmPool(memory, instance, threads, reason, relaxed, helpers, heap, scratch, argsAt);
+    const pool = new WasmPool(memory, instance, threads, reason, relaxed, helpers, maxBytes, heap, scratch, argsAt);
     pool.errors = errors;
     return pool;
+  }
+
+  /** Bytes left for tensors when the memory has grown to its limit (past the reserved bytes, scratch and arguments). */
+  get tensorBytes(): number {
+    return this.maxBytes - RESERVED - this.threads * SCRATCH_BYTES - ARGS_BYTES;
   }
 
   /** Float32 view of `length` elements at byte `address` (valid until the memory grows). */
@@ -122,7 +130,7 @@ export class WasmPool {
   /** What the calling thread's part of the current run threw, if anything. */
   private trapped: unknown;
 
-  /** As run(), blocking: for threads that may block (Node, Workers). */
+  /** As run(), returning when every thread is done (the CPU backend's executor runs kernels so). */
   runSync(kernel: string, args: WasmRunArgs, threads = this.threads, wait = true): void {
     if (this.closed) throw new Error('the wasm thread pool is closed');
     if (this.pending > 0) throw new Error('a wasm kernel run is still in progress');
@@ -157,11 +165,10 @@ export class WasmPool {
       this.stats.joins += this.pending;
     }
     if (!wait) return;
-    if (this.pending > 0) {
-      if (!this.canBlock) throw new Error('this thread cannot block: use run()');
-      for (let d = Atomics.load(this.ctl, DONE); d < this.pending; d = Atomics.load(this.ctl, DONE)) {
-        Atomics.wait(this.ctl, DONE, d, 1);
-      }
+    // The helpers that joined are running their last tasks: wait for them (a browser's main
+    // thread may not block, so it spins; the wait is at most one task long).
+    for (let d = Atomics.load(this.ctl, DONE); d < this.pending; d = Atomics.load(this.ctl, DONE)) {
+      if (this.canBlock) Atomics.wait(this.ctl, DONE, d, 1);
     }
     this.finish(kernel);
   }
