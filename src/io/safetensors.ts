@@ -109,10 +109,7 @@ export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
   const made: Tensor[] = [];
   try {
     for (const [name, info] of Object.entries(tensors)) {
-      // slice() copies into a fresh, aligned buffer; the typed array keeps the bits exactly.
-      const raw = bytes.slice(dataStart + info.dataOffsets[0], dataStart + info.dataOffsets[1]).buffer;
-      const values = info.dtype === 'I32' ? new Int32Array(raw) : info.dtype === 'F16' ? halfValues(new Uint16Array(raw)) : new Float32Array(raw);
-      const t = tensor(values, info.shape, { dtype: FROM_SAFETENSORS[info.dtype] });
+      const t = tensor(safetensorsValues(bytes, dataStart, info), info.shape, { dtype: FROM_SAFETENSORS[info.dtype] });
       made.push(t);
       out[name] = t;
     }
@@ -121,6 +118,16 @@ export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
     throw e;
   }
   return out;
+}
+
+/**
+ * The values of one tensor of a file whose header readSafetensorsHeader checked: int32 for I32,
+ * else float32 (F16 widened exactly). For readers that build their tensors one at a time.
+ */
+export function safetensorsValues(bytes: Uint8Array, dataStart: number, info: SafetensorsTensorInfo): Float32Array | Int32Array {
+  // slice() copies into a fresh, aligned buffer; the typed array keeps the bits exactly.
+  const raw = bytes.slice(dataStart + info.dataOffsets[0], dataStart + info.dataOffsets[1]).buffer;
+  return info.dtype === 'I32' ? new Int32Array(raw) : info.dtype === 'F16' ? halfValues(new Uint16Array(raw)) : new Float32Array(raw);
 }
 
 /** The header of a safetensors file, fully checked against the file (no GPU work). */
