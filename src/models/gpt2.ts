@@ -35,7 +35,7 @@ import { mT } from '../ops/shape';
 import { ShapeError, WebGradError } from '../runtime/errors';
 import { keep, tidy } from '../scope';
 import { formatShape, type Tensor } from '../tensor';
-import { GPT } from './gpt';
+import { GPT, type GPTConfig } from './gpt';
 
 /** The fields of a Hugging Face GPT-2 config.json that matter here (others are ignored). */
 export interface GPT2Config {
@@ -94,8 +94,23 @@ function tensorMap(layers: number): [string, string, boolean][] {
   ];
 }
 
-/** The GPT of a Hugging Face GPT-2 `model.safetensors` (see the top of this file). */
-export function fromSafetensors(bytes: Uint8Array, { config, dropout = 0 }: GPT2LoadOptions = {}): GPT {
+/** A checked GPT-2 file: the GPT's configuration, and where each tensor lies. */
+interface GPT2File {
+  config: GPTConfig & { activation: 'gelu' | 'gelu_tanh'; layerNormEps: number };
+  infos: Map<string, SafetensorsTensorInfo>;
+  dataStart: number;
+}
+
+/**
+ * The GPT configuration of a Hugging Face GPT-2 `model.safetensors`, from its header alone (no
+ * GPU work, no tensor read): what fromSafetensors would build, or its refusal. For checking a
+ * file before a device starts, and for planning memory without loading it.
+ */
+export function inspect(bytes: Uint8Array, { config }: { config?: GPT2Config } = {}): GPTConfig {
+  return { ...readGPT2(bytes, config).config };
+}
+
+function readGPT2(bytes: Uint8Array, config: GPT2Config | undefined): GPT2File {
   if (!(bytes instanceof Uint8Array)) throw new WebGradError(`${OP}: expected the file's bytes as a Uint8Array`);
   if (config !== undefined && (typeof config !== 'object' || config === null)) throw new WebGradError(`${OP}: config must be the parsed config.json object`);
   const header = readSafetensorsHeader(bytes);
@@ -131,6 +146,13 @@ export function fromSafetensors(bytes: Uint8Array, { config, dropout = 0 }: GPT2
   const heads = headsOf(dim, config);
   const c = checkConfig(config, { vocabSize, dim, contextLength, layers });
   const hidden = shape('h.0.mlp.c_fc.weight')[1];
+  // An lm_head.weight that repeats wte (GPT2LMHeadModel's tied head, saved anyway) is the tied head.
+  const range = (k: string) => {
+    const i = infos.get(k)!;
+    return bytes.subarray(header.dataStart + i.dataOffsets[0], header.dataStart + i.dataOffsets[1]);
+  };
+  const tieWeights =
+    !infos.has('lm_head.weight') || (infos.get('lm_head.weight')!.dtype === infos.get('wte.weight')!.dtype && sameBytes(range('lm_head.weight'), range('wte.weight')));
   // Every tensor's shape, Conv1D weights as [in, out], before a single GPU tensor exists.
   const want: Record<string, number[]> = {
     'wte.weight': [vocabSize, dim],
@@ -164,11 +186,19 @@ export function fromSafetensors(bytes: Uint8Array, { config, dropout = 0 }: GPT2
       throw new ShapeError(`${OP}: ${k} is ${formatShape(got)}; a GPT-2 with n_embd ${dim}, vocab_size ${vocabSize}, n_positions ${contextLength} has ${formatShape(s)}`);
     }
   }
+  return {
+    config: { vocabSize, contextLength, layers, heads, dim, tieWeights, activation: c.activation, layerNormEps: c.layerNormEps },
+    infos,
+    dataStart: header.dataStart,
+  };
+}
 
-  const values = (k: string) => safetensorsValues(bytes, header.dataStart, infos.get(k)!) as Float32Array;
-  const head = infos.has('lm_head.weight') ? values('lm_head.weight') : null;
-  const tieWeights = head === null || sameBits(head, values('wte.weight'));
-  const model = new GPT({ vocabSize, contextLength, layers, heads, dim, dropout, tieWeights, activation: c.activation, layerNormEps: c.layerNormEps });
+/** The GPT of a Hugging Face GPT-2 `model.safetensors` (see the top of this file). */
+export function fromSafetensors(bytes: Uint8Array, { config, dropout = 0 }: GPT2LoadOptions = {}): GPT {
+  const { config: c, infos, dataStart } = readGPT2(bytes, config);
+  const layers = c.layers;
+  const values = (k: string) => safetensorsValues(bytes, dataStart, infos.get(k)!) as Float32Array;
+  const model = new GPT({ ...c, dropout });
   try {
     const params = Object.fromEntries(model.namedParameters());
     const load = (ours: string, data: Float32Array, transposed: boolean) => {
@@ -179,7 +209,7 @@ export function fromSafetensors(bytes: Uint8Array, { config, dropout = 0 }: GPT2
     };
     noGrad(() => {
       for (const [hf, ours, transposed] of tensorMap(layers)) load(ours, values(hf), transposed);
-      if (!tieWeights) load('lmHead.weight', head!, false);
+      if (!c.tieWeights) load('lmHead.weight', values('lm_head.weight'), false);
     });
   } catch (e) {
     model.dispose();
@@ -277,11 +307,9 @@ function transpose(data: Float32Array, rows: number, cols: number): Float32Array
   return out;
 }
 
-function sameBits(a: Float32Array, b: Float32Array): boolean {
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
