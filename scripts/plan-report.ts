@@ -125,7 +125,7 @@ async function measured(): Promise<void> {
     const every = p.checkpointEvery === 0 ? 'no checkpointing' : `checkpointing every ${p.checkpointEvery === 1 ? '' : `${p.checkpointEvery}th `}block`;
     console.log(
       `  budget ${fmt(budget)}: micro-batch ${p.microBatchSize} × ${p.microBatches}, ${every}; planned peak ${fmt(p.estimatedPeakBytes)}, ` +
-        `measured ${fmt(peak)} (${(((peak - p.estimatedPeakBytes) / p.estimatedPeakBytes) * 100).toFixed(1)}%)`,
+        `measured ${fmt(peak)} (${(((peak - p.estimatedPeakBytes) / p.estimatedPeakBytes) * 100).toFixed(1)}%)\n    ${p.reason}`,
     );
     optimizer.dispose();
     model.dispose();
