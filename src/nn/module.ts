@@ -163,8 +163,8 @@ export abstract class Module {
    * the weights by up to 2^-11 of their size, once. Without shader-f16 nothing changes — the model
    * computes exactly in f32 — and webgrad says so once.
    */
-  half({ frozenOnly }: { frozenOnly: true } = { frozenOnly: undefined as unknown as true }): this {
-    if (frozenOnly !== true) {
+  half(opts?: { frozenOnly: true }): this {
+    if (opts?.frozenOnly !== true) {
       throw new WebGradError(
         'half(): only frozen weights can be stored in float16 (trainable ones need float32 gradients and updates): call half({ frozenOnly: true })',
       );

@@ -6,7 +6,7 @@
 // that repeats wte, an untied one, F16) load too; other files are refused with what they lack.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHalf } from '../../src/ops/half';
-import { expectClose, gpu, Rng, wg } from '../helpers';
+import { expectClose, gpu, Rng, settleGarbage, wg } from '../helpers';
 import { geluTanh } from '../reference/elementwise';
 import { layerNorm } from '../reference/norm';
 
@@ -186,9 +186,18 @@ describe('wg.models.gpt2', () => {
   it('infers the heads as width / 64 without a config, and otherwise asks for config.n_head', async () => {
     const rng = new Rng();
     const wide = randomGPT2(rng, { layers: 1, dim: 64 });
-    const model = wg.models.gpt2.fromSafetensors(await fileOf(wide));
+    const file = await fileOf(wide);
+    await settleGarbage();
+    const live = wg.memory().liveBytes;
+    const model = wg.models.gpt2.fromSafetensors(file);
     expect(model.config).toMatchObject({ dim: 64, heads: 1, layers: 1, activation: 'gelu_tanh' });
+    const { dropout, ...shapes } = model.config; // inspect(): the configuration from the header alone
+    expect(dropout).toBe(0);
+    expect(wg.models.gpt2.inspect(file)).toEqual(shapes);
+    await wg.models.gpt2.toSafetensors(model);
     model.dispose();
+    await settleGarbage();
+    expect(wg.memory().liveBytes).toBe(live); // loading and saving leave nothing behind
     const narrow = await fileOf(randomGPT2(rng));
     expect(() => wg.models.gpt2.fromSafetensors(narrow)).toThrowError(/n_embd 12 is not a multiple of 64.*pass \{ config: \{ n_head \} \}/);
     expect(() => wg.models.gpt2.fromSafetensors(narrow, { config: { n_head: 5 } })).toThrowError(/n_head 5 must be a positive divisor of n_embd 12/);
@@ -202,7 +211,8 @@ describe('wg.models.gpt2', () => {
 
   it('refuses a checkpoint that is not GPT-2, naming what it lacks, and one with a tensor of the wrong shape', async () => {
     const rng = new Rng();
-    const t = (shape: number[]) => wg.randn(shape);
+    const made: wg.Tensor[] = [];
+    const t = (shape: number[]) => (made.push(wg.randn(shape)), made[made.length - 1]!);
     const llama = await wg.io.saveSafetensors({ 'model.embed_tokens.weight': t([V, D]), 'model.layers.0.self_attn.q_proj.weight': t([D, D]), 'lm_head.weight': t([V, D]) });
     expect(() => wg.models.gpt2.fromSafetensors(llama)).toThrowError(
       /not a GPT-2 checkpoint \(Hugging Face names\): it lacks wte\.weight, wpe\.weight, h\.0\.ln_1\.weight.*; it holds .*model\.embed_tokens\.weight/,
@@ -218,6 +228,7 @@ describe('wg.models.gpt2', () => {
     );
     const extra = await fileOf(w, (k) => k, { 'h.0.attn.rotary.inv_freq': t([2]) });
     expect(() => wg.models.gpt2.fromSafetensors(extra, { config: { n_head: HEADS } })).toThrowError(/tensors a GPT-2 of 2 blocks does not have: h\.0\.attn\.rotary\.inv_freq/);
+    for (const x of made) x.dispose();
   });
 
   it('fine-tunes with LoRA on the attention projections (c_attn, c_proj): the loss falls, merge() keeps the logits, the file keeps its names', async () => {
