@@ -1,0 +1,221 @@
+// The demo page's Text mode in headless Chromium. On the CPU backend (?backend=wasm: here faster
+// than SwiftShader, and with no kernels to compile or tune), switched to from the Digits mode, it
+// trains a tiny GPT on the first names in its Worker: the loss falls, held-out checks land beside
+// the bigram baseline, samples stream in while it trains and on demand from a typed prompt; the
+// checkpoint downloads with its tokenizer and comes back, curves and all, after a reload (from
+// IndexedDB) and from the file. On WebGPU (SwiftShader) it says what it does before the first
+// step (compiling the step's kernels, counted) and trains. And it fits a phone's screen. Kept
+// short: a tiny model, a few dozen steps (SwiftShader's kernel tuning, 30 s and more after the
+// first step, is cut short by Pause).
+
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensorsHeader } from '../../src/io/safetensors';
+import { collectErrors, useBrowser } from './harness';
+
+const artifacts = resolve(import.meta.dirname, '../..', 'test-results');
+/** Steps before judging the loss: past the warm-up, and one held-out check (every 25 steps). */
+const STEPS = 30;
+
+const session = useBrowser();
+
+beforeAll(() => {
+  mkdirSync(artifacts, { recursive: true });
+});
+
+const text = async (page: Page, id: string): Promise<string> => (await page.textContent(`#${id}`)) ?? '';
+const numberIn = async (page: Page, id: string): Promise<number> => parseFloat((await text(page, id)).replace(/,/g, ''));
+const waitForState = (page: Page, state: string, timeout = 60_000) => page.waitForSelector(`#text-status[data-state="${state}"]`, { timeout });
+
+/** What the status line said, and the step then (recorded in the page). */
+const recordStatus = (page: Page) =>
+  page.evaluate(() => {
+    const said: { text: string; step: number; progress: number | null }[] = ((window as unknown as { said: unknown[] }).said = []) as never;
+    const status = document.getElementById('text-status')!;
+    const bar = document.getElementById('text-status-progress') as HTMLProgressElement;
+    new MutationObserver(() =>
+      said.push({ text: status.textContent ?? '', step: Number(document.getElementById('text-step')!.textContent), progress: bar.hidden ? null : bar.value }),
+    ).observe(status, { childList: true, characterData: true, subtree: true });
+  });
+const statusLog = (page: Page) => page.evaluate(() => (window as unknown as { said: { text: string; step: number; progress: number | null }[] }).said);
+
+const samples = (page: Page) =>
+  page.$$eval('#text-samples li', (lis) =>
+    lis.map((li) => ({
+      state: (li as HTMLElement).dataset.state,
+      head: li.querySelector('p')!.textContent ?? '',
+      prompt: li.querySelector('.prompt')!.textContent ?? '',
+      written: li.querySelector('.written')!.textContent ?? '',
+    })),
+  );
+
+const shownHistory = async (page: Page) => ({
+  lossPoints: Number(await page.getAttribute('#text-loss-chart', 'data-points')),
+  heldOutPoints: Number(await page.getAttribute('#text-loss-chart', 'data-held-out-points')),
+  loss: await text(page, 'text-loss'),
+  heldOut: await text(page, 'text-held-out'),
+  step: await text(page, 'text-step'),
+});
+
+describe('the demo page in Text mode', () => {
+  it('trains a GPT on names (CPU backend): the loss falls, samples stream in, the checkpoint saves and comes back', async () => {
+    const context = await session.browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1100 } });
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${session.url}/demo/?backend=wasm`);
+    await page.click('#mode-text');
+    expect(page.url()).toMatch(/[?&]mode=text/);
+    expect(await page.isHidden('#draw-card')).toBe(true);
+    await waitForState(page, 'ready');
+    expect(await text(page, 'text-data')).toMatch(/^Moby Dick: [\d,]+ characters to train on/);
+
+    // The names, the tiny model, small batches: a new model for each choice before training.
+    await page.selectOption('#text-source', 'names');
+    await expect.poll(() => text(page, 'text-data')).toMatch(/^8,422 first names: /);
+    await page.selectOption('#text-size', 'tiny');
+    await expect.poll(() => text(page, 'text-model-note')).toMatch(/^New model: GPT of 1 layer, 2 heads, width 32, context 32 \([\d,]+ parameters\) on 8,422 first names\.$/);
+    await waitForState(page, 'ready');
+    await page.selectOption('#text-batch-size', '8');
+    expect(await text(page, 'text-plan')).toMatch(/whole batch of 16 sequences|micro-batches/);
+    const bigram = parseFloat((await text(page, 'text-held-out-detail')).match(/bigram baseline: ([\d.]+)/)![1]!);
+    expect(bigram).toBeGreaterThan(1.5);
+    expect(bigram).toBeLessThan(Math.log(28));
+
+    const started = Date.now();
+    await page.click('#text-train');
+    await page.waitForFunction(
+      (n) => Number(document.getElementById('text-step')!.textContent) >= n && document.querySelector('#text-samples li[data-state="done"]') !== null,
+      STEPS,
+      { timeout: 60_000 },
+    );
+    const trainedFor = Date.now() - started;
+    await page.click('#text-pause');
+    await waitForState(page, 'paused');
+
+    // The loss fell from about ln 28 (a model that knows nothing of 28 characters).
+    const start = parseFloat((await text(page, 'text-loss-start')).match(/started at ([\d.]+)/)![1]!);
+    expect(start).toBeGreaterThan(3);
+    expect(await numberIn(page, 'text-loss')).toBeLessThan(start - 0.4);
+    expect(await text(page, 'text-speed')).toMatch(/\d tokens\/s/);
+    expect(await text(page, 'text-memory')).toMatch(/in use/);
+    expect(await text(page, 'text-plan')).toMatch(/whole batch of 8 sequences|micro-batches/);
+    // Held-out checks: at step 25 and where it paused, below the 28-character guess.
+    const held = await shownHistory(page);
+    expect(held.heldOutPoints).toBeGreaterThanOrEqual(2);
+    expect(await numberIn(page, 'text-held-out')).toBeLessThan(Math.log(28) - 0.4);
+    expect(held.lossPoints).toBe(Number(held.step));
+
+    // A sample streamed in while it trained: the names' new line as the prompt, then 200 characters of the names' alphabet.
+    const periodic = (await samples(page)).find((s) => s.state === 'done')!;
+    expect(periodic.head).toMatch(/^Written at step \d+, temperature 0.8$/);
+    expect(periodic.prompt).toBe('\n');
+    expect(periodic.written).toMatch(/^[a-z\n' -]{200}$/);
+
+    // On demand, from a typed prompt, greedy (temperature 0): it starts with the prompt, and twice gives the same.
+    await page.fill('#text-temperature', '0');
+    await page.fill('#text-prompt', 'mar');
+    await page.click('#text-generate');
+    await page.waitForFunction(() => {
+      const li = document.querySelector('#text-samples li');
+      return li?.querySelector('p')?.textContent?.startsWith('Asked for') && (li as HTMLElement).dataset.state === 'done';
+    });
+    const [asked] = await samples(page);
+    expect(asked!.head).toMatch(/^Asked for at step \d+, temperature 0$/);
+    expect(asked!.prompt).toBe('mar');
+    expect(asked!.written).toMatch(/^[a-z\n' -]{200}$/);
+    await page.click('#text-generate');
+    await page.waitForFunction(() => document.querySelectorAll('#text-samples li[data-state="done"]').length >= 3 && (document.querySelector('#text-samples li') as HTMLElement).dataset.state === 'done');
+    expect((await samples(page))[0]!.written).toBe(asked!.written);
+    // A character the names never use is refused, naming it.
+    await page.fill('#text-prompt', 'Ω');
+    await page.click('#text-generate');
+    await expect.poll(() => text(page, 'text-error')).toMatch(/That prompt cannot be used: .*"Ω"|Ω/);
+    await page.screenshot({ path: resolve(artifacts, 'text-demo.png'), fullPage: true });
+
+    // Download: a GPT checkpoint with its tokenizer and the command line's progress fields.
+    const steps = Number(await text(page, 'text-step'));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#text-download')]);
+    expect(download.suggestedFilename()).toBe(`webgrad-gpt-names-tiny-step${steps}.safetensors`);
+    const file = resolve(artifacts, download.suggestedFilename());
+    await download.saveAs(file);
+    const header = readSafetensorsHeader(new Uint8Array(readFileSync(file)));
+    expect(header.tensors['model.wte.weight']).toMatchObject({ dtype: 'F32', shape: [28, 32] });
+    const meta = JSON.parse(header.metadata['webgrad.checkpoint']!);
+    expect(meta.progress).toMatchObject({ model: 'gpt', data: 'names', layers: 1, heads: 2, dim: 32, context: 32, steps });
+    expect(meta.tokenizer.kind).toBe('char');
+
+    // A reload continues the model kept in IndexedDB, in Text mode, its curves and readouts as they were.
+    const before = await shownHistory(page);
+    await page.reload();
+    await waitForState(page, 'paused');
+    expect(await text(page, 'text-model-note')).toMatch(/^Restored model from .+: GPT of 1 layer.*first names, \d+ steps trained\.$/);
+    await expect.poll(() => shownHistory(page)).toEqual(before);
+    expect(await page.isDisabled('#text-size')).toBe(true);
+
+    // Loading the downloaded file brings the same back.
+    await page.setInputFiles('#text-load', file);
+    await expect.poll(() => text(page, 'text-model-note')).toMatch(new RegExp(`^Loaded webgrad-gpt-names-tiny-step${steps}\\.safetensors: GPT`));
+    await expect.poll(() => shownHistory(page)).toEqual(before);
+
+    console.log(`text mode, CPU backend: step ${STEPS} and a whole sample ${(trainedFor / 1000).toFixed(1)} s after Train`);
+    expect(errors, errors.join('\n')).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it('on WebGPU, counts the kernels it compiles before the first step, then trains', async () => {
+    const page = await session.browser.newPage({ viewport: { width: 1280, height: 1100 } });
+    const errors = collectErrors(page);
+    await page.goto(`${session.url}/demo/?mode=text&backend=webgpu`);
+    await waitForState(page, 'ready');
+    expect(await page.textContent('#device-card h2')).toBe('Your GPU');
+    await page.selectOption('#text-source', 'names');
+    await expect.poll(() => text(page, 'text-data')).toMatch(/first names/);
+    await page.selectOption('#text-size', 'tiny');
+    await expect.poll(() => text(page, 'text-model-note')).toMatch(/GPT of 1 layer/);
+    await waitForState(page, 'ready');
+    await page.selectOption('#text-batch-size', '8');
+    await recordStatus(page);
+    await page.click('#text-train');
+    // The first step, and the first piece of a sample after it.
+    await page.waitForFunction(() => Number(document.getElementById('text-step')!.textContent) >= 1 && document.querySelector('#text-samples .written')?.textContent !== '', null, {
+      timeout: 60_000,
+    });
+    await page.click('#text-pause');
+    await waitForState(page, 'paused');
+    const said = await statusLog(page);
+    const compiling = said.filter((s) => /^Compiling GPU kernels for this model: \d+\/\d+…$/.test(s.text));
+    expect(compiling.length, said.map((s) => s.text).join('\n')).toBeGreaterThan(1);
+    const [, done, total] = compiling.at(-1)!.text.match(/(\d+)\/(\d+)/)!.map(Number);
+    expect(done).toBe(total);
+    expect(compiling.every((s) => s.step === 0 && s.progress !== null && s.progress >= 0 && s.progress <= 1)).toBe(true);
+    // A first loss near ln 28, and a held-out check where it paused.
+    expect(Math.abs((await numberIn(page, 'text-loss')) - Math.log(28))).toBeLessThan(0.5);
+    expect(await numberIn(page, 'text-held-out')).toBeGreaterThan(0);
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('fits a phone screen (390×844) in Text mode', async () => {
+    const page = await session.browser.newPage({ viewport: { width: 390, height: 844 } });
+    const errors = collectErrors(page);
+    await page.goto(`${session.url}/demo/?mode=text&backend=wasm`);
+    await waitForState(page, 'ready');
+    await page.selectOption('#text-source', 'pasted');
+    expect(await page.isVisible('#text-pasted')).toBe(true);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const outside = await page.evaluate(() =>
+      [...document.querySelectorAll('#app .card')].flatMap((card) =>
+        [...card.querySelectorAll('input:not([type=file]), select, button, textarea, canvas')]
+          .filter((e) => e.getClientRects().length > 0)
+          .filter((e) => e.getBoundingClientRect().left < card.getBoundingClientRect().left || e.getBoundingClientRect().right > card.getBoundingClientRect().right + 0.5)
+          .map((e) => `${card.id}: ${e.outerHTML.slice(0, 80)}`),
+      ),
+    );
+    expect(outside).toEqual([]);
+    await page.screenshot({ path: resolve(artifacts, 'text-demo-phone.png'), fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+});
