@@ -43,6 +43,8 @@ export function startTextDemo(): void {
   let recentLosses: number[] = [];
   let firstLosses: number[] = [];
   let text: TextInfo | null = null;
+  /** The text the model in place trains on (the selector may show another, a paste not yet used). */
+  let modelSource: TextSource | null = null;
   let deviceInfo: DeviceInfo | null = null;
 
   const readConfig = (): TextConfig => {
@@ -71,7 +73,8 @@ export function startTextDemo(): void {
   const updateControls = (): void => {
     const idle = runState === 'ready' || runState === 'paused';
     const training = runState === 'training';
-    buttons.train.disabled = !idle || !hasModel || !controls.lr.checkValidity() || !(Number(controls.lr.value) > 0);
+    const otherText = modelSource !== null && controls.source.value !== modelSource;
+    buttons.train.disabled = !idle || !hasModel || otherText || !controls.lr.checkValidity() || !(Number(controls.lr.value) > 0);
     buttons.pause.disabled = !training;
     buttons.reset.disabled = !(idle || training);
     buttons.download.disabled = !hasModel || !(idle || training);
@@ -87,7 +90,9 @@ export function startTextDemo(): void {
       ? 'Pause to change the settings.'
       : idle && !fresh
         ? 'Reset to choose another text or model size.'
-        : '';
+        : otherText
+          ? 'Paste a text and press “Use this text” to make a model for it.'
+          : '';
   };
 
   const setStatus = (state: RunState, detail: string, progress?: number): void => {
@@ -189,6 +194,7 @@ export function startTextDemo(): void {
         showError(null);
         hasModel = true;
         text = msg.text;
+        modelSource = msg.config.source;
         writeConfig(msg.config);
         trainedSteps = msg.step;
         firstLosses = msg.history.loss.slice(0, LOSS_WINDOW).map(([, l]) => l);
@@ -285,6 +291,7 @@ export function startTextDemo(): void {
   // A new model when the text or size changes before any training (a pasted text: with its button).
   controls.source.onchange = () => {
     showPasteBox();
+    updateControls();
     if (controls.source.value !== 'pasted') post({ type: 'reset', config: readConfig(), pasted: '' });
   };
   controls.size.onchange = () => {

@@ -306,7 +306,15 @@ async function stopTraining(): Promise<void> {
  */
 function startSample(s: Session, prompt: string, temperature: number, requested: boolean): void {
   const text = prompt === '' ? s.data.info.defaultPrompt : prompt;
-  let ids = s.data.tokenizer.encode(text, { unknown: requested ? 'error' : 'skip' });
+  if (requested) {
+    const unknown = [...new Set(text)].filter((c) => s.data.tokenizer.encode(c, { unknown: 'skip' }).length === 0);
+    if (unknown.length) {
+      throw new wg.WebGradError(
+        `it has ${unknown.map((c) => JSON.stringify(c)).join(', ')}, which the model has never seen: it knows only the ${s.data.info.vocabSize} characters of its text`,
+      );
+    }
+  }
+  let ids = s.data.tokenizer.encode(text, { unknown: 'skip' });
   if (ids.length === 0) ids = s.data.tokenizer.encode(s.data.info.defaultPrompt);
   sample = new SampleStream(++samples, ids, temperature, SAMPLE_SEED + samples * 1000);
   send({ type: 'sample-start', id: sample.id, step: s.step, prompt: s.data.tokenizer.decode(ids), temperature, requested });

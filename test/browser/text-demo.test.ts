@@ -131,7 +131,7 @@ describe('the demo page in Text mode', () => {
     // A character the names never use is refused, naming it.
     await page.fill('#text-prompt', 'Ω');
     await page.click('#text-generate');
-    await expect.poll(() => text(page, 'text-error')).toMatch(/That prompt cannot be used: .*"Ω"|Ω/);
+    await expect.poll(() => text(page, 'text-error')).toBe('That prompt cannot be used: it has "Ω", which the model has never seen: it knows only the 28 characters of its text');
     await page.screenshot({ path: resolve(artifacts, 'text-demo.png'), fullPage: true });
 
     // Download: a GPT checkpoint with its tokenizer and the command line's progress fields.
@@ -204,6 +204,9 @@ describe('the demo page in Text mode', () => {
     await waitForState(page, 'ready');
     await page.selectOption('#text-source', 'pasted');
     expect(await page.isVisible('#text-pasted')).toBe(true);
+    // The model in place is Moby Dick's: Train waits for a pasted text to be used.
+    expect(await page.isDisabled('#text-train')).toBe(true);
+    expect(await text(page, 'text-controls-hint')).toMatch(/Use this text/);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     const outside = await page.evaluate(() =>
       [...document.querySelectorAll('#app .card')].flatMap((card) =>
@@ -215,6 +218,17 @@ describe('the demo page in Text mode', () => {
     );
     expect(outside).toEqual([]);
     await page.screenshot({ path: resolve(artifacts, 'text-demo-phone.png'), fullPage: true });
+
+    // A pasted text: too short for one window is refused, saying so; a longer one gets a model.
+    await page.fill('#text-pasted', 'Too short.');
+    await page.click('#text-use');
+    await expect.poll(() => text(page, 'text-error')).toMatch(/^Could not use that text: the pasted text is too short for this model \(10 characters\)/);
+    await page.fill('#text-pasted', 'The quick brown fox jumps over the lazy dog. '.repeat(40));
+    await page.click('#text-use');
+    await expect.poll(() => text(page, 'text-model-note')).toMatch(/^New model: GPT of 2 layers.* on your text\.$/);
+    expect(await text(page, 'text-data')).toMatch(/^your text: 1,620 characters to train on, 180 held out; 29 distinct characters$/);
+    await waitForState(page, 'ready');
+    expect(await page.isDisabled('#text-train')).toBe(false);
     expect(errors, errors.join('\n')).toEqual([]);
     await page.close();
   });
