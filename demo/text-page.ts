@@ -195,6 +195,9 @@ export function startTextDemo(): void {
         hasModel = true;
         text = msg.text;
         modelSource = msg.config.source;
+        // Samples of the model that was in place go with it (one cut short included).
+        samples.replaceChildren();
+        streaming.clear();
         writeConfig(msg.config);
         trainedSteps = msg.step;
         firstLosses = msg.history.loss.slice(0, LOSS_WINDOW).map(([, l]) => l);

@@ -91,7 +91,7 @@ async function restoreStored(): Promise<boolean> {
   if (!stored) return false;
   try {
     setState('starting', 'Restoring the text model kept in this browser…');
-    replaceSession(await fromFile(stored.checkpoint, stored.pasted ?? ''), stored.history);
+    await replaceSession(await fromFile(stored.checkpoint, stored.pasted ?? ''), stored.history);
   } catch (e) {
     send({ type: 'error', message: `The text model kept in this browser could not be restored (${(e as Error).message}); starting afresh.` });
     return false;
@@ -115,7 +115,7 @@ async function newSession(config: TextConfig, pasted: string): Promise<void> {
   }
   wg.manualSeed(MODEL_SEED);
   const m = buildTextModel(shape, data.tokenizer.vocabSize, config.lr);
-  replaceSession({ config, shape, m, data, step: 0, history: { loss: [], heldOut: [] } });
+  await replaceSession({ config, shape, m, data, step: 0, history: { loss: [], heldOut: [] } });
   announce({ kind: 'new' });
 }
 
@@ -153,14 +153,17 @@ async function fromFile(bytes: Uint8Array, pasted: string): Promise<Session> {
   return { config, shape: c.shape, m, data, step: c.steps, history: c.history ?? { loss: [], heldOut: [] } };
 }
 
-function replaceSession(next: Session, history?: TextHistory): void {
+/** Puts `next` in place once GPU work under way (a piece of a sample) is done with the old model. */
+async function replaceSession(next: Session, history?: TextHistory): Promise<void> {
   sample = null; // a sample of the old model stops where it is
-  if (session) {
-    session.m.optimizer.dispose();
-    session.m.model.dispose();
-  }
-  if (history) next.history = history;
-  session = next;
+  await exclusive(async () => {
+    if (session) {
+      session.m.optimizer.dispose();
+      session.m.model.dispose();
+    }
+    if (history) next.history = history;
+    session = next;
+  });
 }
 
 function newTrainer(s: Session, tuneBeforeSteps = true): wg.Trainer {
@@ -395,7 +398,7 @@ async function load(bytes: Uint8Array, fileName: string, pasted: string): Promis
     send({ type: 'error', message: `${fileName} could not be loaded: ${(e as Error).message}` });
     return;
   }
-  replaceSession(next);
+  await replaceSession(next);
   announce({ kind: 'file', fileName });
   await store(next);
 }

@@ -208,15 +208,33 @@ describe('the demo page in Text mode', () => {
     expect(await page.isDisabled('#text-train')).toBe(true);
     expect(await text(page, 'text-controls-hint')).toMatch(/Use this text/);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    const outside = await page.evaluate(() =>
-      [...document.querySelectorAll('#app .card')].flatMap((card) =>
-        [...card.querySelectorAll('input:not([type=file]), select, button, textarea, canvas')]
-          .filter((e) => e.getClientRects().length > 0)
-          .filter((e) => e.getBoundingClientRect().left < card.getBoundingClientRect().left || e.getBoundingClientRect().right > card.getBoundingClientRect().right + 0.5)
-          .map((e) => `${card.id}: ${e.outerHTML.slice(0, 80)}`),
-      ),
-    );
-    expect(outside).toEqual([]);
+    const layout = await page.evaluate(() => {
+      const ctx = document.createElement('canvas').getContext('2d')!;
+      const box = (e: Element) => e.getBoundingClientRect();
+      const shown = (e: Element) => e.getClientRects().length > 0;
+      return {
+        // Every control inside its card.
+        outside: [...document.querySelectorAll('#app .card')].flatMap((card) =>
+          [...card.querySelectorAll('input:not([type=file]), select, button, textarea, canvas')]
+            .filter(shown)
+            .filter((e) => box(e).left < box(card).left || box(e).right > box(card).right + 0.5)
+            .map((e) => `${card.id}: ${e.outerHTML.slice(0, 80)}`),
+        ),
+        // The chosen option's text fits its select (with room for the arrow).
+        cut: [...document.querySelectorAll('select')].filter(shown).flatMap((s) => {
+          const style = getComputedStyle(s);
+          ctx.font = style.font;
+          const room = s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+          const text = s.selectedOptions[0]?.text ?? '';
+          return ctx.measureText(text).width > room ? [`${s.id}: "${text}" in ${s.clientWidth}px`] : [];
+        }),
+        // The Digits mode's cards are hidden, the Text mode's shown.
+        cards: [...document.querySelectorAll('#app .card')].filter(shown).map((c) => c.id),
+      };
+    });
+    expect(layout.outside).toEqual([]);
+    expect(layout.cut).toEqual([]);
+    expect(layout.cards).toEqual(['text-training-card', 'text-charts-card', 'text-sample-card', 'device-card', 'text-model-card']);
     await page.screenshot({ path: resolve(artifacts, 'text-demo-phone.png'), fullPage: true });
 
     // A pasted text: too short for one window is refused, saying so; a longer one gets a model.
