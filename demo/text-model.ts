@@ -88,6 +88,7 @@ export async function describeTextFile(bytes: Uint8Array): Promise<TextFileConte
   const shape = shapeFrom(progress);
   const tokenizer = await wg.io.readCheckpointTokenizer(bytes);
   if (!tokenizer) throw new wg.WebGradError('it has no tokenizer: the page cannot turn its ids into text');
+  checkTensors(bytes, shape, tokenizer.vocabSize);
   const data = progress.data;
   const source: TextSource | null = data === 'moby-dick' || data === 'names' || data === 'pasted' ? data : null;
   const size = (Object.keys(TEXT_SIZES) as TextSize[]).find((k) => sameShape(TEXT_SIZES[k], shape)) ?? null;
@@ -118,6 +119,28 @@ function shapeFrom(p: Record<string, unknown>): GptShape {
     out[k] = v;
   }
   return out as GptShape;
+}
+
+/**
+ * The file's weights must be those of the GPT its metadata describes, checked before that GPT is
+ * built: a file cannot make the page allocate a model larger than the weights it carries.
+ */
+function checkTensors(bytes: Uint8Array, s: GptShape, vocabSize: number): void {
+  const tensors = wg.io.readSafetensorsHeader(bytes).tensors;
+  const expect = (name: string, shape: number[]): void => {
+    const found = tensors[`model.${name}`]?.shape;
+    if (!found || found.length !== shape.length || found.some((d, i) => d !== shape[i])) {
+      throw new wg.WebGradError(
+        `its weights do not fit the GPT its metadata describes (${s.layers} layers, width ${s.dim}, context ${s.context}, ` +
+          `${vocabSize} characters): model.${name} is ${found ? `[${found.join(', ')}]` : 'missing'}, expected [${shape.join(', ')}]`,
+      );
+    }
+  };
+  expect('wte.weight', [vocabSize, s.dim]);
+  expect('wpe.weight', [s.context, s.dim]);
+  expect(`blocks.${s.layers - 1}.fc.weight`, [4 * s.dim, s.dim]);
+  if (tensors[`model.blocks.${s.layers}.fc.weight`]) throw new wg.WebGradError(`it has more blocks than the ${s.layers} layers its metadata says`);
+  if (s.dim % s.heads !== 0) throw new wg.WebGradError(`its width ${s.dim} is not a multiple of its ${s.heads} heads`);
 }
 
 function sameShape(a: GptShape, b: GptShape): boolean {

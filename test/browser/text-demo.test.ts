@@ -6,12 +6,13 @@
 // IndexedDB) and from the file. On WebGPU (SwiftShader) it says what it does before the first
 // step (compiling the step's kernels, counted) and trains. And it fits a phone's screen. Kept
 // short: a tiny model, a few dozen steps (SwiftShader's kernel tuning, 30 s and more after the
-// first step, is cut short by Pause).
+// first step, is cut short by Pause). Also, in Node: what the page accepts of a checkpoint file.
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { describeTextFile, validHistory } from '../../demo/text-model';
 import { readSafetensorsHeader } from '../../src/io/safetensors';
 import { collectErrors, useBrowser } from './harness';
 
@@ -249,5 +250,56 @@ describe('the demo page in Text mode', () => {
     expect(await page.isDisabled('#text-train')).toBe(false);
     expect(errors, errors.join('\n')).toEqual([]);
     await page.close();
+  });
+});
+
+describe('Text mode checkpoints, read before any model is built', () => {
+  /** A safetensors file of zero-filled f32 tensors with webgrad checkpoint metadata. */
+  const file = (tensors: Record<string, number[]>, meta: object): Uint8Array => {
+    const header: Record<string, unknown> = { __metadata__: { 'webgrad.checkpoint': JSON.stringify(meta) } };
+    let offset = 0;
+    for (const [name, shape] of Object.entries(tensors)) {
+      const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+      header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
+      offset += bytes;
+    }
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(8 + json.length + offset);
+    new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+    out.set(json, 8);
+    return out;
+  };
+  const chars = [...'\nabcdefghijklmnopqrstuvwxyz'];
+  const tiny = { 'model.wte.weight': [27, 32], 'model.wpe.weight': [32, 32], 'model.blocks.0.fc.weight': [128, 32] };
+  const meta = (progress: object) => ({ version: 1, progress, tokenizer: { kind: 'char', chars } });
+
+  it('reads the shape, the text and the tokenizer of a GPT checkpoint (the page’s or the command line’s)', async () => {
+    const c = await describeTextFile(file(tiny, meta({ model: 'gpt', data: 'names', layers: 1, heads: 2, dim: 32, context: 32, steps: 7 })));
+    expect(c).toMatchObject({ shape: { layers: 1, heads: 2, dim: 32, context: 32 }, size: 'tiny', source: 'names', steps: 7, history: null });
+    expect(c.tokenizer.decode([1, 2, 0])).toBe('ab\n');
+    // A command line file of a text file: its text is not at hand (the page asks for it to be pasted).
+    const cli = await describeTextFile(file(tiny, meta({ model: 'gpt', data: 'poems.txt', layers: 1, heads: 2, dim: 32, context: 32, steps: 300 })));
+    expect(cli.source).toBeNull();
+  });
+
+  it('refuses a file whose metadata asks for a larger model than its weights, an MNIST model, and one without a tokenizer', async () => {
+    const huge = meta({ model: 'gpt', data: 'names', layers: 48, heads: 32, dim: 4096, context: 8192, steps: 0 });
+    await expect(describeTextFile(file(tiny, huge))).rejects.toThrow(/do not fit the GPT its metadata describes \(48 layers, width 4096, context 8192, 27 characters\): model\.wte\.weight is \[27, 32\], expected \[27, 4096\]/);
+    const extra = meta({ model: 'gpt', data: 'names', layers: 1, heads: 2, dim: 32, context: 32 });
+    await expect(describeTextFile(file({ ...tiny, 'model.blocks.1.fc.weight': [128, 32] }, extra))).rejects.toThrow(/more blocks than the 1 layers/);
+    await expect(describeTextFile(file({ 'model.1.weight': [256, 784] }, meta({ model: 'mlp' })))).rejects.toThrow(/an MLP model: .*load it in the Digits mode/);
+    await expect(describeTextFile(file(tiny, { version: 1, progress: { model: 'gpt', layers: 1, heads: 2, dim: 32, context: 32 } }))).rejects.toThrow(/no tokenizer/);
+    await expect(describeTextFile(file(tiny, meta({ model: 'gpt', layers: 1, heads: 2, dim: 32, context: 1e9 })))).rejects.toThrow(/context 1000000000; expected a whole number from 1 to 8192/);
+  });
+
+  it('keeps a saved history only when it has the expected form', () => {
+    expect(validHistory({ loss: [[1, 3.3], [2, null]], heldOut: [{ step: 2, loss: 3.1, bitsPerChar: 4.5 }], tokensPerSecond: 900 })).toEqual({
+      loss: [[1, 3.3], [2, NaN]],
+      heldOut: [{ step: 2, loss: 3.1, bitsPerChar: 4.5 }],
+      tokensPerSecond: 900,
+    });
+    expect(validHistory({ loss: [[1, 'x']], heldOut: [] })).toBeNull();
+    expect(validHistory({ loss: [], heldOut: [{ step: 1 }] })).toBeNull();
+    expect(validHistory('nonsense')).toBeNull();
   });
 });
