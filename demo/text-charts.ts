@@ -82,8 +82,9 @@ export class TextCharts {
     this.smoothedCount = 0;
     this.bigram = Number.isFinite(bigram) ? bigram : null;
     const heldOut = new Map(history.heldOut.map((p) => [p.step, p]));
+    for (const [step, tokensPerSecond] of history.speed) this.addSpeed(step, tokensPerSecond);
     for (const [step, loss] of history.loss) {
-      this.addLoss(step, loss, null);
+      this.addLoss(step, loss);
       const h = heldOut.get(step);
       if (h) {
         this.addHeldOut(h);
@@ -95,7 +96,7 @@ export class TextCharts {
     this.schedule();
   }
 
-  addLoss(step: number, loss: number, tokensPerSecond: number | null): void {
+  addLoss(step: number, loss: number): void {
     if (!Number.isFinite(loss) || (this.lossData[0].length && step <= this.lossData[0].at(-1)!)) return;
     const [xs, raw, smooth, held, bigram] = this.lossData;
     this.smoothed = SMOOTHING * this.smoothed + (1 - SMOOTHING) * loss;
@@ -105,10 +106,14 @@ export class TextCharts {
     smooth.push(this.smoothed / (1 - SMOOTHING ** this.smoothedCount)); // bias-corrected: it starts at the first loss
     held.push(null);
     bigram.push(this.bigram);
-    if (tokensPerSecond !== null) {
-      this.speedData[0].push(step);
-      this.speedData[1].push(tokensPerSecond);
-    }
+    this.schedule();
+  }
+
+  addSpeed(step: number, tokensPerSecond: number): void {
+    const [xs, speed] = this.speedData;
+    if (xs.length && step <= xs.at(-1)!) return;
+    xs.push(step);
+    speed.push(tokensPerSecond);
     this.schedule();
   }
 

@@ -171,12 +171,15 @@ export function validHistory(raw: unknown): TextHistory | null {
     (p): p is HeldOutPoint => typeof p === 'object' && p !== null && finite(p.step) && finite(p.loss) && finite(p.bitsPerChar),
   );
   if (loss.length !== r.loss.length || heldOut.length !== r.heldOut.length) return null;
-  const history: TextHistory = {
+  // Files saved before the speed was recorded lack it.
+  const speed = r.speed === undefined ? [] : r.speed;
+  if (!Array.isArray(speed) || speed.length > MAX_HISTORY_POINTS) return null;
+  if (!speed.every((p) => Array.isArray(p) && p.length === 2 && finite(p[0]) && finite(p[1]) && p[1] >= 0)) return null;
+  return {
     loss: loss.map(([s, l]) => [s, l ?? NaN]),
     heldOut: heldOut.map((p) => ({ step: p.step, loss: p.loss, bitsPerChar: p.bitsPerChar })),
+    speed: speed.map(([s, v]: [number, number]) => [s, v]),
   };
-  if (finite(r.tokensPerSecond) && r.tokensPerSecond > 0) history.tokensPerSecond = r.tokensPerSecond;
-  return history;
 }
 
 function count(v: unknown): number {

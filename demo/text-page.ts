@@ -206,7 +206,7 @@ export function startTextDemo(): void {
         $('text-lr-now').textContent = '';
         showLoss();
         showHeldOut(msg.history.heldOut.at(-1));
-        showSpeed(msg.history.tokensPerSecond, '(when it last trained)');
+        showSpeed(msg.history.speed.at(-1)?.[1], '(when it last trained)');
         showMemory(msg.memory, 'idle');
         [$('text-plan').textContent, $('text-plan-reason').textContent] = planText(msg.plan, 'sequences');
         charts.reset(msg.history, msg.text.bigram);
@@ -232,7 +232,8 @@ export function startTextDemo(): void {
         $('text-lr-now').textContent = `(learning rate ${msg.lr.toPrecision(2)})`;
         addLoss(msg.loss);
         showLoss();
-        charts.addLoss(msg.step, msg.loss, msg.tokensPerSecond);
+        charts.addLoss(msg.step, msg.loss);
+        charts.addSpeed(msg.step, msg.tokensPerSecond);
         showSpeed(msg.tokensPerSecond);
         showMemory(msg.memory, 'step');
         break;

@@ -53,8 +53,8 @@ export interface TextHistory {
   /** [step, training loss] per step. */
   loss: [number, number][];
   heldOut: HeldOutPoint[];
-  /** Tokens per second when it last trained. */
-  tokensPerSecond?: number;
+  /** [step, tokens per second over the recent steps] per step. */
+  speed: [number, number][];
 }
 
 /** The text a model trains on, as the page describes it. */

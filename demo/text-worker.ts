@@ -115,7 +115,7 @@ async function newSession(config: TextConfig, pasted: string): Promise<void> {
   }
   wg.manualSeed(MODEL_SEED);
   const m = buildTextModel(shape, data.tokenizer.vocabSize, config.lr);
-  await replaceSession({ config, shape, m, data, step: 0, history: { loss: [], heldOut: [] } });
+  await replaceSession({ config, shape, m, data, step: 0, history: { loss: [], heldOut: [], speed: [] } });
   announce({ kind: 'new' });
 }
 
@@ -150,7 +150,7 @@ async function fromFile(bytes: Uint8Array, pasted: string): Promise<Session> {
     m.optimizer.dispose();
     throw e;
   }
-  return { config, shape: c.shape, m, data, step: c.steps, history: c.history ?? { loss: [], heldOut: [] } };
+  return { config, shape: c.shape, m, data, step: c.steps, history: c.history ?? { loss: [], heldOut: [], speed: [] } };
 }
 
 /** Puts `next` in place once GPU work under way (a piece of a sample) is done with the old model. */
@@ -258,7 +258,7 @@ async function trainLoop(s: Session): Promise<void> {
       speed.add(b.size * context, performance.now() - started);
       s.step++;
       s.history.loss.push([s.step, result.loss]);
-      s.history.tokensPerSecond = speed.perSecond();
+      s.history.speed.push([s.step, speed.perSecond()]);
       send({ type: 'step', step: s.step, loss: result.loss, tokensPerSecond: speed.perSecond(), lr, memory: wg.memory() });
       if (stepsHere++ === 0 && state === 'training') setState('training');
       if (result.microBatchSize !== plan.microBatchSize) {

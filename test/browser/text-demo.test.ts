@@ -55,6 +55,7 @@ const samples = (page: Page) =>
 const shownHistory = async (page: Page) => ({
   lossPoints: Number(await page.getAttribute('#text-loss-chart', 'data-points')),
   heldOutPoints: Number(await page.getAttribute('#text-loss-chart', 'data-held-out-points')),
+  speedPoints: Number(await page.getAttribute('#text-speed-chart', 'data-points')),
   loss: await text(page, 'text-loss'),
   heldOut: await text(page, 'text-held-out'),
   step: await text(page, 'text-step'),
@@ -107,6 +108,7 @@ describe('the demo page in Text mode', () => {
     expect(held.heldOutPoints).toBeGreaterThanOrEqual(2);
     expect(await numberIn(page, 'text-held-out')).toBeLessThan(Math.log(28) - 0.4);
     expect(held.lossPoints).toBe(Number(held.step));
+    expect(held.speedPoints).toBe(Number(held.step));
 
     // A sample streamed in while it trained: the names' new line as the prompt, then 200 characters of the names' alphabet.
     const periodic = (await samples(page)).find((s) => s.state === 'done')!;
@@ -293,11 +295,13 @@ describe('Text mode checkpoints, read before any model is built', () => {
   });
 
   it('keeps a saved history only when it has the expected form', () => {
-    expect(validHistory({ loss: [[1, 3.3], [2, null]], heldOut: [{ step: 2, loss: 3.1, bitsPerChar: 4.5 }], tokensPerSecond: 900 })).toEqual({
+    expect(validHistory({ loss: [[1, 3.3], [2, null]], heldOut: [{ step: 2, loss: 3.1, bitsPerChar: 4.5 }], speed: [[1, 900], [2, 950]] })).toEqual({
       loss: [[1, 3.3], [2, NaN]],
       heldOut: [{ step: 2, loss: 3.1, bitsPerChar: 4.5 }],
-      tokensPerSecond: 900,
+      speed: [[1, 900], [2, 950]],
     });
+    expect(validHistory({ loss: [], heldOut: [] })).toEqual({ loss: [], heldOut: [], speed: [] });
+    expect(validHistory({ loss: [], heldOut: [], speed: [[1, -5]] })).toBeNull();
     expect(validHistory({ loss: [[1, 'x']], heldOut: [] })).toBeNull();
     expect(validHistory({ loss: [], heldOut: [{ step: 1 }] })).toBeNull();
     expect(validHistory('nonsense')).toBeNull();
