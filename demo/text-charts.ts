@@ -10,6 +10,8 @@ import type { HeldOutPoint, TextHistory } from './text-protocol';
 
 type Column = (number | null)[];
 
+const SPEED_HEIGHT = 150;
+
 export class TextCharts {
   private readonly loss: uPlot;
   private readonly speed: uPlot;
@@ -59,9 +61,9 @@ export class TextCharts {
     this.speed = new uPlot(
       {
         width: speedBox.clientWidth || 320,
-        height: HEIGHT * 0.6,
+        height: SPEED_HEIGHT,
         scales: { x: steps, y: { range: (_u, _min, max) => [0, max === null || max <= 0 ? 1 : max * 1.1] } },
-        axes: axes('tokens / s'),
+        axes: axes('tokens/s'),
         series: [{ label: 'step' }, { label: 'tokens per second', stroke: '#6d28d9', width: 2, points: { show: false } }],
         legend: { show: false },
       },
@@ -70,7 +72,7 @@ export class TextCharts {
     );
     new ResizeObserver(() => {
       this.loss.setSize({ width: lossBox.clientWidth, height: HEIGHT });
-      this.speed.setSize({ width: speedBox.clientWidth, height: HEIGHT * 0.6 });
+      this.speed.setSize({ width: speedBox.clientWidth, height: SPEED_HEIGHT });
     }).observe(lossBox);
   }
 
