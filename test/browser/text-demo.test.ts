@@ -162,6 +162,16 @@ describe('the demo page in Text mode', () => {
     await expect.poll(() => text(page, 'text-model-note')).toMatch(new RegExp(`^Loaded webgrad-gpt-names-tiny-step${steps}\\.safetensors: GPT`));
     await expect.poll(() => shownHistory(page)).toEqual(before);
 
+    // Reset while a sample is being written: the new model takes over once the piece under way is done; the old samples go.
+    await page.fill('#text-temperature', '0.8');
+    await page.click('#text-generate');
+    await page.click('#text-reset');
+    await expect.poll(() => text(page, 'text-model-note')).toMatch(/^New model: GPT of 1 layer/);
+    await waitForState(page, 'ready');
+    expect(await text(page, 'text-step')).toBe('0');
+    expect(await page.isDisabled('#text-size')).toBe(false);
+    expect(await page.$$('#text-samples li')).toHaveLength(0);
+
     console.log(`text mode, CPU backend: step ${STEPS} and a whole sample ${(trainedFor / 1000).toFixed(1)} s after Train`);
     expect(errors, errors.join('\n')).toEqual([]);
     await context.close();
