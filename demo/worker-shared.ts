@@ -5,7 +5,7 @@
 import * as wg from '../src/index';
 import { setTuningStore } from '../src/kernels/tuning/tuning-store';
 import type { PlanInfo } from './protocol';
-import { loadTuning, storeTuning } from './storage';
+import { loadTuning, storeTuning, type TuningResults } from './storage';
 
 /** The device messages both protocols share. */
 export type DeviceMessage =
@@ -34,16 +34,29 @@ export async function startBackend(backend: wg.BackendChoice, send: (msg: Device
   return info;
 }
 
-/** Kernel tuning results live in IndexedDB (read before the device starts, written as they come): a Worker has no localStorage. */
+/**
+ * Kernel tuning results live in IndexedDB (read before the device starts, written as they come): a
+ * Worker has no localStorage. Both modes' workers tune, so each write adds to what is stored
+ * rather than replacing it with this worker's view.
+ */
 async function keepTuningResults(): Promise<void> {
   let results = await loadTuning().catch(() => ({}));
   setTuningStore({
     load: () => results,
     save: (all) => {
       results = all;
-      storeTuning(all).catch(() => undefined); // storage full or denied: tuned for this visit only
+      loadTuning()
+        .then((stored) => storeTuning(mergeTuning(stored, all)))
+        .catch(() => undefined); // storage full or denied: tuned for this visit only
     },
   });
+}
+
+/** `stored` with `fresh`'s winners added, adapter by adapter (fresh wins where both have a kernel). */
+function mergeTuning(stored: TuningResults, fresh: TuningResults): TuningResults {
+  const out: TuningResults = { ...stored };
+  for (const [adapter, winners] of Object.entries(fresh)) out[adapter] = { ...stored[adapter], ...winners };
+  return out;
 }
 
 /** GPU work runs one piece at a time, so a prediction or a sample never lands in the middle of a step. */
