@@ -16,7 +16,7 @@ import { loadText, type TextData } from './text-data';
 import { buildTextModel, CLIP_NORM, describeTextFile, lrAt, loadTextModel, saveTextModel, type TextModel } from './text-model';
 import { TEXT_SIZES, type FromTextWorker, type GptShape, type TextConfig, type TextHistory, type ToTextWorker } from './text-protocol';
 import { SampleStream } from './text-sampler';
-import { exclusive, planInfo, RateMeter, startBackend, tuneKernels } from './worker-shared';
+import { exclusive, planInfo, RateMeter, startBackend, tuneKernels, yieldToMessages } from './worker-shared';
 
 /** Held-out loss every this many steps (and on pause). */
 const HELD_OUT_EVERY = 25;
@@ -236,6 +236,8 @@ async function trainLoop(s: Session): Promise<void> {
     loader.epoch = Math.floor(s.step / loader.length);
     let batches = loader.cpuBatches(s.step % loader.length);
     while (!stopRequested) {
+      await yieldToMessages();
+      if (stopRequested) break;
       const next = batches.next();
       if (next.done) {
         batches = loader.cpuBatches(); // the next pass over the text
@@ -345,7 +347,10 @@ async function drainSample(): Promise<void> {
   if (drainingSample) return;
   drainingSample = true;
   try {
-    while (sample && !training && session) await samplePiece(session);
+    while (sample && !training && session) {
+      await samplePiece(session);
+      await yieldToMessages(); // Train, Reset or another prompt may be waiting
+    }
   } catch (e) {
     sample = null;
     send({ type: 'error', message: `The sample stopped: ${(e as Error).message}` });

@@ -87,6 +87,23 @@ export async function tuneKernels(signal: AbortSignal, report: (detail: string, 
   return tuned;
 }
 
+/**
+ * Lets the worker's messages in (Pause, a prompt, a drawing). On the CPU backend a Worker's kernels
+ * wait for their threads with Atomics.wait, so a whole training step can finish in microtasks
+ * without the event loop ever taking the next message: a loop of steps calls this between them.
+ * (A MessagePort's message, not setTimeout, which clamps nested timers to 4 ms.)
+ */
+export function yieldToMessages(): Promise<void> {
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
+
 /** Items (samples, tokens) per second over the last `window` measurements. */
 export class RateMeter {
   private readonly counts: number[] = [];

@@ -30,7 +30,7 @@ import {
   type TrainConfig,
 } from './protocol';
 import { forgetStoredModel, loadStoredModel, storeModel } from './storage';
-import { exclusive, planInfo, RateMeter, startBackend, tuneKernels } from './worker-shared';
+import { exclusive, planInfo, RateMeter, startBackend, tuneKernels, yieldToMessages } from './worker-shared';
 import { nextStepProfile, profiledStep } from './profile-step';
 import { Together } from './together-worker';
 
@@ -219,6 +219,8 @@ async function trainLoop(s: Session): Promise<void> {
     sendPlan(batchSize, plan);
     if (!stopRequested) setState('training', s.progress.step === 0 ? 'Taking the first step…' : '');
     while (!stopRequested) {
+      await yieldToMessages();
+      if (stopRequested) break;
       epoch ??= resumeEpoch(loader, s.progress);
       const next = epoch.next();
       if (next.done) {
