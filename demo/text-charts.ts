@@ -1,7 +1,8 @@
 // The Text mode's live charts, drawn with uPlot as the digits' (charts.ts): the loss in nats per
-// character — every step's training loss, its smoothed line, the held-out checks, and the bigram
-// baseline as the line to beat — and the training speed in tokens per second. Both share the step
-// axis: the same range of steps over plot areas that start at the same x.
+// token (a character, or a GPT-2 token) — every step's training loss, its smoothed line, the
+// held-out checks, and the bigram baseline as the line to beat — and the training speed in tokens
+// per second. Both share the step axis: the same range of steps over plot areas that start at the
+// same x.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -45,7 +46,7 @@ export class TextCharts {
         width: lossBox.clientWidth || 320,
         height: HEIGHT,
         scales: { x: steps, y: yRange },
-        axes: axes('nats / char'),
+        axes: axes('nats / token'),
         series: [
           { label: 'step' },
           { label: 'training', stroke: 'rgba(37, 99, 235, 0.35)', width: 1, points: { show: false } },

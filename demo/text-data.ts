@@ -52,12 +52,16 @@ export async function loadText(source: TextSource, pasted: string, context: numb
       : wg.data.textWindows(test.tokens.subarray(0, HELD_OUT_TOKENS + 1), { contextLength: context, vocabSize: test.vocabSize, stride: context, charsPerToken: test.charsPerToken });
   const bigram = wg.data.bigramBaseline(train, heldOut).natsPerToken;
   const lines = source === 'names' ? text.split('\n').filter((l) => l !== '').length : 0;
+  const chars = splits.tokenizer.toJSON().kind === 'char';
+  const vocab = splits.tokenizer.vocabSize.toLocaleString('en');
   return {
     info: {
       source,
+      unit: chars ? 'character' : 'token',
+      vocabulary: chars ? `${vocab} distinct characters` : `GPT-2's ${vocab} tokens`,
       title: source === 'pasted' ? 'your text' : source === 'names' ? `${lines.toLocaleString('en')} ${TITLES.names}` : TITLES[source],
-      trainChars: train.tokens.length,
-      heldOutChars: test.tokens.length,
+      trainTokens: train.tokens.length,
+      heldOutTokens: test.tokens.length,
       vocabSize: splits.tokenizer.vocabSize,
       bigram,
       defaultPrompt: defaultPrompt(source, splits.tokenizer, test.tokens, context),

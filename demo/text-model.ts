@@ -79,6 +79,12 @@ export async function describeTextFile(bytes: Uint8Array): Promise<TextFileConte
   } catch (e) {
     throw new wg.WebGradError(`it is not a webgrad checkpoint (${(e as Error).message})`);
   }
+  if (progress.model === 'gpt2-lora') {
+    throw new wg.WebGradError(
+      'it holds LoRA adapters of a GPT-2, not a whole model: the page fine-tunes GPT-2 from its model.safetensors (Load GPT-2), ' +
+        'and does not load adapters back (`npm run finetune` writes merged models with --merged-out)',
+    );
+  }
   if (progress.model !== 'gpt') {
     throw new wg.WebGradError(
       `it holds ${typeof progress.model === 'string' ? `an ${progress.model.toUpperCase()} model` : 'no GPT'}: the Text mode loads GPTs saved by this page or \`npm run train -- --model gpt\`` +

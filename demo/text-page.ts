@@ -30,6 +30,7 @@ export function startTextDemo(): void {
     pause: $<HTMLButtonElement>('text-pause'),
     reset: $<HTMLButtonElement>('text-reset'),
     usePasted: $<HTMLButtonElement>('text-use'),
+    gpt2: $<HTMLInputElement>('text-gpt2'),
     generate: $<HTMLButtonElement>('text-generate'),
     download: $<HTMLButtonElement>('text-download'),
     load: $<HTMLInputElement>('text-load'),
@@ -79,6 +80,7 @@ export function startTextDemo(): void {
     buttons.reset.disabled = !(idle || training);
     buttons.download.disabled = !hasModel || !(idle || training);
     buttons.load.disabled = !idle;
+    buttons.gpt2.disabled = !idle;
     buttons.generate.disabled = !hasModel || !(idle || training);
     // The text and the model's size are fixed once it has learned something; Reset starts over.
     const fresh = trainedSteps === 0;
@@ -120,11 +122,13 @@ export function startTextDemo(): void {
     el.textContent = message ?? '';
   };
 
+  /** The loss is per token: "char" for the page's character models, "token" for GPT-2's. */
+  const unit = (): string => (text?.unit === 'token' ? 'token' : 'char');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const showLoss = (): void => {
     $('text-loss').textContent = recentLosses.length ? mean(recentLosses).toFixed(3) : '—';
     $('text-loss-start').textContent = firstLosses.length
-      ? `nats/char (mean of the last ${recentLosses.length} steps; it started at ${mean(firstLosses).toFixed(3)})`
+      ? `nats/${unit()} (mean of the last ${recentLosses.length} steps; it started at ${mean(firstLosses).toFixed(3)})`
       : '';
   };
   const addLoss = (loss: number): void => {
@@ -136,7 +140,7 @@ export function startTextDemo(): void {
     $('text-held-out').textContent = p ? p.loss.toFixed(3) : '—';
     const bigram = text ? `the bigram baseline: ${text.bigram.toFixed(3)}` : '';
     $('text-held-out-detail').textContent = p
-      ? `nats/char (${p.bitsPerChar.toFixed(2)} bits/char) at step ${p.step}; ${bigram}`
+      ? `nats/${unit()} (${p.bitsPerChar.toFixed(2)} bits/char) at step ${p.step}; ${bigram}`
       : text
         ? `(every 25 steps and on pause; ${bigram})`
         : '';
@@ -211,10 +215,15 @@ export function startTextDemo(): void {
         [$('text-plan').textContent, $('text-plan-reason').textContent] = planText(msg.plan, 'sequences');
         charts.reset(msg.history, msg.text.bigram);
         const t = msg.text;
-        $('text-data').textContent = `${t.title}: ${t.trainChars.toLocaleString('en')} characters to train on, ${t.heldOutChars.toLocaleString('en')} held out; ${t.vocabSize} distinct characters`;
+        $('text-data').textContent = `${t.title}: ${t.trainTokens.toLocaleString('en')} ${t.unit}s to train on, ${t.heldOutTokens.toLocaleString('en')} held out; ${t.vocabulary}`;
         controls.prompt.placeholder = `empty: ${JSON.stringify(t.defaultPrompt)}`;
         const s = msg.shape;
-        const what = `GPT of ${s.layers} layer${s.layers === 1 ? '' : 's'}, ${s.heads} heads, width ${s.dim}, context ${s.context} (${msg.parameters.toLocaleString('en')} parameters) on ${t.title}`;
+        const l = msg.lora;
+        const what = l
+          ? `GPT-2 from ${l.fileName}: ${s.layers} blocks, ${s.heads} head${s.heads === 1 ? '' : 's'}, width ${s.dim}, context ${s.context} (${msg.parameters.toLocaleString('en')} parameters), ` +
+            `LoRA rank ${l.rank} on ${l.layers} layers: ${l.trainable.toLocaleString('en')} trainable (${((100 * l.trainable) / msg.parameters).toFixed(2)}%), ` +
+            `the rest frozen${l.frozenF16 ? ' in f16' : ''}; on ${t.title}`
+          : `GPT of ${s.layers} layer${s.layers === 1 ? '' : 's'}, ${s.heads} head${s.heads === 1 ? '' : 's'}, width ${s.dim}, context ${s.context} (${msg.parameters.toLocaleString('en')} parameters) on ${t.title}`;
         const trained = msg.step > 0 ? `${msg.step} steps trained` : 'untrained';
         const o = msg.origin;
         $('text-model-note').textContent =
@@ -222,7 +231,10 @@ export function startTextDemo(): void {
             ? `Restored model from ${formatDate(o.savedAt)}: ${what}, ${trained}.`
             : o.kind === 'file'
               ? `Loaded ${o.fileName}: ${what}, ${trained}.`
-              : `New model: ${what}.`;
+              : o.kind === 'gpt2'
+                ? `Fine-tuning ${what}.`
+                : `New model: ${what}.`;
+        $('text-stored-note').textContent = l ? 'Not kept in this browser (the base model is too large): download the adapters to keep them.' : '';
         updateControls();
         break;
       }
@@ -285,6 +297,31 @@ export function startTextDemo(): void {
     post({ type: 'sample', prompt: controls.prompt.value, temperature: temperature() });
   };
   buttons.download.onclick = () => post({ type: 'download' });
+  const fineTune = async (file: File): Promise<void> => {
+    showError(null);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    post({ type: 'gpt2', bytes, fileName: file.name, config: readConfig(), pasted: controls.pasted.value }, [bytes.buffer]);
+  };
+  buttons.gpt2.onchange = async () => {
+    const file = buttons.gpt2.files?.[0];
+    buttons.gpt2.value = '';
+    if (file) await fineTune(file);
+  };
+  // A model.safetensors dropped on the training card is fine-tuned as if chosen with the button.
+  const card = $('text-training-card');
+  card.ondragover = (e) => {
+    if (buttons.gpt2.disabled || !e.dataTransfer?.types.includes('Files')) return;
+    e.preventDefault();
+    card.classList.add('dropping');
+  };
+  card.ondragleave = () => card.classList.remove('dropping');
+  card.ondrop = (e) => {
+    card.classList.remove('dropping');
+    const file = e.dataTransfer?.files[0];
+    if (!file || buttons.gpt2.disabled) return;
+    e.preventDefault();
+    void fineTune(file);
+  };
   buttons.load.onchange = async () => {
     const file = buttons.load.files?.[0];
     if (!file) return;

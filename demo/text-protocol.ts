@@ -60,12 +60,17 @@ export interface TextHistory {
 /** The text a model trains on, as the page describes it. */
 export interface TextInfo {
   source: TextSource;
+  /** What a token is: a character (the page's GPTs), or a piece of a word (GPT-2's tokenizer). */
+  unit: 'character' | 'token';
+  /** "28 distinct characters", "GPT-2's 50,257 tokens". */
+  vocabulary: string;
   /** For the readouts: "Moby Dick", "8,422 first names", "your text". */
   title: string;
-  trainChars: number;
-  heldOutChars: number;
+  /** Tokens (characters, for the page's GPTs) to train on and held out. */
+  trainTokens: number;
+  heldOutTokens: number;
   vocabSize: number;
-  /** The held-out loss of a count-based bigram model on the same held-out tokens (nats/char): the line to beat. */
+  /** The held-out loss of a count-based bigram model on the same held-out tokens (nats per token): the line to beat. */
   bigram: number;
   /** What periodic samples start from when the prompt box is empty. */
   defaultPrompt: string;
@@ -87,7 +92,21 @@ export type ToTextWorker =
   | { type: 'sampling'; prompt: string; temperature: number }
   /** Ask for the model as a safetensors checkpoint (answered with 'checkpoint'). */
   | { type: 'download' }
-  | { type: 'load'; bytes: Uint8Array; fileName: string; pasted: string };
+  | { type: 'load'; bytes: Uint8Array; fileName: string; pasted: string }
+  /** Fine-tune a pretrained GPT-2 (a Hugging Face model.safetensors) with LoRA on `config`'s text. */
+  | { type: 'gpt2'; bytes: Uint8Array; fileName: string; config: TextConfig; pasted: string };
+
+/** A GPT-2 being fine-tuned: where it came from, and its adapters. */
+export interface LoraInfo {
+  fileName: string;
+  rank: number;
+  alpha: number;
+  /** Layers with adapters. */
+  layers: number;
+  trainable: number;
+  /** Whether its frozen weights are stored in f16 (adapters with shader-f16). */
+  frozenF16: boolean;
+}
 
 export type FromTextWorker =
   | { type: 'device'; info: DeviceInfo }
@@ -107,7 +126,9 @@ export type FromTextWorker =
       /** How a step at the configured batch size would be split (null when it cannot be planned). */
       plan: PlanInfo | null;
       memory: MemoryStats;
-      origin: { kind: 'new' } | { kind: 'restored'; savedAt: number } | { kind: 'file'; fileName: string };
+      /** A pretrained GPT-2 fine-tuned with LoRA; null: one of the page's own GPTs. */
+      lora: LoraInfo | null;
+      origin: { kind: 'new' } | { kind: 'restored'; savedAt: number } | { kind: 'file'; fileName: string } | { kind: 'gpt2'; fileName: string };
     }
   | {
       type: 'step';

@@ -8,13 +8,19 @@
 //
 // As in the digits' worker, the first step comes as soon as it can: the step's GPU pipelines are
 // compiled ahead with progress (Trainer.precompile), kernels are tuned only after it.
+//
+// A pretrained GPT-2 (a Hugging Face model.safetensors dropped on the page) is fine-tuned instead
+// as `npm run finetune` does: LoRA adapters on its attention projections, everything else frozen
+// (in f16 where the adapter has shader-f16), AdamW on the adapters alone, GPT-2's tokenizer, and
+// the memory plan choosing micro-batches and activation checkpointing. Such a model is not kept in
+// IndexedDB (the base is hundreds of MB); its adapters download as the command line's --out does.
 
 import * as wg from '../src/index';
 import type { PlanInfo, RunState } from './protocol';
 import { forgetStoredTextModel, loadStoredTextModel, storeTextModel } from './storage';
 import { loadText, type TextData } from './text-data';
 import { buildTextModel, CLIP_NORM, describeTextFile, lrAt, loadTextModel, saveTextModel, type TextModel } from './text-model';
-import { TEXT_SIZES, type FromTextWorker, type GptShape, type TextConfig, type TextHistory, type ToTextWorker } from './text-protocol';
+import { TEXT_SIZES, type FromTextWorker, type GptShape, type LoraInfo, type TextConfig, type TextHistory, type ToTextWorker } from './text-protocol';
 import { SampleStream } from './text-sampler';
 import { exclusive, planInfo, RateMeter, startBackend, tuneKernels, yieldToMessages } from './worker-shared';
 
@@ -29,6 +35,12 @@ const SPEED_WINDOW = 20;
 const MODEL_SEED = 1;
 const DATA_SEED = 1;
 const SAMPLE_SEED = 1000;
+/** GPT-2 fine-tuning: LoRA's rank and alpha (PEFT's usual), the rate, batch and context it starts with. */
+const LORA_RANK = 8;
+const LORA_ALPHA = 16;
+const LORA_LR = 1e-3;
+const GPT2_BATCH = 8;
+const GPT2_CONTEXT = 128;
 
 interface Session {
   config: TextConfig;
@@ -38,6 +50,8 @@ interface Session {
   /** Optimizer updates so far. */
   step: number;
   history: TextHistory;
+  /** A pretrained GPT-2 with LoRA adapters (null: one of the page's own GPTs). */
+  lora: (LoraInfo & { adapted: wg.nn.LoRAModel }) | null;
 }
 
 let session: Session | null = null;
@@ -115,7 +129,7 @@ async function newSession(config: TextConfig, pasted: string): Promise<void> {
   }
   wg.manualSeed(MODEL_SEED);
   const m = buildTextModel(shape, data.tokenizer.vocabSize, config.lr);
-  await replaceSession({ config, shape, m, data, step: 0, history: { loss: [], heldOut: [], speed: [] } });
+  await replaceSession({ config, shape, m, data, step: 0, history: { loss: [], heldOut: [], speed: [] }, lora: null });
   announce({ kind: 'new' });
 }
 
@@ -150,7 +164,7 @@ async function fromFile(bytes: Uint8Array, pasted: string): Promise<Session> {
     m.optimizer.dispose();
     throw e;
   }
-  return { config, shape: c.shape, m, data, step: c.steps, history: c.history ?? { loss: [], heldOut: [], speed: [] } };
+  return { config, shape: c.shape, m, data, step: c.steps, history: c.history ?? { loss: [], heldOut: [], speed: [] }, lora: null };
 }
 
 /** Puts `next` in place once GPU work under way (a piece of a sample) is done with the old model. */
@@ -173,7 +187,8 @@ function newTrainer(s: Session, tuneBeforeSteps = true): wg.Trainer {
     loss: 'cross-entropy',
     microBatchSize: s.config.microBatchSize,
     clipGradNorm: CLIP_NORM,
-    precision,
+    // GPT-2's frozen weights are f16 already where they can be (half({ frozenOnly: true })), as the command line's finetune.
+    precision: s.lora ? 'f32' : precision,
     tuneBeforeSteps,
   });
 }
@@ -201,8 +216,55 @@ function announce(origin: Extract<FromTextWorker, { type: 'model' }>['origin']):
     text: s.data.info,
     plan,
     memory: wg.memory(),
+    lora: s.lora && { fileName: s.lora.fileName, rank: s.lora.rank, alpha: s.lora.alpha, layers: s.lora.layers, trainable: s.lora.trainable, frozenF16: s.lora.frozenF16 },
     origin,
   });
+}
+
+// ---- GPT-2 ----
+
+/** Fine-tune the GPT-2 of a Hugging Face model.safetensors with LoRA on `config`'s text; on failure the current model stays. */
+async function fineTuneGpt2(bytes: Uint8Array, fileName: string, config: TextConfig, pasted: string): Promise<void> {
+  let c: wg.models.GPTConfig;
+  try {
+    c = wg.models.gpt2.inspect(bytes); // the header alone: nothing is read or allocated yet
+  } catch (e) {
+    send({ type: 'error', message: `${fileName} is not a GPT-2 model.safetensors (Hugging Face's): ${(e as Error).message}` });
+    return;
+  }
+  setState('busy', 'Loading GPT-2’s tokenizer…');
+  const tokenizer = await wg.data.gpt2Tokenizer();
+  if (c.vocabSize < tokenizer.vocabSize) {
+    send({ type: 'error', message: `${fileName} has a vocabulary of ${c.vocabSize}, smaller than GPT-2's tokenizer's ${tokenizer.vocabSize}` });
+    return;
+  }
+  const shape: GptShape = { layers: c.layers, heads: c.heads, dim: c.dim, context: Math.min(GPT2_CONTEXT, c.contextLength) };
+  setState('busy', 'Encoding the text with GPT-2’s tokenizer…');
+  let data: TextData;
+  try {
+    data = await loadText(config.source, pasted, shape.context, tokenizer);
+  } catch (e) {
+    send({ type: 'error', message: `Could not use that text: ${(e as Error).message}` });
+    return;
+  }
+  setState('busy', `Loading ${fileName}: GPT-2 of ${c.layers} blocks, width ${c.dim}…`);
+  let m: TextModel;
+  let lora: NonNullable<Session['lora']>;
+  try {
+    const model = wg.models.gpt2.fromSafetensors(bytes);
+    const adapted = wg.nn.lora(model, { rank: LORA_RANK, alpha: LORA_ALPHA });
+    const frozenF16 = precision === 'f16-mixed';
+    if (frozenF16) model.half({ frozenOnly: true });
+    m = { model, optimizer: new wg.optim.AdamW(adapted.parameters(), { lr: LORA_LR, weightDecay: 0 }) };
+    lora = { fileName, rank: LORA_RANK, alpha: LORA_ALPHA, layers: adapted.layers.length, trainable: adapted.trainableCount, frozenF16, adapted };
+  } catch (e) {
+    send({ type: 'error', message: `${fileName} could not be loaded: ${(e as Error).message}` });
+    return;
+  }
+  const settings: TextConfig = { ...config, lr: LORA_LR, batchSize: GPT2_BATCH, microBatchSize: 'auto' };
+  await replaceSession({ config: settings, shape, m, data, step: 0, history: { loss: [], heldOut: [], speed: [] }, lora });
+  await forgetStoredTextModel().catch(() => undefined); // a reload starts afresh rather than with an older model
+  announce({ kind: 'gpt2', fileName });
 }
 
 // ---- training ----
@@ -282,7 +344,8 @@ async function trainLoop(s: Session): Promise<void> {
 }
 
 async function heldOut(s: Session, trainer: wg.Trainer): Promise<void> {
-  const e = await exclusive(() => trainer.evaluate(s.data.heldOut, { batchSize: 64 }));
+  // GPT-2's logits are 50,257 wide: held-out batches as small as training's.
+  const e = await exclusive(() => trainer.evaluate(s.data.heldOut, { batchSize: s.lora ? s.config.batchSize : 64 }));
   const point = { step: s.step, loss: e.loss, bitsPerChar: e.bitsPerCharacter ?? e.loss / Math.LN2 };
   s.history.heldOut.push(point);
   send({ type: 'held-out', point });
@@ -373,10 +436,17 @@ function requestSample(prompt: string, temperature: number): void {
 // ---- files and storage ----
 
 function save(s: Session): Promise<Uint8Array> {
+  const l = s.lora;
+  if (l) {
+    // The adapters alone (with their optimizer state), as `npm run finetune`'s --out.
+    const progress = { model: 'gpt2-lora', base: l.fileName, rank: l.rank, alpha: l.alpha, targets: l.adapted.layers, steps: s.step, history: s.history };
+    return exclusive(() => wg.io.saveCheckpoint({ model: s.m.model, optimizer: s.m.optimizer, trainableOnly: true, tokenizer: s.data.tokenizer, progress }));
+  }
   return exclusive(() => saveTextModel(s.m, s.data.tokenizer, s.shape, s.config, s.step, s.history));
 }
 
 async function store(s: Session): Promise<void> {
+  if (s.lora) return; // hundreds of MB: not kept in the browser (the page says so)
   try {
     const checkpoint = await save(s);
     const savedAt = Date.now();
@@ -391,7 +461,9 @@ async function download(): Promise<void> {
   const s = session;
   if (!s) return;
   const bytes = await save(s);
-  const fileName = `webgrad-gpt-${s.config.source}-${s.config.size}-step${s.step}.safetensors`;
+  const fileName = s.lora
+    ? `webgrad-gpt2-lora-${s.config.source}-step${s.step}.safetensors`
+    : `webgrad-gpt-${s.config.source}-${s.config.size}-step${s.step}.safetensors`;
   send({ type: 'checkpoint', bytes, fileName }, [bytes.buffer]);
 }
 
@@ -443,6 +515,11 @@ async function handle(msg: ToTextWorker): Promise<void> {
       return;
     case 'download':
       return download();
+    case 'gpt2':
+      setState('busy', `Reading ${msg.fileName}…`);
+      await stopTraining();
+      await fineTuneGpt2(msg.bytes, msg.fileName, msg.config, msg.pasted);
+      return setState(idleState());
     case 'load':
       setState('busy', `Loading ${msg.fileName}…`);
       await stopTraining();

@@ -6,7 +6,8 @@
 // IndexedDB) and from the file. On WebGPU (SwiftShader) it says what it does before the first
 // step (compiling the step's kernels, counted) and trains. And it fits a phone's screen. Kept
 // short: a tiny model, a few dozen steps (SwiftShader's kernel tuning, 30 s and more after the
-// first step, is cut short by Pause). Also, in Node: what the page accepts of a checkpoint file.
+// first step, is cut short by Pause). A GPT-2 model.safetensors (a tiny random one in Hugging
+// Face's layout) fine-tunes with LoRA. Also, in Node: what the page accepts of a checkpoint file.
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -273,6 +274,100 @@ describe('the demo page in Text mode', () => {
     expect(errors, errors.join('\n')).toEqual([]);
     await page.close();
   });
+});
+
+/**
+ * A GPT-2 model.safetensors in Hugging Face's layout (GPT2Model's names, Conv1D weights [in, out]),
+ * tiny and random: 2 blocks of width 64 (one 64-wide head), 16 positions, GPT-2's 50,257 tokens.
+ */
+function tinyGpt2(): Buffer {
+  const d = 64;
+  const shapes: Record<string, number[]> = { 'wte.weight': [50257, d], 'wpe.weight': [16, d], 'ln_f.weight': [d], 'ln_f.bias': [d] };
+  for (let n = 0; n < 2; n++) {
+    Object.assign(shapes, {
+      [`h.${n}.ln_1.weight`]: [d], [`h.${n}.ln_1.bias`]: [d],
+      [`h.${n}.attn.c_attn.weight`]: [d, 3 * d], [`h.${n}.attn.c_attn.bias`]: [3 * d],
+      [`h.${n}.attn.c_proj.weight`]: [d, d], [`h.${n}.attn.c_proj.bias`]: [d],
+      [`h.${n}.ln_2.weight`]: [d], [`h.${n}.ln_2.bias`]: [d],
+      [`h.${n}.mlp.c_fc.weight`]: [d, 4 * d], [`h.${n}.mlp.c_fc.bias`]: [4 * d],
+      [`h.${n}.mlp.c_proj.weight`]: [4 * d, d], [`h.${n}.mlp.c_proj.bias`]: [d],
+    });
+  }
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const out = Buffer.alloc(8 + json.length + offset);
+  out.writeBigUInt64LE(BigInt(json.length), 0);
+  json.copy(out, 8);
+  const values = new Float32Array(out.buffer, out.byteOffset + 8 + json.length, offset / 4);
+  let seed = 1;
+  const uniform = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  let i = 0;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    // LayerNorm weights 1, biases 0, the rest small and random (about GPT-2's 0.02).
+    for (let k = 0; k < n; k++) values[i + k] = /ln_.*weight/.test(name) ? 1 : name.endsWith('bias') ? 0 : 0.035 * uniform();
+    i += n;
+  }
+  return out;
+}
+
+describe('the demo page in Text mode, fine-tuning GPT-2', () => {
+  it('fine-tunes a GPT-2 model.safetensors with LoRA (a tiny random one) on the names, on the CPU backend', async () => {
+    const page = await session.browser.newPage({ viewport: { width: 1280, height: 1100 } });
+    const errors = collectErrors(page);
+    await page.goto(`${session.url}/demo/?mode=text&backend=wasm`);
+    await waitForState(page, 'ready');
+    await page.selectOption('#text-source', 'names');
+    await expect.poll(() => text(page, 'text-data')).toMatch(/first names/);
+    await waitForState(page, 'ready');
+    // A file that is not GPT-2 is refused, naming what it lacks; the model in place stays.
+    await page.setInputFiles('#text-gpt2', { name: 'other.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(tinyGpt2().subarray(0, 0)) });
+    await expect.poll(() => text(page, 'text-error')).toMatch(/^other\.safetensors is not a GPT-2 model\.safetensors/);
+    await page.setInputFiles('#text-gpt2', { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: tinyGpt2() });
+    await expect.poll(() => text(page, 'text-model-note'), { timeout: 60_000 }).toMatch(
+      /^Fine-tuning GPT-2 from model\.safetensors: 2 blocks, 1 head, width 64, context 16 \(3,323,712 parameters\), LoRA rank 8 on 4 layers: 6,144 trainable \(0\.\d+%\), the rest frozen; on 8,422 first names\.$/,
+    );
+    await waitForState(page, 'ready');
+    expect(await text(page, 'text-data')).toMatch(/^8,422 first names: [\d,]+ tokens to train on, [\d,]+ held out; GPT-2's 50,257 tokens$/);
+    expect(await page.inputValue('#text-lr')).toBe('0.001');
+    expect(await text(page, 'text-plan')).toMatch(/whole batch of 8 sequences|micro-batches/);
+    expect(await text(page, 'text-stored-note')).toMatch(/^Not kept in this browser/);
+    await page.selectOption('#text-batch-size', '4'); // 50,257 logits per token are slow on the CPU
+    await page.fill('#text-lr', '0.01'); // random weights: larger steps than a pretrained model wants, to see the loss move in a few
+
+    await page.click('#text-train');
+    await page.waitForFunction(() => Number(document.getElementById('text-step')!.textContent) >= 20 && document.querySelector('#text-samples .written')?.textContent !== '', null, {
+      timeout: 60_000,
+    });
+    await page.click('#text-pause');
+    await waitForState(page, 'paused');
+    // A random model knows nothing of 50,257 tokens (ln 50257 = 10.8); the adapters learn some of the names.
+    const start = parseFloat((await text(page, 'text-loss-start')).match(/started at ([\d.]+)/)![1]!);
+    expect(Math.abs(start - Math.log(50257))).toBeLessThan(0.5);
+    expect(await numberIn(page, 'text-loss')).toBeLessThan(start - 0.1);
+    expect(await text(page, 'text-loss-start')).toMatch(/^nats\/token/);
+
+    // The adapters download alone, as `npm run finetune --out` writes them.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#text-download')]);
+    const file = resolve(artifacts, download.suggestedFilename());
+    await download.saveAs(file);
+    const header = readSafetensorsHeader(new Uint8Array(readFileSync(file)));
+    const names = Object.keys(header.tensors).filter((n) => n.startsWith('model.'));
+    expect(names.length).toBe(8);
+    expect(names.every((n) => /^model\.blocks\.[01]\.attn\.(inProj|outProj)\.lora\.[AB]$/.test(n))).toBe(true);
+    expect(JSON.parse(header.metadata['webgrad.checkpoint']!).progress).toMatchObject({ model: 'gpt2-lora', base: 'model.safetensors', rank: 8, alpha: 16 });
+    // The adapters file is refused by Load, saying why.
+    await page.setInputFiles('#text-load', file);
+    await expect.poll(() => text(page, 'text-error')).toMatch(/holds LoRA adapters of a GPT-2, not a whole model/);
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  }, 90_000);
 });
 
 describe('Text mode checkpoints, read before any model is built', () => {
