@@ -9,12 +9,12 @@ import 'uplot/dist/uPlot.min.css';
 import { HELD_OUT_DIGITS, QUICK_EVAL_DIGITS, type EvalPoint, type History } from './protocol';
 
 /** Weight of the past in the smoothed loss (an exponential moving average, as TensorBoard's slider). */
-const SMOOTHING = 0.9;
-const HEIGHT = 200;
+export const SMOOTHING = 0.9;
+export const HEIGHT = 200;
 /** Distances between step ticks: whole steps only. */
-const STEP_TICKS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1000, 10_000, 100_000, 1_000_000].map((p) => m * p)).sort((a, b) => a - b);
+export const STEP_TICKS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1000, 10_000, 100_000, 1_000_000].map((p) => m * p)).sort((a, b) => a - b);
 /** Width of both y axes: room for the axis label and five-character ticks ("2.25", "100", "1.2M"). */
-const Y_AXIS_WIDTH = 72;
+export const Y_AXIS_WIDTH = 72;
 
 export class TrainingCharts {
   private readonly loss: uPlot;
@@ -138,6 +138,6 @@ export class TrainingCharts {
 }
 
 const compactFormat = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
-function compact(v: number): string {
+export function compact(v: number): string {
   return compactFormat.format(v);
 }

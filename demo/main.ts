@@ -1,14 +1,17 @@
-// The demo page: controls, readouts, charts and the drawing pad. Training runs in a Worker
-// (worker.ts); this page sends it the user's requests and shows what it reports (protocol.ts).
+// The demo page's entry, and its Digits mode: controls, readouts, charts and the drawing pad.
+// Training runs in a Worker (worker.ts); this page sends it the user's requests and shows what it
+// reports (protocol.ts). The Text mode is text-page.ts; mode.ts switches between the two.
 
-import { formatBytes } from '../src/runtime/limits';
 import { TrainingCharts } from './charts';
 import { showAdapters, showDevice } from './device-panel';
 import { ProfilePanel } from './profile-panel';
 import { TogetherPanel } from './together-panel';
 import { DrawingPad, showInput } from './draw';
 import { ProbabilityBars } from './prediction';
-import type { BackendChoice, DeviceInfo, MemoryStats } from '../src/index';
+import type { DeviceInfo, MemoryStats } from '../src/index';
+import { $, backendChoice, downloadFile, formatDate, memoryText, planText, selectValue, showUnavailable } from './page-shared';
+import { setUpModes } from './mode';
+import { startTextDemo } from './text-page';
 import {
   QUICK_EVAL_DIGITS,
   type EvalPoint,
@@ -25,8 +28,6 @@ import {
 const DEFAULT_LR: Record<OptimizerKind, number> = { sgd: 0.05, adam: 0.001 };
 /** The loss readout averages this many recent steps (one step's loss is noisy). */
 const LOSS_WINDOW = 10;
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 
 const controls = {
   model: $<HTMLSelectElement>('model'),
@@ -72,18 +73,6 @@ function writeConfig(c: TrainConfig): void {
   selectValue(controls.batchSize, String(c.batchSize));
   selectValue(controls.microBatch, String(c.microBatchSize));
   controls.augment.checked = c.augment;
-}
-
-/** Selects `value`, adding it as an option first if the list lacks it (a loaded file's setting). */
-function selectValue(select: HTMLSelectElement, value: string): void {
-  if (![...select.options].some((o) => o.value === value)) select.add(new Option(value, value));
-  select.value = value;
-}
-
-function showUnavailable(message: string): void {
-  $('unavailable-message').textContent = message;
-  $('unavailable').hidden = false;
-  $('app').hidden = true;
 }
 
 /** Which controls can be used now, and a hint about the others. */
@@ -161,39 +150,16 @@ function showSpeed(samplesPerSecond: number | undefined, detail = ''): void {
 }
 
 function showPlan(p: PlanInfo | null): void {
-  $('plan').textContent = !p
-    ? '—'
-    : p.microBatches === 1
-      ? `the whole batch of ${p.batchSize} at once`
-      : `${p.microBatches} micro-batches of ${p.microBatchSize} (gradients accumulated: one update per batch of ${p.batchSize})`;
-  $('plan-reason').textContent = p ? `(${p.reason})` : '';
+  [$('plan').textContent, $('plan-reason').textContent] = planText(p);
 }
 
 function showMemory(m: MemoryStats, during: 'step' | 'idle'): void {
-  $('memory').textContent =
-    during === 'step' ? `${formatBytes(m.liveBytes)} in use, peak ${formatBytes(m.peakBytes)} during the step` : `${formatBytes(m.liveBytes)} in use`;
-  $('memory-detail').textContent =
-    during === 'step'
-      ? `(${m.liveTensors} tensors; ${formatBytes(m.pooledBytes)} of freed buffers kept for reuse)`
-      : `(${m.liveTensors} tensors: the model and its optimizer’s state)`;
+  [$('memory').textContent, $('memory-detail').textContent] = memoryText(m, during, 'the model and its optimizer’s state');
 }
 
 function showEval(p: EvalPoint): void {
   $('accuracy').textContent = `${(p.accuracy * 100).toFixed(1)}%`;
   $('accuracy-detail').textContent = `on ${p.digits === QUICK_EVAL_DIGITS ? `${p.digits} held-out digits` : `all ${p.digits.toLocaleString('en')} held-out digits`} at step ${p.step}`;
-}
-
-function formatDate(ms: number): string {
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
-
-function downloadFile(bytes: Uint8Array, fileName: string): void {
-  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 function startDemo(): void {
@@ -357,13 +323,5 @@ function startDemo(): void {
   post({ type: 'start', config: readConfig(), backend: backendChoice() });
 }
 
-/**
- * The backend the page asks for: ?backend=webgpu or ?backend=wasm in its address, else 'auto'
- * (WebGPU on a GPU; the CPU where WebGPU is missing or only a software stand-in).
- */
-function backendChoice(): BackendChoice {
-  const b = new URLSearchParams(location.search).get('backend');
-  return b === 'webgpu' || b === 'wasm' ? b : 'auto';
-}
-
-startDemo();
+// Each mode starts its worker when it is first shown.
+setUpModes({ mnist: startDemo, text: startTextDemo });

@@ -1,14 +1,16 @@
-// The latest model, kept in the browser's IndexedDB so that a reload continues where training
-// stopped. One record: the checkpoint file (model, optimizer, settings and progress) and the
-// chart history. IndexedDB works in Workers, so the training worker reads and writes it itself.
+// The latest model of each mode, kept in the browser's IndexedDB so that a reload continues where
+// training stopped. One record per mode: the checkpoint file (model, optimizer, settings and
+// progress) and the chart history (and, in the Text mode, the pasted text it trains on). IndexedDB works in Workers, so the training worker reads and writes it itself.
 // Also the kernel tuning results: webgrad keeps them in localStorage, which Workers lack, so
 // without this every visit would tune the kernels again.
 
 import type { History } from './protocol';
+import type { TextHistory } from './text-protocol';
 
 const DB_NAME = 'webgrad-demo';
 const STORE = 'models';
 const KEY = 'latest';
+const TEXT_KEY = 'text-latest';
 const TUNING_KEY = 'kernel-tuning';
 
 export interface StoredModel {
@@ -55,6 +57,28 @@ export async function loadStoredModel(): Promise<StoredModel | null> {
 
 export async function forgetStoredModel(): Promise<void> {
   await withStore('readwrite', (s) => s.delete(KEY));
+}
+
+export interface StoredTextModel {
+  savedAt: number;
+  /** A webgrad checkpoint of a GPT, with its tokenizer. */
+  checkpoint: Uint8Array;
+  history: TextHistory;
+  /** The text it trains on when that was pasted (null: a shipped corpus, named in the checkpoint). */
+  pasted: string | null;
+}
+
+export async function storeTextModel(model: StoredTextModel): Promise<void> {
+  await withStore('readwrite', (s) => s.put(model, TEXT_KEY));
+}
+
+export async function loadStoredTextModel(): Promise<StoredTextModel | null> {
+  const found = await withStore<StoredTextModel | undefined>('readonly', (s) => s.get(TEXT_KEY));
+  return found ?? null;
+}
+
+export async function forgetStoredTextModel(): Promise<void> {
+  await withStore('readwrite', (s) => s.delete(TEXT_KEY));
 }
 
 /** Kernel tuning winners by adapter (webgrad's TuningStore contents); {} when none are kept. */

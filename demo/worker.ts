@@ -29,8 +29,8 @@ import {
   type ToWorker,
   type TrainConfig,
 } from './protocol';
-import { forgetStoredModel, loadStoredModel, loadTuning, storeModel, storeTuning } from './storage';
-import { setTuningStore } from '../src/kernels/tuning/tuning-store';
+import { forgetStoredModel, loadStoredModel, storeModel } from './storage';
+import { exclusive, planInfo, RateMeter, startBackend, tuneKernels, yieldToMessages } from './worker-shared';
 import { nextStepProfile, profiledStep } from './profile-step';
 import { Together } from './together-worker';
 
@@ -83,48 +83,16 @@ function idleState(): RunState {
   return session && session.progress.step > 0 ? 'paused' : 'ready';
 }
 
-/** GPU work runs one piece at a time, so a prediction never lands in the middle of a step. */
-let gpuQueue: Promise<unknown> = Promise.resolve();
-function exclusive<T>(fn: () => Promise<T>): Promise<T> {
-  const run = gpuQueue.then(fn, fn);
-  gpuQueue = run.catch(() => undefined);
-  return run;
-}
-
 // ---- starting up ----
 
 async function start(config: TrainConfig, backend: wg.BackendChoice): Promise<void> {
   setState('starting', backend === 'wasm' ? 'Starting the CPU backend…' : 'Starting WebGPU…');
-  await keepTuningResults();
-  let info: wg.DeviceInfo;
-  try {
-    info = await wg.init({ backend });
-  } catch (e) {
-    if (e instanceof wg.WebGPUUnavailableError) {
-      send({ type: 'unavailable', message: e.message });
-      return;
-    }
-    throw e;
-  }
-  send({ type: 'device', info });
-  void wg.adapters().then((adapters) => send({ type: 'adapters', adapters }), () => undefined);
+  if (!(await startBackend(backend, send))) return;
   setState('starting', 'Loading 10,000 handwritten digits…');
   const { train, test } = await wg.data.mnist();
   digits = { train, test, quick: wg.data.subset(test, Array.from({ length: QUICK_EVAL_DIGITS }, (_, i) => i)) };
   if (!(await restoreStored(config))) newSession(config);
   setState(idleState());
-}
-
-/** Kernel tuning results live in IndexedDB (read before the device starts, written as they come), so a later visit starts tuned. */
-async function keepTuningResults(): Promise<void> {
-  let results = await loadTuning().catch(() => ({}));
-  setTuningStore({
-    load: () => results,
-    save: (all) => {
-      results = all;
-      storeTuning(all).catch(() => undefined); // storage full or denied: tuned for this visit only
-    },
-  });
 }
 
 /** Continues the model kept in IndexedDB, if there is one that loads. */
@@ -241,7 +209,7 @@ async function trainLoop(s: Session): Promise<void> {
   const batchShape = [batchSize, 1, 28, 28];
   // dropLast: every step sees a full batch, so one plan covers the whole epoch.
   const loader = new wg.data.DataLoader(digits.train, { batchSize, shuffle: true, augment, seed: DATA_SEED, dropLast: true });
-  const speed = new SpeedMeter(SPEED_WINDOW);
+  const speed = new RateMeter(SPEED_WINDOW);
   let stepsHere = 0;
   let epoch: Iterator<wg.data.CpuBatch> | null = null;
   try {
@@ -251,6 +219,8 @@ async function trainLoop(s: Session): Promise<void> {
     sendPlan(batchSize, plan);
     if (!stopRequested) setState('training', s.progress.step === 0 ? 'Taking the first step…' : '');
     while (!stopRequested) {
+      await yieldToMessages();
+      if (stopRequested) break;
       epoch ??= resumeEpoch(loader, s.progress);
       const next = epoch.next();
       if (next.done) {
@@ -276,13 +246,13 @@ async function trainLoop(s: Session): Promise<void> {
       // Just joined a session that is elsewhere in the data: continue from its place.
       if (together.realign(s.progress, loader)) epoch = null;
       s.history.loss.push([s.progress.step, result.loss]);
-      s.history.samplesPerSecond = speed.samplesPerSecond();
+      s.history.samplesPerSecond = speed.perSecond();
       send({
         type: 'step',
         progress: { ...s.progress },
         ...batchOf(s.progress, batchSize),
         loss: result.loss,
-        samplesPerSecond: speed.samplesPerSecond(),
+        samplesPerSecond: speed.perSecond(),
         microBatches: result.microBatches,
         memory: wg.memory(),
       });
@@ -299,7 +269,7 @@ async function trainLoop(s: Session): Promise<void> {
       if (s.progress.step % EVAL_EVERY_STEPS === 0) await evaluate(s, digits.quick);
       // Kernels that met a new shape class (in the first step, an evaluation, a drawing) are
       // timed now, between steps: the first step runs on the defaults rather than wait for this.
-      if (!stopRequested) await tuneKernels(stopTuning.signal);
+      if (!stopRequested) await tune();
     }
   } catch (e) {
     send({ type: 'error', message: `Training stopped: ${(e as Error).message}` });
@@ -336,30 +306,11 @@ async function evaluate(s: Session, data: wg.data.Dataset): Promise<void> {
 }
 
 /** Times the kernels' configurations for shape classes met since the last call, showing progress. */
-async function tuneKernels(signal: AbortSignal): Promise<void> {
-  let tuned = false;
-  await exclusive(() =>
-    wg.autotune(null, {
-      signal,
-      onProgress: (p) => {
-        tuned = true;
-        const share = (p.problem - 1 + p.candidate / p.candidates) / p.problems;
-        if (!stopRequested) setState('training', `Tuning GPU kernels for this adapter: ${p.kernel} ${p.problem}/${p.problems}…`, share);
-      },
-    }),
-  );
+async function tune(): Promise<void> {
+  const tuned = await tuneKernels(stopTuning.signal, (detail, share) => {
+    if (!stopRequested) setState('training', detail, share);
+  });
   if (tuned && !stopRequested) setState('training');
-}
-
-function planInfo(batchSize: number, p: wg.Plan): PlanInfo {
-  return {
-    batchSize,
-    microBatchSize: p.microBatchSize,
-    microBatches: p.microBatches,
-    estimatedPeakBytes: p.estimatedPeakBytes,
-    budgetBytes: p.budgetBytes,
-    reason: p.reason,
-  };
 }
 
 function sendPlan(batchSize: number, p: wg.Plan): void {
@@ -372,24 +323,6 @@ async function stopTraining(): Promise<void> {
   stopTuning.abort();
   await training;
   stopTuning = new AbortController();
-}
-
-class SpeedMeter {
-  private readonly samples: number[] = [];
-  private readonly ms: number[] = [];
-  constructor(private readonly window: number) {}
-  add(samples: number, ms: number): void {
-    this.samples.push(samples);
-    this.ms.push(ms);
-    if (this.samples.length > this.window) {
-      this.samples.shift();
-      this.ms.shift();
-    }
-  }
-  samplesPerSecond(): number {
-    const ms = this.ms.reduce((a, b) => a + b, 0);
-    return ms > 0 ? (this.samples.reduce((a, b) => a + b, 0) * 1000) / ms : 0;
-  }
 }
 
 // ---- files and storage ----
