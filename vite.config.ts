@@ -34,7 +34,11 @@ function isolationHeadersFile(): Plugin {
   };
 }
 
-/** The training tests that compare numbers (and data parallelism between in-process replicas), run on the CPU backend too. */
+/**
+ * The training tests that compare numbers, run on the CPU backend too: the Trainer and its memory
+ * plan, checkpoints, nn.checkpoint, the GPT (training step, generate), data parallelism between
+ * in-process replicas.
+ */
 const WASM_TRAINING_TESTS = [
   'test/training/trainer.test.ts',
   'test/training/training.test.ts',
@@ -44,6 +48,11 @@ const WASM_TRAINING_TESTS = [
   'test/training/checkpoint.test.ts',
   'test/training/mixed-precision.test.ts',
   'test/training/transformer.test.ts',
+  'test/training/gpt.test.ts',
+  'test/training/checkpointing.test.ts',
+  'test/training/checkpoint-plan.test.ts',
+  'test/training/sequence-trainer.test.ts',
+  'test/training/safetensors.test.ts',
   'test/distributed/local.test.ts',
 ];
 

@@ -5,7 +5,7 @@
 //             loss = (1 − ε)·(lse − x[label]) + ε·(lse − mean(x)), or (0, 0) for an ignored row; a
 //             label outside [0, K) that is not the ignored one raises `code` in status[0] (atomic max)
 //   backward: dx[row·K + c] = (exp(x − lse) − (1 − ε)·onehot(label) − ε/K) · g / (rows counted:
-//             totals[1]; · g alone for the sum, MEAN false); NaN through a NaN row, 0 in an ignored row
+//             totals[1]; under MEAN, else · g alone: the sum); NaN through a NaN row, 0 in an ignored row
 
 import { claim, f32At, i32At, u32At } from './common';
 import { cross_entropy_forward as F, cross_entropy_backward as B } from './generated/fields';
@@ -90,9 +90,9 @@ export function cross_entropy_backward(args: usize, scratch: usize): void {
   const dx = <usize>u32At(args, B.bind.dx) + (<usize>u32At(args, B.dx_offset) << 2);
   const ignore = i32At(args, B.ignore);
   const smoothing = f32At(args, B.smoothing);
-  // The loss was the mean over the rows counted (MEAN), or their sum.
-  const counted = u32At(args, B.MEAN) != 0 ? load<f32>(<usize>u32At(args, B.bind.totals) + (<usize>(u32At(args, B.totals_offset) + 1) << 2)) : <f32>1;
-  const scale = load<f32>(<usize>u32At(args, B.bind.g) + (<usize>u32At(args, B.g_offset) << 2)) / counted;
+  const counted = load<f32>(<usize>u32At(args, B.bind.totals) + (<usize>(u32At(args, B.totals_offset) + 1) << 2));
+  const g = load<f32>(<usize>u32At(args, B.bind.g) + (<usize>u32At(args, B.g_offset) << 2));
+  const scale = u32At(args, B.MEAN) != 0 ? g / counted : g;
   const sv = f32x4.splat(scale);
   const floor = smoothing / <f32>k;
   const fv = f32x4.splat(floor);

@@ -14,7 +14,7 @@
 
 import { claim, f32At, i32At, u32At, u32Of } from './common';
 import { unary as U, binary as B, where as W, axpy as X } from './generated/fields';
-import { lanes, vexp, vgelu, vgeluGrad, vsigmoid, vtanh } from './math';
+import { lanes, vexp, vgelu, vgeluGrad, vgeluTanh, vgeluTanhGrad, vsigmoid, vtanh } from './math';
 
 // @ts-ignore: decorator
 @inline const CHUNK: i32 = 8192;
@@ -117,6 +117,7 @@ function unaryOp(op: u32, x: v128, alpha: f32, beta: f32): v128 {
     case 12: return f32x4.min(f32x4.max(x, splat(alpha)), splat(beta));
     case 14: return ones(isNan(x));
     case 19: return f32x4.div(x, f32x4.add(splat(1), vexp(f32x4.neg(x))));   // silu, as PyTorch (silu(−inf) is NaN)
+    case 20: return vgeluTanh(x);
     default: return x;
   }
 }
@@ -143,6 +144,7 @@ function binaryOp(op: u32, a: v128, b: v128, alpha: f32, maskInt: bool): v128 {
     }
     case 8: return v128.and(a, v128.or(f32x4.gt(b, splat(0)), isNan(b)));     // relu_grad(g, x): 0 where relu(x) <= 0
     case 9: return f32x4.mul(a, vgeluGrad(b));                                   // gelu_grad(g, x)
+    case 23: return f32x4.mul(a, vgeluTanhGrad(b));                              // gelu_tanh_grad(g, x)
     case 10: return f32x4.mul(a, f32x4.sub(splat(1), f32x4.mul(b, b)));         // tanh_grad(g, y)
     case 11: return f32x4.mul(f32x4.mul(a, b), f32x4.sub(splat(1), b));         // sigmoid_grad(g, y)
     case 13: return f32x4.mul(a, vsign(b));                                      // abs_grad(g, x)

@@ -20,7 +20,7 @@ import { madd } from './common';
 // @ts-ignore: decorator
 @inline export const KC: i32 = 256;
 // @ts-ignore: decorator
-@inline export const MC: i32 = 96;
+@inline export const MC: i32 = 192;
 // @ts-ignore: decorator
 @inline export const NC: i32 = 256;
 

@@ -83,6 +83,24 @@ export function vgeluGrad(x: v128): v128 {
   return f32x4.add(cdf, f32x4.mul(x, pdf));
 }
 
+/** sigmoid(2u), u = √(2/π)·(x + 0.044715·x³): GELU's tanh approximation is x times it. */
+function geluTanhGate(x: v128): v128 {
+  const u = f32x4.mul(splat(0.79788456080286536), f32x4.add(x, f32x4.mul(splat(0.044715), f32x4.mul(x, f32x4.mul(x, x)))));
+  return vsigmoid(f32x4.mul(splat(2), u));
+}
+
+/** GELU's tanh approximation x/2·(1 + tanh u), as x·sigmoid(2u) (gelu_tanh_ in elementwise.wgsl: no cancellation for negative x, NaN at −inf). */
+export function vgeluTanh(x: v128): v128 {
+  return f32x4.mul(x, geluTanhGate(x));
+}
+
+/** d/dx: s + x·2s(1 − s)·u'(x), s = sigmoid(2u), u' = √(2/π)·(1 + 3·0.044715·x²). */
+export function vgeluTanhGrad(x: v128): v128 {
+  const s = geluTanhGate(x);
+  const du = f32x4.mul(splat(0.79788456080286536), f32x4.add(splat(1), f32x4.mul(splat(3 * 0.044715), f32x4.mul(x, x))));
+  return f32x4.add(s, f32x4.mul(f32x4.mul(f32x4.mul(x, splat(2)), f32x4.mul(s, f32x4.sub(splat(1), s))), du));
+}
+
 /** Sum of the four lanes. */
 // @ts-ignore: decorator
 @inline export function hsum(v: v128): f32 {

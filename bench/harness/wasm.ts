@@ -107,15 +107,15 @@ class Ops {
   binary(op: number, a: number, b: number, out: number, rows: number, cols: number, bRow = false): Promise<void> {
     return this.run('binary', {
       bind: { a, b, out },
-      params: { n: rows * cols, a_offset: 0, b_offset: 0, out_offset: 0, a_period: rows * cols, b_period: bRow ? cols : rows * cols, shape: [rows * cols], a_strides: [1], b_strides: [1] },
-      constants: { OP: op, CONTIG: !bRow, PERIODIC: bRow, RANK: 1 },
+      params: { n: rows * cols, alpha: 0, a_offset: 0, b_offset: 0, out_offset: 0, a_period: rows * cols, b_period: bRow ? cols : rows * cols, shape: [rows * cols], a_strides: [1], b_strides: [1] },
+      constants: { OP: op, CONTIG: !bRow, PERIODIC: bRow, RANK: 1, MASK_INT: false, INT_OPERANDS: false },
     });
   }
   unary(op: number, a: number, out: number, n: number): Promise<void> {
     return this.run('unary', {
       bind: { a, out },
-      params: { n, alpha: 0, beta: 0, seed: 0, base: 0, a_offset: 0, out_offset: 0, shape: [n], a_strides: [1] },
-      constants: { OP: op, CONTIG: true, RANK: 1 },
+      params: { n, alpha: 0, beta: 0, seed: 0, base: 0, a_offset: 0, out_offset: 0, cols: 1, rows: 1, diag: 0, int_scalar: 0, shape: [n], a_strides: [1] },
+      constants: { OP: op, CONTIG: true, RANK: 1, INT_OPERANDS: false },
     });
   }
   /** out[j] = Σ_i a[i, j] over rows × cols (a bias gradient). */
@@ -151,16 +151,21 @@ class Ops {
   /** Mean cross-entropy of logits [N×K]: dlogits (for an upstream gradient of 1) and the loss. */
   async crossEntropy(logits: number, labels: number, N: number, K: number, dlogits: number): Promise<number> {
     const { buf } = this;
-    const loss = buf.alloc(N), lse = buf.alloc(N), status = buf.alloc(1), mean = buf.alloc(1), one = buf.put([1]);
+    // Per row (loss, weight): no row is ignored, so the rows counted are N.
+    const loss = buf.alloc(2 * N), lse = buf.alloc(N), status = buf.alloc(1), mean = buf.alloc(1), one = buf.put([1]), totals = buf.put([0, N]);
     this.pool.i32(status, 1)[0] = 0;
-    const common = { n: N, k: K, x_row: K, x_col: 1, labels_stride: 1, x_offset: 0, labels_offset: 0, lse_offset: 0 };
-    await this.run('cross_entropy_forward', { bind: { x: logits, labels, loss, lse, status }, params: { ...common, code: 1, loss_offset: 0 } });
+    const common = { n: N, k: K, x_row: K, x_col: 1, labels_stride: 1, ignore: -100, smoothing: 0, x_offset: 0, labels_offset: 0, lse_offset: 0 };
+    await this.run('cross_entropy_forward', { bind: { x: logits, labels, loss, lse, status }, params: { ...common, code: 1, loss_offset: 0 }, constants: { SMOOTH: false } });
     await this.run('reduce', {
       bind: { src: loss, out: mean },
-      params: { m: 1, l: N, chunks: 1, chunk_len: N, krank: 0, rrank: 1, scale: 1 / N, src_offset: 0, out_offset: 0, kshape: [], kstrides: [], rshape: [N], rstrides: [1] },
+      params: { m: 1, l: N, chunks: 1, chunk_len: N, krank: 0, rrank: 1, scale: 1 / N, src_offset: 0, out_offset: 0, kshape: [], kstrides: [], rshape: [N], rstrides: [2] },
       constants: { OP: 0 },
     });
-    await this.run('cross_entropy_backward', { bind: { x: logits, labels, lse, g: one, dx: dlogits }, params: { ...common, g_offset: 0, dx_offset: 0, inv_n: 1 / N } });
+    await this.run('cross_entropy_backward', {
+      bind: { x: logits, labels, lse, g: one, totals, dx: dlogits },
+      params: { ...common, g_offset: 0, totals_offset: 0, dx_offset: 0 },
+      constants: { MEAN: true },
+    });
     return this.pool.f32(mean, 1)[0]!;
   }
 }

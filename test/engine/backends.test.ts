@@ -116,33 +116,71 @@ describe('the CPU backend', () => {
 });
 
 describe('training on both backends', () => {
-  /** Parameters after `steps` Trainer steps of `build()` on `backend`, from the same seeds. */
-  async function train(backend: 'webgpu' | 'wasm', build: () => wg.nn.Module, shape: number[], steps: number, seed: number): Promise<Float32Array[]> {
+  interface Case {
+    build: () => wg.nn.Module;
+    /** Inputs and labels from a generator of the seed. */
+    data: (rng: Rng) => [wg.Tensor, wg.Tensor];
+    optimizer: (params: wg.Tensor[]) => wg.optim.Optimizer;
+    options?: Partial<wg.TrainerOptions>;
+  }
+
+  /** Parameters after `steps` Trainer steps of a case on `backend`, from the same seeds. */
+  async function train(backend: 'webgpu' | 'wasm', c: Case, steps: number, seed: number): Promise<Float32Array[]> {
     await wg.init({ backend, autotune: false });
     wg.manualSeed(seed);
-    const model = build();
-    const optimizer = new wg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
-    const trainer = new wg.Trainer({ model, optimizer, loss: 'cross-entropy', microBatchSize: 'auto' });
-    const rng = new Rng(seed);
-    const x = wg.tensor(Float32Array.from(rng.array(shape.reduce((a, b) => a * b, 1))), shape);
-    const y = wg.tensor(Int32Array.from({ length: shape[0]! }, () => rng.int(10)), [shape[0]!], { dtype: 'int32' });
+    const model = c.build();
+    const trainer = new wg.Trainer({ model, optimizer: c.optimizer(model.parameters()), loss: 'cross-entropy', microBatchSize: 'auto', ...c.options });
+    const [x, y] = c.data(new Rng(seed));
     for (let i = 0; i < steps; i++) await trainer.step(x, y);
     const params = await Promise.all(model.parameters().map(async (p) => (await p.toArray()) as Float32Array));
     wg.shutdown();
     return params;
   }
 
-  const models: [string, () => wg.nn.Module, number[]][] = [
-    ['an MLP', () => new wg.nn.Sequential(new wg.nn.Flatten(), new wg.nn.Linear(60, 33), new wg.nn.GELU(), new wg.nn.LayerNorm(33), new wg.nn.Linear(33, 10)), [17, 60]],
-    ['a CNN', () => wg.models.mnistCNN({ channels: [4, 8] }), [9, 1, 28, 28]],
+  const images = (shape: number[]) => (rng: Rng): [wg.Tensor, wg.Tensor] => [
+    wg.tensor(Float32Array.from(rng.array(shape.reduce((a, b) => a * b, 1))), shape),
+    wg.tensor(Int32Array.from({ length: shape[0]! }, () => rng.int(10)), [shape[0]!], { dtype: 'int32' }),
   ];
-  for (const [name, build, shape] of models) {
+  const sgd = (params: wg.Tensor[]) => new wg.optim.SGD(params, { lr: 0.05, momentum: 0.9 });
+  const gpt = { vocabSize: 13, contextLength: 7, layers: 2, heads: 2, dim: 8 };
+  const cases: [string, Case][] = [
+    ['an MLP', { build: () => new wg.nn.Sequential(new wg.nn.Flatten(), new wg.nn.Linear(60, 33), new wg.nn.GELU(), new wg.nn.LayerNorm(33), new wg.nn.Linear(33, 10)), data: images([17, 60]), optimizer: sgd }],
+    ['a CNN', { build: () => wg.models.mnistCNN({ channels: [4, 8] }), data: images([9, 1, 28, 28]), optimizer: sgd }],
+    [
+      // Attention, gelu tanh, tied embeddings, clipping, and nn.checkpoint on every block. (SGD: Adam's
+      // first steps are near sign(g), which turns float32 rounding of a near-zero gradient into lr.)
+      'a GPT, its blocks checkpointed',
+      {
+        build: () => wg.models.gpt(gpt),
+        data: (rng) => {
+          const tokens = (n: number) => Int32Array.from({ length: n }, () => rng.int(gpt.vocabSize));
+          return [wg.tensor(tokens(3 * 5), [3, 5], { dtype: 'int32' }), wg.tensor(tokens(3 * 5), [3, 5], { dtype: 'int32' })];
+        },
+        optimizer: sgd,
+        options: { clipGradNorm: 1, checkpointing: 'blocks' },
+      },
+    ],
+  ];
+  for (const [name, c] of cases) {
     it(`${name} trains to the same parameters on WebGPU and on the CPU, to float32 rounding`, async () => {
       const seed = new Rng().seed;
-      const gpu = await train('webgpu', build, shape, 5, seed);
-      const cpu = await train('wasm', build, shape, 5, seed);
+      const gpu = await train('webgpu', c, 5, seed);
+      const cpu = await train('wasm', c, 5, seed);
       expect(cpu.length).toBe(gpu.length);
       cpu.forEach((p, i) => expect(relErr(p, gpu[i]!), `parameter ${i} (seed ${seed})`).toBeLessThan(2e-5));
     });
   }
+
+  it('generates the same tokens from the same GPT on WebGPU and on the CPU (KV caches, seeded sampling)', async () => {
+    const run = async (backend: 'webgpu' | 'wasm') => {
+      await wg.init({ backend });
+      wg.manualSeed(7);
+      const model = wg.models.gpt(gpt);
+      const out = await wg.models.generate(model, [1, 2, 3], { maxNewTokens: 6, temperature: 0.8, seed: 3 });
+      model.dispose();
+      wg.shutdown();
+      return out;
+    };
+    expect(await run('wasm')).toEqual(await run('webgpu'));
+  });
 });

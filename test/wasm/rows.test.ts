@@ -187,15 +187,20 @@ describe('wasm row kernels', () => {
         const gAt = upload(pool, [0, 0.5]);
         const totalsAt = upload(pool, [0, 0, 123, N]);   // [Σ loss, rows counted] at offset 2
         const dxAt = poisoned(pool, N * K);
-        pool.runSync('cross_entropy_backward', {
-          bind: { x: xAt, labels: lAt, lse: lseAt, g: gAt, totals: totalsAt, dx: dxAt },
-          params: { ...common, lse_offset: 2, g_offset: 1, totals_offset: 2, dx_offset: 0 },
-        });
-        const want = Float64Array.from({ length: N * K }, (_, i) => {
-          const r = Math.floor(i / K), c = i % K;
-          return (Math.exp(x[r * xRow + c * xCol]! - lse[r]!) - (labels[r] === c ? 1 : 0)) * 0.5 / N;
-        });
-        expectNear(read(pool, dxAt, N * K), want, Float64Array.from(want, () => 4e-6 * 0.5 / N), `ce backward ${N}x${K}`);
+        // MEAN: divided by the rows counted (reduction 'mean'); without it the sum's gradient.
+        for (const mean of [true, false]) {
+          pool.runSync('cross_entropy_backward', {
+            bind: { x: xAt, labels: lAt, lse: lseAt, g: gAt, totals: totalsAt, dx: dxAt },
+            params: { ...common, lse_offset: 2, g_offset: 1, totals_offset: 2, dx_offset: 0 },
+            constants: { MEAN: mean },
+          });
+          const scale = mean ? 0.5 / N : 0.5;
+          const want = Float64Array.from({ length: N * K }, (_, i) => {
+            const r = Math.floor(i / K), c = i % K;
+            return (Math.exp(x[r * xRow + c * xCol]! - lse[r]!) - (labels[r] === c ? 1 : 0)) * scale;
+          });
+          expectNear(read(pool, dxAt, N * K), want, Float64Array.from(want, () => 4e-6 * scale), `ce backward ${N}x${K}, MEAN ${mean}`);
+        }
 
         pool.i32(lAt, 3)[2] = K;   // label 0's row now out of range
         pool.runSync('cross_entropy_forward', forward);
