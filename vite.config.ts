@@ -53,6 +53,9 @@ const WASM_TRAINING_TESTS = [
   'test/training/checkpoint-plan.test.ts',
   'test/training/sequence-trainer.test.ts',
   'test/training/safetensors.test.ts',
+  'test/training/lora.test.ts',
+  'test/training/half.test.ts',
+  'test/training/gpt2.test.ts',
   'test/distributed/local.test.ts',
 ];
 
