@@ -6,11 +6,9 @@ import { accessSync, constants, readFileSync, renameSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import * as wg from '../node';
+import { UsageError } from './args';
 
-/** An option a person got wrong: printed with the usage. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 /** --out names a file that can be written: its directory exists and is writable, and it is no directory. */
 export function checkOut(out: string): void {

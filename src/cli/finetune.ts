@@ -18,8 +18,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as wg from '../node';
 import { textWindows, type TextDataset } from '../data/text-dataset';
-import { integerIn, numberIn, parseOptions, UsageError as OptionError } from './args';
-import { checkOut, fileError, saveModel, UsageError } from './cli-files';
+import { integerIn, numberIn, parseOptions, UsageError } from './args';
+import { checkOut, fileError, saveModel } from './cli-files';
 import { formatTime, ProgressBar } from './progress';
 
 export const USAGE = `usage: npm run finetune -- --model path/to/model.safetensors --data FILE.txt
@@ -114,8 +114,7 @@ export async function main(argv: string[]): Promise<void> {
     await finetune(argv);
   } catch (e) {
     process.exitCode = 1;
-    // (args.ts and cli-files.ts each have a UsageError class.)
-    if (e instanceof UsageError || e instanceof OptionError) console.error(`error: ${e.message}\n${USAGE}`);
+    if (e instanceof UsageError) console.error(`error: ${e.message}\n${USAGE}`);
     else if (e instanceof wg.WebGradError) console.error(`error: ${e.message}`);
     else console.error(e); // a bug: the stack trace helps
   } finally {
