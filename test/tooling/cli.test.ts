@@ -117,7 +117,7 @@ describe('npm run train', () => {
     refuse(['--optimizer', 'lbfgs'], /--optimizer must be sgd or adam, got lbfgs/);
     refuse(['--schedule', 'step'], /--schedule must be cosine or constant, got step/);
     refuse(['--frobnicate'], /Unknown option '--frobnicate'/);
-    refuse(['--backend', 'cuda'], /--backend must be auto or webgpu or wasm, got cuda/);
+    refuse(['--backend', 'cuda'], /--backend must be auto, webgpu or wasm, got cuda/);
     refuse(['extra'], /Unexpected argument 'extra'/);
     refuse(['--out', ''], /--out must name a file/);
     expect(parseOptions(['--seed', '-7', '--lr', '0.5', '--optimizer', 'adam'])).toMatchObject({ seed: -7, lr: 0.5, optimizer: 'adam', batch: 64 });
