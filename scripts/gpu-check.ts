@@ -2,7 +2,8 @@
 //   1. the adapter: name, whether it is a software fallback, its features;
 //   2. the f16 kernels (mixed precision) against the float64 reference on fresh random inputs:
 //      matmul (each kernel family) and conv2d (each kind of operand sharing), forward and both
-//      backward passes;
+//      backward passes; and matmul reading a frozen weight stored in f16 (Module.half) against
+//      f32 activations (each family), forward and the activations' gradient;
 //   3. the subgroup row reductions against the workgroup-memory ones and the reference;
 //   4. fused attention: on a GPU each kernel variant (no sharing; quads sharing loads by subgroup
 //      swaps or through workgroup memory) against the float64 reference, and with shader-f16 its
@@ -168,6 +169,34 @@ async function checkMatmul(M: number, K: number, N: number, family: string): Pro
     compare(`${tag} grad W`, gw, gemm64(T(G, M, N), A, N, M, K), gemm64(T(Gr, M, N), Ar, N, M, K), gemm64(abs(T(G, M, N)), abs(A), N, M, K), M),
   ];
   for (const t of [a, w, c]) t.dispose();
+  return out;
+}
+
+/**
+ * A frozen weight stored in f16 (Module.half): W [N, K] rounded once to f16, read as it is by the
+ * f32·f16 kernels against an f32 A, forward and A's gradient (the weight gets none). Against the
+ * float64 product with the rounded W, only f32 accumulation may differ (the rounded check).
+ */
+async function checkFrozenHalf(M: number, K: number, N: number, family: string): Promise<Check[]> {
+  const A = operands(M * K);
+  const B = operands(N * K);
+  const G = operands(M * N);
+  const a = wg.tensor(Float32Array.from(A), [M, K], { requiresGrad: true });
+  const layer = new wg.nn.Linear(K, N, { bias: false });
+  layer.loadStateDict({ weight: wg.tensor(Float32Array.from(B), [N, K]) });
+  layer.freeze().half({ frozenOnly: true });
+  if (layer.weight.dtype !== 'float16') throw new Error('half() kept the weight in float32');
+  const c = layer.forward(a);
+  c.backward(wg.tensor(Float32Array.from(G), [M, N]));
+  const [gc, ga] = await Promise.all([read(c), read(a.grad!)]);
+  const Bt = T(B, N, K);
+  const tag = `matmul f32·f16 (frozen weight) ${family} ${M}×${K}×${N}`;
+  const out = [
+    compare(`${tag} forward`, gc, gemm64(A, Bt, M, K, N), gemm64(A, rounded(Bt), M, K, N), gemm64(abs(A), abs(Bt), M, K, N), K),
+    compare(`${tag} grad A`, ga, gemm64(G, B, M, N, K), gemm64(G, rounded(B), M, N, K), gemm64(abs(G), abs(B), M, N, K), N),
+  ];
+  for (const t of [a, c]) t.dispose();
+  layer.dispose();
   return out;
 }
 
@@ -409,7 +438,9 @@ export async function main(args: string[] = []): Promise<void> {
   const flag = (f: string) => args.includes(f);
   const outIndex = args.indexOf('--out');
   const outFile = outIndex >= 0 ? args[outIndex + 1]! : join(process.env.OUT ?? '.', 'gpu-check.json');
-  const info = await wg.init({ autotune: false });
+  // WebGPU always: init()'s 'auto' would take the CPU backend on a software adapter, or where the
+  // GPU's driver failed to load, and report a CPU's numbers as the GPU's.
+  const info = await wg.init({ backend: 'webgpu', autotune: false });
   const a = info.adapterInfo;
   const hasF16 = info.features.includes('shader-f16');
   const software = a.isFallbackAdapter;
@@ -446,6 +477,7 @@ export async function main(args: string[] = []): Promise<void> {
       for (const [M, K, N] of [[33, 17, 9], [257, 131, 193], [512, 1024, 384]] as const) {
         if (family === 'naive' && M > 300) continue;
         await guard(`matmul ${family} ${M}×${K}×${N}`, () => checkMatmul(M, K, N, family));
+        if (M < 300) await guard(`matmul f32·f16 ${family} ${M}×${K}×${N}`, () => checkFrozenHalf(M, K, N, family));
       }
     }
     setMatmulConfig(null);

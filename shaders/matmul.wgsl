@@ -1,4 +1,4 @@
-// @prepend operand_f32.wgsl|operand_f16.wgsl matmul_layout.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl|operand_f32_f16.wgsl matmul_layout.wgsl
 // Batched matrix multiply C = A·B, register-blocked: each invocation computes a TM×TN tile of C
 // (TM, TN ∈ {4, 8}) held in up to four 4×4 blocks of vec4 registers. Two families:
 //

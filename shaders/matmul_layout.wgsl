@@ -36,13 +36,13 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 
 // {a, b, c}: c = a @ b (or c += a @ b with ACCUMULATE)
-@group(0) @binding(1) var<storage, read> a: array<Operand>;  // operand_*.wgsl: f32, or f16
-@group(0) @binding(2) var<storage, read> b: array<Operand>;
+@group(0) @binding(1) var<storage, read> a: array<OperandA>;  // operand_*.wgsl: f32, or f16
+@group(0) @binding(2) var<storage, read> b: array<OperandB>;  // (operand_f32_f16.wgsl: f32 a, f16 b)
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 // direct_vec4 reads the same operands as vec4s (binding 3 stays `c`).
-@group(0) @binding(1) var<storage, read> a4: array<Operand4>;
-@group(0) @binding(2) var<storage, read> b4: array<Operand4>;
+@group(0) @binding(1) var<storage, read> a4: array<OperandA4>;
+@group(0) @binding(2) var<storage, read> b4: array<OperandB4>;
 
 // Operand loads, as f32.
 fn ga(i: u32) -> f32 { return f32(a[i]); }

@@ -1,4 +1,4 @@
-// @prepend operand_f32.wgsl|operand_f16.wgsl matmul_layout.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl|operand_f32_f16.wgsl matmul_layout.wgsl
 // The baseline matrix multiply: one element of C per invocation, a plain dot product over k.
 // Kept to measure the register-blocked kernels of matmul.wgsl and matmul_shared.wgsl against; it
 // takes the same Params (matmul_layout.wgsl: batches, transposed operands) so that it can stand

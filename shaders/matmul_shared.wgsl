@@ -1,4 +1,4 @@
-// @prepend operand_f32.wgsl|operand_f16.wgsl matmul_layout.wgsl share_subgroup.wgsl|share_workgroup.wgsl tile_16x8.wgsl
+// @prepend operand_f32.wgsl|operand_f16.wgsl|operand_f32_f16.wgsl matmul_layout.wgsl share_subgroup.wgsl|share_workgroup.wgsl tile_16x8.wgsl
 // Batched matrix multiply C = A·B with operand loads shared among neighbouring invocations: the
 // `shared` family, for software adapters (SwiftShader), where every storage load is an emulated
 // gather that costs far more than a multiply-add. It uses the 16×8 register tile of the conv2d

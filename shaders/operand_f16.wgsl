@@ -7,3 +7,8 @@ enable f16;
 
 alias Operand = f16;
 alias Operand4 = vec4<f16>;
+// matmul's two operands (matmul_layout.wgsl) have this type too; operand_f32_f16.wgsl mixes them.
+alias OperandA = f16;
+alias OperandA4 = vec4<f16>;
+alias OperandB = f16;
+alias OperandB4 = vec4<f16>;

@@ -4,3 +4,8 @@
 
 alias Operand = f32;
 alias Operand4 = vec4<f32>;
+// matmul's two operands (matmul_layout.wgsl) have this type too; operand_f32_f16.wgsl mixes them.
+alias OperandA = f32;
+alias OperandA4 = vec4<f32>;
+alias OperandB = f32;
+alias OperandB4 = vec4<f32>;

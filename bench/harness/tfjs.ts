@@ -165,7 +165,8 @@ function attention(w: AttentionWork, d: AttentionData): Prepared {
 }
 
 /**
- * The GPT step as a TF.js user writes it: tf.gather for the token embedding, LayerNorm from
+ * The GPT step as a TF.js user writes it: tf.gather for the token embedding (a one-hot matMul on
+ * the wasm backend, which cannot differentiate gather), LayerNorm from
  * tf.moments (as tfjs-layers), fused matMul with bias for every Linear, the attention composite
  * (batched matMul, causal mask, softmax, matMul; TF.js has no attention op), exact GELU from
  * tf.erf (tfjs-layers' 'gelu'), logits through the tied embedding, softmaxCrossEntropy,
@@ -190,6 +191,10 @@ function gpt(w: GptWork, d: GptData): Prepared {
   const m = vars.map((x) => tf.variable(tf.zerosLike(x)));
   const v = vars.map((x) => tf.variable(tf.zerosLike(x)));
   const ids = tf.tensor2d(d.x, [B, T], 'int32');
+  // TF.js's wasm backend lacks UnsortedSegmentSum, the gradient of gather: there the token
+  // embedding is a one-hot matMul (the same values and gradient; WebGPU keeps gather).
+  const oneHotIds = tf.getBackend() === 'wasm' ? tf.tidy(() => tf.cast(tf.oneHot(tf.reshape(ids, [B * T]) as tf.Tensor1D, V), 'float32')) : null;
+  const embed = () => (oneHotIds ? tf.reshape(tf.matMul(oneHotIds as tf.Tensor2D, wte), [B, T, D]) : tf.gather(wte, ids));
   const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(d.y, 'int32'), V), 'float32'));
   const mask = tf.tensor2d(Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -Infinity : 0)), [T, T]);
   const layerNorm = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
@@ -200,7 +205,7 @@ function gpt(w: GptWork, d: GptData): Prepared {
   const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
   const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, Dh]), [0, 2, 1, 3]) as tf.Tensor4D;
   const loss = () => {
-    let h: tf.Tensor = tf.reshape(tf.add(tf.gather(wte, ids), wpe), [B * T, D]);
+    let h: tf.Tensor = tf.reshape(tf.add(embed(), wpe), [B * T, D]);
     for (const b of blocks) {
       const [q, k, vv] = tf.split(linear(layerNorm(h, b.ln1w, b.ln1b), b.qkvw, b.qkvb), 3, 1).map(heads) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const weights = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(Dh)), mask));
@@ -229,6 +234,6 @@ function gpt(w: GptWork, d: GptData): Prepared {
       tf.dispose(Object.values(grads));
       return first(value);
     },
-    dispose: () => tf.dispose([...vars, ...m, ...v, ids, targets, mask]),
+    dispose: () => tf.dispose([...vars, ...m, ...v, ids, targets, mask, ...(oneHotIds ? [oneHotIds] : [])]),
   };
 }

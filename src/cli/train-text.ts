@@ -1,10 +1,12 @@
 // `npm run train -- --model gpt [--data moby-dick|names|FILE.txt] …`: a character-level GPT on a
-// text, on the GPU (Dawn in Node). Before the GPU starts: the options, --out, the --resume file
-// (its model, architecture and vocabulary must fit) and the text are checked; the bigram
-// baseline is counted on the same split. Then training with a progress bar; every --sample-every
-// steps the held-out loss (on the first EVAL_TOKENS tokens of the held-out text, next to the
-// bigram's on the same tokens), a sample from the model and a checkpoint with the tokenizer; at
-// the end the held-out loss on the whole held-out text beside the bigram's, and the time taken.
+// text, on the backend wg.init() picks (WebGPU on a hardware adapter through Dawn, else the CPU
+// backend; --backend chooses), named on the first line. Before the device starts: the options,
+// --out, the --resume file (its model, architecture and vocabulary must fit) and the text are
+// checked; the bigram baseline is counted on the same split. Then training with a progress bar;
+// every --sample-every steps the held-out loss (on the first EVAL_TOKENS tokens of the held-out
+// text, next to the bigram's on the same tokens), a sample from the model and a checkpoint with
+// the tokenizer; at the end the held-out loss on the whole held-out text beside the bigram's, and
+// the time taken.
 //
 // The recipe (nanoGPT's for small character models): AdamW with betas (0.9, 0.99), weight decay
 // 0.1 on weight matrices only (wg.optim.decayGroups), a linear warm-up and a cosine decay to a
@@ -15,6 +17,7 @@ import * as wg from '../node';
 import { textWindows, type TextDataset } from '../data/text-dataset';
 import type { GptOptions } from './train';
 import { fileError, readCheckpointFile, saveModel, UsageError, type Saved } from './cli-files';
+import { describeBackend } from './describe-backend';
 import { formatTime, ProgressBar } from './progress';
 
 /** Held-out tokens scored at each evaluation during training (the final one scores them all). */
@@ -47,9 +50,8 @@ export async function trainText(o: GptOptions): Promise<void> {
   const bigramAll = wg.data.bigramBaseline(train, test);
   const bigramEval = wg.data.bigramBaseline(train, evalSet);
 
-  const info = await wg.init();
-  const ad = info.adapterInfo;
-  console.log(`device: ${ad.vendor} ${ad.architecture} ${ad.description}${ad.isFallbackAdapter ? ' (software fallback)' : ''}; features: ${info.features.join(', ') || 'none'}`);
+  const info = await wg.init(o.backend ? { backend: o.backend } : {});
+  console.log(describeBackend(info));
 
   wg.manualSeed(o.seed);
   const model = wg.models.gpt({ vocabSize: tokenizer.vocabSize, contextLength: o.context, layers: o.layers, heads: o.heads, dim: o.dim });
@@ -76,8 +78,8 @@ export async function trainText(o: GptOptions): Promise<void> {
 
   console.log(
     `model: gpt, ${model.parameterCount.toLocaleString('en')} parameters (${o.layers} layers, ${o.heads} heads, dim ${o.dim}, context ${o.context}); ` +
-      `AdamW lr ${o.lr} (warm-up ${warmup} steps, cosine to ${o.lr / 10}), weight decay ${WEIGHT_DECAY} on matrices, gradients clipped to ${CLIP_NORM}; ` +
-      `batch ${o.batch}; ${f16 ? 'f16-mixed precision' : 'f32 (no shader-f16 here)'}`,
+      `AdamW lr ${o.lr} (warm-up ${warmup} steps, cosine to ${Number((o.lr / 10).toPrecision(6))}), weight decay ${WEIGHT_DECAY} on matrices, gradients clipped to ${CLIP_NORM}; ` +
+      `batch ${o.batch}; ${f16 ? 'f16-mixed precision' : info.wasm ? 'f32 (the CPU backend computes in f32)' : 'f32 (no shader-f16 here)'}`,
   );
   console.log(`plan: ${trainer.plan([o.batch, o.context]).reason}`);
   console.log(
@@ -182,7 +184,7 @@ function report(saved: Saved | null, out: string): void {
   }
 }
 
-/** The text of --data, split and tokenized (before the GPU starts); a file that cannot be read or is too short is a UsageError. */
+/** The text of --data, split and tokenized (before the device starts); a file that cannot be read or is too short is a UsageError. */
 async function loadText(o: GptOptions): Promise<wg.data.TextSplits & { name: string }> {
   if (o.data === 'moby-dick' || o.data === 'names') return { ...(await wg.data.text(o.data, { contextLength: o.context })), name: o.data };
   let text: string;
@@ -199,7 +201,7 @@ async function loadText(o: GptOptions): Promise<wg.data.TextSplits & { name: str
 }
 
 /**
- * Read and check a --resume file before the GPU starts: a GPT checkpoint of this architecture and
+ * Read and check a --resume file before the device starts: a GPT checkpoint of this architecture and
  * data, whose step count is a count.
  */
 function readTextResume(file: string, o: GptOptions): TextResume {

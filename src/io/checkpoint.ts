@@ -5,6 +5,10 @@
 // CharTokenizer's characters in id order, or { kind: 'gpt2' }), so that a loaded model decodes
 // with the vocabulary it was trained on. Loading checks the whole file against the model and
 // optimizer before changing either, so a bad file never leaves a half-loaded model.
+// `trainableOnly: true` keeps only the trainable parameters (a LoRA fine-tune's adapters: a few
+// MB instead of the whole model) and their optimizer state; such a file loads into a model that
+// has those trainable parameters — the same model wrapped by wg.nn.lora the same way — and leaves
+// its other parameters as they are.
 
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../data/tokenizer';
 import type { Module } from '../nn/module';
@@ -24,6 +28,8 @@ export interface CheckpointMeta {
 interface StoredMeta {
   version: 1;
   progress: Record<string, unknown>;
+  /** 'trainable': the file holds only the parameters that required grad (and no buffers). */
+  parameters?: 'all' | 'trainable';
   tokenizer?: TokenizerJSON;
   optimizer?: {
     /** The optimizer's class name (files written before it was recorded lack it). */
@@ -43,10 +49,17 @@ export async function saveCheckpoint(opts: {
   progress?: Record<string, unknown>;
   /** A language model's tokenizer, for readCheckpointTokenizer. */
   tokenizer?: Tokenizer;
+  /** Keep only the parameters that train (e.g. LoRA adapters), not the frozen ones nor buffers. */
+  trainableOnly?: boolean;
 }): Promise<Uint8Array> {
   const tensors: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(opts.model.stateDict())) tensors[`model.${k}`] = t;
+  const entries = opts.trainableOnly ? opts.model.namedParameters().filter(([, t]) => t.requiresGrad) : Object.entries(opts.model.stateDict());
+  if (opts.trainableOnly && entries.length === 0) {
+    throw new WebGradError('saveCheckpoint: trainableOnly, but the model has no trainable parameter (every one is frozen)');
+  }
+  for (const [k, t] of entries) tensors[`model.${k}`] = t;
   const meta: StoredMeta = { version: VERSION, progress: opts.progress ?? {} };
+  if (opts.trainableOnly) meta.parameters = 'trainable';
   if (opts.tokenizer) meta.tokenizer = opts.tokenizer.toJSON();
   if (opts.optimizer) {
     const sd = opts.optimizer.stateDict();
@@ -92,6 +105,9 @@ function readMeta(bytes: Uint8Array): StoredMeta {
     throw new WebGradError(`${op}: checkpoint format version ${formatValue(meta.version)} is not supported (this webgrad reads version ${VERSION})`);
   }
   if (!isRecord(meta.progress)) throw new WebGradError(`${op}: progress must be an object, got ${formatValue(meta.progress)}`);
+  if (meta.parameters !== undefined && meta.parameters !== 'all' && meta.parameters !== 'trainable') {
+    throw new WebGradError(`${op}: parameters must be "all" or "trainable", got ${formatValue(meta.parameters)}`);
+  }
   const opt = meta.optimizer;
   if (opt !== undefined) {
     if (!isRecord(opt)) throw new WebGradError(`${op}: the optimizer metadata must be an object, got ${formatValue(opt)}`);
@@ -143,11 +159,30 @@ export function loadCheckpoint(bytes: Uint8Array, opts: { model: Module; optimiz
     // Both loads validate before copying; the model goes first, so check the optimizer's state
     // against its parameters up front to keep the all-or-nothing promise.
     if (optSd) opts.optimizer!.checkStateDict(optSd);
-    opts.model.loadStateDict(model);
+    if (meta.parameters === 'trainable') checkTrainable(opts.model, model);
+    opts.model.loadStateDict(model, { strict: meta.parameters !== 'trainable' });
     if (optSd) opts.optimizer!.loadStateDict(optSd);
     return meta.progress;
   } finally {
     for (const t of Object.values(all)) t.dispose();
+  }
+}
+
+/** A file of trainable parameters only: they must be exactly the model's trainable ones. */
+function checkTrainable(model: Module, saved: Record<string, Tensor>): void {
+  const trainable = model.namedParameters().filter(([, t]) => t.requiresGrad).map(([k]) => k);
+  const own = new Set(trainable);
+  const unexpected = Object.keys(saved).filter((k) => !own.has(k));
+  const missing = trainable.filter((k) => !Object.hasOwn(saved, k));
+  if (unexpected.length || missing.length) {
+    const list = (ks: string[]) => ks.slice(0, 6).join(', ') + (ks.length > 6 ? `, … (${ks.length} in all)` : '');
+    throw new WebGradError(
+      'loadCheckpoint: the checkpoint holds only trainable parameters (saved with trainableOnly), and they are not this model\'s: ' +
+        [unexpected.length ? `the model has no trainable ${list(unexpected)}` : '', missing.length ? `the file lacks ${list(missing)}` : '']
+          .filter(Boolean)
+          .join('; ') +
+        '. Wrap the model as it was when saved (e.g. wg.nn.lora with the same targets and rank) before loading.',
+    );
   }
 }
 

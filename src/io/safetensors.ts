@@ -1,23 +1,26 @@
 // Checkpoints in Hugging Face's safetensors format, readable by Python's `safetensors`:
 //
 //   8 bytes   N, the header length (u64, little-endian)
-//   N bytes   UTF-8 JSON: { "__metadata__": {string: string}, name: { "dtype": "F32" | "I32",
+//   N bytes   UTF-8 JSON: { "__metadata__": {string: string}, name: { "dtype": "F32" | "I32" | "F16",
 //             "shape": [...], "data_offsets": [begin, end] }, ... }, padded with spaces to a
 //             multiple of 8 so that the data section starts aligned
 //   the rest  the data section: each tensor's elements, row-major, little-endian; data_offsets are
 //             relative to its start, and the tensors tile it exactly (no gaps, no overlaps)
 //
 // Writing follows the reference implementation byte for byte (tensors sorted by dtype, F32 before
-// I32, then by name; `__metadata__` first). Reading checks the whole file before it creates a
-// single GPU tensor, so a corrupt file never leaves a half-loaded model behind.
+// I32 before F16, then by name; `__metadata__` first). Reading checks the whole file before it
+// creates a single GPU tensor, so a corrupt file never leaves a half-loaded model behind.
+// F16: a weight stored in float16 (Module.half) is written as F16; an F16 tensor of a file is
+// read as float32 (exactly: every half is a float), which loadStateDict stores back in float16
+// where the module keeps that weight in float16.
 
 import { tensor } from '../creation';
 import { checkShape } from '../checks';
 import { DisposedError, DTypeError, LimitError, WebGradError } from '../runtime/errors';
-import { formatShape, Tensor, type DType } from '../tensor';
+import { formatShape, halfToFloat, Tensor, type DType } from '../tensor';
 
 /** The safetensors dtypes webgrad reads and writes. */
-export type SafetensorsDType = 'F32' | 'I32';
+export type SafetensorsDType = 'F32' | 'I32' | 'F16';
 
 export interface SafetensorsTensorInfo {
   dtype: SafetensorsDType;
@@ -35,9 +38,10 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
-// float16 tensors are internal (mixed precision's operand copies) and never saved.
-const TO_SAFETENSORS: Record<Exclude<DType, 'float16'>, SafetensorsDType> = { float32: 'F32', int32: 'I32' };
-const FROM_SAFETENSORS: Record<SafetensorsDType, DType> = { F32: 'float32', I32: 'int32' };
+const TO_SAFETENSORS: Record<DType, SafetensorsDType> = { float32: 'F32', int32: 'I32', float16: 'F16' };
+const FROM_SAFETENSORS: Record<SafetensorsDType, DType> = { F32: 'float32', I32: 'int32', F16: 'float32' };
+/** The reference writer's order of dtypes (descending in its Dtype enum): F32, then I32, then F16. */
+const DTYPE_ORDER: Record<SafetensorsDType, number> = { F32: 0, I32: 1, F16: 2 };
 /** Bytes per element of every dtype the format defines (to tell "unsupported" from "unknown"). */
 const FORMAT_DTYPE_BYTES: Record<string, number> = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
@@ -57,25 +61,31 @@ export async function saveSafetensors(
     if (!(t instanceof Tensor)) throw new WebGradError(`saveSafetensors: "${name}" is not a Tensor (got ${typeof t})`);
     if (t.disposed) throw new DisposedError(`saveSafetensors: tensor "${name}" ${formatShape(t.shape)} was disposed`);
     if (name === METADATA_KEY) throw new WebGradError(`saveSafetensors: "${METADATA_KEY}" is reserved and cannot name a tensor`);
-    if (t.dtype === 'float16') throw new DTypeError(`saveSafetensors: "${name}" is an internal float16 tensor`);
+    if (t.dtype === 'float16' && !t.isContiguous) throw new DTypeError(`saveSafetensors: "${name}" is a float16 view that is not contiguous`);
     return { name, key: encoder.encode(name), tensor: t, dtype: TO_SAFETENSORS[t.dtype] };
   });
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new WebGradError(`saveSafetensors: metadata "${k}" is a ${typeof v}; values must be strings`);
   }
-  entries.sort((a, b) => (a.dtype === b.dtype ? compareBytes(a.key, b.key) : a.dtype === 'F32' ? -1 : 1));
+  entries.sort((a, b) => (a.dtype === b.dtype ? compareBytes(a.key, b.key) : DTYPE_ORDER[a.dtype] - DTYPE_ORDER[b.dtype]));
 
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header[METADATA_KEY] = metadata;
   let offset = 0;
   for (const e of entries) {
-    const end = offset + e.tensor.size * 4;
+    const end = offset + e.tensor.size * (e.dtype === 'F16' ? 2 : 4);
     header[e.name] = { dtype: e.dtype, shape: e.tensor.shape, data_offsets: [offset, end] };
     offset = end;
   }
   const json = encoder.encode(JSON.stringify(header));
   const n = Math.ceil(json.length / 8) * 8;
-  const data = await Promise.all(entries.map((e) => (e.tensor.size > 0 ? e.tensor.toArray() : new Float32Array(0))));
+  const data = await Promise.all(
+    entries.map(async (e) => {
+      if (e.tensor.size === 0) return new Float32Array(0);
+      const values = await e.tensor.toArray();
+      return e.dtype === 'F16' ? halfBits(values as Float32Array) : values;
+    }),
+  );
 
   const out = new Uint8Array(8 + n + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
@@ -99,10 +109,7 @@ export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
   const made: Tensor[] = [];
   try {
     for (const [name, info] of Object.entries(tensors)) {
-      // slice() copies into a fresh, aligned buffer; the typed array keeps the bits exactly.
-      const raw = bytes.slice(dataStart + info.dataOffsets[0], dataStart + info.dataOffsets[1]).buffer;
-      const values = info.dtype === 'I32' ? new Int32Array(raw) : new Float32Array(raw);
-      const t = tensor(values, info.shape, { dtype: FROM_SAFETENSORS[info.dtype] });
+      const t = tensor(safetensorsValues(bytes, dataStart, info), info.shape, { dtype: FROM_SAFETENSORS[info.dtype] });
       made.push(t);
       out[name] = t;
     }
@@ -111,6 +118,16 @@ export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
     throw e;
   }
   return out;
+}
+
+/**
+ * The values of one tensor of a file whose header readSafetensorsHeader checked: int32 for I32,
+ * else float32 (F16 widened exactly). For readers that build their tensors one at a time.
+ */
+export function safetensorsValues(bytes: Uint8Array, dataStart: number, info: SafetensorsTensorInfo): Float32Array | Int32Array {
+  // slice() copies into a fresh, aligned buffer; the typed array keeps the bits exactly.
+  const raw = bytes.slice(dataStart + info.dataOffsets[0], dataStart + info.dataOffsets[1]).buffer;
+  return info.dtype === 'I32' ? new Int32Array(raw) : info.dtype === 'F16' ? halfValues(new Uint16Array(raw)) : new Float32Array(raw);
 }
 
 /** The header of a safetensors file, fully checked against the file (no GPU work). */
@@ -192,7 +209,7 @@ function checkTensorInfo(name: string, value: unknown, dataBytes: number): Safet
   }
   if (!(dtype in FROM_SAFETENSORS)) {
     throw new DTypeError(
-      `${what} is ${dtype}; webgrad loads F32 and I32 tensors only (convert it before saving, e.g. t.float() in PyTorch)`,
+      `${what} is ${dtype}; webgrad loads F32, F16 and I32 tensors only (convert it before saving, e.g. t.float() in PyTorch)`,
     );
   }
   if (!Array.isArray(shape) || !shape.every(isCount)) {
@@ -253,6 +270,31 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function isCount(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+/** The f32 values of f16 bits. */
+function halfValues(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i]!);
+  return out;
+}
+
+/** The f16 bits of values that are halves (read back from a float16 tensor: exact). */
+function halfBits(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < values.length; i++) {
+    f[0] = values[i]!;
+    const b = u[0]!;
+    const sign = (b >>> 16) & 0x8000;
+    const exp = (b >>> 23) & 0xff;
+    const mant = b & 0x7fffff;
+    if (exp === 0xff) out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); // inf, NaN
+    else if (exp >= 113) out[i] = sign | ((exp - 112) << 10) | (mant >>> 13); // a normal half
+    else out[i] = sign | Math.round(Math.abs(values[i]!) * 2 ** 24); // a subnormal half (or zero)
+  }
+  return out;
 }
 
 /** Byte-wise order of UTF-8 names, as Rust's String ordering in the reference writer. */

@@ -45,6 +45,10 @@ export interface GPTConfig {
   dropout?: number;
   /** Use the token embedding as the output projection (default true, as GPT-2). */
   tieWeights?: boolean;
+  /** The MLP's GELU: 'gelu' (exact, the default) or 'gelu_tanh' (GPT-2's gelu_new; wg.models.gpt2 sets it). */
+  activation?: 'gelu' | 'gelu_tanh';
+  /** The LayerNorms' epsilon (default 1e-5, GPT-2's). */
+  layerNormEps?: number;
 }
 
 export interface GPTCall {
@@ -73,8 +77,11 @@ export class GPT extends Module {
     this.wte = new Embedding(c.vocabSize, c.dim);
     this.wpe = new Embedding(c.contextLength, c.dim);
     this.drop = new Dropout(c.dropout);
-    this.blocks = Array.from({ length: c.layers }, () => new TransformerBlock(c.dim, c.heads, { causal: true, dropout: c.dropout }));
-    this.lnF = new LayerNorm(c.dim);
+    this.blocks = Array.from(
+      { length: c.layers },
+      () => new TransformerBlock(c.dim, c.heads, { causal: true, dropout: c.dropout, activation: c.activation, layerNormEps: c.layerNormEps }),
+    );
+    this.lnF = new LayerNorm(c.dim, { eps: c.layerNormEps });
     this.lmHead = c.tieWeights ? null : new Linear(c.dim, c.vocabSize, { bias: false });
     this.initialise();
   }
@@ -169,5 +176,12 @@ function checkConfig(config: GPTConfig): Required<GPTConfig> {
   if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new WebGradError(`${op}: dropout must be in [0, 1), got ${String(dropout)}`);
   const tieWeights = config.tieWeights ?? true;
   if (typeof tieWeights !== 'boolean') throw new WebGradError(`${op}: tieWeights must be true or false, got ${String(tieWeights)}`);
-  return { vocabSize: config.vocabSize, contextLength: config.contextLength, layers: config.layers, heads: config.heads, dim: config.dim, dropout, tieWeights };
+  const activation = config.activation ?? 'gelu';
+  if (activation !== 'gelu' && activation !== 'gelu_tanh') throw new WebGradError(`${op}: activation must be 'gelu' or 'gelu_tanh', got ${JSON.stringify(activation)}`);
+  const layerNormEps = config.layerNormEps ?? 1e-5;
+  if (typeof layerNormEps !== 'number' || !(layerNormEps > 0) || !Number.isFinite(layerNormEps)) {
+    throw new WebGradError(`${op}: layerNormEps must be a positive number, got ${String(layerNormEps)}`);
+  }
+  const { vocabSize, contextLength, layers, heads, dim } = config;
+  return { vocabSize, contextLength, layers, heads, dim, dropout, tieWeights, activation, layerNormEps };
 }

@@ -27,4 +27,5 @@ export function mnistCNN({ channels = [16, 32] }: { channels?: [number, number] 
 }
 
 export { GPT, gpt, type GPTConfig, type GPTCall } from './gpt';
+export * as gpt2 from './gpt2';
 export { generate, type GenerateOptions, type CausalLanguageModel } from './generate';

@@ -73,6 +73,10 @@ export interface TransformerBlockOptions {
   dropout?: number;
   /** Causal self-attention (a language model). Default false. */
   causal?: boolean;
+  /** The MLP's GELU: 'gelu' (exact, the default) or 'gelu_tanh' (the tanh approximation: GPT-2's gelu_new). */
+  activation?: 'gelu' | 'gelu_tanh';
+  /** The LayerNorms' epsilon. Default 1e-5 (GPT-2's). */
+  layerNormEps?: number;
 }
 
 /**
@@ -88,15 +92,18 @@ export class TransformerBlock extends Module {
   proj: Linear;
   drop: Dropout;
 
-  constructor(readonly dim: number, readonly heads: number, { mlpRatio = 4, dropout = 0, causal = false }: TransformerBlockOptions = {}) {
+  constructor(readonly dim: number, readonly heads: number, { mlpRatio = 4, dropout = 0, causal = false, activation = 'gelu', layerNormEps = 1e-5 }: TransformerBlockOptions = {}) {
     super();
     const hidden = Math.round(mlpRatio * dim);
     if (!(mlpRatio > 0) || hidden < 1) throw new ShapeError(`TransformerBlock: mlpRatio must be positive, got ${mlpRatio}`);
-    this.ln1 = new LayerNorm(dim);
+    if (activation !== 'gelu' && activation !== 'gelu_tanh') {
+      throw new ShapeError(`TransformerBlock: activation must be 'gelu' or 'gelu_tanh', got ${JSON.stringify(activation)}`);
+    }
+    this.ln1 = new LayerNorm(dim, { eps: layerNormEps });
     this.attn = new MultiheadAttention(dim, heads, { causal, dropout });
-    this.ln2 = new LayerNorm(dim);
+    this.ln2 = new LayerNorm(dim, { eps: layerNormEps });
     this.fc = new Linear(dim, hidden);
-    this.act = new GELU();
+    this.act = new GELU({ approximate: activation === 'gelu_tanh' ? 'tanh' : 'none' });
     this.proj = new Linear(hidden, dim);
     this.drop = new Dropout(dropout);
   }

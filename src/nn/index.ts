@@ -8,6 +8,7 @@ export { Dropout } from './dropout';
 export { LayerNorm, RMSNorm, BatchNorm2d } from './normalization';
 export { Sequential } from './sequential';
 export { checkpoint } from './checkpoint';
+export { lora, LoRA, type LoRAOptions, type LoRAModel } from './lora';
 export {
   MultiheadAttention,
   TransformerBlock,

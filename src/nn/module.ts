@@ -8,9 +8,11 @@
 
 import { noGrad } from '../autograd/grad-mode';
 import { ShapeError, DTypeError, WebGradError } from '../runtime/errors';
-import { keep } from '../scope';
+import { keep, tidy } from '../scope';
 import { formatShape, Tensor } from '../tensor';
 import { copyInto } from '../ops/copy';
+import { toFloat, toHalf } from '../ops/half';
+import { runtime } from '../runtime/device';
 import { checkpoint } from './checkpoint';
 
 export abstract class Module {
@@ -113,12 +115,14 @@ export abstract class Module {
       if (src.shape.length !== t.shape.length || src.shape.some((d, i) => d !== t.shape[i])) {
         throw new ShapeError(`loadStateDict: ${k} has shape ${formatShape(src.shape)}, the module expects ${formatShape(t.shape)}`);
       }
-      if (src.dtype !== t.dtype) throw new DTypeError(`loadStateDict: ${k} is ${src.dtype}, the module expects ${t.dtype}`);
+      // A weight this module keeps in float16 (half()) takes float32 values, rounded to f16.
+      const rounded = t.dtype === 'float16' && src.dtype === 'float32';
+      if (src.dtype !== t.dtype && !rounded) throw new DTypeError(`loadStateDict: ${k} is ${src.dtype}, the module expects ${t.dtype}`);
     }
     noGrad(() => {
       for (const [k, t] of Object.entries(own)) {
         const src = Object.hasOwn(sd, k) ? sd[k] : undefined;
-        if (src) copyInto(t, src);
+        if (src) tidy(() => copyInto(t, t.dtype === src.dtype ? src : toHalf(src)));
       }
     });
   }
@@ -129,6 +133,12 @@ export abstract class Module {
    * parameters: in parameters() and the state dict. Freezing drops any gradient they hold.
    */
   requiresGrad(flag = true): this {
+    const half = flag ? this.namedParameters().find(([, p]) => p.dtype === 'float16') : undefined;
+    if (half) {
+      throw new DTypeError(
+        `requiresGrad(true): ${half[0]} is stored in float16 by half({ frozenOnly: true }), and only float32 parameters train; call float() first`,
+      );
+    }
     for (const p of this.parameters()) {
       p.requiresGrad = flag;
       if (!flag) {
@@ -142,6 +152,77 @@ export abstract class Module {
   /** requiresGrad(false): keep every parameter as it is while the rest of a model trains. */
   freeze(): this {
     return this.requiresGrad(false);
+  }
+
+  /**
+   * Store frozen weights in float16 on a device with shader-f16: half their memory, read as they
+   * are by matmul's f16-operand kernels (f32 arithmetic). Only weights that matmul alone reads are
+   * stored so (a Linear's weight, not an embedding table that a lookup reads), and only frozen ones
+   * (requiresGrad false: Module.freeze(), or the base of wg.nn.lora): trainable parameters keep
+   * float32 gradients and updates, so `frozenOnly: true` must be passed. Rounding to f16 changes
+   * the weights by up to 2^-11 of their size, once. Without shader-f16 nothing changes — the model
+   * computes exactly in f32 — and webgrad says so once.
+   */
+  half(opts?: { frozenOnly: true }): this {
+    if (opts?.frozenOnly !== true) {
+      throw new WebGradError(
+        'half(): only frozen weights can be stored in float16 (trainable ones need float32 gradients and updates): call half({ frozenOnly: true })',
+      );
+    }
+    if (!runtime().hasFeature('shader-f16')) {
+      if (!warnedNoHalf) {
+        warnedNoHalf = true;
+        console.warn("webgrad: half({ frozenOnly: true }): this adapter has no shader-f16, so frozen weights stay float32 (computed exactly in f32).");
+      }
+      return this;
+    }
+    this.convertWeights((t) => t.dtype === 'float32' && !t.requiresGrad, toHalf);
+    return this;
+  }
+
+  /** Undo half(): weights stored in float16 become float32 again (exactly: every f16 value is an f32 value). */
+  float(): this {
+    this.convertWeights((t) => t.dtype === 'float16', toFloat);
+    return this;
+  }
+
+  /**
+   * Names of this module's own tensors that half() may store in float16: weights that only matmul
+   * reads (Linear: its weight). A tensor shared with a module that does not list it stays float32.
+   */
+  protected halfWeightNames(): readonly string[] {
+    return [];
+  }
+
+  /** Replace each weight that `pick` selects (everywhere it is held) by `convert(weight)`, a frozen parameter. */
+  private convertWeights(pick: (t: Tensor) => boolean, convert: (t: Tensor) => Tensor): void {
+    const modules = [...new Set(this.modules())];
+    // Every property holding each tensor, and whether that module lets it change precision.
+    const holders = new Map<Tensor, { module: Module; name: string; allowed: boolean }[]>();
+    for (const m of modules) {
+      const allowed = new Set(m.halfWeightNames());
+      for (const [name, v] of Object.entries(m)) {
+        if (v instanceof Tensor && !v.disposed && pick(v)) {
+          let list = holders.get(v);
+          if (!list) holders.set(v, (list = []));
+          list.push({ module: m, name, allowed: allowed.has(name) });
+        }
+      }
+    }
+    const changed = [...holders].filter(([t, list]) => list.every((h) => h.allowed) && madeParameters.has(t));
+    const converted = noGrad(() => changed.map(([t]) => convert(t)));
+    changed.forEach(([old, list], i) => {
+      const t = keep(converted[i]!);
+      t.requiresGrad = false;
+      madeParameters.add(t);
+      for (const h of list) (h.module as unknown as Record<string, Tensor>)[h.name] = t;
+      old.dispose();
+    });
+  }
+
+  /** This module and every submodule, depth first. */
+  modules(): Module[] {
+    return [this, ...this.namedChildren().flatMap(([, m]) => m.modules())];
   }
 
   train(mode = true): this {
@@ -184,6 +265,8 @@ export abstract class Module {
     return out;
   }
 }
+
+let warnedNoHalf = false;
 
 // Parameters made by parameter(): they stay parameters when frozen (requiresGrad false).
 const madeParameters = new WeakSet<Tensor>();

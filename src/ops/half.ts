@@ -17,9 +17,10 @@ import { cpuBackend, launch } from '../kernels/launch';
 import { inFlatChunks } from '../kernels/segments';
 import { sizeOf, viewSpan } from '../kernels/view';
 import { DTypeError } from '../runtime/errors';
-import { empty, formatShape, type Tensor } from '../tensor';
+import { contiguousStrides, empty, formatShape, type Tensor } from '../tensor';
 
 const castKernel = defineKernel('cast.f16', { code: castWGSL, entry: 'to_half', bindings: { src: 'read', dst: 'write' } });
+const widenKernel = defineKernel('cast.f32', { code: castWGSL, entry: 'to_float', bindings: { src: 'read', dst: 'write' } });
 
 /** `t` (float32) rounded to float16 (to nearest; ±inf past the f16 range), in a new internal tensor of t's shape. */
 export function toHalf(t: Tensor): Tensor {
@@ -46,4 +47,24 @@ export function toHalf(t: Tensor): Tensor {
   const out = flat.view(t.shape, t.strides, t.offset - first);
   flat.dispose();
   return out;
+}
+
+/** `t` (float16, contiguous) as float32, exactly, in a new contiguous tensor (weights stored in f16, read back to merge or save). */
+export function toFloat(t: Tensor): Tensor {
+  if (t.dtype !== 'float16') throw new DTypeError(`toFloat: tensor ${formatShape(t.shape)} is ${t.dtype}, expected float16`);
+  if (!t.isContiguous) throw new DTypeError(`toFloat: float16 tensor ${formatShape(t.shape)} is a view that is not contiguous`);
+  // From the even element at or before the view's start: the kernel reads whole words of halves.
+  const first = t.offset - (t.offset % 2);
+  const lead = t.offset - first;
+  const out = empty([t.size + lead], 'float32', 'cast to f32');
+  const source = t.view([t.size + lead], [1], first);
+  inFlatChunks([source, out], ([src, dst]) => {
+    const n = sizeOf(src!.shape);
+    const groups = Math.ceil(n / 2 / WG);
+    launch(widenKernel, { bind: { src: src!, dst: dst! }, params: { n, groups }, constants: { WG }, workgroups: groups }, 'toFloat');
+  });
+  source.dispose();
+  const result = out.view(t.shape, contiguousStrides(t.shape), lead);
+  out.dispose();
+  return result;
 }

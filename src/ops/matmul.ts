@@ -4,7 +4,9 @@
 // as a transposed view) through the kernel's TRANS_A / TRANS_B variants, so the backward pass
 // (dA = g·Bᵀ, dB = Aᵀ·g) transposes nothing. Only a matrix that is neither is copied first.
 // Under autocast (mixed precision) the operands are converted to f16 first and the same kernels,
-// assembled with operand_f16.wgsl, read them; results and gradients stay f32.
+// assembled with operand_f16.wgsl, read them; results and gradients stay f32. A second operand
+// that is already float16 — a frozen weight stored in f16 by Module.half() — is read as it is,
+// against f32 activations, by kernels assembled with operand_f32_f16.wgsl (needs shader-f16).
 
 import matmulWGSL from '../../shaders/matmul.wgsl?raw';
 import layoutWGSL from '../../shaders/matmul_layout.wgsl?raw';
@@ -13,6 +15,7 @@ import sharedWGSL from '../../shaders/matmul_shared.wgsl?raw';
 import tileWGSL from '../../shaders/tile_16x8.wgsl?raw';
 import operandF16WGSL from '../../shaders/operand_f16.wgsl?raw';
 import operandF32WGSL from '../../shaders/operand_f32.wgsl?raw';
+import operandF32F16WGSL from '../../shaders/operand_f32_f16.wgsl?raw';
 import { record } from '../autograd/record';
 import { broadcastShapes, checkDType, checkRank } from '../checks';
 import { contiguousCopy } from '../creation';
@@ -33,7 +36,7 @@ import {
 import { randn } from '../creation';
 import { tidy } from '../scope';
 import { runtime } from '../runtime/device';
-import { ShapeError } from '../runtime/errors';
+import { DTypeError, ShapeError } from '../runtime/errors';
 import { empty, formatShape, sizeOf, type Tensor } from '../tensor';
 import { autocastActive } from './autocast';
 import { toHalf } from './half';
@@ -43,10 +46,16 @@ import { mT, reshape, viewStrides } from './shape';
 /** Every matmul kernel binds the operands and the result alike. */
 const BINDINGS = { a: 'read', b: 'read', c: 'write' } as const;
 
-/** The kernels for f32 operands, and (suffix .f16) for f16 ones. */
-function kernelSet(half: boolean) {
-  const operand = half ? operandF16WGSL : operandF32WGSL;
-  const suffix = half ? '.f16' : '';
+/**
+ * The operands' precisions: both f32, both f16 (autocast), or an f32 first operand against an f16
+ * second one (a frozen weight stored in f16).
+ */
+type Precision = 'f32' | 'f16' | 'f32f16';
+
+/** The kernels for operands of one precision (suffix .f16, .f32f16 for the f16 ones). */
+function kernelSet(precision: Precision) {
+  const operand = { f32: operandF32WGSL, f16: operandF16WGSL, f32f16: operandF32F16WGSL }[precision];
+  const suffix = precision === 'f32' ? '' : `.${precision}`;
   const main = [operand, layoutWGSL, matmulWGSL];
   const kernel = (name: string, code: string[], entry: string) => defineKernel(`matmul.${name}${suffix}`, { code, entry, bindings: BINDINGS, wasm: 'matmul' });
   const shared = (s: OperandSharing) => kernel(`shared.${s}`, [operand, layoutWGSL, sharingWGSL(s), tileWGSL, sharedWGSL], 'shared_tile');
@@ -58,12 +67,18 @@ function kernelSet(half: boolean) {
     naive: kernel('naive', [operand, layoutWGSL, naiveWGSL], 'naive'),
   };
 }
-const KERNELS = { f32: kernelSet(false), f16: kernelSet(true) };
+const KERNELS = { f32: kernelSet('f32'), f16: kernelSet('f16'), f32f16: kernelSet('f32f16') };
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkDType('matmul', a, 'float32', 'first operand');
-  checkDType('matmul', b, 'float32', 'second operand');
   const shapes = `${formatShape(a.shape)} @ ${formatShape(b.shape)}`;
+  if (b.dtype === 'float16') {
+    // A frozen weight stored in f16 (Module.half): it gets no gradient, and f16 kernels read it.
+    if (b.requiresGrad) throw new DTypeError(`matmul: the float16 second operand of ${shapes} requires grad; float16 weights must be frozen`);
+    if (a.ndim === 1 || b.ndim !== 2) throw new ShapeError(`matmul: a float16 second operand must be a matrix with a matrix or batch of matrices before it, got ${shapes}`);
+  } else {
+    checkDType('matmul', b, 'float32', 'second operand');
+  }
   if (a.ndim === 0 || b.ndim === 0) {
     throw new ShapeError(`matmul: both operands need at least one dimension, got ${shapes}`);
   }
@@ -95,7 +110,11 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     gemm(a, b),
     [a, b],
     (g, [x, y], needs) => [
-      needs[0] ? gradInLayout(x!, g, () => gemm(g, mT(y!)), () => gemm(y!, mT(g))) : null,
+      needs[0]
+        ? y!.dtype === 'float16'
+          ? sumGradTo(gemm(g, mT(y!)), x!.shape) // the f16 weight stays the second operand
+          : gradInLayout(x!, g, () => gemm(g, mT(y!)), () => gemm(y!, mT(g)))
+        : null,
       needs[1] ? (y!.ndim === 2 && x!.ndim > 2 ? sharedWeightGrad(x!, g) : gradInLayout(y!, g, () => gemm(mT(x!), g), () => gemm(mT(g), x!))) : null,
     ],
     [a, b],
@@ -141,6 +160,7 @@ function matmulHalf(a: Tensor, b: Tensor): Tensor {
 function halfOperand(t: Tensor): Tensor {
   const r = t.ndim - 2;
   const readable = t.shape[r + 1] === 1 || t.strides[r + 1] === 1 || t.shape[r] === 1 || t.strides[r] === 1;
+  if (t.dtype === 'float16') return t.view(t.shape, t.strides, t.offset); // stored in f16 already (parameters are matrices)
   return tidy(() => toHalf(readable ? t : contiguousCopy(t, 'matmul')));
 }
 
@@ -265,10 +285,9 @@ function dispatchGemm(a: Tensor, b: Tensor, out: Tensor, batch: readonly number[
   const bStart = bindView('matmul', B.src, 'second operand').offset;
   const batches = sizeOf(batch);
   const vec4 = vec4Aligned(A, aStart, A.trans ? M : K) && vec4Aligned(B, bStart, B.trans ? K : N);
-  const half = A.src.dtype === 'float16';
-  if (half !== (B.src.dtype === 'float16')) throw new Error('matmul: operands of different precisions');
-  const kernels = half ? KERNELS.f16 : KERNELS.f32;
-  const config = forced ?? chooseConfig(A, B, M, N, K, batch, vec4, half);
+  const precision = precisionOf(A.src, B.src);
+  const kernels = KERNELS[precision];
+  const config = forced ?? chooseConfig(A, B, M, N, K, batch, vec4, precision);
   const tileM = config.wgY * config.tm;
   const tileN = config.wgX * config.tn;
   const wgsM = Math.ceil(M / tileM);
@@ -324,12 +343,12 @@ function chooseConfig(
   K: number,
   batch: readonly number[],
   vec4: boolean,
-  half: boolean,
+  precision: Precision,
 ): MatmulConfig {
   const forced = forcedMatmulConfig();
   if (forced) return forced;
   const rt = runtime();
-  const cls = `${bucket(M)}x${bucket(N)}x${bucket(K)}${A.trans ? 'T' : 'N'}${B.trans ? 'T' : 'N'}${vec4 ? 'v' : ''}${batch.length ? 'b' : ''}${half ? 'h' : ''}`;
+  const cls = `${bucket(M)}x${bucket(N)}x${bucket(K)}${A.trans ? 'T' : 'N'}${B.trans ? 'T' : 'N'}${vec4 ? 'v' : ''}${batch.length ? 'b' : ''}${{ f32: '', f16: 'h', f32f16: 'w' }[precision]}`;
   const candidates = tuningCandidates(rt.info);
   return autotuner().pick('matmul', cls, {
     candidates,
@@ -337,14 +356,14 @@ function chooseConfig(
     id: describeConfig,
     prepare: () => {
       // Operands of this shape, layout and precision: column-major ones as transposed views.
-      const cast = (t: Tensor) => {
+      const cast = (t: Tensor, half: boolean) => {
         if (!half) return t;
         const h = toHalf(t);
         t.dispose();
         return h;
       };
-      const x = cast(A.trans ? mT(randn([...batch, K, M])) : randn([...batch, M, K]));
-      const y = cast(B.trans ? mT(randn([N, K])) : randn([K, N]));
+      const x = cast(A.trans ? mT(randn([...batch, K, M])) : randn([...batch, M, K]), precision === 'f16');
+      const y = cast(B.trans ? mT(randn([N, K])) : randn([K, N]), precision !== 'f32');
       return {
         run: (c) => gemm(x, y, c).dispose(),
         dispose: () => {
@@ -354,6 +373,15 @@ function chooseConfig(
       };
     },
   });
+}
+
+/** Which kernels read these operands: an f16 first operand needs an f16 second one. */
+function precisionOf(a: Tensor, b: Tensor): Precision {
+  if (b.dtype !== 'float16') {
+    if (a.dtype === 'float16') throw new Error('matmul: an f16 first operand with an f32 second one');
+    return 'f32';
+  }
+  return a.dtype === 'float16' ? 'f16' : 'f32f16';
 }
 
 /** The power of two at or above n (at least 16): the size part of a shape class. */

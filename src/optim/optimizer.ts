@@ -84,7 +84,9 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
       throw new WebGradError(`${name}: a parameter appears more than once in the parameter list`);
     }
     this.params.forEach((p, i) => {
-      if (p.dtype !== 'float32') throw new DTypeError(`${name}: parameter ${i} ${formatShape(p.shape)} is ${p.dtype}, expected float32`);
+      // A frozen weight stored in float16 (Module.half) is never updated: it may stay in the list.
+      const frozenHalf = p.dtype === 'float16' && !p.requiresGrad;
+      if (p.dtype !== 'float32' && !frozenHalf) throw new DTypeError(`${name}: parameter ${i} ${formatShape(p.shape)} is ${p.dtype}, expected float32`);
       if (!p.isContiguous) {
         throw new ShapeError(
           `${name}: parameter ${i} ${formatShape(p.shape)} is a non-contiguous view; parameters are updated in place and must be contiguous`,

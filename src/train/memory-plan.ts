@@ -180,7 +180,8 @@ export function plan(inp: PlanInputs): Plan {
       microBatchSize: m,
       microBatches,
       estimatedPeakBytes: Math.round(persistentBytes + measure(k, m).peak),
-      cost: Math.round(microBatches * measure(k, m).cost),
+      // Whole micro-batches of m, and the last one with what is left (priced at its own size).
+      cost: Math.round(Math.floor(batch / m) * measure(k, m).cost + (batch % m ? measure(k, batch % m).cost : 0)),
     };
   };
   /** The largest micro-batch that fits with every k-th block checkpointed (0 when not even one sample does). */

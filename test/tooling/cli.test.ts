@@ -173,10 +173,12 @@ describe('npm run train -- --model gpt', () => {
   const env = { WEBGRAD_AUTOTUNE: '0' };
   const tiny = ['--model', 'gpt', '--data', 'names', '--layers', '1', '--heads', '2', '--dim', '16', '--context', '16', '--batch', '8', '--sample-every', '2'];
 
-  it('trains with a progress bar, the held-out loss beside the bigram baseline and samples; the checkpoint keeps the tokenizer; --resume continues', async () => {
+  it('trains with a progress bar, the held-out loss beside the bigram baseline and samples; the checkpoint keeps the tokenizer; --resume continues (on the other backend)', async () => {
     const out = join(dir, 'gpt.safetensors');
-    const first = train([...tiny, '--steps', '4', '--out', out], env);
+    // Without $WEBGRAD_BACKEND, as a user runs it: the CPU backend on this machine (as for MNIST).
+    const first = train([...tiny, '--steps', '4', '--out', out], { ...env, WEBGRAD_BACKEND: undefined });
     expect(first.status, first.out).toBe(0);
+    expect(first.out).toMatch(/^backend: CPU \(WebAssembly SIMD.*\): WebGPU's adapter is a software fallback/m);
     expect(first.out).toMatch(/model: gpt, 4,016 parameters \(1 layers, 2 heads, dim 16, context 16\); AdamW lr 0\.003/);
     expect(first.out).toMatch(/plan: the whole batch of 8 sequences of 16 tokens fits the budget/);
     expect(first.out).toMatch(/data: names, 53,250 training \/ 5,917 held-out characters, vocabulary 28/);
@@ -194,11 +196,12 @@ describe('npm run train -- --model gpt', () => {
     expect(tokenizer.decode(tokenizer.encode('anna\n'))).toBe('anna\n');
 
     const [second, otherDim, otherData] = await Promise.all([
-      trainAsync([...tiny, '--steps', '6', '--out', out, '--resume', out], env),
+      trainAsync([...tiny, '--steps', '6', '--out', out, '--resume', out, '--backend', 'webgpu'], env),
       trainAsync([...tiny, '--dim', '32', '--resume', out, '--out', join(dir, 'x.safetensors')]),
       trainAsync([...tiny, '--data', 'moby-dick', '--resume', out, '--out', join(dir, 'x.safetensors')]),
     ]);
     expect(second.status, second.out).toBe(0);
+    expect(second.out).toMatch(/^backend: WebGPU on .*: asked for/m);
     expect(second.out).toContain(`resumed from ${out} at step 4`);
     expect(second.out).not.toMatch(/step 2\/6/);
     expect(second.out).toMatch(/step 6\/6: train loss/);
@@ -220,6 +223,7 @@ describe('npm run train -- --model gpt', () => {
       trainAsync(['--model', 'gpt', '--data', join(dir, 'missing.txt')]),
       trainAsync(['--model', 'gpt', '--data', short]),
       trainAsync(['--model', 'gpt', '--layers', '0']),
+      trainAsync(['--model', 'gpt', '--backend', 'cuda']),
     ]);
     expect(runs[0]!.status, runs[0]!.out).toBe(0);
     expect(runs[0]!.out).toMatch(/data: .*poem\.txt, [\d,]+ training \/ [\d,]+ held-out characters, vocabulary 2\d/);
@@ -230,6 +234,7 @@ describe('npm run train -- --model gpt', () => {
     expectRefused(runs[4]!, /--data .*missing\.txt: no such file \(--data takes moby-dick, names or a text file\)/);
     expectRefused(runs[5]!, /--data .*short\.txt: wg\.data\.textFromString: the training split has \d+ tokens/);
     expectRefused(runs[6]!, /--layers must be a positive integer, got 0/);
+    expectRefused(runs[7]!, /--backend must be auto, webgpu or wasm, got cuda/);
   }, 600_000);
 });
 

@@ -136,7 +136,7 @@ describe('activation checkpointing chosen by the memory plan', () => {
     expect(trainer({ checkpointing: { every: 2 }, memoryBudgetBytes: 1 << 30 }).plan(x.shape, y.shape, dtypes).checkpointedBlocks).toBe(2);
     expect(() => trainer({ checkpointing: 'some' as 'auto' })).toThrowError(/checkpointing must be 'auto', 'none', 'blocks' or \{ every: k \}/);
     const none = trainer({ checkpointing: 'none', memoryBudgetBytes: p1.persistentBytes + 1024 });
-    expect(() => none.plan(x.shape, y.shape, dtypes)).toThrowError(/even one sequence of 32 tokens needs/);
+    expect(() => none.plan(x.shape, y.shape, dtypes)).toThrowError(/even one sequence of \d+ tokens needs/);
     for (const tr of [roomy, whole, tight, forced, none]) tr.model.dispose();
     x.dispose();
     y.dispose();
