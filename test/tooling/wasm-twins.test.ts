@@ -1,7 +1,7 @@
 // Every kernel has its twin on the CPU backend, read from the sources (no device needed), so that
 // a new WGSL kernel or op code without one is named here, not found by a user on a CPU:
 //  - every defineKernel / rowKernel call names a `wasm` twin, except the kernels that only WebGPU
-//    runs (the f16 cast; conv2d's packed-weight kernels, whose op has a CPU branch of its own);
+//    runs (the f16 casts; conv2d's packed-weight kernels, whose op has a CPU branch of its own);
 //  - every unary and binary op code of src/ops/pointwise.ts has a case in wasm/elementwise.ts
 //    (the twin's default would otherwise pass its operand through, as the WGSL's does).
 
@@ -14,6 +14,7 @@ const repo = join(import.meta.dirname, '..', '..');
 /** Kernels with no twin on purpose, by the name their definition starts with. */
 const GPU_ONLY: Record<string, string> = {
   'cast.f16': 'f16: the CPU backend keeps float32',
+  'cast.f32': 'f16 tensors exist only on WebGPU (toHalf refuses on the CPU backend, so toFloat never sees one there)',
   'conv2d.pack/': 'conv2d on the CPU reads the weight through its strides (no packing pass)',
   'conv2d/': 'conv2d on the CPU runs its own kernels (cpuBackend() in src/ops/conv2d.ts)',
   'conv2d.grad_input/': 'as conv2d',
