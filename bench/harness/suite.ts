@@ -1,6 +1,6 @@
 // Runs every work item on every engine. Within a work item the engines take turns run by run
-// (warm-ups first, then timed rounds), so that load from other programs on the machine falls on
-// all of them alike; no two engines ever run at the same time. One engine's failure on a work
+// (warm-ups first, then timed rounds, each round starting with the next engine), so that load
+// from other programs on the machine falls on all of them alike; no two engines ever run at the same time. One engine's failure on a work
 // item becomes an error in its result and does not stop the others.
 
 import type { Engine, EngineSource, Prepared } from './engine';
@@ -67,7 +67,11 @@ export async function runSuite(sources: readonly EngineSource[], works: readonly
     const rounds = opts.warmup + opts.runs;
     for (let r = 0; r < rounds; r++) {
       const warmup = r < opts.warmup;
-      for (const entry of [...live]) {
+      // Each round starts with the next engine: an engine that leaves work behind it (a WebGPU
+      // engine's software adapter finishing on its own threads) does not always weigh on the same one.
+      const order = live.map((_, i) => live[(i + r) % live.length]!);
+      for (const entry of order) {
+        if (!live.includes(entry)) continue;
         await yieldToPage();
         try {
           const t = await timed(entry.prepared.run);
