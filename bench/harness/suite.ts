@@ -1,7 +1,9 @@
 // Runs every work item on every engine. Within a work item the engines take turns run by run
 // (warm-ups first, then timed rounds, each round starting with the next engine), so that load
-// from other programs on the machine falls on all of them alike; no two engines ever run at the same time. One engine's failure on a work
-// item becomes an error in its result and does not stop the others.
+// from other programs on the machine falls on all of them alike; no two engines ever run at the
+// same time (after a WebGPU engine's run the next waits until its adapter's threads are likely
+// idle). One engine's failure on a work item becomes an error in its result and does not stop
+// the others.
 
 import type { Engine, EngineSource, Prepared } from './engine';
 import type { Progress, Result } from './results';
@@ -87,6 +89,10 @@ export async function runSuite(sources: readonly EngineSource[], works: readonly
         } catch (e) {
           fail(entry, e);
         }
+        // A WebGPU engine's read-back waits for its work, but a software adapter's threads go on
+        // for a while (SwiftShader's scheduler spins before it sleeps, buffers are freed): let
+        // them stop before the next engine's run, which would otherwise share the cores with them.
+        if (!entry.name.endsWith('-wasm')) await settle(SETTLE_MS);
       }
     }
 
@@ -121,6 +127,13 @@ function errorText(e: unknown): string {
 }
 
 /** Let the page repaint (progress) between runs. */
+/** Pause after a WebGPU engine's run (see above). */
+const SETTLE_MS = 500;
+
+function settle(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function yieldToPage(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
