@@ -13,6 +13,8 @@ import { describe, flops, workData, type EngineName, type Work } from './workloa
 export interface SuiteOptions {
   warmup: number;
   runs: number;
+  /** Pause after each run of a WebGPU engine (default 500 ms; quick runs that time nothing pass 0). */
+  settleMs?: number;
   onProgress?: (p: Progress) => void;
 }
 
@@ -92,7 +94,7 @@ export async function runSuite(sources: readonly EngineSource[], works: readonly
         // A WebGPU engine's read-back waits for its work, but a software adapter's threads go on
         // for a while (SwiftShader's scheduler spins before it sleeps, buffers are freed): let
         // them stop before the next engine's run, which would otherwise share the cores with them.
-        if (!entry.name.endsWith('-wasm')) await settle(SETTLE_MS);
+        if (!entry.name.endsWith('-wasm')) await settle(opts.settleMs ?? SETTLE_MS);
       }
     }
 
@@ -127,7 +129,7 @@ function errorText(e: unknown): string {
 }
 
 /** Let the page repaint (progress) between runs. */
-/** Pause after a WebGPU engine's run (see above). */
+/** Pause after a WebGPU engine's run (see above), by default. */
 const SETTLE_MS = 500;
 
 function settle(ms: number): Promise<void> {
