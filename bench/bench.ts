@@ -61,6 +61,8 @@ async function runBench(opts: PageOptions = {}): Promise<BenchReport> {
       {
         warmup,
         runs,
+        // Quick runs check that everything runs; their times mean nothing, so no pauses.
+        settleMs: quick ? 0 : undefined,
         onProgress: (p) => {
           log(formatProgress(p));
           window.benchProgress?.(p);

@@ -110,7 +110,7 @@ export function markdown(report: BenchReport): string {
     `- browser: ${report.browser}`,
     `- date: ${report.date}`,
     `- median of ${report.runs} timed run${report.runs === 1 ? '' : 's'} after ${report.warmup} warm-up${report.warmup === 1 ? '' : 's'}; ` +
-      `${engines.length > 1 ? 'the engines take turns run by run; ' : ''}each run ends with a read-back that waits for all its work` +
+      `${engines.length > 1 ? 'the engines take turns run by run, each round starting with the next; ' : ''}each run ends with a read-back that waits for all its work` +
       (engines.some((e) => e.endsWith('-wasm')) ? '; the CPU (wasm) engines run in Web Workers of their own and time their runs there' : ''),
   ];
   for (const [e, about] of Object.entries(report.engines ?? {})) lines.push(`- ${ENGINE_LABELS[e as EngineName]}: ${about}`);

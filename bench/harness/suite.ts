@@ -1,7 +1,9 @@
 // Runs every work item on every engine. Within a work item the engines take turns run by run
-// (warm-ups first, then timed rounds), so that load from other programs on the machine falls on
-// all of them alike; no two engines ever run at the same time. One engine's failure on a work
-// item becomes an error in its result and does not stop the others.
+// (warm-ups first, then timed rounds, each round starting with the next engine), so that load
+// from other programs on the machine falls on all of them alike; no two engines ever run at the
+// same time (after a WebGPU engine's run the next waits until its adapter's threads are likely
+// idle). One engine's failure on a work item becomes an error in its result and does not stop
+// the others.
 
 import type { Engine, EngineSource, Prepared } from './engine';
 import type { Progress, Result } from './results';
@@ -11,6 +13,8 @@ import { describe, flops, workData, type EngineName, type Work } from './workloa
 export interface SuiteOptions {
   warmup: number;
   runs: number;
+  /** Pause after each run of a WebGPU engine (default 500 ms; quick runs that time nothing pass 0). */
+  settleMs?: number;
   onProgress?: (p: Progress) => void;
 }
 
@@ -67,7 +71,11 @@ export async function runSuite(sources: readonly EngineSource[], works: readonly
     const rounds = opts.warmup + opts.runs;
     for (let r = 0; r < rounds; r++) {
       const warmup = r < opts.warmup;
-      for (const entry of [...live]) {
+      // Each round starts with the next engine: an engine that leaves work behind it (a WebGPU
+      // engine's software adapter finishing on its own threads) does not always weigh on the same one.
+      const order = live.map((_, i) => live[(i + r) % live.length]!);
+      for (const entry of order) {
+        if (!live.includes(entry)) continue;
         await yieldToPage();
         try {
           const t = await timed(entry.prepared.run);
@@ -83,6 +91,10 @@ export async function runSuite(sources: readonly EngineSource[], works: readonly
         } catch (e) {
           fail(entry, e);
         }
+        // A WebGPU engine's read-back waits for its work, but a software adapter's threads go on
+        // for a while (SwiftShader's scheduler spins before it sleeps, buffers are freed): let
+        // them stop before the next engine's run, which would otherwise share the cores with them.
+        if (!entry.name.endsWith('-wasm')) await settle(opts.settleMs ?? SETTLE_MS);
       }
     }
 
@@ -117,6 +129,13 @@ function errorText(e: unknown): string {
 }
 
 /** Let the page repaint (progress) between runs. */
+/** Pause after a WebGPU engine's run (see above), by default. */
+const SETTLE_MS = 500;
+
+function settle(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function yieldToPage(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }

@@ -122,6 +122,8 @@ describe('training on both backends', () => {
     data: (rng: Rng) => [wg.Tensor, wg.Tensor];
     optimizer: (params: wg.Tensor[]) => wg.optim.Optimizer;
     options?: Partial<wg.TrainerOptions>;
+    /** Trainer steps (default 5). */
+    steps?: number;
   }
 
   /** Parameters after `steps` Trainer steps of a case on `backend`, from the same seeds. */
@@ -158,14 +160,15 @@ describe('training on both backends', () => {
         },
         optimizer: sgd,
         options: { clipGradNorm: 1, checkpointing: 'blocks' },
+        steps: 3,
       },
     ],
   ];
   for (const [name, c] of cases) {
     it(`${name} trains to the same parameters on WebGPU and on the CPU, to float32 rounding`, async () => {
       const seed = new Rng().seed;
-      const gpu = await train('webgpu', c, 5, seed);
-      const cpu = await train('wasm', c, 5, seed);
+      const gpu = await train('webgpu', c, c.steps ?? 5, seed);
+      const cpu = await train('wasm', c, c.steps ?? 5, seed);
       expect(cpu.length).toBe(gpu.length);
       cpu.forEach((p, i) => expect(relErr(p, gpu[i]!), `parameter ${i} (seed ${seed})`).toBeLessThan(2e-5));
     });

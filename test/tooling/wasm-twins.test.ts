@@ -14,7 +14,7 @@ const repo = join(import.meta.dirname, '..', '..');
 /** Kernels with no twin on purpose, by the name their definition starts with. */
 const GPU_ONLY: Record<string, string> = {
   'cast.f16': 'f16: the CPU backend keeps float32',
-  'cast.f32': 'reads float16 tensors, which only WebGPU has (Linear.half on an adapter with shader-f16)',
+  'cast.f32': 'f16 tensors exist only on WebGPU (toHalf refuses on the CPU backend, so toFloat never sees one there)',
   'conv2d.pack/': 'conv2d on the CPU reads the weight through its strides (no packing pass)',
   'conv2d/': 'conv2d on the CPU runs its own kernels (cpuBackend() in src/ops/conv2d.ts)',
   'conv2d.grad_input/': 'as conv2d',
