@@ -37,8 +37,8 @@ function isolationHeadersFile(): Plugin {
 /**
  * The training tests that compare numbers, run on the CPU backend too: the Trainer and its memory
  * plan, checkpoints, nn.checkpoint, the GPT (training step, generate), LoRA, frozen weights (their
- * f16 storage is WebGPU's: skipped there), data parallelism between in-process replicas. (Not
- * gpt2.test.ts: it makes its F16 file with toHalf, which the CPU backend refuses.)
+ * f16 storage is WebGPU's: skipped there), GPT-2 import (its F16 file is made with toHalf, which the
+ * CPU backend refuses: that part returns early there), data parallelism between in-process replicas.
  */
 const WASM_TRAINING_TESTS = [
   'test/training/trainer.test.ts',
