@@ -20,11 +20,7 @@ import {
   setAttentionConfig,
   type AttentionConfig,
 } from '../src/kernels/tuning/attention-config';
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+import { option } from './harness/args';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);

@@ -13,6 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { launchChromium, startDevServer } from '../test/browser/harness';
 import type { CpuTimeOptions } from './cpu-time-page';
+import { option } from './harness/args';
 
 /** utime + stime (ms) of `root` and every process below it. */
 function treeCpuMs(root: number): number {
@@ -39,14 +40,11 @@ function treeCpuMs(root: number): number {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const option = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
+  const flag = (name: string) => option(args, name);
   const o: CpuTimeOptions = {
-    engines: (option('--engines') ?? 'webgrad-wasm,jax-js-wasm').split(',') as CpuTimeOptions['engines'],
-    works: (option('--work') ?? 'matmul-1024,mlp-step,layernorm-fwd-bwd,attention-fwd-bwd,gpt-step').split(','),
-    reps: Number(option('--reps') ?? 3),
+    engines: (flag('--engines') ?? 'webgrad-wasm,jax-js-wasm').split(',') as CpuTimeOptions['engines'],
+    works: (flag('--work') ?? 'matmul-1024,mlp-step,layernorm-fwd-bwd,attention-fwd-bwd,gpt-step').split(','),
+    reps: Number(flag('--reps') ?? 3),
   };
   const { url, server } = await startDevServer();
   try {

@@ -19,12 +19,10 @@ import { createEngine } from './harness/webgrad';
 import { formatTime } from './harness/report';
 import { median } from './harness/timing';
 import { describe, selectWorks, workData } from './harness/workloads';
+import { option } from './harness/args';
 
 export async function main(args: string[]): Promise<void> {
-  const opt = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
+  const opt = (name: string) => option(args, name);
   const quick = args.includes('--quick');
   const works = selectWorks(quick, opt('--work')?.split(',') ?? (quick ? undefined : ['matmul-1024', 'mlp-step', 'cnn-step']));
   const steps = Number(opt('--steps') ?? 5);

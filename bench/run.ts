@@ -16,6 +16,7 @@ import { formatWorkProfiles } from './harness/profile';
 import type { BenchReport, Progress } from './harness/results';
 import { selectEngines, selectWorks } from './harness/workloads';
 import { collectErrors, launchChromium, startDevServer } from '../test/browser/harness';
+import { option } from './harness/args';
 
 export interface BenchOptions {
   quick?: boolean;
@@ -56,10 +57,7 @@ export async function runBrowserBench(opts: BenchOptions = {}): Promise<BenchRep
 }
 
 export async function main(args: string[]): Promise<void> {
-  const list = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1]?.split(',').filter(Boolean) : undefined;
-  };
+  const list = (name: string) => option(args, name)?.split(',').filter(Boolean);
   const node = args.includes('--node');
   const opts: BenchOptions = {
     quick: args.includes('--quick'),

@@ -25,6 +25,7 @@ import { collectErrors, launchChromium } from '../test/browser/harness';
 import { engine, type Engine } from './harness/engine';
 import { profile, runWasmSuite, table, type Peer, type Row } from './harness/wasm';
 import { workloads } from './harness/workloads';
+import { option } from './harness/args';
 
 export interface WasmBenchOptions {
   runs: number;
@@ -33,11 +34,6 @@ export interface WasmBenchOptions {
   works: string[];
   peers: string[];
   relaxed: boolean;
-}
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 // ---- TF.js wasm, matmul only ----------------------------------------------------------------------
