@@ -21,6 +21,7 @@ import { textWindows, type TextDataset } from '../data/text-dataset';
 import { integerIn, numberIn, parseOptions, UsageError } from './args';
 import { checkOut, fileError, saveModel } from './cli-files';
 import { formatTime, ProgressBar } from './progress';
+import { endlessBatches, stepOn } from './text-steps';
 
 export const USAGE = `usage: npm run finetune -- --model path/to/model.safetensors --data FILE.txt
                            [--config config.json] [--lora-rank 8] [--lora-alpha 16] [--targets c_attn,c_proj]
@@ -186,23 +187,12 @@ async function finetune(argv: string[]): Promise<void> {
 
   const started = Date.now();
   const loader = new wg.data.DataLoader(train, { batchSize: o.batch, shuffle: true, seed: o.seed });
-  let batches = loader.batches();
+  const batches = endlessBatches(loader);
   const bar = new ProgressBar(o.steps, 'fine-tuning');
   let tokens = 0;
   for (let step = 0; step < o.steps; ) {
-    const next = batches.next();
-    if (next.done) {
-      batches = loader.batches();
-      continue;
-    }
-    const batch = next.value;
-    let result: wg.StepResult;
-    try {
-      result = await trainer.step(batch.x, batch.y);
-    } finally {
-      batch.dispose();
-    }
-    schedule.step();
+    const batch = batches.next().value;
+    const result = await stepOn(trainer, batch, schedule);
     step++;
     tokens += batch.size * context;
     bar.update(step, { loss: result.loss.toFixed(3), 'tokens/s': (tokens / ((Date.now() - started) / 1000)).toFixed(0) });

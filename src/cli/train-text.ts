@@ -19,6 +19,7 @@ import type { GptOptions } from './train';
 import { fileError, readCheckpointFile, saveModel, UsageError, type Saved } from './cli-files';
 import { describeBackend } from './describe-backend';
 import { formatTime, ProgressBar } from './progress';
+import { endlessBatches, stepOn } from './text-steps';
 
 /** Held-out tokens scored at each evaluation during training (the final one scores them all). */
 export const EVAL_TOKENS = 8192;
@@ -113,7 +114,7 @@ export async function trainText(o: GptOptions): Promise<void> {
   const started = Date.now();
   const loader = new wg.data.DataLoader(train, { batchSize: o.batch, shuffle: true, seed: o.seed });
   loader.epoch = Math.floor(start / loader.length);
-  let batches = loader.batches(start % loader.length);
+  const batches = endlessBatches(loader, start % loader.length);
   let step = start;
   let lossSum = 0;
   let lossCount = 0;
@@ -121,24 +122,13 @@ export async function trainText(o: GptOptions): Promise<void> {
   let barFrom = start;
   let tokens = 0;
   while (step < o.steps) {
-    const next = batches.next();
-    if (next.done) {
-      batches = loader.batches(); // the next epoch
-      continue;
-    }
-    const batch = next.value;
+    const batch = batches.next().value;
     const end = Math.min(o.steps, (Math.floor(step / o.sampleEvery) + 1) * o.sampleEvery);
     if (!bar) {
       bar = new ProgressBar(end - step, `steps ${step + 1}–${end}/${o.steps}`);
       barFrom = step;
     }
-    let result: wg.StepResult;
-    try {
-      result = await trainer.step(batch.x, batch.y);
-    } finally {
-      batch.dispose();
-    }
-    schedule.step();
+    const result = await stepOn(trainer, batch, schedule);
     step++;
     tokens += batch.size * o.context;
     lossSum += result.loss;
