@@ -4,10 +4,11 @@
 // CPU one (wasm/wasm-executor.ts: each kernel runs at once on the wasm thread pool). Ops and the
 // kernels layer see only this interface.
 
-import { bufferContents } from './buffer-pool';
+import { bufferContents, type BufferPool } from './buffer-pool';
 import type { PipelineCache } from './pipeline-cache';
 import type { BufferRange, DeviceBuffer } from './device-buffer';
-import type { WebGradError } from './errors';
+import { LimitError, type WebGradError } from './errors';
+import { formatBytes, type EngineLimits } from './limits';
 import type { Constants, ParamValues, Program } from './program';
 
 /** Bytes of one dispatch's uniform parameters on WebGPU (a slot of the params buffer; dynamic offsets). */
@@ -111,6 +112,42 @@ export class DeviceAsserts {
     this.messages.clear();
     return entry ? entry.error(entry.message) : fallback(`a device-side check (code ${code}) failed`);
   }
+}
+
+/**
+ * What every executor checks before it runs a dispatch, and the ranges the dispatch binds: as many
+ * buffers as the kernel has bindings, each within maxStorageBufferBindingSize (a LimitError naming
+ * the kernel and the operand). Null when there is nothing to run: no workgroups, or a dry run (which
+ * only counts the dispatch and the bytes it binds). The pipeline recorder hears of every dispatch
+ * that has work, dry runs' too.
+ */
+export function dispatchRanges<B extends DeviceBuffer>(
+  ex: Pick<Executor, 'pipelineRecorder'>,
+  pool: BufferPool,
+  limits: EngineLimits,
+  kernel: Program,
+  d: Dispatch,
+): BufferRange<B>[] | null {
+  if (d.buffers.length !== kernel.access.length) {
+    throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.access.length}`);
+  }
+  if (d.workgroups <= 0) return null;
+  ex.pipelineRecorder?.(kernel, d.constants ?? {});
+  if (pool.dry) {
+    pool.dry.dispatched(d.buffers.reduce((n, b) => n + b.size, 0));
+    return null;
+  }
+  const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeRange(b))) as BufferRange<B>[];
+  for (const r of ranges) {
+    if (r.size > limits.maxStorageBufferBindingSize) {
+      const what = bufferContents.get(r.buffer)?.what ?? 'an operand';
+      throw new LimitError(
+        `${kernel.name}: ${what} (${formatBytes(r.size)}) is larger than one storage binding may be ` +
+          `(maxStorageBufferBindingSize ${formatBytes(limits.maxStorageBufferBindingSize)})`,
+      );
+    }
+  }
+  return ranges;
 }
 
 /** A whole buffer bound: the range that holds tensor data (rounded up to 16 bytes for vec4 views). */

@@ -10,13 +10,13 @@
 
 import { BindGroupCache } from './bind-group-cache';
 import type { BufferPool } from './buffer-pool';
-import { bufferContents, Usage } from './buffer-pool';
-import type { BufferRange, DeviceBuffer } from './device-buffer';
+import { Usage } from './buffer-pool';
+import type { DeviceBuffer } from './device-buffer';
 import { lostDeviceError } from './device-loss';
 import { GPUValidationError, LimitError, OutOfMemoryError, type WebGradError } from './errors';
-import { DeviceAsserts, PARAMS_SLOT_BYTES, wholeRange, type Dispatch, type DispatchObserver, type Executor } from './executor';
+import { DeviceAsserts, dispatchRanges, PARAMS_SLOT_BYTES, type Dispatch, type DispatchObserver, type Executor } from './executor';
 import type { Constants, Program } from './program';
-import { formatBytes, type EngineLimits } from './limits';
+import type { EngineLimits } from './limits';
 import { PipelineCache, signature } from './pipeline-cache';
 
 const PARAMS_SLOTS = 512;
@@ -69,25 +69,8 @@ export class GPUExecutor implements Executor {
   }
 
   dispatch(kernel: Program, d: Dispatch): void {
-    if (d.buffers.length !== kernel.access.length) {
-      throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.access.length}`);
-    }
-    if (d.workgroups <= 0) return;
-    this.pipelineRecorder?.(kernel, d.constants ?? {});
-    if (this.pool.dry) {
-      this.pool.dry.dispatched(d.buffers.reduce((n, b) => n + b.size, 0));
-      return;
-    }
-    const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeRange(b))) as BufferRange<GPUBuffer>[];
-    for (const r of ranges) {
-      if (r.size > this.limits.maxStorageBufferBindingSize) {
-        const what = bufferContents.get(r.buffer)?.what ?? 'an operand';
-        throw new LimitError(
-          `${kernel.name}: ${what} (${formatBytes(r.size)}) is larger than one storage binding may be ` +
-            `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
-        );
-      }
-    }
+    const ranges = dispatchRanges<GPUBuffer>(this, this.pool, this.limits, kernel, d);
+    if (!ranges) return;
     if (this.slot === PARAMS_SLOTS) this.flush();
     this.openScopes();
     const pipeline = this.pipelines.get(kernel, d.constants);

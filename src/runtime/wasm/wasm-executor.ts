@@ -7,11 +7,10 @@
 
 import { now } from '../../clock';
 import type { BufferPool } from '../buffer-pool';
-import { bufferContents } from '../buffer-pool';
 import type { BufferRange, DeviceBuffer, HeapBuffer } from '../device-buffer';
-import { GPUValidationError, LimitError, type WebGradError } from '../errors';
-import { DeviceAsserts, wholeRange, type Dispatch, type DispatchObserver, type Executor } from '../executor';
-import { formatBytes, type EngineLimits } from '../limits';
+import { GPUValidationError, type WebGradError } from '../errors';
+import { DeviceAsserts, dispatchRanges, type Dispatch, type DispatchObserver, type Executor } from '../executor';
+import type { EngineLimits } from '../limits';
 import type { Constants, Program } from '../program';
 import type { WasmPool } from './pool';
 import { SIGNATURES, type Signature, type WasmArg, type WasmRunArgs } from './signatures';
@@ -54,29 +53,11 @@ export class WasmExecutor implements Executor {
   }
 
   dispatch(kernel: Program, d: Dispatch): void {
-    if (d.buffers.length !== kernel.access.length) {
-      throw new Error(`${kernel.name}: ${d.buffers.length} buffers bound, the kernel has ${kernel.access.length}`);
-    }
     const twin = kernel.wasm;
     if (!twin) throw new Error(`${kernel.name} has no kernel on the CPU backend`);
-    if (d.workgroups <= 0) return;
-    this.pipelineRecorder?.(kernel, d.constants ?? {});
-    if (this.pool.dry) {
-      this.pool.dry.dispatched(d.buffers.reduce((n, b) => n + b.size, 0));
-      return;
-    }
-    const ranges = d.buffers.map((b) => ('buffer' in b ? b : wholeRange(b))) as BufferRange<HeapBuffer>[];
-    let bound = 0;
-    for (const r of ranges) {
-      if (r.size > this.limits.maxStorageBufferBindingSize) {
-        const what = bufferContents.get(r.buffer)?.what ?? 'an operand';
-        throw new LimitError(
-          `${kernel.name}: ${what} (${formatBytes(r.size)}) is larger than one binding may be ` +
-            `(maxStorageBufferBindingSize ${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
-        );
-      }
-      bound += r.size;
-    }
+    const ranges = dispatchRanges<HeapBuffer>(this, this.pool, this.limits, kernel, d);
+    if (!ranges) return;
+    const bound = ranges.reduce((n, r) => n + r.size, 0);
     const sig = SIGNATURES.get(twin.kernel)!;
     const args = twinArgs(sig, kernel, d, ranges, twin.defaults);
     const index = this.dispatchCount++;
